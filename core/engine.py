@@ -1,0 +1,124 @@
+"""The generic pipeline: minima -> paths -> barcode, for any batched objective.
+
+``barcode_of(f, starts)`` works for a plain Python function of 2-D points as well as for a
+network's loss; ``landscape_of`` returns everything it computed on the way (minima, paths,
+barcode), which is what the views need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from torch import Tensor
+
+from core.barcode import Barcode, barcode_from_graph
+from core.evaluate import Objective
+from core.minima import Minima, MinimaOptions, find_minima
+from core.paths import PathOptions, Paths
+from core.pairs import PAIR_STRATEGIES, select_and_connect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Landscape:
+    """What one pass of the engine found: minima, the paths between them, the barcode."""
+
+    minima: Minima
+    paths: Paths
+    barcode: Barcode
+
+
+def saddle_matrix(values: np.ndarray, paths: Paths) -> np.ndarray:
+    """(K, K) saddle heights: diagonal = minima values, inf where no path was computed."""
+    k = len(values)
+    s = np.full((k, k), np.inf)
+    s[np.arange(k), np.arange(k)] = values
+    for (i, j), v in zip(paths.pairs, paths.saddles, strict=True):
+        s[i, j] = s[j, i] = v
+    return s
+
+
+def _options(cls, given, name: str):
+    if given is None:
+        return cls()
+    if isinstance(given, cls):
+        return given
+    if isinstance(given, dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValueError(f"unknown {name} option(s) {unknown}; known: {sorted(known)}")
+        return cls(**given)
+    raise ValueError(f"{name} must be a {cls.__name__} or a dict, got {type(given).__name__}")
+
+
+def landscape_of(
+    objective: Objective,
+    starts: Tensor,
+    *,
+    minima: MinimaOptions | dict | None = None,
+    paths: PathOptions | dict | None = None,
+    pairs: str = "all",
+    step_objective: Callable[[int], Objective] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Landscape:
+    """Minima from ``starts``, min-max paths between them, and the H0 barcode.
+
+    Parameters
+    ----------
+    objective : callable
+        (M, P) -> (M,), differentiable; the landscape.
+    starts : Tensor
+        (M, P) starting points for the descent.
+    minima, paths : options or dict
+        ``MinimaOptions`` / ``PathOptions`` or dicts of their fields.
+    pairs : str
+        Which pairs get a path: "all", or "mst" (refine the minimum spanning tree of
+        saddle heights; the same barcode with fewer paths).
+    step_objective : callable, optional
+        ``step_objective(step)``: the objective for one optimisation step (a minibatch).
+    on_progress : callable, optional
+        ``on_progress(stage, done, total)`` with stage "minima" or "paths".
+    """
+    m_opts = _options(MinimaOptions, minima, "minima")
+    p_opts = _options(PathOptions, paths, "paths")
+    if pairs not in PAIR_STRATEGIES:
+        raise ValueError(f"pairs must be one of {PAIR_STRATEGIES}, got {pairs!r}")
+
+    def progress(stage):
+        return (lambda done, total, *_: on_progress(stage, done, total)) if on_progress else None
+
+    found = find_minima(
+        objective, starts, m_opts, step_objective=step_objective, on_progress=progress("minima")
+    )
+    log.info("%d distinct minima from %d starts", len(found), starts.shape[0])
+    conn = select_and_connect(
+        objective,
+        found.thetas,
+        found.values,
+        p_opts,
+        strategy=pairs,
+        step_objective=step_objective,
+        on_progress=progress("paths"),
+    )
+    bars = barcode_from_graph(found.values, saddle_matrix(found.values, conn))
+    return Landscape(minima=found, paths=conn, barcode=bars)
+
+
+def barcode_of(objective: Objective, starts: Tensor, **options) -> Barcode:
+    """The H0 barcode of ``objective`` estimated from minima reached from ``starts``.
+
+    ``options`` are those of :func:`landscape_of`. Example::
+
+        f = lambda x: ((x**2).sum(1) - 1) ** 2 + 0.3 * x[:, 0]
+        bars = barcode_of(f, torch.randn(8, 2, dtype=torch.float64))
+    """
+    return landscape_of(objective, starts, **options).barcode
+
+
+__all__ = ["Landscape", "barcode_of", "landscape_of", "saddle_matrix"]

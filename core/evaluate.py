@@ -1,0 +1,90 @@
+"""Batched evaluation of an objective, chunked so memory stays bounded.
+
+Every stage of the engine evaluates many parameter vectors at once: starts while they
+descend, interior points of every path while the paths relax, dense points along every path
+for the saddle. They all go through the two functions here, so the chunk size is set in one
+place.
+
+The objective contract: ``objective(thetas)`` maps a float tensor of shape (M, P) to (M,),
+row ``m`` of the output depending on row ``m`` of the input only, differentiable by autograd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+Objective = Callable[[Tensor], Tensor]
+
+
+def check_objective_output(values: Tensor, m: int) -> None:
+    """Raise ValueError unless ``values`` is a tensor of shape (m,)."""
+    if not isinstance(values, Tensor):
+        raise ValueError(f"objective must return a torch.Tensor, got {type(values).__name__}")
+    if values.shape != (m,):
+        raise ValueError(
+            f"objective must map thetas (M, P) to (M,): got output shape {tuple(values.shape)} "
+            f"for M={m}"
+        )
+
+
+def _chunks(m: int, chunk: int | None) -> list[slice]:
+    step = m if not chunk or chunk >= m else chunk
+    return [slice(i, min(i + step, m)) for i in range(0, m, step)] if m else []
+
+
+def values_of(objective: Objective, thetas: Tensor, chunk: int | None = None) -> Tensor:
+    """Objective values without gradients.
+
+    Parameters
+    ----------
+    objective : callable
+        (M, P) -> (M,).
+    thetas : Tensor
+        (M, P) parameter vectors.
+    chunk : int, optional
+        Most vectors per call; all at once when None.
+
+    Returns
+    -------
+    Tensor
+        (M,) values, detached, on the device of ``thetas``.
+    """
+    out = []
+    with torch.no_grad():
+        for sl in _chunks(thetas.shape[0], chunk):
+            v = objective(thetas[sl])
+            check_objective_output(v, sl.stop - sl.start)
+            out.append(v.detach())
+    return torch.cat(out) if out else thetas.new_zeros(0)
+
+
+def values_and_grads(
+    objective: Objective, thetas: Tensor, chunk: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Objective values and per-row gradients in one batched pass per chunk.
+
+    Because row ``m`` of the output depends on row ``m`` of the input only, the gradient
+    of the sum is the stack of the per-row gradients.
+
+    Returns
+    -------
+    values : Tensor
+        (M,) detached.
+    grads : Tensor
+        (M, P) detached.
+    """
+    vals, grads = [], []
+    for sl in _chunks(thetas.shape[0], chunk):
+        x = thetas[sl].detach().requires_grad_(True)
+        with torch.enable_grad():
+            v = objective(x)
+            check_objective_output(v, sl.stop - sl.start)
+            (g,) = torch.autograd.grad(v.sum(), x)
+        vals.append(v.detach())
+        grads.append(g.detach())
+    if not vals:
+        return thetas.new_zeros(0), thetas.new_zeros(thetas.shape)
+    return torch.cat(vals), torch.cat(grads)

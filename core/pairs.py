@@ -1,0 +1,148 @@
+"""Which pairs of minima get an optimised path.
+
+``"all"``: every pair, K(K-1)/2 paths, all in one batch.
+
+``"mst"``: the barcode depends only on the minimum spanning tree of saddle heights (the
+minimax route between every two minima), so most pairs never matter. Rounds of:
+
+1. Weight every pair by its optimised saddle where known, else by its straight-segment
+   maximum (cheap: one batched evaluation, no optimisation); optimise the unoptimised edges
+   of the minimum spanning tree of those weights.
+2. Bottleneck ``B[i, j]`` = the lowest possible max over routes of optimised edges.
+3. An unoptimised pair can still change the barcode only if its saddle could be below
+   ``B[i, j]``. Every saddle is at least the higher of its two minima (the path contains
+   both), so pairs with ``max(v_i, v_j) >= B[i, j] - saddle_tol`` are settled.
+4. Stop when no pair is unsettled, else optimise the unsettled pairs that the spanning
+   tree of step 1 picks (or the cheapest unsettled ones) and repeat.
+
+The stopping rule uses a true lower bound, so the barcode equals the all-pairs barcode
+up to the optimiser's own accuracy, with fewer paths wherever barriers are low or separate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy.sparse.csgraph import minimum_spanning_tree
+from torch import Tensor
+
+from core.evaluate import Objective
+from core.paths import PathOptions, Paths, _dense_max, connect
+
+log = logging.getLogger(__name__)
+
+PAIR_STRATEGIES = ("all", "mst")
+
+
+def all_pairs(k: int) -> np.ndarray:
+    """(K(K-1)/2, 2) every pair i < j."""
+    i, j = np.triu_indices(k, 1)
+    return np.stack([i, j], 1).astype(np.int64)
+
+
+def bottleneck(weights: np.ndarray) -> np.ndarray:
+    """(K, K) minimax route heights over a graph; ``inf`` weights are absent edges.
+
+    ``B[i, j]`` = min over routes from i to j of the largest edge weight on the route
+    (Floyd-Warshall in the (min, max) semiring). The diagonal is kept as given.
+    """
+    b = weights.copy()
+    for k in range(b.shape[0]):
+        b = np.minimum(b, np.maximum(b[:, k, None], b[None, k, :]))
+    return b
+
+
+def spanning_tree_edges(weights: np.ndarray) -> np.ndarray:
+    """(E, 2) edges i < j of a minimum spanning tree (forest) of a dense weight matrix."""
+    k = weights.shape[0]
+    w = np.where(np.isfinite(weights), weights, 0.0)
+    # csgraph treats 0 as "no edge": shift so every real edge is strictly positive.
+    shift = w[np.isfinite(weights)].min() if np.isfinite(weights).any() else 0.0
+    dense = np.where(np.isfinite(weights), weights - shift + 1.0, 0.0)
+    dense[np.arange(k), np.arange(k)] = 0.0
+    tree = minimum_spanning_tree(np.triu(dense)).tocoo()
+    e = np.stack([np.minimum(tree.row, tree.col), np.maximum(tree.row, tree.col)], 1)
+    return e.astype(np.int64).reshape(-1, 2)
+
+
+def merge_paths(parts: list[Paths]) -> Paths:
+    """Concatenate the results of several rounds (histories padded with NaN)."""
+    parts = [p for p in parts if len(p)]
+    longest = max(parts, key=lambda p: p.history_steps.size)
+    t = longest.history_steps.size
+
+    def pad(h):
+        return np.pad(h, ((0, 0), (0, t - h.shape[1])), constant_values=np.nan)
+
+    return Paths(
+        pairs=np.concatenate([p.pairs for p in parts]),
+        points=[x for p in parts for x in p.points],
+        saddles=np.concatenate([p.saddles for p in parts]),
+        straight=np.concatenate([p.straight for p in parts]),
+        densities=np.concatenate([p.densities for p in parts]),
+        converged=np.concatenate([p.converged for p in parts]),
+        steps=np.concatenate([p.steps for p in parts]),
+        history_steps=longest.history_steps,
+        history=np.concatenate([pad(p.history) for p in parts]),
+    )
+
+
+def straight_estimates(objective: Objective, minima: Tensor, pairs: np.ndarray, opts) -> np.ndarray:
+    """(E,) dense max along each straight segment (no optimisation)."""
+    t = torch.linspace(0, 1, opts.n_points, dtype=minima.dtype, device=minima.device)
+    a, b = minima[pairs[:, 0]], minima[pairs[:, 1]]
+    segs = a[:, None] + t[None, :, None] * (b - a)[:, None]  # (E, N, P)
+    return _dense_max(objective, list(segs), opts.density, opts.chunk)
+
+
+def select_and_connect(
+    objective: Objective,
+    minima: Tensor,
+    values: np.ndarray,
+    opts: PathOptions,
+    *,
+    strategy: str = "all",
+    step_objective: Callable[[int], Objective] | None = None,
+    on_progress: Callable[[int, int, int], None] | None = None,
+) -> Paths:
+    """Optimise paths for the pairs that ``strategy`` needs; see the module docstring."""
+    k = minima.shape[0]
+    if strategy not in PAIR_STRATEGIES:
+        raise ValueError(f"pairs must be one of {PAIR_STRATEGIES}, got {strategy!r}")
+    run = dict(step_objective=step_objective, on_progress=on_progress)
+    if strategy == "all" or k <= 2:
+        return connect(objective, minima, all_pairs(k), opts, **run)
+
+    candidates = all_pairs(k)
+    guess = np.full((k, k), np.inf)
+    guess[candidates[:, 0], candidates[:, 1]] = straight_estimates(objective, minima, candidates, opts)
+    guess = np.minimum(guess, guess.T)
+    known = np.full((k, k), np.inf)  # optimised saddles
+    np.fill_diagonal(known, values)
+    lower = np.maximum(values[:, None], values[None, :])  # no saddle is below its endpoints
+    parts: list[Paths] = []
+    batch = spanning_tree_edges(guess)
+    while batch.size:
+        part = connect(objective, minima, batch, opts, **run)
+        parts.append(part)
+        known[part.pairs[:, 0], part.pairs[:, 1]] = part.saddles
+        known[part.pairs[:, 1], part.pairs[:, 0]] = part.saddles
+        b = bottleneck(known)
+        open_ = np.isinf(known) & (lower < b - opts.saddle_tol)
+        open_ = np.triu(open_, 1)
+        if not open_.any():
+            break
+        w = np.where(np.isfinite(known), known, guess)
+        tree = spanning_tree_edges(w)
+        batch = tree[open_[tree[:, 0], tree[:, 1]]]
+        if not batch.size:  # the tree is settled; try the cheapest unsettled pairs
+            i, j = np.nonzero(open_)
+            order = np.argsort(guess[i, j], kind="stable")[: max(k - 1, 1)]
+            batch = np.stack([i[order], j[order]], 1)
+        log.info("mst refinement: %d more paths", len(batch))
+    done = merge_paths(parts)
+    log.info("mst strategy optimised %d of %d pairs", len(done), len(candidates))
+    return done
