@@ -18,8 +18,8 @@ from torch import Tensor
 from core.barcode import Barcode, barcode_from_graph
 from core.evaluate import Objective
 from core.minima import Minima, MinimaOptions, find_minima
-from core.paths import PathOptions, Paths
 from core.pairs import PAIR_STRATEGIES, select_and_connect
+from core.paths import PathOptions, Paths
 
 log = logging.getLogger(__name__)
 

@@ -118,7 +118,8 @@ def select_and_connect(
 
     candidates = all_pairs(k)
     guess = np.full((k, k), np.inf)
-    guess[candidates[:, 0], candidates[:, 1]] = straight_estimates(objective, minima, candidates, opts)
+    est = straight_estimates(objective, minima, candidates, opts)
+    guess[candidates[:, 0], candidates[:, 1]] = est
     guess = np.minimum(guess, guess.T)
     known = np.full((k, k), np.inf)  # optimised saddles
     np.fill_diagonal(known, values)

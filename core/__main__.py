@@ -1,0 +1,201 @@
+"""Command line: ``python -m core {run,list,show,toy} ...``.
+
+Bad input prints one line on stderr and exits with code 2; nothing already saved is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+import numpy as np
+
+from core.config import ARCHITECTURES, DATASETS, PAIRS, REGIMES, RunConfig
+from core.runs import RunStore
+
+log = logging.getLogger("core")
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = Parser(prog="python -m core", description="H0 barcodes of loss landscapes.")
+    p.add_argument("--runs-dir", default="runs", help="the run store (default: runs/)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    r = sub.add_parser("run", help="train minima, connect them, print the barcode")
+    r.add_argument("--config", help="a config JSON file; flags below override its fields")
+    r.add_argument("--dataset", choices=DATASETS)
+    r.add_argument("--arch", choices=ARCHITECTURES)
+    r.add_argument("--width", type=int)
+    r.add_argument("--depth", type=int)
+    r.add_argument("--minima", type=int, help="number of independently trained networks")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    r.add_argument("--n-train", type=int, help="training subset size")
+    r.add_argument("--n-test", type=int, help="test subset size")
+    r.add_argument("--data-root", help="where torchvision datasets live")
+    r.add_argument("--download", action="store_true", help="let torchvision download data")
+    r.add_argument("--regime", choices=REGIMES, help="learning-rate regime of training")
+    r.add_argument("--lr", type=float, help="training learning rate")
+    r.add_argument("--l2", type=float, help="weight of ||theta||^2/2 in the loss")
+    r.add_argument("--steps", type=int, help="training step cap")
+    r.add_argument("--batch-size", type=int, help="training minibatch (default: full batch)")
+    r.add_argument("--pairs", choices=PAIRS, help="which pairs get a path")
+    r.add_argument("--path-steps", type=int, help="path optimisation step cap")
+    r.add_argument("--path-points", type=int, help="points per path at the start")
+    r.add_argument("--path-lr", type=float, help="path step size")
+
+    sub.add_parser("list", help="list saved runs")
+    s = sub.add_parser("show", help="print a saved run's barcode and convergence")
+    s.add_argument("run_id")
+    t = sub.add_parser("toy", help="engine vs exact barcode on an analytic 2-D landscape")
+    t.add_argument("name")
+    t.add_argument("--starts", type=int, default=32)
+    return p
+
+
+def config_from_args(a: argparse.Namespace) -> RunConfig:
+    base = RunConfig()
+    if a.config:
+        try:
+            with open(a.config) as fh:
+                base = RunConfig.from_json(fh.read())
+        except OSError as exc:
+            raise ValueError(f"--config {a.config!r}: {exc.strerror}") from None
+    fields = {
+        "data": {"name": a.dataset, "n_train": a.n_train, "n_test": a.n_test,
+                 "data_root": a.data_root, "download": a.download or None},
+        "model": {"arch": a.arch, "width": a.width, "depth": a.depth},
+        "train": {"minima": a.minima, "regime": a.regime, "lr": a.lr, "l2": a.l2,
+                  "steps": a.steps, "batch_size": a.batch_size},
+        "paths": {"pairs": a.pairs, "steps": a.path_steps, "n_points": a.path_points,
+                  "lr": a.path_lr},
+    }  # fmt: skip
+    d = base.to_dict()
+    for section, kv in fields.items():
+        d[section].update({k: v for k, v in kv.items() if v is not None})
+    for k in ("seed", "device"):
+        if getattr(a, k) is not None:
+            d[k] = getattr(a, k)
+    return RunConfig.from_dict(d)
+
+
+def format_run(run) -> str:
+    """The barcode, the TO-score and the convergence of a loaded run, as text."""
+    c, m, s = run.config, run.minima, run.summary
+    lines = [
+        f"run {run.run_id}: {c.data.name}, {c.model.arch} width {c.model.width} depth "
+        f"{c.model.depth}, {c.train.minima} starts, seed {c.seed}",
+        f"minima: {s['n_minima']} distinct, {s['n_true_minima']} meet ||grad|| <= "
+        f"{c.train.grad_tol:g} (the rest are stopping points), {s['n_failed']} failed",
+        f"paths: {s['n_paths']} of {s['n_pairs_total']} pairs optimised, "
+        f"{s['n_paths_converged']} converged (saddle fell < rtol over the last checks)",
+        "",
+        "  bar  minimum  birth      death      length     merges into  status   test-train",
+    ]
+    b = run.barcode
+    for i in np.argsort(-np.where(np.isinf(b.lengths), np.inf, b.lengths), kind="stable"):
+        k = int(b.minimum[i])
+        death = "inf" if np.isinf(b.deaths[i]) else f"{b.deaths[i]:.6f}"
+        length = "inf" if np.isinf(b.lengths[i]) else f"{b.lengths[i]:.3e}"
+        into = "-" if b.merges_into[i] < 0 else str(int(b.merges_into[i]))
+        lines.append(
+            f"  {i:3d}  {k:7d}  {b.births[i]:.6f}  {death:>9}  {length:>9}  {into:>11}  "
+            f"{m['status'][k]:8} {m['gap_loss'][k]:+.4f}"
+        )
+    lines += [
+        "",
+        f"TO-score (sum of finite segment lengths): {s['to_score_sum']:.6g}",
+        f"TO-score (longest finite segment):        {s['to_score_max']:.6g}",
+        f"time: minima {s['seconds_minima']:.1f} s, paths {s['seconds_paths']:.1f} s",
+    ]
+    if s["to_score_max"] <= c.paths.saddle_tol:
+        lines.append("no obstruction found: all minima lie in one basin at this resolution")
+    return "\n".join(lines)
+
+
+def cmd_run(a, store: RunStore) -> int:
+    from tqdm import tqdm
+
+    from core.pipeline import run
+
+    config = config_from_args(a)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=f"{stage:7}", unit="step", file=sys.stderr)
+        bars[stage].n = done
+        bars[stage].refresh()
+
+    t0 = time.perf_counter()
+    result = run(config, store=store, on_progress=progress)
+    for b in bars.values():
+        b.close()
+    print(format_run(result))
+    print(f"saved to {store.dir(result.run_id)} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def cmd_list(a, store: RunStore) -> int:
+    runs, bad = store.list()
+    print(f"{'run':12}  {'dataset':8} {'arch':6} {'w':>4} {'d':>2} {'K':>3}  "
+          f"{'TO(sum)':>10} {'TO(max)':>10}  stage")  # fmt: skip
+    for r in runs:
+        c, s = r.config, r.summary
+        to = f"{s['to_score_sum']:10.4g} {s['to_score_max']:10.4g}" if s else " " * 21
+        print(f"{r.run_id:12}  {c.data.name:8} {c.model.arch:6} {c.model.width:4d} "
+              f"{c.model.depth:2d} {c.train.minima:3d}  {to}  {r.stage}")  # fmt: skip
+    for name, why in bad:
+        print(f"{name}: unreadable, skipped ({why})", file=sys.stderr)
+    return 0
+
+
+def cmd_show(a, store: RunStore) -> int:
+    from core.pipeline import load_run
+
+    r = load_run(store, a.run_id)
+    if r.barcode is None:
+        raise ValueError(f"run {a.run_id} is not finished (last stage: {store.stage(a.run_id)})")
+    print(format_run(r))
+    return 0
+
+
+def cmd_toy(a, store: RunStore) -> int:
+    from core.toy import compare_engine_to_exact
+
+    print(compare_engine_to_exact(a.name, n_starts=a.starts).report())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        a = _parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+        store = RunStore(a.runs_dir)
+        return {"run": cmd_run, "list": cmd_list, "show": cmd_show, "toy": cmd_toy}[a.command](
+            a, store
+        )
+    except (UsageError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are saved; run the same command to resume",
+              file=sys.stderr)  # fmt: skip
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""A network run end to end: data -> minima -> paths -> barcode, saved stage by stage.
+
+``run(config)`` trains ``config.train.minima`` networks from independent initialisations,
+connects them with optimised paths, computes the barcode and stores everything under
+``runs/<run id>/``. Each stage is saved before the next begins, so a run that is
+interrupted resumes from its last finished stage and, because every random choice derives
+from the config's seed, ends with the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.barcode import Barcode, barcode_from_graph
+from core.config import MAX_PARAMS, RunConfig
+from core.data import load_dataset
+from core.engine import saddle_matrix
+from core.minima import MinimaOptions, find_minima
+from core.models import build_model
+from core.objective import NetworkObjective
+from core.pairs import select_and_connect
+from core.paths import PathOptions, Paths
+from core.runs import RunStore, read_json, read_tensors, write_json, write_tensors
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but CUDA is not available on this machine")
+    return torch.device(name)
+
+
+@dataclass
+class Run:
+    """A finished (or partly finished) run, as loaded from the store."""
+
+    run_id: str
+    config: RunConfig
+    minima: dict[str, Any]  # per-minimum arrays; see _minima_record
+    thetas: torch.Tensor  # (K, P)
+    paths: dict[str, Any] = field(default_factory=dict)  # per-pair arrays; see _paths_record
+    path_points: list[torch.Tensor] = field(default_factory=list)  # E tensors (N_e, P)
+    barcode: Barcode | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def objectives(config: RunConfig, device: torch.device | None = None):
+    """The network objectives of a run: (for training minima, for paths)."""
+    device = device or resolve_device(config.device)
+    d, m, t, p = config.data, config.model, config.train, config.paths
+    data = load_dataset(
+        d.name, data_root=d.data_root, download=d.download,
+        n_train=d.n_train, n_test=d.n_test, seed=config.seed, device=device,
+    )  # fmt: skip
+    model = build_model(m.arch, m.width, m.depth, data.input_shape, data.n_classes)
+    n = sum(q.numel() for q in model.parameters())
+    if n * t.minima > MAX_PARAMS:
+        raise ValueError(
+            f"model.width={m.width}, model.depth={m.depth}: {n:,} parameters x {t.minima} "
+            f"minima exceeds the limit of {MAX_PARAMS:,}"
+        )
+
+    def make(batch):
+        return NetworkObjective(model, data, l2=t.l2, batch_size=batch, seed=config.seed,
+                                device=device)  # fmt: skip
+
+    train_obj = make(t.batch_size)
+    path_obj = train_obj if p.batch_size == t.batch_size else make(p.batch_size)
+    return train_obj, path_obj
+
+
+def _minima_options(config: RunConfig) -> MinimaOptions:
+    t = config.train
+    return MinimaOptions(
+        optimizer="adam",
+        lr=t.lr,
+        lr_final=t.lr if t.regime == "constant" else t.lr_final,
+        max_steps=t.steps,
+        grad_tol=t.grad_tol,
+        check_every=50,
+        merge_distance=1e-3,
+    )
+
+
+def _path_options(config: RunConfig) -> PathOptions:
+    p = config.paths
+    return PathOptions(
+        n_points=p.n_points, max_points=p.max_points, steps=p.steps, lr=p.lr,
+        saddle_tol=p.saddle_tol, eval_every=50,
+    )  # fmt: skip
+
+
+def _stepper(obj: NetworkObjective, batch: int | None):
+    return obj.minibatch if batch else None
+
+
+def stage_minima(config: RunConfig, train_obj, store: RunStore, progress: Progress | None):
+    t0 = time.perf_counter()
+    starts = train_obj.init(config.train.minima, config.seed)
+    found = find_minima(
+        train_obj, starts, _minima_options(config),
+        step_objective=_stepper(train_obj, config.train.batch_size),
+        on_progress=(lambda s, n: progress("minima", s, n)) if progress else None,
+    )  # fmt: skip
+    tr = train_obj.evaluate(found.thetas, "train")
+    te = train_obj.evaluate(found.thetas, "test")
+    rec = {
+        "values": found.values,  # the landscape: train cross-entropy + l2 term
+        "train_loss": tr["loss"], "test_loss": te["loss"],
+        "train_error": tr["error"], "test_error": te["error"],
+        "gap_loss": te["loss"] - tr["loss"], "gap_error": te["error"] - tr["error"],
+        "grad_norm": found.grad_norms, "status": found.status, "steps": found.steps,
+        "start_of": found.start_of, "failed": {str(k): v for k, v in found.failed.items()},
+        "seconds": time.perf_counter() - t0,
+    }  # fmt: skip
+    d = store.dir(config.run_id)
+    write_tensors(d / "minima.safetensors", {"thetas": found.thetas})
+    write_json(d / "minima.json", rec)
+
+
+def stage_paths(config: RunConfig, path_obj, store: RunStore, progress: Progress | None):
+    t0 = time.perf_counter()
+    d = store.dir(config.run_id)
+    thetas = read_tensors(d / "minima.safetensors")["thetas"].to(path_obj.device)
+    values = np.asarray(read_json(d / "minima.json")["values"], dtype=np.float64)
+    conn = select_and_connect(
+        path_obj, thetas, values, _path_options(config), strategy=config.paths.pairs,
+        step_objective=_stepper(path_obj, config.paths.batch_size),
+        on_progress=(lambda s, n, c: progress("paths", s, n)) if progress else None,
+    )  # fmt: skip
+    sizes = [p.shape[0] for p in conn.points]
+    write_tensors(
+        d / "paths.safetensors",
+        {"points": torch.cat(conn.points), "sizes": torch.tensor(sizes, dtype=torch.int64)},
+    )
+    write_json(d / "paths.json", _paths_record(conn) | {"seconds": time.perf_counter() - t0})
+
+
+def _paths_record(conn: Paths) -> dict[str, Any]:
+    return {
+        "pairs": conn.pairs, "saddles": conn.saddles, "straight": conn.straight,
+        "densities": conn.densities, "converged": conn.converged, "steps": conn.steps,
+        "history_steps": conn.history_steps, "history": conn.history,
+    }  # fmt: skip
+
+
+def stage_results(config: RunConfig, store: RunStore) -> None:
+    d = store.dir(config.run_id)
+    mins = read_json(d / "minima.json")
+    paths = read_json(d / "paths.json")
+    values = np.asarray(mins["values"], dtype=np.float64)
+    conn = _paths_from_record(paths, [])
+    bars = barcode_from_graph(values, saddle_matrix(values, conn))
+    summary = {
+        "to_score_sum": bars.to_score("sum"),
+        "to_score_max": bars.to_score("max"),
+        "n_minima": len(values),
+        "n_true_minima": sum(s == "minimum" for s in mins["status"]),
+        "n_failed": len(mins["failed"]),
+        "n_pairs_total": len(values) * (len(values) - 1) // 2,
+        "n_paths": len(conn),
+        "n_paths_converged": int(np.sum(conn.converged)),
+        "seconds_minima": mins["seconds"],
+        "seconds_paths": paths["seconds"],
+        "finished": time.time(),
+    }
+    write_json(d / "results.json", {"barcode": bars.to_dict(), "summary": summary})
+
+
+def _paths_from_record(rec: dict[str, Any], points: list[torch.Tensor]) -> Paths:
+    return Paths(
+        pairs=np.asarray(rec["pairs"], dtype=np.int64).reshape(-1, 2),
+        points=points,
+        saddles=np.asarray(rec["saddles"], dtype=np.float64),
+        straight=np.asarray(rec["straight"], dtype=np.float64),
+        densities=np.asarray(rec["densities"], dtype=np.int64),
+        converged=np.asarray(rec["converged"], dtype=bool),
+        steps=np.asarray(rec["steps"], dtype=np.int64),
+        history_steps=np.asarray(rec["history_steps"], dtype=np.int64),
+        history=np.asarray(rec["history"], dtype=np.float64),
+    )
+
+
+def run(
+    config: RunConfig, *, store: RunStore | None = None, on_progress: Progress | None = None
+) -> Run:
+    """Run (or resume) ``config`` and return the loaded result.
+
+    Parameters
+    ----------
+    config : RunConfig
+    store : RunStore, optional
+        Where runs live; ``runs/`` by default.
+    on_progress : callable, optional
+        ``on_progress(stage, done, total)`` with stage "minima" or "paths".
+    """
+    store = store or RunStore()
+    store.create(config)
+    stage = store.stage(config.run_id)
+    if stage != "results":
+        train_obj, path_obj = objectives(config)
+        if stage == "none":
+            stage_minima(config, train_obj, store, on_progress)
+        if store.stage(config.run_id) == "minima":
+            stage_paths(config, path_obj, store, on_progress)
+        stage_results(config, store)
+    return load_run(store, config.run_id)
+
+
+def load_run(store: RunStore, run_id: str) -> Run:
+    """Load whatever stages of a run are finished; ValueError if the folder is corrupt."""
+    config = store.config(run_id)
+    d = store.dir(run_id)
+    stage = store.stage(run_id)
+    if stage == "none":
+        raise ValueError(f"run {run_id} has no finished stage yet")
+    minima = read_json(d / "minima.json")
+    thetas = read_tensors(d / "minima.safetensors")["thetas"]
+    out = Run(run_id, config, minima, thetas)
+    if stage in ("paths", "results"):
+        out.paths = read_json(d / "paths.json")
+        t = read_tensors(d / "paths.safetensors")
+        out.path_points = list(torch.split(t["points"], t["sizes"].tolist()))
+    if stage == "results":
+        res = read_json(d / "results.json")
+        out.barcode = Barcode.from_dict(res["barcode"])
+        out.summary = res["summary"]
+    return out
