@@ -1,0 +1,141 @@
+"""Paths: saddle honesty, batched == one pair at a time, exact saddles on a double well."""
+
+import numpy as np
+import pytest
+import torch
+
+from core.paths import PathOptions, connect, dense_points, path_profile
+
+
+def double_well(x):
+    """(x^2 - 1)^2 + 0.2 x + y^2: minima near x = -1 and x = +1, one saddle near x = 0.05.
+
+    y
+    |   (-1,0)      saddle      (1,0)
+    |     o - - - - - x - - - - - o        the min-max path runs along y = 0
+    """
+    return (x[:, 0] ** 2 - 1) ** 2 + 0.2 * x[:, 0] + x[:, 1] ** 2
+
+
+def critical_points_1d():
+    """Roots of d/dx[(x^2-1)^2 + 0.2x] = 4x^3 - 4x + 0.2, sorted: min, saddle, min."""
+    r = np.sort(np.roots([4, 0, -4, 0.2]).real)
+    f = (r**2 - 1) ** 2 + 0.2 * r
+    return r, f
+
+
+def bent_well(x):
+    """A ring-shaped valley with minima near (0, +-1): the straight segment between them
+    climbs the central hill; the min-max path goes round the ring on the low side (x < 0)."""
+    r = ((x**2).sum(1) + 1e-2).sqrt()
+    ang = torch.atan2(x[:, 1], x[:, 0])
+    return (r - 1) ** 2 * 4 + 0.3 * torch.cos(2 * ang) + 0.15 * x[:, 0]
+
+
+def minima_of(f, guesses):
+    x = torch.tensor(guesses, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([x], max_iter=200, tolerance_grad=1e-12, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        v = f(x).sum()
+        v.backward()
+        return v
+
+    opt.step(closure)
+    return x.detach()
+
+
+def test_double_well_saddle_is_exact():
+    r, fv = critical_points_1d()
+    ends = torch.tensor([[r[0], 0.0], [r[2], 0.0]], dtype=torch.float64)
+    # Start from a bent chain: the optimiser must find the straight valley and the saddle.
+    p = connect(double_well, ends, np.array([[0, 1]]), PathOptions(steps=800))
+    assert p.saddles[0] == pytest.approx(fv[1], abs=1e-4)
+    # Dense sampling can miss the continuous maximum by at most the stated tolerance.
+    assert p.saddles[0] >= fv[1] - PathOptions().saddle_tol
+
+
+def test_curved_valley_beats_straight_segment_and_matches_ring_saddle():
+    ends = minima_of(bent_well, [[0.0, 1.0], [0.0, -1.0]])
+    p = connect(bent_well, ends, np.array([[0, 1]]), PathOptions(steps=1500))
+    # The min-max path goes round the ring through angle pi (the lower side, x < 0):
+    # the saddle is the max of the 1-D profile of the ring valley there.
+    th = torch.linspace(np.pi / 2, 3 * np.pi / 2, 2001, dtype=torch.float64)
+    ring = torch.stack([th.cos(), th.sin()], 1)
+    ring = minima_of(lambda x: bent_well(x), ring.tolist())  # relax radially onto the valley
+    exact = float(bent_well(ring).max())
+    assert p.saddles[0] < p.straight[0] - 0.1
+    assert p.saddles[0] == pytest.approx(exact, abs=2e-3)
+
+
+@pytest.fixture(scope="module")
+def three_pairs():
+    ends = minima_of(bent_well, [[0.0, 1.0], [0.0, -1.0], [1.0, 0.0]])
+    opts = PathOptions(steps=400, max_points=12)  # no growth, so batched == loop exactly
+    pairs = np.array([[0, 1], [0, 2], [1, 2]])
+    return ends, opts, pairs, connect(bent_well, ends, pairs, opts)
+
+
+def test_stored_saddle_equals_reevaluated_path_max(three_pairs):
+    _, opts, _, p = three_pairs
+    for e, pts in enumerate(p.points):
+        _, vals = path_profile(bent_well, pts, int(p.densities[e]))
+        assert vals.max() == pytest.approx(p.saddles[e], rel=1e-12, abs=1e-12)
+        assert p.saddles[e] <= p.straight[e] + 1e-12
+
+
+def test_doubling_density_moves_no_saddle_beyond_tolerance(three_pairs):
+    _, opts, _, p = three_pairs
+    for e, pts in enumerate(p.points):
+        _, vals = path_profile(bent_well, pts, 2 * int(p.densities[e]))
+        assert abs(vals.max() - p.saddles[e]) <= opts.saddle_tol
+
+
+def test_batched_equals_one_pair_at_a_time(three_pairs):
+    ends, opts, pairs, p = three_pairs
+    for e, pair in enumerate(pairs):
+        one = connect(bent_well, ends, pair[None], opts)
+        assert one.saddles[0] == pytest.approx(p.saddles[e], abs=1e-10)
+        assert torch.allclose(one.points[0], p.points[e], atol=1e-10)
+        assert one.steps[0] == p.steps[e]
+
+
+def test_history_is_monotone_and_records_convergence(three_pairs):
+    _, _, _, p = three_pairs
+    for e in range(len(p)):
+        h = p.history[e][np.isfinite(p.history[e])]
+        assert (np.diff(h) <= 1e-15).all()  # best-so-far never rises
+        assert h[0] >= p.saddles[e] - 1e-3
+    assert p.history.shape == (3, p.history_steps.size)
+    assert p.converged.dtype == bool
+
+
+def test_dense_points_interpolates_linearly():
+    path = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 2.0]], dtype=torch.float64)
+    d = dense_points(path, 4)
+    assert d.shape == (9, 2)
+    assert torch.allclose(d[2], torch.tensor([0.5, 0.0], dtype=torch.float64))
+    assert torch.allclose(d[6], torch.tensor([1.0, 1.0], dtype=torch.float64))
+    assert torch.equal(d[-1], path[-1])
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"n_points": 2}, "n_points"),
+        ({"steps": 0}, "steps"),
+        ({"lr": float("nan")}, "lr"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"max_points": 4}, "max_points"),
+    ],
+)
+def test_bad_options(kw, match):
+    with pytest.raises(ValueError, match=match):
+        PathOptions(**kw)
+
+
+def test_bad_pairs():
+    ends = torch.zeros(2, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="pairs"):
+        connect(double_well, ends, np.array([[0, 2]]))
