@@ -1,0 +1,99 @@
+"""Minima: batched descent == one start at a time; merging; statuses; bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from core.minima import MinimaOptions, descend, find_minima, merge
+
+
+def three_wells(x):
+    """Minima at (-1, 0), (1, 0) and (0, 1.5) of different depths."""
+    centres = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.5]], dtype=x.dtype)
+    depth = torch.tensor([1.0, 0.7, 0.5], dtype=x.dtype)
+    d2 = ((x[:, None, :] - centres[None]) ** 2).sum(2)  # (M, 3)
+    return 0.05 * (x**2).sum(1) - (depth * torch.exp(-d2 / 0.5)).sum(1)
+
+
+STARTS = torch.tensor(
+    [[-1.2, 0.3], [-0.8, -0.2], [1.3, 0.1], [0.9, -0.3], [0.1, 1.8], [-0.2, 1.4]],
+    dtype=torch.float64,
+)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "gd"])
+def test_batched_descent_equals_loop(optimizer):
+    opts = MinimaOptions(optimizer=optimizer, lr=0.05, max_steps=400, grad_tol=1e-8)
+    xb, vb, gb, sb, stb = descend(three_wells, STARTS, opts)
+    for i in range(len(STARTS)):
+        x1, v1, g1, s1, st1 = descend(three_wells, STARTS[i : i + 1], opts)
+        assert torch.allclose(xb[i], x1[0], atol=1e-12)
+        assert vb[i] == pytest.approx(v1[0], abs=1e-12)
+        assert sb[i] == s1[0] and stb[i] == st1[0]
+
+
+def test_finds_the_three_minima_and_merges_duplicates():
+    m = find_minima(three_wells, STARTS, MinimaOptions(lr=0.05, max_steps=2000, grad_tol=1e-6))
+    assert len(m) == 3
+    assert (np.diff(m.values) > 0).all()  # sorted by value
+    assert m.status == ["minimum"] * 3
+    assert (m.grad_norms <= 1e-6).all()
+    np.testing.assert_array_equal(m.start_of, [0, 0, 1, 1, 2, 2])
+    # Each minimum is a critical point: the gradient computed independently vanishes there.
+    x = m.thetas.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(three_wells(x).sum(), x)
+    assert g.norm(dim=1).max() <= 1e-6
+
+
+def test_step_cap_flags_a_stopping_point_not_a_minimum():
+    m = find_minima(three_wells, STARTS[:1], MinimaOptions(lr=1e-3, max_steps=20))
+    assert m.status == ["max_steps"]
+    assert not m.converged[0]
+    assert m.grad_norms[0] > 1e-4
+
+
+def test_divergent_start_is_left_out_with_reason():
+    def f(x):  # the second start sits where the loss is not finite
+        return three_wells(x) + torch.where(x[:, 0] > 5, torch.nan, 0.0)
+
+    starts = torch.tensor([[-1.2, 0.3], [6.0, 0.0]], dtype=torch.float64)
+    m = find_minima(f, starts, MinimaOptions(lr=0.05, max_steps=300))
+    assert len(m) == 1
+    assert list(m.failed) == [1] and "non-finite" in m.failed[1]
+    np.testing.assert_array_equal(m.start_of, [0, -1])
+
+
+def test_all_diverged_raises():
+    with pytest.raises(ValueError, match="diverged"):
+        find_minima(lambda x: x.sum(1) * torch.nan, STARTS, MinimaOptions(max_steps=5))
+
+
+def test_merge_groups_by_distance():
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.001], [1.0, 0.0]], dtype=torch.float64)
+    keep, start_of = merge(x, np.array([0.1, 0.0, 0.5]), ["minimum"] * 3, 0.01)
+    assert keep == [1, 2]
+    np.testing.assert_array_equal(start_of, [0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"lr": -1.0}, "lr"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"grad_tol": float("inf")}, "grad_tol"),
+        ({"check_every": True}, "check_every"),
+    ],
+)
+def test_bad_options(kw, match):
+    with pytest.raises(ValueError, match=match):
+        MinimaOptions(**kw)
+
+
+def test_bad_starts():
+    with pytest.raises(ValueError, match="starts"):
+        find_minima(three_wells, torch.zeros(3))
+    with pytest.raises(ValueError, match="starts"):
+        find_minima(three_wells, torch.zeros(0, 2))
+    with pytest.raises(ValueError, match="shape"):
+        find_minima(lambda x: x, STARTS)  # returns (M, P), not (M,)
