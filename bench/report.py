@@ -1,0 +1,49 @@
+"""Shared by the benchmark scripts: the machine they ran on, and BENCHMARKS.md blocks.
+
+Each script owns one block of BENCHMARKS.md between ``<!-- NAME start -->`` and
+``<!-- NAME end -->`` and replaces only that block, so scripts can be rerun one at a time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+
+
+def machine() -> str:
+    """One line: CPU model, cores, torch version and threads, GPU if any, date."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}, "
+        f"{datetime.date.today().isoformat()}"
+    )
+
+
+def write_block(name: str, body: str) -> None:
+    """Replace (or append) the block ``name`` of BENCHMARKS.md with ``body``."""
+    start, end = f"<!-- {name} start -->", f"<!-- {name} end -->"
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\n"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
+        text = before + block + after
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    BENCHMARKS.write_text(text)

@@ -1,0 +1,119 @@
+"""Profiles, planes and tables of a tiny real run (``tiny_runs`` from conftest.py)."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core import analysis
+from core.evaluate import values_of
+
+
+@pytest.fixture(scope="module")
+def run(tiny_runs):
+    return tiny_runs.run
+
+
+def test_profile_max_is_the_stored_saddle(run):
+    """Saddle honesty: anyone re-evaluating the stored path gets the stored saddle."""
+    values = np.asarray(run.minima["values"])
+    for e, (i, j) in enumerate(run.paths["pairs"]):
+        prof = analysis.path_profile_of(run, e)
+        assert prof.pair == (i, j) and prof.density == run.paths["densities"][e]
+        assert prof.saddle == run.paths["saddles"][e]
+        assert prof.saddle_recomputed == pytest.approx(prof.saddle, rel=1e-6)
+        # both curves run from minimum i to minimum j
+        for curve in (prof.values, prof.straight_values):
+            assert curve[0] == pytest.approx(values[i], rel=1e-5)
+            assert curve[-1] == pytest.approx(values[j], rel=1e-5)
+        assert prof.s[0] == 0 and prof.s[-1] == pytest.approx(1.0)
+        assert len(prof.straight_s) == len(prof.s)
+        assert len(prof.nodes_s) == run.path_points[e].shape[0]
+        assert prof.length >= prof.straight_length * (1 - 1e-9)
+
+
+def test_profile_density_and_bad_pair(run):
+    coarse = analysis.path_profile_of(run, 0, density=2)
+    n = run.path_points[0].shape[0]
+    assert coarse.density == 2 and len(coarse.s) == 2 * (n - 1) + 1
+    with pytest.raises(ValueError, match="pair must be a path number"):
+        analysis.path_profile_of(run, len(run.path_points))
+    with pytest.raises(ValueError, match="density"):
+        analysis.path_profile_of(run, 0, density=0)
+
+
+def test_objective_is_built_once_per_config(run):
+    assert analysis.run_objective(run) is analysis.run_objective(run)
+
+
+def _distance_to_plane(points, a, b, c):
+    """Independent oracle: least-squares distance of points (N, P) from the affine plane."""
+    basis = torch.stack([b - a, c - a]).double().T  # (P, 2)
+    rel = (points - a).double().T  # (P, N)
+    coef = torch.linalg.lstsq(basis, rel).solution  # (2, N)
+    return (rel - basis @ coef).norm(dim=0)
+
+
+def test_plane_through_three_minima(run):
+    idx = (0, 1, 2)
+    plane = analysis.plane_of(run, idx, resolution=9)
+    values = np.asarray(run.minima["values"])
+    # the loss at the minima's plane coordinates is the minima's loss
+    np.testing.assert_allclose(plane.minima_z, values[list(idx)], rtol=1e-5)
+    assert plane.Z.shape == (9, 9) and np.isfinite(plane.Z).all()
+    np.testing.assert_allclose(plane.minima_uv[0], [0, 0], atol=1e-12)
+    assert abs(plane.minima_uv[1, 1]) < 1e-9 and plane.minima_uv[2, 1] > 0
+    dist = float((run.thetas[1] - run.thetas[0]).double().norm())
+    assert plane.minima_uv[1, 0] == pytest.approx(dist)
+    # the grid covers the three minima with room to spare
+    assert plane.u[0] < plane.minima_uv[:, 0].min() and plane.u[-1] > plane.minima_uv[:, 0].max()
+    assert plane.v[0] < plane.minima_uv[:, 1].min() and plane.v[-1] > plane.minima_uv[:, 1].max()
+    # batched grid values equal one-at-a-time evaluations (Z[i, j] is at (u[j], v[i]))
+    obj = analysis.run_objective(run)
+    for i, j in [(0, 0), (3, 7), (8, 2)]:
+        theta = plane.lift([[plane.u[j], plane.v[i]]]).to(run.thetas.dtype)
+        assert plane.Z[i, j] == pytest.approx(float(values_of(obj, theta)[0]), rel=1e-5)
+    # every stored path between two of the three minima, and how far it leaves the plane
+    a, b, c = (run.thetas[k] for k in idx)
+    expected = {tuple(p) for p in run.paths["pairs"] if set(p) <= set(idx)}
+    assert set(plane.paths_uv) == expected
+    for e, pair in enumerate(run.paths["pairs"]):
+        if tuple(pair) in expected:
+            pts = run.path_points[e]
+            off = float(_distance_to_plane(pts, a, b, c).max())
+            assert plane.off_plane[tuple(pair)] == pytest.approx(off, rel=1e-6, abs=1e-9)
+            np.testing.assert_allclose(plane.paths_uv[tuple(pair)][0],
+                                       plane.minima_uv[idx.index(pair[0])], atol=1e-9)  # fmt: skip
+
+
+def test_plane_bad_input(run):
+    with pytest.raises(ValueError, match="three distinct"):
+        analysis.plane_of(run, (0, 0, 1))
+    th = run.thetas.clone()
+    th[2] = th[0] + 2 * (th[1] - th[0])
+    with pytest.raises(ValueError, match="collinear"):
+        analysis.plane_of(dataclasses.replace(run, thetas=th), (0, 1, 2))
+
+
+def test_minima_table_matches_the_run(run):
+    rows = analysis.minima_table(run)
+    m, bars = run.minima, run.barcode
+    assert [r["index"] for r in rows] == list(range(len(m["values"])))
+    same = ["train_loss", "test_loss", "train_error", "gap_loss", "gap_error", "grad_norm"]
+    for key, col in [("value", "values"), *zip(same, same, strict=True)]:
+        assert [r[key] for r in rows] == [float(x) for x in m[col]], key
+    assert [r["status"] for r in rows] == list(m["status"])
+    for n, k in enumerate(bars.minimum):
+        row = rows[k]
+        assert row["saddle"] == bars.deaths[n]
+        if math.isinf(bars.deaths[n]):
+            assert row["segment"] == math.inf and row["merges_into"] is None and row["via"] == ""
+        else:
+            assert row["segment"] == pytest.approx(bars.deaths[n] - bars.births[n])
+            assert row["merges_into"] == bars.merges_into[n]
+            i, j = bars.saddle_edge[n]
+            assert row["via"] == f"{i}-{j}"
+            assert bars.deaths[n] == pytest.approx(run.paths["saddles"][
+                run.paths["pairs"].index([i, j])])  # fmt: skip

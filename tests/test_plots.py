@@ -1,0 +1,299 @@
+r"""Figure builders: the numbers in the figure data are the numbers that were passed in.
+
+The hand-made barcode used throughout (values in brackets, saddle heights on the edges)::
+
+    a (0.0) ---- 2.0 ---- d (0.2) ---- 0.9 ---- c (0.5) ---- 1.5 ---- b (1.0)
+
+    c dies at 0.9 into d; b dies at 1.5 into d; d dies at 2.0 into a; a is essential.
+    bars: a [0, inf)  d [0.2, 2.0) = 1.8  b [1.0, 1.5) = 0.5  c [0.5, 0.9) = 0.4
+"""
+
+import numpy as np
+import pytest
+
+from core import plots
+from core.analysis import Plane, Profile
+from core.barcode import barcode_from_graph
+from core.projection import pca_project
+from core.stats import correlation
+
+INF = np.inf
+IDENT = "run 0123456789ab · digits · mlp width 8 depth 1"
+
+
+@pytest.fixture(scope="module")
+def bars():
+    values = np.array([0.0, 1.0, 0.5, 0.2])  # a, b, c, d
+    s = np.full((4, 4), INF)
+    s[0, 3] = s[3, 0] = 2.0
+    s[3, 2] = s[2, 3] = 0.9
+    s[2, 1] = s[1, 2] = 1.5
+    return barcode_from_graph(values, s)
+
+
+def _trace(fig, name_part):
+    found = [t for t in fig.data if t.name and name_part in t.name]
+    assert found, f"no trace named like {name_part!r} in {[t.name for t in fig.data]}"
+    return found[0]
+
+
+def _bar_extents(trace):
+    base = np.asarray(trace.base, float)
+    return base, base + np.asarray(trace.x, float)
+
+
+def test_barcode_bars_extents_order_and_essential(bars):
+    fig = plots.barcode_figure(bars, ident=IDENT)
+    fin = _trace(fig, "minima segments")
+    mins = np.asarray(fin.customdata)[:, 0].astype(int)
+    lo, hi = _bar_extents(fin)
+    values = {0: 0.0, 1: 1.0, 2: 0.5, 3: 0.2}
+    deaths = {1: 1.5, 2: 0.9, 3: 2.0}
+    for m, a, b in zip(mins, lo, hi, strict=True):
+        assert a == pytest.approx(values[m]) and b == pytest.approx(deaths[m])
+    # sorted by length: essential a on top, then d (1.8), b (0.5), c (0.4)
+    ess = _trace(fig, "essential")
+    rows = {int(c[0]): y for c, y in zip(fin.customdata, fin.y, strict=True)}
+    rows[int(ess.customdata[0][0])] = ess.y[0]
+    assert sorted(rows, key=rows.get, reverse=True) == [0, 3, 1, 2]
+    e_lo, e_hi = _bar_extents(ess)
+    assert e_lo[0] == 0.0 and e_hi[0] > 2.0  # drawn to the right edge, past every death
+    assert any(a.text and "\u221e" in a.text for a in fig.layout.annotations)
+    assert ess.marker.color != fin.marker.color
+    assert fig.layout.title.text.endswith("= 2.7")  # TO-score: 1.8 + 0.5 + 0.4
+
+
+def test_barcode_selected_and_errors(bars):
+    fig = plots.barcode_figure(bars, selected=2, errors={2: (0.01, 0.05), 3: (0.0, 0.1)})
+    sel = _trace(fig, "selected")
+    lo, hi = _bar_extents(sel)
+    assert (lo[0], hi[0]) == pytest.approx((0.5, 0.9)) and sel.customdata[0][0] == 2
+    fin = _trace(fig, "minima segments")
+    errs = dict(zip(np.asarray(fin.customdata)[:, 0].astype(int), fin.error_x.array, strict=True))
+    assert errs == {1: 0.0, 2: 0.05, 3: 0.1}
+
+
+def test_barcode_says_no_obstruction_when_all_bars_vanish():
+    v = np.array([0.1, 0.2, 0.3])
+    s = np.array([[0.1, 0.2, 0.3], [0.2, 0.2, 0.3], [0.3, 0.3, 0.3]]) + 1e-12
+    fig = plots.barcode_figure(barcode_from_graph(v, s))
+    assert "no obstruction found" in fig.layout.title.text
+    # zero-length bars stay visible as birth markers
+    assert sum(len(t.x) for t in fig.data if t.type == "scatter") == 3
+
+
+def test_diagram_points_and_axes(bars):
+    fig = plots.diagram_figure(bars, selected=1, ident=IDENT)
+    pts = _trace(fig, "minima")
+    got = {int(c[0]): (x, y) for c, x, y in zip(pts.customdata, pts.x, pts.y, strict=True)}
+    assert got == {1: (1.0, 1.5), 2: (0.5, 0.9), 3: (0.2, 2.0)}
+    ess = _trace(fig, "essential")
+    inf_line = _trace(fig, "death = \u221e")
+    assert ess.x[0] == 0.0 and ess.y[0] == inf_line.y[0] > 2.0
+    assert tuple(fig.layout.xaxis.range) == tuple(fig.layout.yaxis.range)
+    diag = _trace(fig, "death = birth")
+    assert list(diag.x) == list(diag.y)
+
+
+def test_saddle_history_lines():
+    steps = np.array([0, 50, 100])
+    hist = np.array([[3.0, 2.0, 1.5], [4.0, 3.5, np.nan]])
+    fig = plots.saddle_history_figure(steps, hist, [[0, 1], [1, 2]], converged=[True, False],
+                                      highlight={1})  # fmt: skip
+    a, b = fig.data
+    np.testing.assert_array_equal(a.y, hist[0])
+    assert a.line.dash == "solid" and b.line.dash == "dash"
+    assert b.line.width > a.line.width and a.opacity < 1
+    assert "1/2 converged" in fig.layout.title.text
+
+
+def _profile():
+    s = np.linspace(0, 1, 9)
+    v = 1 - (2 * s - 1) ** 2  # peak 1 at s = 0.5
+    return Profile(s, v, s, 1.5 * v, s[::4], 1.0, float(v.max()), 1.5, 4, (0, 2), 2.0, 1.5)
+
+
+def test_profile_figure_marks_the_saddle():
+    fig = plots.profile_figure(_profile(), ident=IDENT)
+    sad = _trace(fig, "saddle =")
+    assert (sad.x[0], sad.y[0]) == (0.5, 1.0)
+    assert _trace(fig, "straight").line.dash == "dash"
+    assert list(_trace(fig, "nodes").y) == [0.0, 1.0, 0.0]
+    assert any(sh.y0 == 1.0 for sh in fig.layout.shapes)
+
+
+def test_projection_figure_2d_and_3d():
+    rng = np.random.default_rng(0)
+    thetas = rng.normal(size=(4, 10))
+    proj = pca_project(thetas, [np.linspace(thetas[0], thetas[1], 5)], n_components=3)
+    vals = np.array([0.3, 0.1, 0.2, 0.4])
+    fig = plots.projection_figure(proj, vals, selected=1, path_pairs=[(0, 1)], ident=IDENT)
+    m = _trace(fig, "minima")
+    np.testing.assert_allclose(np.c_[m.x, m.y], proj.minima[:, :2])
+    np.testing.assert_array_equal(m.marker.color, vals)
+    assert m.marker.colorbar.title.text == plots.LOSS_LABEL
+    assert list(np.asarray(m.customdata)[:, 0]) == [0, 1, 2, 3]
+    assert (
+        fig.layout.xaxis.title.text.startswith("PC1 (") and "% var)" in fig.layout.xaxis.title.text
+    )
+    fig3 = plots.projection_figure(proj, vals, dims=3, ident=IDENT)
+    m3 = _trace(fig3, "minima")
+    assert m3.type == "scatter3d"
+    np.testing.assert_allclose(m3.z, proj.minima[:, 2])
+    assert fig3.layout.scene.zaxis.title.text.startswith("PC3")
+    with pytest.raises(ValueError, match="dims"):
+        plots.projection_figure(pca_project(thetas), vals, dims=3)
+
+
+def _plane():
+    u = v = np.linspace(-1, 2, 4)
+    Z = np.add.outer(v, u)
+    uv = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, 1.0]])
+    return Plane(u, v, Z, (4, 1, 7), uv, np.array([0.1, 0.2, 0.3]),
+                 {(1, 4): uv[[0, 1]]}, {(1, 4): 0.25})  # fmt: skip
+
+
+def test_plane_figure():
+    fig = plots.plane_figure(_plane(), ident=IDENT)
+    np.testing.assert_array_equal(fig.data[0].z, _plane().Z)
+    path = _trace(fig, "path 1-4")
+    assert "0.25" in path.name
+    mins = _trace(fig, "minima")
+    assert list(np.asarray(mins.customdata)[:, 0]) == [4, 1, 7]
+
+
+def test_generalization_title_has_the_statistics():
+    rng = np.random.default_rng(1)
+    x = np.r_[np.inf, rng.uniform(0, 1, 10)]
+    y = 2 * x + 0.1 * rng.normal(size=11)
+    y[0] = 0.5
+    st = correlation(x[1:], y[1:], n_boot=200, n_perm=200)
+    fig = plots.generalization_figure(x, y, stats=st, gap_kind="error", ident=IDENT)
+    t = fig.layout.title.text
+    for number in (st.pearson, *st.pearson_ci, st.spearman, *st.spearman_ci):
+        assert f"{number:.2f}" in t
+    assert f"{st.pearson_p_perm:.3g}" in t and "n = 10" in t
+    pts = _trace(fig, "minima")
+    assert len(pts.x) == 10 and 0 not in list(pts.customdata)  # essential left out ...
+    assert any("essential" in a.text for a in fig.layout.annotations)  # ... and said so
+    ols = _trace(fig, "least squares")
+    slope = np.polyfit(x[1:], y[1:], 1)[0]
+    assert (ols.y[1] - ols.y[0]) / (ols.x[1] - ols.x[0]) == pytest.approx(slope)
+    assert "error" in fig.layout.yaxis.title.text
+    with pytest.raises(ValueError, match="gap_kind"):
+        plots.generalization_figure(x, y, gap_kind="accuracy")
+
+
+def test_to_score_band():
+    means, los, his = [0.3, 0.2, 0.1], [0.2, 0.1, 0.0], [0.4, 0.3, 0.2]
+    fig = plots.to_score_figure([1, 2, 4], means, los, his, x_label="width", ident=IDENT)
+    band, line = fig.data
+    np.testing.assert_array_equal(line.y, [0.3, 0.2, 0.1])
+    np.testing.assert_array_equal(band.y, [0.4, 0.3, 0.2, 0.0, 0.1, 0.2])
+    with pytest.raises(ValueError, match="means, los, his"):
+        plots.to_score_figure([1, 2], [1, 2, 3], [1, 2, 3], [1, 2, 3], x_label="w")
+
+
+def test_overlay_has_every_bar(bars):
+    fig = plots.barcodes_overlay_figure([bars, bars], ["A", "B"], ident=IDENT)
+    assert [len(t.x) for t in fig.data] == [4, 4]
+    assert list(fig.layout.yaxis.ticktext) == ["A", "B"]
+    with pytest.raises(ValueError, match="labels"):
+        plots.barcodes_overlay_figure([bars], ["A", "B"])
+
+
+def test_growing_barcode_truncates_at_the_level():
+    births, deaths = np.array([0.0, 1.0, 0.5, 0.2]), np.array([INF, 1.5, 0.9, 2.0])
+    below_second = plots.growing_barcode_figure(births, deaths, 0.1)
+    assert len(_trace(below_second, "so far").x) == 1
+    fig = plots.growing_barcode_figure(births, deaths, 1.2, exact=type("E", (), {
+        "births": births, "deaths": deaths})())  # fmt: skip
+    lo, hi = _bar_extents(_trace(fig, "so far"))
+    np.testing.assert_allclose(lo, [0.0, 0.2, 0.5, 1.0])  # oldest first
+    np.testing.assert_allclose(hi, [1.2, 1.2, 0.9, 1.2])  # min(death, level)
+    assert "3 alive, 1 dead" in fig.layout.title.text
+    assert len(_trace(fig, "exact").x) == 4
+    assert any(sh.x0 == 1.2 for sh in fig.layout.shapes)
+
+
+def test_sublevel_components_one_colour_each():
+    xs = ys = np.linspace(-1, 1, 5)
+    Z = np.ones((5, 5))
+    labels = -np.ones((5, 5), dtype=int)
+    labels[0, 0], labels[4, 4], labels[0, 4] = 0, 1, 2
+    fig = plots.sublevel_figure(xs, ys, Z, labels, 0.5, minima_xy=[[-1, -1]], ident=IDENT)
+    z = np.asarray(fig.data[0].z, float)
+    assert len(np.unique(z[np.isfinite(z)])) == 3 and "3 connected components" in (
+        fig.layout.title.text
+    )
+    # the stepped colour scale gives each component a single colour
+    scale = fig.data[0].colorscale
+    assert len({c for _, c in scale}) == 3
+
+
+def test_surface_has_the_level_plane():
+    xs = ys = np.linspace(0, 1, 3)
+    Z = np.arange(9.0).reshape(3, 3)
+    fig = plots.surface_figure(xs, ys, Z, level=4.0, ident=IDENT)
+    np.testing.assert_array_equal(fig.data[0].z, Z)
+    assert np.all(np.asarray(fig.data[1].z) == 4.0)
+
+
+def test_merge_tree_heights(bars):
+    fig = plots.merge_tree_figure(bars.births, bars.deaths, bars.merges_into, bars.minimum,
+                                  ident=IDENT)  # fmt: skip
+    leaves = _trace(fig, "births")
+    assert dict(zip(leaves.customdata, leaves.y, strict=True)) == {0: 0.0, 3: 0.2, 2: 0.5, 1: 1.0}
+    joins = _trace(fig, "deaths")
+    assert sorted(joins.y) == [0.9, 1.5, 2.0]
+    # the essential minimum's leaf comes first; its tree holds every other leaf
+    ticks = dict(zip(fig.layout.xaxis.tickvals, fig.layout.xaxis.ticktext, strict=True))
+    assert [ticks[x] for x in sorted(ticks)][0] == "min 0" and len(ticks) == 4
+    assert len(_trace(fig, "merge tree").x) == 3 * (2 * 3 + 3 + 1)  # segments: 3 joins, 1 root
+
+
+def _all_figures(bars):
+    xs = ys = np.linspace(0, 1, 3)
+    Z = np.arange(9.0).reshape(3, 3)
+    proj = pca_project(np.random.default_rng(0).normal(size=(4, 6)))
+    st = correlation([1, 2, 3, 4], [1, 3, 2, 4], n_boot=50, n_perm=50)
+    return {
+        "barcode": plots.barcode_figure(bars, ident=IDENT),
+        "diagram": plots.diagram_figure(bars, ident=IDENT),
+        "overlay": plots.barcodes_overlay_figure([bars], ["A"], ident=IDENT),
+        "history": plots.saddle_history_figure([0, 1], [[2.0, 1.0]], [[0, 1]], ident=IDENT),
+        "profile": plots.profile_figure(_profile(), ident=IDENT),
+        "projection": plots.projection_figure(proj, np.arange(4.0), ident=IDENT),
+        "plane": plots.plane_figure(_plane(), ident=IDENT),
+        "generalization": plots.generalization_figure(
+            [1, 2, 3, 4], [1, 3, 2, 4], stats=st, ident=IDENT
+        ),  # fmt: skip
+        "to_score": plots.to_score_figure(
+            [1, 2], [1, 0], [0, 0], [2, 1], x_label="width", ident=IDENT
+        ),  # fmt: skip
+        "surface": plots.surface_figure(xs, ys, Z, level=3.0, ident=IDENT),
+        "sublevel": plots.sublevel_figure(xs, ys, Z, (Z <= 3).astype(int) - 1, 3.0, ident=IDENT),
+        "growing": plots.growing_barcode_figure(bars.births, bars.deaths, 0.6, ident=IDENT),
+        "merge": plots.merge_tree_figure(
+            bars.births, bars.deaths, bars.merges_into, bars.minimum, ident=IDENT
+        ),  # fmt: skip
+    }
+
+
+def test_every_figure_has_title_axis_titles_and_ident(bars):
+    for name, fig in _all_figures(bars).items():
+        assert fig.layout.title.text, name
+        if name == "surface":
+            titles = [fig.layout.scene.xaxis.title.text, fig.layout.scene.zaxis.title.text]
+        else:
+            titles = [fig.layout.xaxis.title.text, fig.layout.yaxis.title.text]
+        assert all(titles), (name, titles)
+        idents = [a for a in fig.layout.annotations if a.name == "ident"]
+        assert len(idents) == 1 and idents[0].text == IDENT, name
+
+
+def test_ident_of():
+    from core.config import RunConfig
+
+    cfg = RunConfig()
+    assert plots.ident_of(cfg.run_id, cfg) == (f"run {cfg.run_id} · digits · mlp width 8 depth 1")
