@@ -155,12 +155,28 @@ def path_profile(
     return s.cpu().numpy(), values_of(objective, pts, chunk).cpu().double().numpy()
 
 
-def _dense_max(objective: Objective, paths: list[Tensor], density: int, chunk) -> np.ndarray:
-    """(E,) max of the objective over each path's dense points, in one batched pass."""
-    pts = [dense_points(p, density) for p in paths]
+def _max_over(objective: Objective, pts: list[Tensor], chunk) -> np.ndarray:
+    """(E,) max of the objective over each of E point sets, in one batched pass."""
     vals = values_of(objective, torch.cat(pts), chunk).cpu().double().numpy()
     bounds = np.cumsum([0] + [p.shape[0] for p in pts])
     return np.array([vals[a:b].max() for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+
+
+def _dense_max(objective: Objective, paths: list[Tensor], density: int, chunk) -> np.ndarray:
+    """(E,) max of the objective over each path's dense points."""
+    return _max_over(objective, [dense_points(p, density) for p in paths], chunk)
+
+
+def _midpoints(path: Tensor, density: int) -> Tensor:
+    """The points that density ``2 * density`` adds to density ``density``: t = (2k+1)/(2d).
+
+    They are computed exactly as ``dense_points(path, 2 * density)`` computes them, so the
+    union of both sets is bit for bit the dense point set at the doubled density.
+    """
+    d2 = 2 * density
+    t = torch.arange(1, d2, 2, dtype=path.dtype, device=path.device) / d2  # (d,)
+    a, b = path[:-1], path[1:]
+    return (a[:, None, :] + t[None, :, None] * (b - a)[:, None, :]).reshape(-1, path.shape[1])
 
 
 def final_saddles(
@@ -168,9 +184,7 @@ def final_saddles(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dense maxima at a density where doubling it moves no saddle beyond ``saddle_tol``.
 
-    Returns
-    -------
-    saddles (E,), densities (E,)
+    Each doubling evaluates only the points it adds. Returns saddles (E,), densities (E,).
     """
     e = len(paths)
     saddles = np.full(e, np.nan)
@@ -183,8 +197,9 @@ def final_saddles(
             saddles[todo] = cur
             log.info("%d paths did not settle below max_density=%d", todo.size, d)
             break
-        nxt = _dense_max(objective, [paths[i] for i in todo], 2 * d, opts.chunk)
-        ok = np.abs(nxt - cur) <= opts.saddle_tol
+        new = _max_over(objective, [_midpoints(paths[i], d) for i in todo], opts.chunk)
+        nxt = np.maximum(cur, new)
+        ok = nxt - cur <= opts.saddle_tol
         saddles[todo[ok]], dens[todo[ok]] = cur[ok], d
         todo, cur, d = todo[~ok], nxt[~ok], 2 * d
         dens[todo] = d

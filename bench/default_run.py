@@ -1,0 +1,131 @@
+"""The default run end to end, and where its time goes.
+
+    .venv/bin/python bench/default_run.py [--width 32 --depth 2 --minima 8] [--quick]
+
+Runs digits / MLP (depth 2, width 32) / 8 minima / all 28 pairs through the real pipeline
+stages in a temporary run store, timing each stage and splitting the path stage into
+minibatch steps, full-data checks and the final dense saddle evaluation (by wrapping the
+objectives with counters). Then, in the same process, it times a few path steps for all
+pairs in one batch against the same steps one pair at a time, and prints that ratio.
+Writes the ``bench/default_run.py`` block of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import machine, write_block  # noqa: E402
+from core.config import RunConfig  # noqa: E402
+from core.pairs import all_pairs  # noqa: E402
+from core.paths import PathOptions, connect  # noqa: E402
+from core.pipeline import objectives, run  # noqa: E402
+from core.runs import RunStore  # noqa: E402
+
+
+class Counted:
+    """Wrap an objective: count parameter vectors and seconds spent in it."""
+
+    def __init__(self, f, tally, key):
+        self.f, self.tally, self.key = f, tally, key
+
+    def __call__(self, thetas):
+        t0 = time.perf_counter()
+        out = self.f(thetas)
+        n, s = self.tally.get(self.key, (0, 0.0))
+        self.tally[self.key] = (n + thetas.shape[0], s + time.perf_counter() - t0)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--depth", type=int, default=2)
+    ap.add_argument("--minima", type=int, default=8)
+    ap.add_argument("--quick", action="store_true", help="fewer steps, for a smoke test")
+    a = ap.parse_args()
+    cfg = RunConfig().replace(model={"width": a.width, "depth": a.depth},
+                              train={"minima": a.minima})  # fmt: skip
+    if a.quick:
+        cfg = cfg.replace(train={"steps": 200}, paths={"steps": 100})
+
+    # 1. The run itself, with counters on every objective call (backward passes included
+    #    in the caller's time, not here: the counter sees forward time only).
+    tally: dict[str, tuple[int, float]] = {}
+    import core.pipeline as pipeline
+
+    real = pipeline.objectives
+
+    def counted(config, device=None):
+        tr, pa = real(config, device)
+        mb = pa.minibatch
+        pa_c = Counted(pa, tally, "paths: full-data evaluations (checks, final saddles)")
+        pa_c.minibatch = lambda step: Counted(mb(step), tally, "paths: minibatch steps")
+        return Counted(tr, tally, "minima: full-batch steps and checks"), pa_c
+
+    pipeline.objectives = counted
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        result = run(cfg, store=RunStore(tmp))
+        total = time.perf_counter() - t0
+    pipeline.objectives = real
+    s = result.summary
+
+    # 2. Path steps, all pairs in one batch vs one pair at a time, measured now: the time of
+    #    `long` steps minus the time of `short` steps, so set-up and final saddles cancel.
+    _, pa = objectives(cfg)
+    thetas = result.thetas
+    pairs = all_pairs(thetas.shape[0])
+    short, long = 20, 120
+    steps = long - short
+
+    def timed(batch_pairs, n):
+        opts = PathOptions(steps=n, eval_every=10**6, max_points=12, density=2, max_density=8)
+        t0 = time.perf_counter()
+        connect(pa, thetas, batch_pairs, opts, step_objective=pa.minibatch)
+        return time.perf_counter() - t0
+
+    batched = timed(pairs, long) - timed(pairs, short)
+    some = pairs[: max(1, len(pairs) // 4)]  # a quarter of the pairs, scaled up
+    loop = sum(timed(p[None], long) - timed(p[None], short) for p in some) * len(pairs) / len(some)
+
+    lines = [
+        f"Machine: {machine()}",
+        f"Command: `.venv/bin/python bench/default_run.py {' '.join(sys.argv[1:])}`",
+        "",
+        f"Run: digits, MLP depth {a.depth} width {a.width}, {a.minima} minima, "
+        f"{s['n_paths']} paths; TO-score sum {s['to_score_sum']:.4g}, max "
+        f"{s['to_score_max']:.4g}; {s['n_true_minima']}/{s['n_minima']} minima and "
+        f"{s['n_paths_converged']}/{s['n_paths']} paths converged.",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+        f"| training minima | {s['seconds_minima']:.1f} |",
+        f"| optimising paths (incl. final saddles) | {s['seconds_paths']:.1f} |",
+        f"| end to end (incl. data, barcode, writing) | {total:.1f} |",
+        "",
+        "Forward time inside the objectives (backward passes are not counted here):",
+        "",
+        "| where | parameter vectors evaluated | seconds |",
+        "|---|---|---|",
+        *[f"| {k} | {n:,} | {t:.1f} |" for k, (n, t) in tally.items()],
+        "",
+        f"Path steps, all {len(pairs)} pairs in one batch vs one pair at a time "
+        f"({steps} steps, minibatch 128): {batched:.2f} s vs {loop:.2f} s "
+        f"= **{loop / batched:.1f}x** faster batched.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    write_block("bench/default_run.py", "## Default run end to end\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
