@@ -1,0 +1,165 @@
+"""Barcode: the bars, the persistence diagram, the TO-score, the minima and the convergence."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.analysis import minima_table
+from core.dashboard import (
+    NO_OBSTRUCTION,
+    STATUS_WORDS,
+    TO_SCORE_WORDS,
+    convergence_words,
+    minimum_facts,
+    no_obstruction,
+    pairs_of_minimum,
+)
+from core.plots import barcode_figure, diagram_figure, ident_of, saddle_history_figure
+from pages._common import (
+    chart,
+    current_run,
+    export_run,
+    export_table,
+    minimum_picker,
+    route_through_app,
+    select_from_table,
+)
+
+route_through_app()
+
+run = current_run()
+c, s, bars = run.config, run.summary, run.barcode
+ident = ident_of(run.run_id, c)
+st.title("Barcode")
+st.caption(ident)
+st.markdown(
+    "Each **bar** belongs to one minimum of the training loss (cross-entropy + L2 term on the "
+    "training set). It is **born** at the minimum's loss and **dies** at the lowest saddle "
+    "over which the minimum connects to a lower one; its length (death − birth, in loss "
+    "units) is the smallest loss increase needed to escape that minimum's basin. The "
+    "deepest minimum's bar never dies (∞)."
+)
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("TO-score (sum)", f"{s['to_score_sum']:.6g}", help=TO_SCORE_WORDS["sum"])
+m2.metric("TO-score (max)", f"{s['to_score_max']:.6g}", help=TO_SCORE_WORDS["max"])
+m3.metric("Distinct minima", s["n_minima"], help=f"from {c.train.minima} training starts")
+m4.metric(
+    "Paths converged",
+    f"{s['n_paths_converged']} of {s['n_paths']}",
+    help="A path converged when its saddle estimate stopped falling.",
+)
+st.caption(
+    f"{TO_SCORE_WORDS['sum']}. {TO_SCORE_WORDS['max']}. Both in loss units (cross-entropy + L2)."
+)
+
+k = minimum_picker(s["n_minima"], help="Click a bar or a point in the charts to select it.")
+f = minimum_facts(run, k)
+life = "∞ (the global minimum: never dies)" if math.isinf(f["length"]) else f"{f['length']:.6g}"
+into = (
+    "nothing (essential)"
+    if f["merges_into"] < 0
+    else (
+        f"minimum {f['merges_into']} via the saddle of path {f['saddle_edge'][0]}-"
+        f"{f['saddle_edge'][1]} at loss {f['death']:.6g}"
+    )
+)
+status = STATUS_WORDS.get(f["status"], f["status"])
+st.markdown(
+    f"**Selected minimum {k}** ({status}): born at loss {f['birth']:.6g}, segment length "
+    f"{life}; merges into {into}. Train / test loss {f['train_loss']:.4g} / "
+    f"{f['test_loss']:.4g}, train / test error {f['train_error']:.2%} / {f['test_error']:.2%}."
+)
+
+if no_obstruction(s["to_score_max"], c.paths.saddle_tol):
+    st.info(
+        f"**{NO_OBSTRUCTION[0].upper() + NO_OBSTRUCTION[1:]}.** Every minima segment is at most "
+        f"{s['to_score_max']:.3g}, below the saddle tolerance {c.paths.saddle_tol:g}: the paths "
+        "found join every pair of minima without climbing a measurable barrier, so there is no "
+        "barcode to draw. Narrower networks, less data or fewer training steps make barriers "
+        "visible."
+    )
+else:
+    left, right = st.columns([3, 2])
+    with left:
+        chart(
+            barcode_figure(bars, selected=k, ident=ident),
+            "barcode_chart",
+            linked=True,
+            export_name=f"barcode-{run.run_id}",
+        )
+    with right:
+        chart(
+            diagram_figure(bars, selected=k, ident=ident),
+            "diagram_chart",
+            linked=True,
+            export_name=f"diagram-{run.run_id}",
+        )
+    st.caption(
+        "Bars sorted by length, the essential bar (red, ∞) on top. In the diagram each "
+        "minimum is a point (birth, death); its height above the diagonal is its "
+        "segment length. Click a bar or a point to select its minimum."
+    )
+
+st.subheader("Minima")
+rows = minima_table(run)
+table = pd.DataFrame(rows).rename(
+    columns={
+        "index": "minimum",
+        "value": "loss (train CE + L2)",
+        "train_loss": "train loss",
+        "test_loss": "test loss",
+        "train_error": "train error",
+        "test_error": "test error",
+        "gap_loss": "gap: test - train loss",
+        "gap_error": "gap: test - train error",
+        "grad_norm": "gradient norm",
+        "segment": "segment length",
+        "merges_into": "merges into",
+        "saddle": "death (saddle loss)",
+        "via": "through path",
+    }
+)
+styled = table.style.apply(
+    lambda r: ["background-color: #fbe3cf" if r["minimum"] == k else ""] * len(r), axis=1
+).format(precision=5)
+st.dataframe(
+    styled,
+    hide_index=True,
+    key="minima_table",
+    on_select=lambda: select_from_table("minima_table", list(table["minimum"])),
+    selection_mode="single-row",
+)
+st.caption(
+    "Losses are cross-entropy (nats); the landscape adds the L2 term "
+    f"{c.train.l2:g} · ‖θ‖²/2. Errors are fractions misclassified. Status 'minimum': gradient "
+    f"norm ≤ {c.train.grad_tol:g}; anything else is a stopping point. The highlighted row is the "
+    "selected minimum; click a row to select another."
+)
+export_table(rows, f"minima-{run.run_id}")
+
+st.subheader("Convergence")
+for line in convergence_words(run):
+    st.markdown(f"- {line}")
+p = run.paths
+mine = pairs_of_minimum(run, k)
+chart(
+    saddle_history_figure(
+        p["history_steps"],
+        p["history"],
+        p["pairs"],
+        converged=np.asarray(p["converged"]),
+        highlight=set(mine),
+        ident=ident,
+    ),
+    "saddle_history",
+    export_name=f"saddle-history-{run.run_id}",
+)
+st.caption(
+    f"Each line is one pair of minima: its best saddle estimate (loss) as the path is "
+    f"optimised; the paths of minimum {k} are drawn thick. Solid: converged; dashed: "
+    "stopped on the step cap, so its saddle is an upper bound."
+)
+export_run(run.run_id)

@@ -1,0 +1,64 @@
+"""Fixtures shared by the test files: tiny real runs in a temporary run store.
+
+``tiny_runs`` (session scope) trains two small runs once per test session, through the same
+``core.pipeline.run`` that the CLI and the dashboard use: digits, an MLP of depth 1 and width
+4 or 8, 3 starts, 150 training steps and 100 path steps, on the CPU. Any test file can use it::
+
+    def test_something(tiny_runs):
+        run = tiny_runs.run            # the width-8 run (a loaded core.pipeline.Run)
+        store = tiny_runs.store        # RunStore over tiny_runs.root
+
+``runs_env`` also points ``BARCODES_RUNS_DIR`` at that store for the dashboard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
+from core.runs import RunStore
+
+
+def tiny_config(width: int = 8, *, minima: int = 3, seed: int = 0) -> RunConfig:
+    """A run that finishes in seconds on a CPU and still has finite bars."""
+    return RunConfig(
+        data=DataConfig(name="digits", n_train=300, n_test=150),
+        model=ModelConfig(arch="mlp", width=width, depth=1),
+        train=TrainConfig(minima=minima, steps=150, lr=0.05, lr_final=1e-3),
+        paths=PathConfig(steps=100, n_points=6, max_points=8),
+        seed=seed,
+        device="cpu",
+    )
+
+
+@dataclass(frozen=True)
+class TinyRuns:
+    root: Path  # the run store folder
+    store: RunStore
+    run: object  # core.pipeline.Run, width 8
+    other: object  # core.pipeline.Run, width 4
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.run.run_id, self.other.run_id]
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> TinyRuns:
+    from core.pipeline import run
+
+    root = tmp_path_factory.mktemp("runs")
+    store = RunStore(root)
+    other = run(tiny_config(4), store=store)
+    main = run(tiny_config(8), store=store)  # finished last: the newest, picked by default
+    return TinyRuns(root, store, main, other)
+
+
+@pytest.fixture
+def runs_env(tiny_runs, monkeypatch) -> TinyRuns:
+    """``tiny_runs`` with ``BARCODES_RUNS_DIR`` pointing at its store."""
+    monkeypatch.setenv("BARCODES_RUNS_DIR", str(tiny_runs.root))
+    return tiny_runs

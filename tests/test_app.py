@@ -1,0 +1,288 @@
+"""Every dashboard page under streamlit's AppTest, over the tiny real runs of conftest.py.
+
+Each page is opened through ``app.py`` (so the shared sidebar and ``st.navigation`` run too)
+and then ``switch_page``; session state is preset the way the sidebar would set it. The
+checks: no exception, the expected elements, the numbers equal the stored ones, and the main
+control changes what is shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.dashboard import (
+    alive_bars,
+    generalization_points,
+    level_range,
+    no_obstruction,
+    progress_words,
+    remaining_seconds,
+    sublevel,
+    to_score_series,
+    toy_picture,
+)
+from core.runs import read_json, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 120  # seconds per script run; the first toy or plane evaluation takes a few
+
+
+def open_page(page: str, **state) -> AppTest:
+    """Run app.py with ``state`` preset, switch to ``pages/<page>.py``; fail on any exception."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page != "home":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    """The plotly figures on the page, as dicts."""
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def array(v) -> list:
+    """A plotly JSON array: a list, or a typed array {"dtype", "bdata"} (base64)."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist()
+    return list(v)
+
+
+def metric(at: AppTest, label: str) -> str:
+    hits = [m.value for m in at.metric if m.label == label]
+    assert hits, f"no metric {label!r}; have {[m.label for m in at.metric]}"
+    return hits[0]
+
+
+def text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages
+
+
+def test_home_lists_runs_and_explains(runs_env):
+    at = open_page("home")
+    assert len(at.get("plotly_chart")) == 2  # the teaching picture: sublevel set + barcode
+    assert "TO-score" in text(at)
+    table = at.dataframe[0].value
+    assert set(runs_env.ids) <= set(table["run"])
+    row = table.set_index("run").loc[runs_env.run.run_id]
+    assert row["TO-score sum"] == pytest.approx(runs_env.run.summary["to_score_sum"])
+    assert row["width"] == 8 and row["depth"] == 1 and row["dataset"] == "digits"
+    assert any(b.label == "Run the default experiment" for b in at.button)
+    # the sidebar offers every saved run and makes the newest current
+    picker = at.sidebar.selectbox(key="run_box")
+    assert len(picker.options) == 2 and picker.value in runs_env.ids
+
+
+def test_barcode_numbers_equal_the_run(runs_env):
+    run = runs_env.run
+    at = open_page("barcode", run_id=run.run_id)
+    assert at.sidebar.selectbox(key="run_box").value == run.run_id  # routed through app.py
+    s = run.summary
+    assert metric(at, "TO-score (sum)") == f"{s['to_score_sum']:.6g}"
+    assert metric(at, "TO-score (max)") == f"{s['to_score_max']:.6g}"
+    assert float(metric(at, "TO-score (sum)")) == pytest.approx(run.barcode.to_score("sum"), 1e-5)
+    assert metric(at, "Distinct minima") == str(s["n_minima"])
+    figs = charts(at)
+    kinds = {t["type"] for f in figs for t in f["data"]}
+    assert "bar" in kinds  # the barcode
+    assert len(figs) == 3  # barcode, diagram, saddle history
+    table = at.dataframe[0].value
+    assert list(table["minimum"]) == list(range(s["n_minima"]))
+    assert "no obstruction found" not in text(at)
+    labels = {b.label for b in at.get("download_button")}
+    assert {"PNG", "SVG", "PDF", "HTML", "Download table (CSV)"} <= labels
+    assert any(lab.startswith("Download the whole run") for lab in labels)
+
+
+def test_barcode_selection_moves_everywhere(runs_env):
+    run = runs_env.run
+    at = open_page("barcode", run_id=run.run_id)
+    assert "**Selected minimum 0**" in text(at)
+    at.selectbox(key="minimum_box").set_value(2).run()
+    assert not at.exception
+    assert "**Selected minimum 2**" in text(at)
+    assert at.session_state["minimum"] == 2
+    # the barcode outlines minimum 2's bar
+    marked = [t for t in charts(at)[0]["data"] if t.get("name", "").startswith("selected")]
+    assert [int(t["customdata"][0][0]) for t in marked] == [2]
+    # the selection survives a trip to another page
+    at.switch_page("pages/landscape.py").run()
+    assert at.selectbox(key="minimum_box").value == 2
+
+
+def test_barcode_says_no_obstruction_instead_of_an_empty_chart(runs_env, tmp_path, monkeypatch):
+    run = runs_env.run
+    shutil.copytree(runs_env.root / run.run_id, tmp_path / run.run_id)
+    res = read_json(tmp_path / run.run_id / "results.json")
+    res["summary"]["to_score_max"] = 0.0
+    write_json(tmp_path / run.run_id / "results.json", res)
+    monkeypatch.setenv("BARCODES_RUNS_DIR", str(tmp_path))
+    at = open_page("barcode", run_id=run.run_id)
+    assert any("no obstruction found" in i.value.lower() for i in at.info)
+    assert len(charts(at)) == 1  # only the saddle history; no empty barcode
+
+
+def test_landscape_projection_profile_plane(runs_env):
+    run = runs_env.run
+    at = open_page("landscape", run_id=run.run_id)
+    figs = charts(at)
+    assert len(figs) == 3  # projection, profile, plane
+    assert {t["type"] for t in figs[0]["data"]} == {"scatter"}
+    assert figs[0]["layout"]["xaxis"]["title"]["text"].startswith("PC1")
+    assert any(t["type"] == "contour" for t in figs[2]["data"])
+    # the profile's saddle is the stored one
+    assert "saddle" in figs[1]["layout"]["title"]["text"]
+    at.radio(key="proj_dims").set_value(3).run()
+    assert not at.exception
+    assert {t["type"] for t in charts(at)[0]["data"]} == {"scatter3d"}
+    # another path changes the profile
+    before = charts(at)[1]["layout"]["title"]["text"]
+    box = at.selectbox(key="profile_pair")
+    box.set_value((box.value + 1) % len(box.options)).run()
+    assert charts(at)[1]["layout"]["title"]["text"] != before
+
+
+def test_generalization_stats_and_gap_kind(runs_env):
+    run = runs_env.run
+    at = open_page("generalization", run_id=run.run_id)
+    n_one = len(generalization_points([run], "loss")[0])  # 2: three minima, one essential
+    assert any(f"Only {n_one} minima" in w.value for w in at.warning)  # too few for a CI
+    fig = charts(at)[0]
+    assert "loss" in fig["layout"]["yaxis"]["title"]["text"]
+    at.radio(key="gen_gap").set_value("error").run()
+    assert "error" in charts(at)[0]["layout"]["yaxis"]["title"]["text"]
+    at.multiselect(key="gen_runs").set_value(runs_env.ids).run()
+    assert not at.exception
+    n_both = len(generalization_points([runs_env.run, runs_env.other], "error")[0])
+    assert metric(at, "Minima (n)") == str(n_both)
+    assert metric(at, "Pearson r [95% CI]")
+
+
+def test_compare_width_series(runs_env):
+    at = open_page("compare")
+    at.multiselect(key="compare_runs").set_value(runs_env.ids).run()
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 2
+    figs = charts(at)
+    assert len(figs) == 2  # TO-score vs width (depth is constant: said in words) + overlay
+    assert any("same depth" in i.value for i in at.info)
+    xs = [array(t["x"]) for t in figs[0]["data"] if t.get("mode") == "lines+markers"][0]
+    assert xs == [4, 8]
+
+
+def test_learn_level_slider_changes_the_components(runs_env):
+    at = open_page("learn")
+    assert len(at.get("plotly_chart")) == 5
+    start = int(metric(at, "Components of {f ≤ c}"))
+    assert start == int(metric(at, "Bars alive at c")) > 1
+    slider = at.slider[0]
+    slider.set_value(slider.max).run()
+    assert int(metric(at, "Components of {f ≤ c}")) == 1
+    slider.set_value(slider.min).run()
+    assert int(metric(at, "Components of {f ≤ c}")) == 1
+    assert "barcodes **match**" in text(at)
+
+
+def test_run_form_rejects_bad_settings_before_running(runs_env):
+    before = sorted(p.name for p in runs_env.root.iterdir())
+    at = open_page("run")
+    at.number_input(key="f_minima").set_value(1)
+    at.button[0].click()  # the form's submit button is the first button on a fresh page
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "train.minima=1" in at.error[0].value
+    at.number_input(key="f_minima").set_value(4)
+    at.number_input(key="f_lr").set_value(0.0)
+    at.button[0].click()
+    at.run()
+    assert len(at.error) == 1 and "train.lr=0.0" in at.error[0].value
+    assert sorted(p.name for p in runs_env.root.iterdir()) == before  # nothing started
+
+
+def test_run_form_runs_and_opens_the_result(tmp_path, monkeypatch):
+    monkeypatch.setenv("BARCODES_RUNS_DIR", str(tmp_path))
+    at = open_page("run")
+    small = {"f_width": 4, "f_minima": 3, "f_n_train": 200, "f_n_test": 100, "f_steps": 60,
+             "f_path_steps": 50, "f_n_points": 6, "f_max_points": 8}  # fmt: skip
+    for key, value in small.items():
+        at.number_input(key=key).set_value(value)
+    at.selectbox(key="f_device").set_value("cpu")
+    at.button[0].click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]  # a valid form must run to the end
+    run_id = at.session_state["run_id"]
+    assert (tmp_path / run_id / "results.json").exists()
+    assert metric(at, "TO-score (sum)")  # we are on the barcode page of the new run
+
+
+# ---------------------------------------------------------------------------------------------
+# The small pure helpers behind the pages (core/dashboard.py)
+
+
+def test_no_obstruction_is_a_tolerance_check():
+    assert no_obstruction(0.0, 1e-4) and no_obstruction(1e-4, 1e-4)
+    assert not no_obstruction(2e-4, 1e-4)
+
+
+def test_remaining_time_is_linear_in_the_steps_left():
+    assert remaining_seconds(10.0, 0, 100) is None
+    assert remaining_seconds(10.0, 25, 100) == pytest.approx(30.0)
+    assert remaining_seconds(10.0, 100, 100) == 0.0
+    words = progress_words("paths", 50, 200, 5.0)
+    assert "step 50 of 200" in words and "15 s" in words
+
+
+def test_to_score_series_groups_seeds():
+    rows = [{"width": 8, "depth": 1, "TO-score sum": v} for v in (1.0, 3.0)]
+    rows.append({"width": 4, "depth": 1, "TO-score sum": 5.0})
+    assert to_score_series(rows, "width") == ([4, 8], [5.0, 2.0], [5.0, 1.0], [5.0, 3.0])
+    with pytest.raises(ValueError, match="by must be"):
+        to_score_series(rows, "seed")
+
+
+def test_components_equal_alive_bars_on_every_level_of_a_toy():
+    xs, ys, Z, exact = toy_picture("wells")
+    lo, hi, start = level_range(Z, exact)
+    assert lo < start < hi
+    gaps = np.concatenate([exact.births, exact.deaths[np.isfinite(exact.deaths)]])
+    for level in np.linspace(lo, hi, 25):
+        if np.min(np.abs(gaps - level)) < 1e-9:
+            continue  # exactly at a birth or a death the count is a matter of convention
+        assert sublevel(Z, level)[1] == alive_bars(exact.births, exact.deaths, level)
+
+
+def test_generalization_points_leave_out_the_essential_bar(tiny_runs):
+    run = tiny_runs.run
+    lengths, gaps, groups, minima = generalization_points([run], "loss")
+    assert len(lengths) == len(run.barcode) - run.barcode.n_essential
+    assert all(math.isfinite(v) for v in lengths)
+    k = minima[0]
+    assert gaps[0] == pytest.approx(run.minima["test_loss"][k] - run.minima["train_loss"][k])
+    assert set(groups) == {run.run_id}
+
+
+def test_a_clicked_point_names_its_minimum_in_any_customdata_form():
+    from pages._common import _first_customdata
+
+    assert _first_customdata([{"customdata": 3}]) == 3
+    assert _first_customdata([{"customdata": [2, 0.5, 0.7]}]) == 2
+    assert _first_customdata([{"customdata": {"0": 1, "1": 0.33}}]) == 1  # typed-array row
+    assert _first_customdata([{"x": 1.0}, {"customdata": [4]}]) == 4
+    assert _first_customdata([]) is None

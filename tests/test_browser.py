@@ -1,0 +1,160 @@
+"""The dashboard in a real browser: `streamlit run` headless, every page in headless Chromium.
+
+Opens each page, waits for its charts, checks that no exception or error box is shown, clicks
+a bar of the barcode and sees the selected minimum move, downloads one exported PNG, and saves
+a screenshot of each page under tests/screenshots/. Uses the machine's Chromium
+(/usr/bin/chromium) through Playwright; nothing is downloaded. Skipped where that Chromium is
+absent (outside CI; ``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "tests" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+# url path -> (plotly charts the page shows, a text at the end of the page: it has finished)
+PAGES = {
+    "": (2, "Download table (CSV)"),
+    "run": (0, "Start run"),
+    "barcode": (3, "Download the whole run"),
+    "landscape": (3, "White lines"),
+    "generalization": (1, "Download table (CSV)"),
+    "compare": (2, "hatched bars"),
+    "learn": (5, "draws the same information as a tree"),
+}
+WAIT_MS = 90_000  # the longest wait for one page (the first toy computation takes seconds)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_runs, tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent: the browser test needs the system Chromium "
+                    "(.ci/run installs it; this machine has none)")  # fmt: skip
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    env = os.environ | {"BARCODES_RUNS_DIR": str(tiny_runs.root)}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.headless", "true", "--server.address", "127.0.0.1",
+           "--server.fileWatcherType", "none"]  # fmt: skip
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _settle(page, n_charts: int, last_text: str) -> None:
+    """Wait until the page shows its last element and its charts."""
+    page.get_by_text(last_text).first.wait_for(state="attached", timeout=WAIT_MS)
+    page.wait_for_function(
+        f"document.querySelectorAll('.js-plotly-plot').length >= {n_charts}", timeout=WAIT_MS
+    )
+    page.wait_for_timeout(1000)  # let the last charts draw
+
+
+def _no_errors(page, name: str) -> None:
+    for sel in ('[data-testid="stException"]', '[data-testid="stAlertContentError"]'):
+        n = page.locator(sel).count()
+        assert n == 0, f"page {name!r}: {n} {sel}: {page.locator(sel).first.inner_text()}"
+
+
+@pytest.mark.timeout(300, func_only=True)
+def test_every_page_renders_and_the_selection_follows_a_click(server, browser, tiny_runs):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
+    page = ctx.new_page()
+    try:
+        for path, (n_charts, last_text) in PAGES.items():
+            name = path or "home"
+            page.goto(f"{server}/{path}", timeout=WAIT_MS)
+            _settle(page, n_charts, last_text)
+            _no_errors(page, name)
+            assert page.locator(".js-plotly-plot").count() == n_charts, name
+            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+        # linked selection: click a finite bar of the barcode, the selected minimum moves
+        page.goto(f"{server}/barcode", timeout=WAIT_MS)
+        _settle(page, *PAGES["barcode"])
+        selected = re.compile(r"Selected minimum (\d+) \(")
+        before = selected.search(page.locator("body").inner_text()).group(1)
+        assert before == "0"  # the global minimum, whose bar is essential
+        finite = page.locator(".js-plotly-plot").first.locator(".barlayer .trace").first
+        box = finite.locator(".point path").first.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)  # plotly selects the hovered point on click
+        page.wait_for_timeout(300)
+        page.mouse.click(x, y)
+        page.wait_for_function(
+            "() => !document.body.innerText.includes('Selected minimum 0 (')", timeout=WAIT_MS
+        )
+        _settle(page, *PAGES["barcode"])
+        after = selected.search(page.locator("body").inner_text()).group(1)
+        assert after != before
+        _no_errors(page, "barcode after a click")
+        page.screenshot(path=str(SHOTS / "barcode-selected.png"), full_page=True)
+
+        # export: the barcode as PNG, drawn on click by kaleido
+        page.get_by_role("button", name=re.compile("Export figure")).first.click()
+        with page.expect_download(timeout=WAIT_MS) as dl:
+            page.get_by_role("button", name="PNG", exact=True).first.click()
+        data = Path(dl.value.path()).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    finally:
+        ctx.close()
