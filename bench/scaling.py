@@ -1,0 +1,143 @@
+"""How the engine scales: minima, parameters, points per path; time, memory, FLOP/s.
+
+    .venv/bin/python bench/scaling.py [--quick]
+
+Every configuration runs in its own subprocess (so its peak resident memory is its own) on
+digits with a fixed, small budget, and reports wall time per stage and peak RSS. Path steps
+are also timed alone to give the achieved FLOP/s next to a 2048x2048 float32 matmul measured
+in the same run. FLOPs of a path step = 3 (forward + backward) x 2 x multiply-adds of one
+forward pass x points x minibatch. Writes the ``bench/scaling.py`` block of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import machine, write_block  # noqa: E402
+
+CHILD = r"""
+import json, resource, sys, tempfile, time
+import torch
+from core.config import RunConfig
+from core.pipeline import objectives, run
+from core.runs import RunStore
+from core.paths import PathOptions, connect
+from core.pairs import all_pairs
+spec = json.loads(sys.argv[1])
+cfg = RunConfig.from_dict(spec["config"])
+with tempfile.TemporaryDirectory() as tmp:
+    t0 = time.perf_counter()
+    r = run(cfg, store=RunStore(tmp))
+    total = time.perf_counter() - t0
+# path steps alone: (long - short) steps for the first `npairs` pairs in one batch
+_, pa = objectives(cfg)
+pairs = all_pairs(r.thetas.shape[0])[: spec["npairs"]]
+def timed(n):
+    o = PathOptions(n_points=spec["points"], max_points=spec["points"], steps=n,
+                    eval_every=10**6, max_density=8)
+    t = time.perf_counter(); connect(pa, r.thetas, pairs, o, step_objective=pa.minibatch)
+    return time.perf_counter() - t
+step = (timed(60) - timed(10)) / 50
+macs = 0
+with torch.no_grad():
+    model = pa.model
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            macs += m.in_features * m.out_features
+print(json.dumps({"total": total, "minima_s": r.summary["seconds_minima"],
+    "paths_s": r.summary["seconds_paths"], "n_paths": r.summary["n_paths"],
+    "to": r.summary["to_score_sum"], "P": r.thetas.shape[1], "step_s": step,
+    "points": len(pairs) * (spec["points"] - 2), "macs": macs,
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def child(config: dict, npairs: int, points: int) -> dict:
+    spec = json.dumps({"config": config, "npairs": npairs, "points": points})
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, spec], capture_output=True, text=True, check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - t0)
+
+
+def config(k: int, width: int, depth: int, pairs: str, steps: int, path_steps: int) -> dict:
+    return {
+        "model": {"arch": "mlp", "width": width, "depth": depth},
+        "train": {"minima": k, "steps": steps},
+        "paths": {"pairs": pairs, "steps": path_steps},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    steps, path_steps = (150, 60) if a.quick else (600, 300)
+    peak = matmul_flops()
+    rows = []
+    grid = [(8, 8, 1, "all"), (8, 8, 1, "mst"), (16, 8, 1, "mst"), (32, 8, 1, "mst")]
+    grid += [(8, 32, 2, "all"), (8, 128, 2, "all")]
+    for k, w, d, pairs in grid:
+        r = child(config(k, w, d, pairs, steps, path_steps), npairs=28, points=12)
+        flops = 6 * r["macs"] * r["points"] * 128  # minibatch of 128 examples
+        rows.append((k, w, d, pairs, r, flops / r["step_s"]))
+        print(k, w, d, pairs, json.dumps(r), flush=True)
+    pts = []
+    for n in (8, 16, 32):
+        r = child(config(8, 32, 2, "all", steps, path_steps), npairs=28, points=n)
+        pts.append((n, r))
+        print("points", n, json.dumps(r), flush=True)
+
+    base = rows[1][4]["total"]
+    lines = [
+        f"Machine: {machine()}",
+        f"Command: `.venv/bin/python bench/scaling.py {' '.join(sys.argv[1:])}` "
+        f"(train steps {steps}, path steps {path_steps}, digits, MLP)",
+        f"Measured float32 matmul (2048x2048): {peak / 1e9:.1f} GFLOP/s",
+        "",
+        "| minima | width | depth | pairs | P | paths | minima s | paths s | total s | "
+        "vs 8 (mst) | peak RSS MB | path step GFLOP/s | of matmul |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for k, w, d, pairs, r, rate in rows:
+        lines.append(
+            f"| {k} | {w} | {d} | {pairs} | {r['P']:,} | {r['n_paths']} | {r['minima_s']:.1f} | "
+            f"{r['paths_s']:.1f} | {r['total']:.1f} | {r['total'] / base:.2f}x | "
+            f"{r['rss_mb']:.0f} | {rate / 1e9:.2f} | {rate / peak:.0%} |"
+        )
+    lines += [
+        "",
+        "Points per path (8 minima, width 32, depth 2, all pairs): one path step, 28 pairs",
+        "",
+        "| points | step ms | GFLOP/s |",
+        "|---|---|---|",
+    ]
+    for n, r in pts:
+        rate = 6 * r["macs"] * r["points"] * 128 / r["step_s"]
+        lines.append(f"| {n} | {1000 * r['step_s']:.1f} | {rate / 1e9:.2f} |")
+    text = "\n".join(lines)
+    print(text)
+    write_block("bench/scaling.py", "## Scaling\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+"""A network's loss as a batched objective: thetas (M, P) -> values (M,).
+
+``NetworkObjective(model, data)(thetas)`` is the mean cross-entropy of ``model`` on the whole
+train set, plus ``l2 * ||theta||^2 / 2`` over all parameters (biases included), for M flat
+parameter vectors at once. It satisfies the objective contract of ``core.evaluate``: row m
+of the output depends on row m of ``thetas`` only (nothing reduces across the M networks),
+and autograd gives the gradient w.r.t. ``thetas``.
+
+Three ways to evaluate M networks, equal to float32 rounding in values and gradients:
+
+- ``"loop"``: ``torch.func.functional_call`` once per network (the baseline).
+- ``"vmap"``: ``torch.func.vmap`` over ``functional_call`` (the reference batched form).
+- ``"fused"``: the model's hand-written ``forward_many`` (``core.models``): the M networks as
+  one wide network, batched matmuls for linear layers, grouped convolutions for conv layers.
+
+``"auto"`` takes the fastest for the architecture and device from ``AUTO_STRATEGY``, a table
+measured by ``bench/engine.py`` (see BENCHMARKS.md); modules without ``forward_many`` get
+``"loop"``.
+
+Memory stays bounded: the M vectors (and, if one network on the whole data set is too much,
+the examples) are split into blocks sized from the activation memory of one example. When a
+gradient is needed and there is more than one block, each block runs under activation
+checkpointing, so only one block's activations are alive at a time (one extra forward pass).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import numbers
+import os
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+from torch.utils.checkpoint import checkpoint
+
+from core.models import init_thetas, n_params, unflatten
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("auto", "loop", "vmap", "fused")
+
+# Fastest strategy per (architecture, device type), from bench/engine.py (BENCHMARKS.md).
+AUTO_STRATEGY = {
+    ("mlp", "cpu"): "fused",
+    ("cnn", "cpu"): "fused",
+    ("resnet", "cpu"): "fused",
+    ("transformer", "cpu"): "fused",
+    ("mlp", "cuda"): "fused",
+    ("cnn", "cuda"): "fused",
+    ("resnet", "cuda"): "fused",
+    ("transformer", "cuda"): "fused",
+}
+
+ACTIVATION_FACTOR = 2  # peak memory / saved activations (measured 1.1-1.2 for cnn, M=64)
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` -> cuda if available else cpu; anything else through ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def default_memory_budget(device: torch.device) -> int:
+    """Bytes of activations allowed per block: half the free GPU memory, or a quarter of RAM."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] // 2
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+
+
+def choose_strategy(strategy: str, model: nn.Module, device: torch.device) -> str:
+    """The evaluation strategy that ``strategy`` names for this model and device."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    fusable = callable(getattr(model, "forward_many", None))
+    if strategy == "fused" and not fusable:
+        raise ValueError(
+            f"strategy 'fused' needs a model with forward_many (core.models), "
+            f"got {type(model).__name__}"
+        )
+    if strategy != "auto":
+        return strategy
+    if not fusable:
+        return "loop"
+    return AUTO_STRATEGY.get((getattr(model, "arch", None), device.type), "vmap")
+
+
+def _saved_bytes_per_example(model: nn.Module, x: Tensor) -> int:
+    """Bytes that autograd saves for backward per example (two tiny forward passes)."""
+
+    def saved(b: int) -> int:
+        total = 0
+
+        def pack(t: Tensor) -> Tensor:
+            nonlocal total
+            total += t.numel() * t.element_size()
+            return t
+
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(x[:1].expand(b, *x.shape[1:]))
+        return total
+
+    return max(saved(2) - saved(1), 1)
+
+
+class NetworkObjective:
+    """Cross-entropy + l2 * ||theta||^2 / 2 of one architecture on one dataset, for M vectors.
+
+    Satisfies the objective contract: ``__call__(thetas (M, P)) -> (M,)``, differentiable.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Template network (``core.models.build_model``); only its structure is used. Copied.
+    data : Dataset-like
+        ``x_train`` (B, *input_shape), ``y_train`` (B,) int64, ``x_test``, ``y_test``.
+    l2 : float
+        Weight of ``||theta||^2 / 2`` (all parameters) in the objective.
+    batch_size : int or None
+        Examples per ``minibatch(step)``; None for full batch.
+    seed : int
+        Seeds the minibatch order: epoch e is ``randperm`` from ``torch.Generator(seed + e)``.
+    strategy : str
+        ``"auto"``, ``"loop"``, ``"vmap"`` or ``"fused"`` (module docstring).
+    device : str or torch.device
+        Where data and evaluation live; ``"auto"`` is cuda if available else cpu.
+    max_points : int or None
+        Most parameter vectors per block; None sizes blocks from ``memory_budget``.
+    memory_budget : int or None
+        Bytes of activations per block; None for ``default_memory_budget(device)``.
+
+    Attributes
+    ----------
+    n_params : int
+        P.
+    strategy : str
+        The evaluation strategy in use (``"auto"`` resolved).
+    device : torch.device
+        Where the data live and the networks are evaluated.
+    bytes_per_example : int
+        Activation bytes that one network saves for backward per example; sizes the blocks.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data,
+        *,
+        l2: float = 1e-4,
+        batch_size: int | None = 256,
+        seed: int = 0,
+        strategy: str = "auto",
+        device="cpu",
+        max_points: int | None = None,
+        memory_budget: int | None = None,
+    ):
+        if not (isinstance(l2, numbers.Real) and math.isfinite(l2) and l2 >= 0):
+            raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+        sizes = (("batch_size", batch_size), ("max_points", max_points))
+        for name, v in (*sizes, ("memory_budget", memory_budget)):
+            if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+                raise ValueError(f"{name} must be a positive int or None, got {v!r}")
+        self.device = resolve_device(device)
+        self.model = copy.deepcopy(model).to(self.device).eval()
+        self.arch = getattr(model, "arch", None)
+        self.n_params = n_params(model)
+        self.strategy = choose_strategy(strategy, self.model, self.device)
+        self.l2, self.batch_size, self.seed = float(l2), batch_size, seed
+        self.max_points = max_points
+        self.x_train, self.y_train = self._tensors(data, "train")
+        self.x_test, self.y_test = self._tensors(data, "test")
+        self.n_train = self.x_train.shape[0]
+        self.memory_budget = memory_budget or default_memory_budget(self.device)
+        self.bytes_per_example = _saved_bytes_per_example(self.model, self.x_train)
+        self._perm: tuple[int, Tensor] | None = None  # (epoch, permutation) of the last call
+        log.debug("objective %s on %s: strategy %s", self.arch, self.device, self.strategy)
+
+    def _tensors(self, data, split: str) -> tuple[Tensor, Tensor]:
+        x = torch.as_tensor(getattr(data, f"x_{split}"), dtype=torch.float32, device=self.device)
+        y = torch.as_tensor(getattr(data, f"y_{split}"), dtype=torch.int64, device=self.device)
+        if x.shape[0] != y.shape[0] or (split == "train" and x.shape[0] == 0):
+            raise ValueError(
+                f"data.x_{split} {tuple(x.shape)} and y_{split} {tuple(y.shape)} mismatch"
+            )
+        return x, y
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    def logits(self, thetas: Tensor, x: Tensor) -> Tensor:
+        """Logits (M, B, C) of the M networks on x (B, *input_shape), one block, no chunking."""
+        x, model = x.to(thetas.dtype), self.model
+        if self.strategy == "fused":
+            return model.forward_many(unflatten(thetas, model), x)
+
+        def one(theta: Tensor) -> Tensor:  # (P,) -> (B, C)
+            return functional_call(model, unflatten(theta, model), (x,))
+
+        if self.strategy == "vmap":
+            return vmap(one)(thetas)
+        return torch.stack([one(theta) for theta in thetas])
+
+    def _ce_sum(self, thetas: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """Summed cross-entropy (M,) of the M networks over the examples x, y."""
+        logits = self.logits(thetas, x)  # (M, B, C)
+        m, b = logits.shape[:2]
+        ce = F.cross_entropy(logits.flatten(0, 1), y.repeat(m), reduction="none")  # (M*B,)
+        return ce.view(m, b).sum(1)
+
+    def _blocks(self, m: int, b: int) -> tuple[int, int]:
+        """(vectors, examples) per block so that a block's activations fit the memory budget."""
+        per_pair = ACTIVATION_FACTOR * self.bytes_per_example  # one network, one example
+        m_block = min(m, self.max_points or max(1, self.memory_budget // (per_pair * b)))
+        b_block = min(b, max(1, self.memory_budget // (per_pair * m_block)))
+        return m_block, b_block
+
+    def _check(self, thetas: Tensor) -> None:
+        ok = isinstance(thetas, Tensor) and thetas.dim() == 2
+        if not (ok and thetas.shape[1] == self.n_params):
+            shape = tuple(thetas.shape) if isinstance(thetas, Tensor) else type(thetas).__name__
+            raise ValueError(f"thetas must be (M, {self.n_params}), got {shape}")
+        if thetas.device != self.device:
+            raise ValueError(f"thetas on {thetas.device}, objective on {self.device}")
+
+    def _loss(self, thetas: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """Mean cross-entropy over (x, y) + the l2 term, (M,), blockwise."""
+        self._check(thetas)
+        (m, _), b = thetas.shape, x.shape[0]
+        m_block, b_block = self._blocks(m, b)
+        grad = torch.is_grad_enabled() and thetas.requires_grad
+        blockwise = grad and (m_block, b_block) != (m, b)  # checkpoint each block
+        rows = []
+        for i in range(0, m, m_block):
+            th, total = thetas[i : i + m_block], 0
+            for j in range(0, b, b_block):
+                xs, ys = x[j : j + b_block], y[j : j + b_block]
+                if blockwise:
+                    total = total + checkpoint(self._ce_sum, th, xs, ys, use_reentrant=False)
+                else:
+                    total = total + self._ce_sum(th, xs, ys)
+            rows.append(total / b)
+        return torch.cat(rows) + 0.5 * self.l2 * thetas.pow(2).sum(1)
+
+    def __call__(self, thetas: Tensor) -> Tensor:
+        """Objective (M,) on the whole train set: mean cross-entropy + l2 * ||theta||^2 / 2."""
+        return self._loss(thetas, self.x_train, self.y_train)
+
+    # -- minibatches ------------------------------------------------------------------------
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Minibatches per pass over the train set (the last one may be smaller)."""
+        return math.ceil(self.n_train / (self.batch_size or self.n_train))
+
+    def batch_indices(self, step: int) -> Tensor:
+        """Train-set indices of minibatch ``step``: a slice of epoch ``step // steps_per_epoch``."""
+        if not (isinstance(step, numbers.Integral) and not isinstance(step, bool) and step >= 0):
+            raise ValueError(f"step must be an int >= 0, got {step!r}")
+        epoch, k = divmod(int(step), self.steps_per_epoch)
+        if self._perm is None or self._perm[0] != epoch:
+            gen = torch.Generator().manual_seed(self.seed + epoch)
+            self._perm = (epoch, torch.randperm(self.n_train, generator=gen).to(self.device))
+        size = self.batch_size or self.n_train
+        return self._perm[1][k * size : (k + 1) * size]
+
+    def minibatch(self, step: int) -> Callable[[Tensor], Tensor]:
+        """The objective on minibatch ``step`` (same examples for all M vectors) + l2 term."""
+        idx = self.batch_indices(step)
+        x, y = self.x_train[idx], self.y_train[idx]
+
+        def objective(thetas: Tensor) -> Tensor:
+            return self._loss(thetas, x, y)
+
+        return objective
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def evaluate(self, thetas: Tensor, split: str = "train") -> dict[str, np.ndarray]:
+        """Loss and accuracy of the M networks on a split, without gradients.
+
+        Returns
+        -------
+        dict of (M,) float64 arrays
+            ``loss`` mean cross-entropy (no l2), ``l2`` the penalty ``l2 * ||theta||^2 / 2``,
+            ``accuracy`` and ``error = 1 - accuracy``.
+        """
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        self._check(thetas)
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        (m, _), b = thetas.shape, x.shape[0]
+        if b == 0:
+            raise ValueError(f"split {split!r} has no examples")
+        m_block, b_block = self._blocks(m, b)
+        ce, correct = torch.zeros(m, dtype=torch.float64), torch.zeros(m, dtype=torch.float64)
+        with torch.no_grad():
+            for i in range(0, m, m_block):
+                for j in range(0, b, b_block):
+                    logits = self.logits(thetas[i : i + m_block], x[j : j + b_block])  # (m, b, C)
+                    ys = y[j : j + b_block]
+                    rows = F.cross_entropy(
+                        logits.flatten(0, 1), ys.repeat(logits.shape[0]), reduction="none"
+                    )
+                    ce[i : i + m_block] += rows.view(logits.shape[:2]).sum(1).double().cpu()
+                    correct[i : i + m_block] += (logits.argmax(-1) == ys).sum(1).double().cpu()
+            penalty = (0.5 * self.l2 * thetas.double().pow(2).sum(1)).cpu()
+        acc = (correct / b).numpy()
+        return {
+            "loss": (ce / b).numpy(),
+            "l2": penalty.numpy(),
+            "accuracy": acc,
+            "error": 1.0 - acc,
+        }
+
+    def init(self, m: int, seed: int) -> Tensor:
+        """M default initializations (M, P) on the device (``core.models.init_thetas``)."""
+        return init_thetas(self.model, m, seed).to(self.device)

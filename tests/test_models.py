@@ -1,0 +1,145 @@
+"""Architectures and flat parameters (core/models.py)."""
+
+import pytest
+import torch
+from torch.func import functional_call
+
+from core.models import (
+    ARCHITECTURES,
+    build_model,
+    flatten,
+    init_thetas,
+    n_params,
+    unflatten,
+)
+
+SHAPES = {"digits": (1, 8, 8), "mnist1d": (1, 40), "cifar": (3, 32, 32)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: these tensors are tiny, and on a busy machine the OpenMP barriers
+    of two threads made the tests several times slower. Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_builds_and_maps_inputs_to_logits(arch, shape):
+    model = build_model(arch, 8, 2, shape, 7)
+    x = torch.randn(5, *shape, generator=torch.Generator().manual_seed(0))
+    assert model(x).shape == (5, 7)
+    assert n_params(model) == sum(p.numel() for p in model.parameters())
+    assert not list(model.buffers())  # nothing that could carry state across models
+    assert (model.arch, model.width, model.depth, model.input_shape) == (arch, 8, 2, shape)
+
+
+def test_mlp_parameter_count_by_hand():
+    # 64 -> 10 -> 10 -> 3: (64*10 + 10) + (10*10 + 10) + (10*3 + 3)
+    assert n_params(build_model("mlp", 10, 2, (1, 8, 8), 3)) == 650 + 110 + 33
+
+
+def test_cnn_pools_only_while_the_spatial_size_allows():
+    # 8x8 -> 4 -> 2 -> 1 -> 1: the fourth block has nothing left to pool
+    model = build_model("cnn", 4, 4, (1, 8, 8), 10)
+    assert model.pools == (True, True, True, False)
+    assert model.head.in_features == 4 * 1 * 1
+    assert isinstance(build_model("cnn", 4, 1, (1, 40), 10).convs[0], torch.nn.Conv1d)
+
+
+def test_resnet_stem_pools_large_inputs_down_to_8():
+    assert build_model("resnet", 4, 1, (3, 32, 32), 10).stem_pools == 2  # 32 -> 16 -> 8
+    assert build_model("resnet", 4, 1, (1, 8, 8), 10).stem_pools == 0
+
+
+@pytest.mark.parametrize("width, heads", [(8, 2), (7, 1)])
+def test_transformer_heads_divide_the_width(width, heads):
+    model = build_model("transformer", width, 1, (1, 8, 8), 10)
+    assert model.blocks[0].heads == heads
+    assert model.pos.shape == (8, width)  # 8 image rows are the tokens
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_flatten_unflatten_round_trip_is_exact(arch):
+    model = build_model(arch, 6, 2, (1, 8, 8), 10)
+    theta = flatten(model)
+    assert theta.shape == (n_params(model),)
+    params = unflatten(theta, model)
+    for name, p in model.named_parameters():
+        assert torch.equal(params[name], p)
+        assert params[name].data_ptr() >= theta.data_ptr()  # a view, not a copy
+    assert torch.equal(torch.cat([v.reshape(-1) for v in params.values()]), theta)
+    # with a leading axis: (M, P) -> name -> (M, *shape)
+    thetas = torch.stack([theta, 2 * theta])
+    for name, p in model.named_parameters():
+        assert torch.equal(unflatten(thetas, model)[name][1], 2 * p)
+
+
+def test_unflatten_rejects_a_wrong_length():
+    model = build_model("mlp", 4, 1, (1, 8, 8), 10)
+    with pytest.raises(ValueError, match="theta must have"):
+        unflatten(torch.zeros(n_params(model) + 1), model)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_forward_many_equals_one_network_at_a_time(arch):
+    model = build_model(arch, 6, 2, (1, 8, 8), 10)
+    thetas = init_thetas(model, 3, seed=1)
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    loop = torch.stack([functional_call(model, unflatten(t, model), (x,)) for t in thetas])
+    torch.testing.assert_close(model.forward_many(unflatten(thetas, model), x), loop)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_init_thetas_deterministic_independent_and_rng_neutral(arch):
+    model = build_model(arch, 8, 2, (1, 8, 8), 10)
+    before = flatten(model)
+    state = torch.random.get_rng_state()
+    a = init_thetas(model, 4, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)  # global RNG untouched
+    assert torch.equal(flatten(model), before)  # the template is not re-initialized
+    assert a.shape == (4, n_params(model)) and a.dtype == torch.float32
+    assert torch.equal(a, init_thetas(model, 4, seed=3))
+    assert torch.equal(a[:2], init_thetas(model, 2, seed=3))  # rows do not depend on M
+    assert not torch.equal(a, init_thetas(model, 4, seed=4))
+    # independent draws: the first weight tensor (>= 64 entries) uncorrelated between models
+    first = next(model.parameters()).numel()
+    corr = torch.corrcoef(a[:, :first])
+    assert (corr - torch.eye(4)).abs().max() < 0.5
+
+
+def test_init_thetas_follows_the_pytorch_default_scale():
+    # nn.Linear: weights ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), here fan_in = 64
+    model = build_model("mlp", 32, 1, (1, 8, 8), 10)
+    w = unflatten(init_thetas(model, 8, seed=0), model)["hidden.0.weight"]
+    assert w.abs().max() <= 1 / 8
+    assert w.abs().max() > 0.95 / 8
+    ln = build_model("transformer", 8, 1, (1, 8, 8), 10)
+    assert torch.equal(unflatten(init_thetas(ln, 2, 0), ln)["ln_f.weight"], torch.ones(2, 8))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"arch": "vgg"}, "arch must be one of .*'vgg'"),
+        ({"width": 0}, "width must be a positive int, got 0"),
+        ({"width": 2.5}, "width must be a positive int, got 2.5"),
+        ({"depth": -1}, "depth must be a positive int, got -1"),
+        ({"depth": True}, "depth must be a positive int, got True"),
+        ({"n_classes": 0}, "n_classes must be a positive int"),
+        ({"input_shape": (8, 8, 8, 8)}, "input_shape must be"),
+        ({"input_shape": (1, 0)}, "input_shape must be"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs, match):
+    args = {"arch": "mlp", "width": 4, "depth": 1, "input_shape": (1, 8, 8), "n_classes": 10}
+    with pytest.raises(ValueError, match=match):
+        build_model(**{**args, **kwargs})
+
+
+def test_init_thetas_rejects_bad_m():
+    with pytest.raises(ValueError, match="M must be a positive int, got 0"):
+        init_thetas(build_model("mlp", 4, 1, (1, 8, 8), 10), 0, seed=0)

@@ -1,0 +1,211 @@
+"""The batched network objective (core/objective.py) against plain nn.Module loops."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+
+from core.models import ARCHITECTURES, build_model, n_params, unflatten
+from core.objective import ACTIVATION_FACTOR, AUTO_STRATEGY, STRATEGIES, NetworkObjective
+
+L2 = 1e-2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: these tensors are tiny, and on a busy machine the OpenMP barriers
+    of two threads made the tests several times slower. Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def digits(n_train: int = 48, n_test: int = 20) -> SimpleNamespace:
+    """A Dataset-like namespace: the first sklearn digits, (B, 1, 8, 8) in [0, 1]."""
+    x, y = load_digits(return_X_y=True)
+    x = torch.tensor(x, dtype=torch.float32).view(-1, 1, 8, 8) / 16
+    y = torch.tensor(y, dtype=torch.int64)
+    n = n_train + n_test
+    return SimpleNamespace(
+        x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:n], y_test=y[n_train:n],
+        n_classes=10, input_shape=(1, 8, 8),
+    )  # fmt: skip
+
+
+def sequences(n_train: int = 30) -> SimpleNamespace:
+    """mnist1d-like (B, 1, 40) sequences with 10 classes."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(n_train + 10, 1, 40, generator=g), torch.arange(n_train + 10) % 10
+    return SimpleNamespace(
+        x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:],
+        n_classes=10, input_shape=(1, 40),
+    )  # fmt: skip
+
+
+DATA = digits()
+
+
+def reference(model, thetas, x, y, l2=L2):
+    """The oracle: load each theta into the plain module, CE + l2 * ||theta||^2 / 2 by hand."""
+    values, grads = [], []
+    for theta in thetas:
+        model.load_state_dict(unflatten(theta.detach(), model))
+        model.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss = loss + 0.5 * l2 * sum(p.pow(2).sum() for p in model.parameters())
+        loss.backward()
+        values.append(loss.detach())
+        grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
+    return torch.stack(values), torch.stack(grads)
+
+
+def value_and_grad(objective, thetas):
+    thetas = thetas.clone().requires_grad_(True)
+    values = objective(thetas)
+    (grad,) = torch.autograd.grad(values.sum(), thetas)
+    return values.detach(), grad
+
+
+def assert_grads_close(actual, expected):
+    scale = expected.abs().max()
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_strategy_equals_the_plain_module_loop(arch, strategy):
+    model = build_model(arch, 6, 2, (1, 8, 8), 10)
+    obj = NetworkObjective(model, DATA, l2=L2, strategy=strategy)
+    thetas = obj.init(3, seed=0)
+    values, grads = value_and_grad(obj, thetas)
+    ref_values, ref_grads = reference(model, thetas, DATA.x_train, DATA.y_train)
+    assert values.shape == (3,) and grads.shape == (3, n_params(model))
+    torch.testing.assert_close(values, ref_values, rtol=1e-5, atol=0)
+    assert_grads_close(grads, ref_grads)
+
+
+@pytest.mark.parametrize("arch", ["cnn", "resnet", "transformer"])
+def test_fused_equals_the_loop_on_sequences(arch):
+    data = sequences()
+    model = build_model(arch, 4, 2, (1, 40), 10)
+    obj = NetworkObjective(model, data, l2=L2, strategy="fused")
+    thetas = obj.init(2, seed=1)
+    values, grads = value_and_grad(obj, thetas)
+    ref_values, ref_grads = reference(model, thetas, data.x_train, data.y_train)
+    torch.testing.assert_close(values, ref_values, rtol=1e-5, atol=0)
+    assert_grads_close(grads, ref_grads)
+
+
+def test_auto_takes_the_benchmarked_table_and_loop_for_foreign_modules():
+    for arch in ARCHITECTURES:
+        obj = NetworkObjective(build_model(arch, 4, 1, (1, 8, 8), 10), DATA)
+        assert obj.strategy == AUTO_STRATEGY[(arch, "cpu")]
+    foreign = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    assert NetworkObjective(foreign, DATA).strategy == "loop"
+    with pytest.raises(ValueError, match="strategy 'fused' needs a model with forward_many"):
+        NetworkObjective(foreign, DATA, strategy="fused")
+    with pytest.raises(ValueError, match="strategy must be one of .*'jit'"):
+        NetworkObjective(foreign, DATA, strategy="jit")
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_blocks_and_checkpointing_equal_one_block(arch):
+    model = build_model(arch, 6, 1, (1, 8, 8), 10)
+    whole = NetworkObjective(model, DATA, l2=L2)
+    thetas = whole.init(5, seed=2)
+    values, grads = value_and_grad(whole, thetas)
+    assert whole._blocks(5, DATA.x_train.shape[0]) == (5, DATA.x_train.shape[0])
+    by_points = NetworkObjective(model, DATA, l2=L2, max_points=2)  # blocks of 2, 2, 1 vectors
+    # a budget of about 7 examples for 2 networks: blocks over the data as well
+    tiny = 2 * 7 * ACTIVATION_FACTOR * whole.bytes_per_example
+    by_data = NetworkObjective(model, DATA, l2=L2, max_points=2, memory_budget=tiny)
+    assert by_data._blocks(5, 48) == (2, 7)
+    for obj in (by_points, by_data):
+        v, g = value_and_grad(obj, thetas)
+        torch.testing.assert_close(v, values, rtol=1e-6, atol=0)
+        assert_grads_close(g, grads)
+        ev, ev_whole = obj.evaluate(thetas, "test"), whole.evaluate(thetas, "test")
+        np.testing.assert_allclose(ev["loss"], ev_whole["loss"], rtol=1e-6)
+        np.testing.assert_array_equal(ev["accuracy"], ev_whole["accuracy"])
+
+
+def test_minibatches_are_deterministic_and_cover_each_epoch():
+    model = build_model("mlp", 4, 1, (1, 8, 8), 10)
+    obj = NetworkObjective(model, DATA, batch_size=20, seed=5)  # 48 examples: 20, 20, 8
+    assert obj.steps_per_epoch == 3
+    epoch0 = [obj.batch_indices(s) for s in range(3)]
+    assert [len(i) for i in epoch0] == [20, 20, 8]
+    assert sorted(torch.cat(epoch0).tolist()) == list(range(48))
+    epoch1 = torch.cat([obj.batch_indices(s) for s in range(3, 6)])
+    assert sorted(epoch1.tolist()) == list(range(48))
+    assert not torch.equal(epoch1, torch.cat(epoch0))  # a new permutation each epoch
+    again = NetworkObjective(model, DATA, batch_size=20, seed=5)
+    assert torch.equal(again.batch_indices(4), obj.batch_indices(4))  # any order of calls
+    assert not torch.equal(
+        NetworkObjective(model, DATA, batch_size=20, seed=6).batch_indices(0), epoch0[0]
+    )
+    # the minibatch objective is the loss on exactly those examples, + the l2 term
+    thetas = obj.init(2, seed=0)
+    idx = obj.batch_indices(1)
+    ref, _ = reference(model, thetas, DATA.x_train[idx], DATA.y_train[idx], l2=1e-4)
+    torch.testing.assert_close(obj.minibatch(1)(thetas), ref, rtol=1e-5, atol=0)
+    full = NetworkObjective(model, DATA, batch_size=None)
+    torch.testing.assert_close(full.minibatch(7)(thetas), full(thetas))
+    with pytest.raises(ValueError, match="step must be an int >= 0, got -1"):
+        obj.minibatch(-1)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_evaluate_matches_a_hand_computation(split):
+    model = build_model("cnn", 6, 1, (1, 8, 8), 10)
+    obj = NetworkObjective(model, DATA, l2=L2)
+    thetas = obj.init(3, seed=4)
+    x, y = (DATA.x_train, DATA.y_train) if split == "train" else (DATA.x_test, DATA.y_test)
+    out = obj.evaluate(thetas, split)
+    for m, theta in enumerate(thetas):
+        model.load_state_dict(unflatten(theta, model))
+        with torch.no_grad():
+            logits = model(x)
+        accuracy = (logits.argmax(1) == y).double().mean().item()
+        assert out["accuracy"][m] == pytest.approx(accuracy, abs=1e-12)
+        assert out["error"][m] == pytest.approx(1 - accuracy, abs=1e-12)
+        assert out["loss"][m] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+        assert out["l2"][m] == pytest.approx(0.5 * L2 * theta.double().pow(2).sum().item())
+    # the objective is the train loss plus the l2 term
+    if split == "train":
+        np.testing.assert_allclose(obj(thetas).numpy(), out["loss"] + out["l2"], rtol=1e-5)
+    with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'val'"):
+        obj.evaluate(thetas, "val")
+
+
+def test_rows_are_independent():
+    # changing one network leaves the values of the others untouched (no cross-model reduction)
+    obj = NetworkObjective(build_model("resnet", 4, 1, (1, 8, 8), 10), DATA, strategy="fused")
+    thetas = obj.init(3, seed=0)
+    other = thetas.clone()
+    other[1] *= 3
+    a, b = obj(thetas), obj(other)
+    assert torch.equal(a[[0, 2]], b[[0, 2]]) and a[1] != b[1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"l2": -1.0}, "l2 must be a finite number >= 0, got -1.0"),
+        ({"batch_size": 0}, "batch_size must be a positive int or None, got 0"),
+        ({"max_points": 1.5}, "max_points must be a positive int or None, got 1.5"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        NetworkObjective(build_model("mlp", 4, 1, (1, 8, 8), 10), DATA, **kwargs)
+
+
+def test_bad_thetas_raise_value_error():
+    obj = NetworkObjective(build_model("mlp", 4, 1, (1, 8, 8), 10), DATA)
+    with pytest.raises(ValueError, match=rf"thetas must be \(M, {obj.n_params}\), got \(2, 3\)"):
+        obj(torch.zeros(2, 3))
