@@ -3,20 +3,17 @@
 import numpy as np
 import streamlit as st
 
-from core.analysis import path_profile_of, plane_of
-from core.dashboard import minimum_facts, pair_index, pair_labels
-from core.plots import ident_of, plane_figure, profile_figure, projection_figure
-from pages._common import (
+from app_pages._common import (
     chart,
     current_run,
     load,
     minimum_name,
     minimum_picker,
-    route_through_app,
     runs_dir,
 )
-
-route_through_app()
+from core.analysis import path_profile_of, plane_of
+from core.dashboard import minimum_facts, pair_index, pair_labels
+from core.plots import ident_of, plane_figure, profile_figure, projection_figure
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -6,6 +6,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages._common import (
+    chart,
+    current_run,
+    export_run,
+    export_table,
+    minimum_picker,
+    select_from_table,
+)
 from core.analysis import minima_table
 from core.dashboard import (
     NO_OBSTRUCTION,
@@ -17,17 +25,6 @@ from core.dashboard import (
     pairs_of_minimum,
 )
 from core.plots import barcode_figure, diagram_figure, ident_of, saddle_history_figure
-from pages._common import (
-    chart,
-    current_run,
-    export_run,
-    export_table,
-    minimum_picker,
-    route_through_app,
-    select_from_table,
-)
-
-route_through_app()
 
 run = current_run()
 c, s, bars = run.config, run.summary, run.barcode

@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from app_pages._common import chart
 from core.dashboard import alive_bars, level_range, sublevel, toy_view
 from core.plots import (
     barcode_figure,
@@ -13,9 +14,6 @@ from core.plots import (
 )
 from core.toy import TOYS
 from core.validate import SIGNIFICANT, TOLERANCE
-from pages._common import chart, route_through_app
-
-route_through_app()
 
 
 @st.cache_data(

@@ -2,11 +2,9 @@
 
 import streamlit as st
 
+from app_pages._common import store
+from app_pages._running import open_run, pending_notice, run_with_progress
 from core.config import ARCHITECTURES, DATASETS, DEVICES, PAIRS, REGIMES, RunConfig
-from pages._common import route_through_app, store
-from pages._running import open_run, pending_notice, run_with_progress
-
-route_through_app()
 
 D = RunConfig()  # the defaults shown in the form
 

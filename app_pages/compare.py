@@ -2,11 +2,9 @@
 
 import streamlit as st
 
+from app_pages._common import chart, export_table, load, saved_runs
 from core.dashboard import TO_SCORE_WORDS, run_label, sweep_rows, to_score_series
 from core.plots import barcodes_overlay_figure, to_score_figure
-from pages._common import chart, export_table, load, route_through_app, saved_runs
-
-route_through_app()
 
 st.title("Compare runs")
 st.markdown(

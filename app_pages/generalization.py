@@ -4,12 +4,10 @@ import math
 
 import streamlit as st
 
+from app_pages._common import chart, export_table, load, saved_runs
 from core.dashboard import generalization_points, run_label
 from core.plots import generalization_figure
 from core.stats import correlation
-from pages._common import chart, export_table, load, route_through_app, saved_runs
-
-route_through_app()
 
 
 @st.cache_data(max_entries=32, show_spinner="Bootstrapping the correlations...")

@@ -11,9 +11,7 @@ Session state holds ids and selections only:
 from __future__ import annotations
 
 import os
-import runpy
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -27,25 +25,6 @@ FORMATS = {
     "pdf": "application/pdf",
     "html": "text/html",
 }
-
-
-def route_through_app() -> None:
-    """Run this page inside app.py (its sidebar and navigation), never on its own.
-
-    Every page calls this first. With a folder named ``pages/`` beside the entry script,
-    Streamlit starts each server process (and every AppTest run) in its legacy
-    pages-directory mode until some run calls ``st.navigation``: a first request for
-    ``/barcode`` would execute pages/barcode.py alone, without app.py's run picker. Here the
-    page leaves that mode and runs app.py in its place, in the same script run (a rerun would
-    drop a click that started it), and stops; app.py's ``st.navigation`` resolves the same
-    URL to this same page. Renaming the folder (e.g. ``app_pages/``) makes this a no-op.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        runpy.run_path(str(Path(__file__).resolve().parents[1] / "app.py"), run_name="__main__")
-        st.stop()
 
 
 # ---------------------------------------------------------------------------------------------

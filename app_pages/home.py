@@ -3,6 +3,8 @@
 import numpy as np
 import streamlit as st
 
+from app_pages._common import chart, export_table, saved_runs
+from app_pages._running import open_run, pending_notice, run_with_progress
 from core.config import RunConfig
 from core.dashboard import (
     TO_SCORE_WORDS,
@@ -13,10 +15,6 @@ from core.dashboard import (
     toy_picture,
 )
 from core.plots import growing_barcode_figure, sublevel_figure
-from pages._common import chart, export_table, route_through_app, saved_runs
-from pages._running import open_run, pending_notice, run_with_progress
-
-route_through_app()
 
 
 @st.cache_data(show_spinner=False)
