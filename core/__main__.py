@@ -1,6 +1,8 @@
-"""Command line: ``python -m core {run,list,show,toy} ...``.
+"""Command line: ``python -m core {run,list,show,toy,sweep,sweeps,presets,report} ...``.
 
-Bad input prints one line on stderr and exits with code 2; nothing already saved is lost.
+Bad input (a bad flag or config value, a missing dataset, an unknown or corrupt run, a path
+that cannot be used) prints one line on stderr and exits with code 2; nothing already saved
+is lost. Two commands computing the same run: the second waits for the first.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 
 import numpy as np
 
+from core import sweep_cli
 from core.config import ARCHITECTURES, DATASETS, PAIRS, REGIMES, RunConfig
 from core.runs import RunStore
 
@@ -34,6 +37,21 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     r = sub.add_parser("run", help="train minima, connect them, print the barcode")
+    _run_flags(r)
+    r.add_argument("--preset", help="start from the first run of a named sweep (core.presets)")
+
+    sub.add_parser("list", help="list saved runs")
+    s = sub.add_parser("show", help="print a saved run's barcode and convergence")
+    s.add_argument("run_id")
+    t = sub.add_parser("toy", help="engine vs exact barcode on an analytic 2-D landscape")
+    t.add_argument("name")
+    t.add_argument("--starts", type=int, default=32)
+    sweep_cli.add_commands(sub, _run_flags)
+    return p
+
+
+def _run_flags(r: argparse.ArgumentParser) -> None:
+    """The flags that set a RunConfig's fields (``run`` and ``sweep``)."""
     r.add_argument("--config", help="a config JSON file; flags below override its fields")
     r.add_argument("--dataset", choices=DATASETS)
     r.add_argument("--arch", choices=ARCHITECTURES)
@@ -56,23 +74,25 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--path-points", type=int, help="points per path at the start")
     r.add_argument("--path-lr", type=float, help="path step size")
 
-    sub.add_parser("list", help="list saved runs")
-    s = sub.add_parser("show", help="print a saved run's barcode and convergence")
-    s.add_argument("run_id")
-    t = sub.add_parser("toy", help="engine vs exact barcode on an analytic 2-D landscape")
-    t.add_argument("name")
-    t.add_argument("--starts", type=int, default=32)
-    return p
 
+def config_from_args(a: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
+    if base is None and getattr(a, "preset", None) and a.command == "run":
+        from core.presets import get_preset
 
-def config_from_args(a: argparse.Namespace) -> RunConfig:
-    base = RunConfig()
+        base = get_preset(a.preset).first
+    base = base or RunConfig()
     if a.config:
         try:
-            with open(a.config) as fh:
-                base = RunConfig.from_json(fh.read())
+            with open(a.config, encoding="utf-8") as fh:
+                text = fh.read()
         except OSError as exc:
             raise ValueError(f"--config {a.config!r}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"--config {a.config!r} is not UTF-8 text") from None
+        try:
+            base = RunConfig.from_json(text)
+        except ValueError as exc:
+            raise ValueError(f"--config {a.config!r}: {exc}") from None
     fields = {
         "data": {"name": a.dataset, "n_train": a.n_train, "n_test": a.n_test,
                  "data_root": a.data_root, "download": a.download or None},
@@ -120,6 +140,8 @@ def format_run(run) -> str:
         f"TO-score (longest finite segment):        {s['to_score_max']:.6g}",
         f"time: minima {s['seconds_minima']:.1f} s, paths {s['seconds_paths']:.1f} s",
     ]
+    for start, why in sorted(m.get("failed", {}).items(), key=lambda kv: int(kv[0])):
+        lines.append(f"start {start} left out of the barcode: {why}")
     if s["to_score_max"] <= c.paths.saddle_tol:
         lines.append("no obstruction found: all minima lie in one basin at this resolution")
     return "\n".join(lines)
@@ -140,9 +162,11 @@ def cmd_run(a, store: RunStore) -> int:
         bars[stage].refresh()
 
     t0 = time.perf_counter()
-    result = run(config, store=store, on_progress=progress)
-    for b in bars.values():
-        b.close()
+    try:
+        result = run(config, store=store, on_progress=progress)
+    finally:
+        for b in bars.values():
+            b.close()
     print(format_run(result))
     print(f"saved to {store.dir(result.run_id)} ({time.perf_counter() - t0:.1f} s)")
     return 0
@@ -173,7 +197,7 @@ def cmd_show(a, store: RunStore) -> int:
 
 
 def cmd_toy(a, store: RunStore) -> int:
-    from core.toy import compare_engine_to_exact
+    from core.validate import compare_engine_to_exact
 
     print(compare_engine_to_exact(a.name, n_starts=a.starts).report())
     return 0
@@ -185,16 +209,26 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
         store = RunStore(a.runs_dir)
-        return {"run": cmd_run, "list": cmd_list, "show": cmd_show, "toy": cmd_toy}[a.command](
-            a, store
-        )
+        commands = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "toy": cmd_toy,
+                    "sweep": lambda a, s: sweep_cli.cmd_sweep(a, s, config_from_args),
+                    "sweeps": sweep_cli.cmd_sweeps, "presets": sweep_cli.cmd_presets,
+                    "report": sweep_cli.cmd_report}  # fmt: skip
+        return commands[a.command](a, store)
     except (UsageError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a runs folder or file that cannot be created or read
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {_one_line(exc.strerror or str(exc))}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished stages are saved; run the same command to resume",
               file=sys.stderr)  # fmt: skip
         return 130
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -21,6 +21,22 @@ REGIMES = ("anneal", "constant")
 PAIRS = ("all", "mst")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_PARAMS = 50_000_000  # refuse networks this large before allocating anything
+MAX_PATH_VALUES = 500_000_000  # refuse runs whose path points (E x N x P) exceed this
+
+
+def _coerce_floats(section: Any) -> None:
+    """Store an int given for a float field as a float (and -0.0 as 0.0).
+
+    ``lr=1`` and ``lr=1.0`` are then the same config with the same run id and the same JSON;
+    anything else is left for ``validate`` to judge.
+    """
+    for f in dataclasses.fields(section):
+        v = getattr(section, f.name)
+        if "float" in str(f.type) and isinstance(v, int | float) and not isinstance(v, bool):
+            try:
+                object.__setattr__(section, f.name, float(v) + 0.0)
+            except OverflowError:  # an int too large for a float; validate rejects it
+                pass
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,9 @@ class TrainConfig:
     l2: float = 1e-4  # weight of ||theta||^2 / 2 in the loss (gives cross-entropy true minima)
     grad_tol: float = 1e-3  # a trained network is a minimum once ||grad|| is below this
 
+    def __post_init__(self) -> None:
+        _coerce_floats(self)
+
 
 @dataclass(frozen=True)
 class PathConfig:
@@ -58,8 +77,11 @@ class PathConfig:
     max_points: int = 32  # paths grow to this many points where under-resolved
     steps: int = 1500  # step cap per path
     lr: float = 0.05  # step size of path points
-    batch_size: int | None = None  # minibatch for path steps; saddles always use full data
+    batch_size: int | None = 128  # minibatch for path steps; saddles always use full data
     saddle_tol: float = 1e-4  # doubling the final interpolation density moves no saddle more
+
+    def __post_init__(self) -> None:
+        _coerce_floats(self)
 
 
 @dataclass(frozen=True)
@@ -103,8 +125,15 @@ class RunConfig:
         """A copy with sections or fields replaced: ``cfg.replace(model={"width": 16})``."""
         kw = {}
         for name, value in sections.items():
+            if name not in {f.name for f in dataclasses.fields(self)}:
+                raise ValueError(f"unknown key config.{name}")
             cur = getattr(self, name)
-            kw[name] = dataclasses.replace(cur, **value) if isinstance(value, dict) else value
+            if isinstance(value, dict) and name in SECTIONS:
+                unknown = sorted(set(value) - {f.name for f in dataclasses.fields(cur)}, key=str)
+                if unknown:
+                    raise ValueError(f"unknown key config.{name}.{unknown[0]}")
+                value = dataclasses.replace(cur, **value)
+            kw[name] = value
         return dataclasses.replace(self, **kw)
 
 
@@ -114,16 +143,18 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "pat
 def _build(cls, d: Any, where: str):
     if not isinstance(d, dict):
         raise ValueError(f"{where} must be a JSON object, got {type(d).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ValueError(f"unknown key {where}.{unknown[0]}; known: {sorted(names)}")
-    if where == "config":
+    if where == "config":  # before the keys: a newer format may well have new keys
         v = d.get("version", FORMAT_VERSION)
+        newer = " (a newer format)" if _is_int(v) and v > FORMAT_VERSION else ""
         if not _is_int(v) or v > FORMAT_VERSION or v < 1:
             raise ValueError(
-                f"config.version={v!r}: this program reads format versions 1..{FORMAT_VERSION}"
+                f"config.version={v!r}{newer}: this program reads format versions "
+                f"1..{FORMAT_VERSION}"
             )
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names, key=str)
+    if unknown:
+        raise ValueError(f"unknown key {where}.{unknown[0]}; known: {sorted(names)}")
     kw = {}
     for f in dataclasses.fields(cls):
         if f.name not in d:
@@ -142,7 +173,9 @@ def _is_int(v: Any) -> bool:
 
 def _check(ok: bool, name: str, value: Any, want: str) -> None:
     if not ok:
-        raise ValueError(f"{name}={value!r}: must be {want}")
+        text = repr(value)
+        text = text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
+        raise ValueError(f"{name}={text}: must be {want}")
 
 
 def _pos_int(name, v, lo=1, hi=None):
@@ -150,8 +183,15 @@ def _pos_int(name, v, lo=1, hi=None):
            f"an integer >= {lo}" + (f" and <= {hi}" if hi else ""))  # fmt: skip
 
 
+def _is_finite(v: Any) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
 def _pos_float(name, v, allow_zero=False):
-    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and _is_finite(v)
     _check(ok and (v > 0 or (allow_zero and v == 0)), name, v,
            "a finite number " + (">= 0" if allow_zero else "> 0"))  # fmt: skip
 

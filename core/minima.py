@@ -274,4 +274,3 @@ def find_minima(
 
 def _reason(value: float, grad_norm: float) -> str:
     return f"non-finite loss or gradient (loss={value}, grad norm={grad_norm})"
-

@@ -5,6 +5,19 @@ connects them with optimised paths, computes the barcode and stores everything u
 ``runs/<run id>/``. Each stage is saved before the next begins, so a run that is
 interrupted resumes from its last finished stage and, because every random choice derives
 from the config's seed, ends with the same result.
+
+Reliability, in one place:
+
+- One process at a time computes a run: ``run`` holds the run's lock (``RunStore.lock``);
+  a second process waits for it, then finds the finished stages.
+- Under the lock, leftovers of a killed process (``.tmp-*``) are removed and a stage with an
+  incomplete or corrupt file is computed again (``RunStore.repair``).
+- Sizes are checked before anything is allocated: the network's parameters are counted on
+  PyTorch's ``meta`` device (``check_size``).
+- Starts whose loss or gradient is not finite are left out with the reason (minima.json
+  ``failed``, ``summary["n_failed"]``); the run goes on with the rest.
+- Test hook: ``$BARCODES_TEST_PAUSE_AT`` makes the process sleep at a named point (see
+  ``core.runs.pause_point``) so that the crash tests can kill it there.
 """
 
 from __future__ import annotations
@@ -19,15 +32,22 @@ import numpy as np
 import torch
 
 from core.barcode import Barcode, barcode_from_graph
-from core.config import MAX_PARAMS, RunConfig
+from core.config import MAX_PARAMS, MAX_PATH_VALUES, RunConfig
 from core.data import load_dataset
 from core.engine import saddle_matrix
 from core.minima import MinimaOptions, find_minima
-from core.models import build_model
+from core.models import build_model, n_params
 from core.objective import NetworkObjective
 from core.pairs import select_and_connect
 from core.paths import PathOptions, Paths
-from core.runs import RunStore, read_json, read_tensors, write_json, write_tensors
+from core.runs import (
+    RunStore,
+    pause_point,
+    read_json,
+    read_tensors,
+    write_json,
+    write_tensors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +84,8 @@ def objectives(config: RunConfig, device: torch.device | None = None):
         d.name, data_root=d.data_root, download=d.download,
         n_train=d.n_train, n_test=d.n_test, seed=config.seed, device=device,
     )  # fmt: skip
+    check_size(config, data.input_shape, data.n_classes)
     model = build_model(m.arch, m.width, m.depth, data.input_shape, data.n_classes)
-    n = sum(q.numel() for q in model.parameters())
-    if n * t.minima > MAX_PARAMS:
-        raise ValueError(
-            f"model.width={m.width}, model.depth={m.depth}: {n:,} parameters x {t.minima} "
-            f"minima exceeds the limit of {MAX_PARAMS:,}"
-        )
 
     def make(batch):
         return NetworkObjective(model, data, l2=t.l2, batch_size=batch, seed=config.seed,
@@ -79,6 +94,28 @@ def objectives(config: RunConfig, device: torch.device | None = None):
     train_obj = make(t.batch_size)
     path_obj = train_obj if p.batch_size == t.batch_size else make(p.batch_size)
     return train_obj, path_obj
+
+
+def check_size(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """P, the parameters of the run's network, counted without allocating them (on the
+    ``meta`` device); ValueError when the minima or the paths would exceed the size limits."""
+    m, t, p = config.model, config.train, config.paths
+    with torch.device("meta"):
+        n = n_params(build_model(m.arch, m.width, m.depth, input_shape, n_classes))
+    if n * t.minima > MAX_PARAMS:
+        raise ValueError(
+            f"model.width={m.width}, model.depth={m.depth}: {n:,} parameters x {t.minima} "
+            f"minima exceeds the limit of {MAX_PARAMS:,}"
+        )
+    pairs = t.minima * (t.minima - 1) // 2  # all pairs, or all straight segments for "mst"
+    points = p.max_points if p.pairs == "all" else p.n_points
+    if pairs * points * n > MAX_PATH_VALUES:
+        raise ValueError(
+            f"train.minima={t.minima}, paths.max_points={p.max_points}: {pairs:,} paths x "
+            f"{points} points x {n:,} parameters exceeds the limit of {MAX_PATH_VALUES:,} "
+            f"values; use fewer minima, fewer points, paths.pairs='mst' or a smaller network"
+        )
+    return n
 
 
 def _minima_options(config: RunConfig) -> MinimaOptions:
@@ -98,7 +135,7 @@ def _path_options(config: RunConfig) -> PathOptions:
     p = config.paths
     return PathOptions(
         n_points=p.n_points, max_points=p.max_points, steps=p.steps, lr=p.lr,
-        saddle_tol=p.saddle_tol, eval_every=50,
+        saddle_tol=p.saddle_tol, eval_every=50, density=2,
     )  # fmt: skip
 
 
@@ -109,11 +146,16 @@ def _stepper(obj: NetworkObjective, batch: int | None):
 def stage_minima(config: RunConfig, train_obj, store: RunStore, progress: Progress | None):
     t0 = time.perf_counter()
     starts = train_obj.init(config.train.minima, config.seed)
-    found = find_minima(
-        train_obj, starts, _minima_options(config),
-        step_objective=_stepper(train_obj, config.train.batch_size),
-        on_progress=(lambda s, n: progress("minima", s, n)) if progress else None,
-    )  # fmt: skip
+    try:
+        found = find_minima(
+            train_obj, starts, _minima_options(config),
+            step_objective=_stepper(train_obj, config.train.batch_size),
+            on_progress=(lambda s, n: progress("minima", s, n)) if progress else None,
+        )  # fmt: skip
+    except ValueError as exc:
+        if "diverged" not in str(exc):
+            raise
+        raise ValueError(f"{exc}; a smaller train.lr (now {config.train.lr:g}) may help") from None
     tr = train_obj.evaluate(found.thetas, "train")
     te = train_obj.evaluate(found.thetas, "test")
     rec = {
@@ -141,9 +183,9 @@ def stage_paths(config: RunConfig, path_obj, store: RunStore, progress: Progress
         on_progress=(lambda s, n, c: progress("paths", s, n)) if progress else None,
     )  # fmt: skip
     sizes = [p.shape[0] for p in conn.points]
-    write_tensors(
-        d / "paths.safetensors",
-        {"points": torch.cat(conn.points), "sizes": torch.tensor(sizes, dtype=torch.int64)},
+    points = torch.cat(conn.points) if conn.points else thetas.new_zeros(0, thetas.shape[1])
+    write_tensors(  # points (sum of N_e, P); with one minimum there is no path at all
+        d / "paths.safetensors", {"points": points, "sizes": torch.tensor(sizes, dtype=torch.int64)}
     )
     write_json(d / "paths.json", _paths_record(conn) | {"seconds": time.perf_counter() - t0})
 
@@ -162,7 +204,10 @@ def stage_results(config: RunConfig, store: RunStore) -> None:
     paths = read_json(d / "paths.json")
     values = np.asarray(mins["values"], dtype=np.float64)
     conn = _paths_from_record(paths, [])
-    bars = barcode_from_graph(values, saddle_matrix(values, conn))
+    # minima values and saddles are float32 evaluations made in different batches: a saddle
+    # at an endpoint can read a few ulps below that endpoint's value, which must not stop a run
+    tol = 64 * float(np.finfo(np.float32).eps) * max(1.0, float(np.abs(values).max()))
+    bars = barcode_from_graph(values, saddle_matrix(values, conn), tol=tol)
     summary = {
         "to_score_sum": bars.to_score("sum"),
         "to_score_max": bars.to_score("max"),
@@ -194,7 +239,11 @@ def _paths_from_record(rec: dict[str, Any], points: list[torch.Tensor]) -> Paths
 
 
 def run(
-    config: RunConfig, *, store: RunStore | None = None, on_progress: Progress | None = None
+    config: RunConfig,
+    *,
+    store: RunStore | None = None,
+    on_progress: Progress | None = None,
+    wait: bool = True,
 ) -> Run:
     """Run (or resume) ``config`` and return the loaded result.
 
@@ -205,34 +254,63 @@ def run(
         Where runs live; ``runs/`` by default.
     on_progress : callable, optional
         ``on_progress(stage, done, total)`` with stage "minima" or "paths".
+    wait : bool
+        When another process is computing the same run: wait for it (default), or raise
+        ``RunBusyError`` (a ValueError) at once.
     """
     store = store or RunStore()
-    store.create(config)
-    stage = store.stage(config.run_id)
-    if stage != "results":
-        train_obj, path_obj = objectives(config)
-        if stage == "none":
-            stage_minima(config, train_obj, store, on_progress)
-        if store.stage(config.run_id) == "minima":
-            stage_paths(config, path_obj, store, on_progress)
-        stage_results(config, store)
-    return load_run(store, config.run_id)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done > 0:  # inside the optimisation, after some steps
+            pause_point(stage)
+        if on_progress:
+            on_progress(stage, done, total)
+
+    if store.stage(config.run_id) == "results":  # finished: read it, lock and write nothing
+        try:
+            return load_run(store, config.run_id)
+        except ValueError as exc:
+            log.warning(
+                "run %s cannot be loaded (%s); computing what is bad again", config.run_id, exc
+            )
+    objs = objectives(config)  # bad data or size: refused before anything is written
+    with store.lock(config.run_id, wait=wait):
+        store.clean_temp(config.run_id)
+        stage = store.repair(config)
+        if stage != "results":
+            train_obj, path_obj = objs
+            if stage == "none":
+                stage_minima(config, train_obj, store, progress)
+            if store.stage(config.run_id) == "minima":
+                stage_paths(config, path_obj, store, progress)
+            stage_results(config, store)
+        return load_run(store, config.run_id)
 
 
 def load_run(store: RunStore, run_id: str) -> Run:
     """Load whatever stages of a run are finished; ValueError if the folder is corrupt."""
     config = store.config(run_id)
-    d = store.dir(run_id)
     stage = store.stage(run_id)
     if stage == "none":
         raise ValueError(f"run {run_id} has no finished stage yet")
+    try:
+        return _load(store, run_id, config, stage)
+    except (KeyError, TypeError, IndexError, AttributeError, RuntimeError) as exc:
+        raise ValueError(f"run {run_id} is corrupt ({type(exc).__name__}: {exc})") from None
+
+
+def _load(store: RunStore, run_id: str, config: RunConfig, stage: str) -> Run:
+    d = store.dir(run_id)
     minima = read_json(d / "minima.json")
     thetas = read_tensors(d / "minima.safetensors")["thetas"]
+    if thetas.ndim != 2 or thetas.shape[0] != len(minima["values"]):
+        raise ValueError(f"run {run_id}: minima.safetensors does not match minima.json")
     out = Run(run_id, config, minima, thetas)
     if stage in ("paths", "results"):
         out.paths = read_json(d / "paths.json")
         t = read_tensors(d / "paths.safetensors")
-        out.path_points = list(torch.split(t["points"], t["sizes"].tolist()))
+        sizes = t["sizes"].tolist()
+        out.path_points = list(torch.split(t["points"], sizes)) if sizes else []
     if stage == "results":
         res = read_json(d / "results.json")
         out.barcode = Barcode.from_dict(res["barcode"])

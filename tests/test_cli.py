@@ -1,0 +1,201 @@
+"""The CLI: bad input is one line on stderr naming the bad value, exit code 2, and nothing
+saved; good input runs, lists and shows.
+
+Most cases call ``core.__main__.main`` in-process (fast); a few start ``python -m core`` to
+check the real exit code and that stderr really is one line.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "--dataset", "digits", "--n-train", "200", "--n-test", "100", "--arch", "mlp",
+    "--width", "4", "--depth", "1", "--minima", "3", "--steps", "100",
+    "--path-steps", "60", "--device", "cpu",
+]  # fmt: skip
+# the same with cheaper settings (later flags win): a run of a few seconds
+MICRO = [
+    *TINY, "--n-train", "100", "--n-test", "50", "--steps", "20", "--path-steps", "20",
+    "--path-points", "4",
+]  # fmt: skip
+
+
+def config_file(tmp_path: Path, content, name: str = "config.json") -> str:
+    p = tmp_path / name
+    if isinstance(content, bytes):
+        p.write_bytes(content)
+    else:
+        p.write_text(content if isinstance(content, str) else json.dumps(content))
+    return str(p)
+
+
+# (argv after --runs-dir, words that the one stderr line must contain)
+BAD_ARGV = [
+    (["run", "--width", "0"], "model.width=0"),
+    (["run", "--width", "-4"], "model.width=-4"),
+    (["run", "--depth", "0"], "model.depth=0"),
+    (["run", "--minima", "1"], "train.minima=1"),
+    (["run", "--minima", "1000"], "train.minima=1000"),
+    (["run", "--width", "abc"], "argument --width: invalid int value: 'abc'"),
+    (["run", "--dataset", "imagenet"], "'imagenet'"),
+    (["run", "--arch", "lstm"], "'lstm'"),
+    (["run", "--lr", "nan"], "train.lr=nan"),
+    (["run", "--l2", "inf"], "train.l2=inf"),
+    (["run", "--path-lr", "-1"], "paths.lr=-1.0"),
+    (["run", "--n-train", "0"], "data.n_train=0"),
+    (["run", "--path-points", "2"], "paths.n_points=2"),
+    (["run", "--seed", "-1"], "seed=-1"),
+    (["run", "--batch-size", "0"], "train.batch_size=0"),
+    (["show", "../x"], "run id '../x'"),
+    (["show", "/etc/passwd"], "run id '/etc/passwd'"),
+    (["show", "..%2f..%2fetc"], "run id '..%2f..%2fetc'"),
+    (["show", "abcdef012345"], "no run 'abcdef012345'"),
+    (["toy", "no_such_toy"], "unknown toy name 'no_such_toy'"),
+    ([], "the following arguments are required: command"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+]
+
+BAD_CONFIG_FILES = [
+    ({"model": {"width": "8"}}, "model.width='8'"),
+    ({"model": {"width": True}}, "model.width=True"),
+    ({"train": {"minima": 2.5}}, "train.minima=2.5"),
+    ({"model": {"heads": 2}}, "unknown key config.model.heads"),
+    ({"version": 2, "model": {"heads": 2}}, "config.version=2 (a newer format)"),
+    ('{"train": {"lr": NaN}}', "train.lr=nan"),
+    ('{"model": {"width": 8', "not valid JSON"),
+    (b"\xff\xfe\x00\x01binary", "is not UTF-8 text"),
+    ("[]", "config must be a JSON object, got list"),
+]
+
+
+def run_main(argv, capsys):
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_one_line_error(rc, out, err, words):
+    assert rc == 2, (out, err)
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert words in lines[0], err
+
+
+@pytest.mark.parametrize(("argv", "words"), BAD_ARGV, ids=[w for _, w in BAD_ARGV])
+def test_bad_arguments(tmp_path, capsys, argv, words):
+    runs = tmp_path / "runs"
+    rc, out, err = run_main(["--runs-dir", str(runs), *argv], capsys)
+    assert_one_line_error(rc, out, err, words)
+    assert not runs.exists()  # nothing saved
+
+
+@pytest.mark.parametrize(
+    ("content", "words"), BAD_CONFIG_FILES, ids=[w for _, w in BAD_CONFIG_FILES]
+)
+def test_bad_config_files(tmp_path, capsys, content, words):
+    path = config_file(tmp_path, content)
+    rc, out, err = run_main(["--runs-dir", str(tmp_path / "runs"), "run", "--config", path], capsys)
+    assert_one_line_error(rc, out, err, words)
+    assert path in err  # which file
+
+
+def test_config_file_that_is_missing_or_a_folder(tmp_path, capsys):
+    for path, words in ((tmp_path / "nope.json", "No such file"), (tmp_path, "Is a directory")):
+        rc, out, err = run_main(["run", "--config", str(path)], capsys)
+        assert_one_line_error(rc, out, err, words)
+
+
+def test_dataset_missing_offline(tmp_path, capsys):
+    argv = ["run", *TINY, "--dataset", "mnist", "--data-root", str(tmp_path / "data")]
+    rc, out, err = run_main(["--runs-dir", str(tmp_path / "runs"), *argv], capsys)
+    assert_one_line_error(rc, out, err, "dataset 'mnist' was not found under data_root")
+    assert not (tmp_path / "runs").exists()  # refused before anything is written
+
+
+def test_network_too_large_is_refused_before_allocating(tmp_path, capsys):
+    argv = ["run", *TINY, "--width", "4096", "--depth", "64"]
+    rc, out, err = run_main(["--runs-dir", str(tmp_path / "runs"), *argv], capsys)
+    assert_one_line_error(rc, out, err, "model.width=4096, model.depth=64")
+    assert "exceeds the limit" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_runs_dir_that_is_a_file(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    rc, out, err = run_main(["--runs-dir", str(f), "run", *TINY], capsys)
+    assert_one_line_error(rc, out, err, "Not a directory")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda(tmp_path, capsys):
+    rc, out, err = run_main(["--runs-dir", str(tmp_path), "run", *TINY, "--device", "cuda"], capsys)
+    assert_one_line_error(rc, out, err, "device='cuda' but CUDA is not available")
+
+
+def test_all_starts_diverge(tmp_path, capsys):
+    rc, out, err = run_main(["--runs-dir", str(tmp_path), "run", *TINY, "--lr", "1e30"], capsys)
+    assert rc == 2
+    last = err.strip().splitlines()[-1]  # after tqdm's bars and the per-start warnings
+    assert last.startswith("error: all 3 starts diverged") and "train.lr (now 1e+30)" in last
+
+
+def test_show_corrupt_and_unfinished_runs(tmp_path, capsys):
+    from test_runs import fake_run
+
+    from core.runs import RunStore
+
+    store = RunStore(tmp_path)
+    bad = fake_run(store, seed=1)
+    (store.dir(bad) / "results.json").write_text('{"barcode": [')
+    rc, out, err = run_main(["--runs-dir", str(tmp_path), "show", bad], capsys)
+    assert_one_line_error(rc, out, err, "results.json is corrupt")
+    part = fake_run(store, seed=2, stage="paths")
+    rc, out, err = run_main(["--runs-dir", str(tmp_path), "show", part], capsys)
+    assert_one_line_error(rc, out, err, f"run {part} is not finished (last stage: paths)")
+    rc, out, err = run_main(["--runs-dir", str(tmp_path), "list"], capsys)
+    assert rc == 0 and part in out and bad not in out
+    assert f"{bad}: unreadable, skipped" in err
+
+
+def test_run_list_show(tmp_path, capsys):
+    rc, out, err = run_main(["--runs-dir", str(tmp_path), "run", *MICRO], capsys)
+    assert rc == 0, err
+    assert "TO-score (sum of finite segment lengths)" in out and "saved to" in out
+    (run_id,) = [p.name for p in tmp_path.iterdir()]
+    rc, listing, _ = run_main(["--runs-dir", str(tmp_path), "list"], capsys)
+    assert rc == 0 and run_id in listing and "results" in listing
+    rc, shown, _ = run_main(["--runs-dir", str(tmp_path), "show", run_id], capsys)
+    assert rc == 0 and shown.splitlines()[0] == out.splitlines()[0]
+    rc, again, err = run_main(["--runs-dir", str(tmp_path), "run", *MICRO], capsys)
+    assert rc == 0 and "minima" not in err  # finished: loaded, not computed again
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["run", "--width", "0"], "model.width=0"),
+        (["run", "--config", "{cfg}"], "config.version=7 (a newer format)"),
+    ],
+)
+def test_real_exit_code_and_one_stderr_line(tmp_path, argv, words):
+    cfg = config_file(tmp_path, {"version": 7})
+    argv = [a.replace("{cfg}", cfg) for a in argv]
+    p = subprocess.run(
+        [sys.executable, "-m", "core", "--runs-dir", str(tmp_path / "runs"), *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.count("\n") == 1 and p.stderr.startswith("error: ") and words in p.stderr

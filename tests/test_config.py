@@ -1,0 +1,215 @@
+"""RunConfig: strict JSON round trip, stable run ids, and one clear ValueError per bad value.
+
+The property test feeds RunConfig.from_dict with generated dicts, valid and invalid values
+mixed field by field: every one either gives a config whose JSON round-trips exactly (same
+config, same JSON, same run id) or raises ValueError. Nothing else may escape.
+"""
+
+import json
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.config import (
+    ARCHITECTURES,
+    DATASETS,
+    DEVICES,
+    FORMAT_VERSION,
+    PAIRS,
+    REGIMES,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+)
+
+
+def test_default_round_trip_and_id():
+    c = RunConfig()
+    again = RunConfig.from_json(c.to_json())
+    assert again == c and again.to_json() == c.to_json() and again.run_id == c.run_id
+    assert len(c.run_id) == 12 and set(c.run_id) <= set("0123456789abcdef")
+
+
+def test_every_field_changes_the_id():
+    base = RunConfig()
+    changed = [
+        base.replace(data={"n_train": 100}),
+        base.replace(model={"width": 9}),
+        base.replace(train={"lr": 0.03}),
+        base.replace(paths={"steps": 1501}),
+        base.replace(seed=1),
+        base.replace(device="cpu"),
+    ]
+    assert len({c.run_id for c in changed} | {base.run_id}) == len(changed) + 1
+
+
+def test_int_for_a_float_field_is_the_same_config():
+    a = RunConfig.from_dict({"train": {"lr": 1}, "paths": {"lr": 2}})
+    b = RunConfig.from_dict({"train": {"lr": 1.0}, "paths": {"lr": 2.0}})
+    assert a == b and a.run_id == b.run_id and a.to_json() == b.to_json()
+    assert isinstance(a.train.lr, float)
+    assert RunConfig.from_dict({"train": {"l2": -0.0}}).run_id == (
+        RunConfig.from_dict({"train": {"l2": 0.0}}).run_id
+    )
+
+
+# (dict given to from_dict, a regex the message must match: it names the field and the value)
+BAD_DICTS = [
+    ({"model": {"width": 0}}, r"model\.width=0"),
+    ({"model": {"width": -3}}, r"model\.width=-3"),
+    ({"model": {"depth": 0}}, r"model\.depth=0"),
+    ({"model": {"width": 10**6}}, r"model\.width=1000000"),
+    ({"model": {"width": "8"}}, r"model\.width='8'"),
+    ({"model": {"width": True}}, r"model\.width=True"),
+    ({"model": {"width": 8.0}}, r"model\.width=8\.0"),
+    ({"train": {"minima": 1}}, r"train\.minima=1\b"),
+    ({"train": {"minima": -2}}, r"train\.minima=-2"),
+    ({"train": {"minima": 2.5}}, r"train\.minima=2\.5"),
+    ({"data": {"name": "imagenet"}}, r"data\.name='imagenet'"),
+    ({"model": {"arch": "lstm"}}, r"model\.arch='lstm'"),
+    ({"optimizer": "sgd"}, r"unknown key config\.optimizer"),
+    ({"model": {"heads": 2}}, r"unknown key config\.model\.heads"),
+    ({"train": {"lr": math.nan}}, r"train\.lr=nan"),
+    ({"train": {"lr": math.inf}}, r"train\.lr=inf"),
+    ({"train": {"l2": math.inf}}, r"train\.l2=inf"),
+    ({"train": {"l2": -1e-4}}, r"train\.l2=-0\.0001"),
+    ({"train": {"lr": 10**400}}, r"train\.lr=1000.*characters"),
+    ({"paths": {"lr": -math.inf}}, r"paths\.lr=-inf"),
+    ({"data": {"n_train": 0}}, r"data\.n_train=0"),
+    ({"data": {"data_root": ""}}, r"data\.data_root=''"),
+    ({"data": {"download": "yes"}}, r"data\.download='yes'"),
+    ({"version": FORMAT_VERSION + 1}, rf"config\.version={FORMAT_VERSION + 1} \(a newer format"),
+    ({"version": FORMAT_VERSION + 1, "new_section": {}}, r"config\.version=.*newer"),
+    ({"version": "1"}, r"config\.version='1'"),
+    ({"model": [8, 1]}, r"config\.model must be a JSON object, got list"),
+    ({"seed": -1}, r"seed=-1"),
+    ({"device": "tpu"}, r"device='tpu'"),
+    ({"paths": {"pairs": "some"}}, r"paths\.pairs='some'"),
+    ({"train": {"regime": "cyclic"}}, r"train\.regime='cyclic'"),
+    ({"paths": {"n_points": 2}}, r"paths\.n_points=2"),
+    ({"paths": {"n_points": 12, "max_points": 8}}, r"paths\.max_points=8"),
+    ({"train": {"batch_size": 0}}, r"train\.batch_size=0"),
+    ({1: 2, "a": 3}, r"unknown key config\.1"),
+]
+
+
+@pytest.mark.parametrize(("d", "match"), BAD_DICTS, ids=[m for _, m in BAD_DICTS])
+def test_bad_dict_names_the_field(d, match):
+    with pytest.raises(ValueError, match=match):
+        RunConfig.from_dict(d)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("{", r"config is not valid JSON"),
+        ("[1, 2]", r"config must be a JSON object, got list"),
+        ('{"train": {"lr": NaN}}', r"train\.lr=nan"),
+        ('{"model": {"width": 1e999}}', r"model\.width=inf"),
+    ],
+)
+def test_bad_json(text, match):
+    with pytest.raises(ValueError, match=match):
+        RunConfig.from_json(text)
+
+
+def test_constructor_and_replace_validate_too():
+    with pytest.raises(ValueError, match=r"model\.width=0"):
+        RunConfig(model=ModelConfig(width=0))
+    with pytest.raises(ValueError, match=r"data='digits': must be a DataConfig"):
+        RunConfig(data="digits")
+    with pytest.raises(ValueError, match=r"data\.n_train=-5"):
+        RunConfig(data=DataConfig(n_train=-5))
+    with pytest.raises(ValueError, match=r"model\.depth=-1"):
+        RunConfig().replace(model={"depth": -1})
+    with pytest.raises(ValueError, match=r"unknown key config\.model\.widht"):
+        RunConfig().replace(model={"widht": 3})
+    with pytest.raises(ValueError, match=r"unknown key config\.optimizer"):
+        RunConfig().replace(optimizer="sgd")
+
+
+# --- property test ------------------------------------------------------------------------
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+POS_FLOAT = st.floats(min_value=1e-12, max_value=1e6)
+
+VALID = {
+    "data": {
+        "name": st.sampled_from(DATASETS),
+        "n_train": st.one_of(st.none(), st.integers(1, 10**6)),
+        "n_test": st.one_of(st.none(), st.integers(1, 10**6)),
+        "data_root": st.text(min_size=1, max_size=8),
+        "download": st.booleans(),
+    },
+    "model": {
+        "arch": st.sampled_from(ARCHITECTURES),
+        "width": st.integers(1, 4096),
+        "depth": st.integers(1, 64),
+    },
+    "train": {
+        "minima": st.integers(2, 256),
+        "regime": st.sampled_from(REGIMES),
+        "lr": POS_FLOAT,
+        "lr_final": POS_FLOAT,
+        "steps": st.integers(1, 10**7),
+        "batch_size": st.one_of(st.none(), st.integers(1, 10**5)),
+        "l2": st.one_of(st.just(0.0), st.just(0), POS_FLOAT),
+        "grad_tol": st.one_of(POS_FLOAT, st.integers(1, 10)),
+    },
+    "paths": {
+        "pairs": st.sampled_from(PAIRS),
+        "n_points": st.integers(3, 64),
+        "max_points": st.integers(64, 4096),  # >= any n_points drawn
+        "steps": st.integers(1, 10**7),
+        "lr": POS_FLOAT,
+        "batch_size": st.one_of(st.none(), st.integers(1, 10**5)),
+        "saddle_tol": POS_FLOAT,
+    },
+    "seed": st.integers(0, 2**63 - 1),
+    "device": st.sampled_from(DEVICES),
+    "version": st.integers(-1, FORMAT_VERSION + 1),
+}
+
+
+def _field(valid, junk: bool):
+    """A valid value, or (when ``junk``) sometimes junk; absent fields take the default."""
+    return st.one_of(valid, valid, valid, JUNK) if junk else valid
+
+
+def _dicts(junk: bool):
+    def section(fields):
+        return st.fixed_dictionaries({}, optional={k: _field(v, junk) for k, v in fields.items()})
+
+    optional = {k: section(v) if isinstance(v, dict) else _field(v, junk) for k, v in VALID.items()}
+    if junk:
+        optional = {k: v | JUNK for k, v in optional.items()} | {"extra": JUNK}
+    return st.fixed_dictionaries({}, optional=optional)
+
+
+VALID_DICTS = _dicts(junk=False)  # every value valid (but the version): mostly accepted
+MIXED_DICTS = _dicts(junk=True)  # valid and junk mixed field by field: mostly rejected
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=st.one_of(VALID_DICTS, MIXED_DICTS, JUNK))
+def test_from_dict_round_trips_or_raises_value_error(d):
+    try:
+        c = RunConfig.from_dict(d)
+    except ValueError as exc:
+        assert str(exc)  # a message, never an empty error
+        return
+    text = c.to_json()
+    again = RunConfig.from_json(text)
+    assert again == c
+    assert again.to_json() == text
+    assert again.run_id == c.run_id == RunConfig.from_dict(json.loads(text)).run_id
