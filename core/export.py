@@ -153,14 +153,15 @@ def table_csv(rows: list[dict[str, Any]]) -> bytes:
 
 
 def run_archive(store, run_id: str) -> bytes:
-    """A zip of a run's folder (config, results, tensors), skipping unfinished ``.tmp-*``
-    files. Paths inside the archive start with the run id."""
+    """A zip of a run's folder (config, results, tensors). Dotfiles (unfinished ``.tmp-*``
+    files, the lock) and symbolic links are left out: a shared run folder must not smuggle
+    a link to a private file into the download. Paths inside start with the run id."""
     d = store.dir(run_id)
     if not (d / "config.json").exists():
         raise ValueError(f"no run {run_id!r} in {store.root}")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for f in sorted(d.rglob("*")):
-            if f.is_file() and not f.name.startswith(".tmp-"):
+        for f in sorted(d.iterdir()):
+            if f.is_file() and not f.is_symlink() and not f.name.startswith("."):
                 zf.write(f, arcname=f"{run_id}/{f.relative_to(d).as_posix()}")
     return buf.getvalue()

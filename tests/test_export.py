@@ -75,3 +75,15 @@ def test_run_archive(tmp_path):
         assert RunConfig.from_json(zf.read(f"{cfg.run_id}/config.json").decode()) == cfg
     with pytest.raises(ValueError, match="no run"):
         run_archive(store, "0" * 12)
+
+
+def test_run_archive_leaves_out_dotfiles_and_symlinks(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    d = store.create(RunConfig())
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private")
+    (d / "leak.json").symlink_to(secret)
+    (d / ".tmp-abc").write_text("partial")
+    (d / ".lock").write_text("")
+    names = zipfile.ZipFile(io.BytesIO(run_archive(store, RunConfig().run_id))).namelist()
+    assert names == [f"{RunConfig().run_id}/config.json"]
