@@ -1,0 +1,166 @@
+"""The report's numbers equal direct computations from the runs; the document is written."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from core import report as R
+from core.__main__ import main
+from core.analysis import run_objective
+from core.evaluate import values_of
+from core.paths import dense_points
+from core.runs import RunStore
+from core.stats import correlation
+from core.sweep import SweepSpec, run_sweep
+from tests.conftest import tiny_config
+
+
+@pytest.fixture
+def runs(tiny_runs):
+    return [tiny_runs.other, tiny_runs.run]  # widths 4 and 8, seed 0
+
+
+def test_run_row_and_series_equal_the_runs(runs):
+    for r in runs:
+        row = R.run_row(r)
+        assert row["TO sum"] == r.barcode.to_score("sum") == r.summary["to_score_sum"]
+        assert row["TO max"] == r.barcode.to_score("max")
+        assert row["gap loss"] == pytest.approx(np.mean(r.minima["test_loss"])
+                                                - np.mean(r.minima["train_loss"]))  # fmt: skip
+        assert row["converged"] == (all(r.paths["converged"]) and row["stalled"] == 0)
+    (s,), left_out = R.score_series(runs, "width", only_converged=False)
+    assert (s.xs, left_out) == ([4, 8], [])
+    assert s.means.tolist() == [r.barcode.to_score("sum") for r in runs]
+    assert s.label == "all runs"
+    kept, left = R.score_series(runs, "width", only_converged=True)
+    assert set(left) == {r.run_id for r in runs if not R.converged(r)}
+    assert all(x for s in kept for x in s.xs)
+
+
+def test_segment_gap_equals_a_direct_correlation(runs):
+    pts = R.segment_gap_points(runs, "loss")
+    lengths, gaps = [], []
+    for r in runs:
+        seg = r.barcode.segment_of()
+        for k in np.flatnonzero(np.isfinite(seg)):
+            lengths.append(seg[k])
+            gaps.append(r.minima["test_loss"][k] - r.minima["train_loss"][k])
+    assert len(pts) == len(lengths) == sum(len(r.barcode) - 1 for r in runs)
+    assert [p["length"] for p in pts] == lengths
+    assert np.allclose([p["gap"] for p in pts], gaps, atol=1e-12)
+    res = R.segment_gap(pts)
+    direct = correlation(lengths, gaps, n_boot=2000, n_perm=2000, seed=0)
+    assert res["pooled"].pearson == pytest.approx(direct.pearson, abs=1e-12)
+    assert res["pooled"].spearman_p_perm == direct.spearman_p_perm
+    assert [row["n"] for row in res["per_run"]] == [len(r.barcode) - 1 for r in runs]
+
+
+def test_budget_curve_last_point_is_the_stored_path_at_the_check_density(tiny_runs):
+    """The history holds, per pair, the best path's maximum at 4 points per interval; the stored
+    saddle is the same path's maximum at 8+ points per interval (which include those 4)."""
+    r = tiny_runs.run
+    steps, curve = R.budget_curve(r)
+    assert steps[0] == 0 and steps[-1] == max(r.paths["steps"])
+    obj = run_objective(r)
+    optimised = np.asarray(r.paths["saddles"]) <= np.asarray(r.paths["straight"])
+    _, hist = R._filled_history(r)
+    for e, path in enumerate(r.path_points):
+        if not optimised[e]:
+            continue  # the straight segment was kept: its history is not this path's
+        at4 = values_of(obj, dense_points(path.to(obj.device), 4)).double().max().item()
+        assert at4 == pytest.approx(hist[e, -1], abs=1e-6)
+        assert r.paths["saddles"][e] >= hist[e, -1] - 1e-6
+    if optimised.all():
+        column = [
+            values_of(obj, dense_points(p.to(obj.device), 4)).double().max().item()
+            for p in r.path_points
+        ]
+        assert R.barcode_at(r, np.array(column)).to_score() == pytest.approx(curve[-1], abs=1e-6)
+    assert r.barcode.to_score() >= curve[-1] - 1e-6  # denser evaluation: deaths only rise
+    assert curve[0] >= curve[-1]  # best-so-far saddles never rise
+
+
+def test_vanishing_bars_counts(tiny_runs):
+    r = tiny_runs.run
+    v = R.vanishing_bars(r, 0)  # bars of the straight segments
+    seg0 = R.barcode_at(r, R._filled_history(r)[1][:, 0]).segment_of()
+    tol = r.config.paths.saddle_tol
+    assert v["visible"] == int(np.sum(np.isfinite(seg0) & (seg0 > tol)))
+    assert 0 <= v["vanished"] <= v["visible"]
+    assert v["TO final"] == r.barcode.to_score()
+
+
+@pytest.fixture
+def sweep(tiny_runs, tmp_path):
+    shutil.copytree(tiny_runs.root, tmp_path / "runs")
+    store = RunStore(tmp_path / "runs")
+    res = run_sweep(SweepSpec(base=tiny_config(8), widths=(4, 8)), store)
+    assert res.new == []
+    return store, res.sweep_id
+
+
+def test_report_document_carries_the_numbers(sweep, tiny_runs, tmp_path):
+    from core.report_doc import build_report, fmt, write_report
+
+    store, sid = sweep
+    doc = build_report(store, [sid], subsamples=2, fraction=0.5)
+    md = doc.markdown(images=())
+    for r in (tiny_runs.run, tiny_runs.other):
+        assert fmt(r.barcode.to_score("sum")) in md
+        assert r.run_id in md
+    assert "## Summary" in md and "Observation 2" in md
+    paths = write_report(doc, tmp_path / "out", formats=("md", "html"), images=())
+    assert {p.name for p in paths} == {"REPRODUCTION.md", "REPRODUCTION.html"}
+    assert (tmp_path / "out" / "REPRODUCTION.html").read_text().count("<table>") >= 3
+
+
+def test_cli_report_writes_markdown(sweep, tmp_path, capsys):
+    store, sid = sweep
+    out = tmp_path / "docs"
+    args = ["--runs-dir", str(store.root), "report", sid, "--out", str(out), "--images", "none",
+            "--subsamples", "2"]  # fmt: skip
+    assert main(args) == 0
+    assert (out / "REPRODUCTION.md").read_text().startswith("# Reproduction")
+    assert main(["--runs-dir", str(store.root), "report", "0123456789ab"]) == 2
+    assert "no sweep" in capsys.readouterr().err
+
+
+def test_regime_rows_compare_two_regimes(tiny_runs):
+    a = tiny_runs.run
+    fake = type(a)(a.run_id[::-1], a.config.replace(train={"regime": "constant", "lr": 0.001}),
+                   a.minima, a.thetas, a.paths, a.path_points, a.barcode, a.summary)  # fmt: skip
+    rows = R.regime_rows([a, fake])
+    assert [r["regime"] for r in rows] == ["anneal (lr 0.05)", "constant (lr 0.001)"]
+    seg = a.barcode.segment_of()
+    assert rows[0]["mean segment"] == pytest.approx(np.mean(seg[np.isfinite(seg)]))
+    assert rows[0]["p (length)"] == pytest.approx(1.0)  # identical minima: no difference
+
+
+def test_group_labels_name_what_differs():
+    a = tiny_config(8)
+    b = a.replace(model={"width": 4})
+    c = a.replace(paths={"n_points": 12, "max_points": 32, "steps": 2000})
+    assert R.group_label([a, b]) == ["width 8", "width 4"]
+    p = a.paths
+    assert R.group_label([a, c]) == [
+        f"paths {p.n_points}-{p.max_points} pts x {p.steps} steps",
+        "paths 12-32 pts x 2000 steps",
+    ]
+    assert R.group_label([a, a.replace(seed=3)]) == ["all runs", "all runs"]
+
+
+def test_a_path_kept_at_a_climbing_straight_segment_is_stalled(tiny_runs):
+    r = tiny_runs.run
+    paths = dict(r.paths)
+    v = np.asarray(r.minima["values"])
+    pairs = np.asarray(paths["pairs"])
+    top = np.maximum(v[pairs[:, 0]], v[pairs[:, 1]])
+    paths["straight"] = list(top + 1.0)  # every straight segment climbs 1.0
+    paths["saddles"] = list(top + 1.0)  # ... and nothing better was found
+    paths["converged"] = [True] * len(pairs)
+    fake = type(r)(r.run_id, r.config, r.minima, r.thetas, paths, r.path_points, r.barcode,
+                   r.summary)  # fmt: skip
+    assert R.stalled(fake) == len(pairs) and not R.converged(fake)
+    paths["saddles"] = list(top + 0.5)
+    assert R.stalled(fake) == 0 and R.converged(fake)
