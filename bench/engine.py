@@ -1,6 +1,6 @@
 """Benchmark: loss + gradient of M networks at once, per architecture and strategy.
 
-    .venv/bin/python bench/engine.py [--device cpu|cuda] [--quick] [--no-write]
+    .venv/bin/python bench/engine.py [--device cpu|cuda] [--quick] [--threads N] [--no-write]
 
 For every architecture at a small default size, on the digits train split (1437 examples),
 times ``NetworkObjective(...)(thetas)`` plus the backward pass w.r.t. the (M, P) ``thetas``
@@ -11,8 +11,10 @@ and CPU time, the speed-up over the loop, and the achieved FLOP/s as a fraction 
 float32 matmul measured in the same run. FLOPs = 3 x (forward multiply-adds x 2) x M x B,
 the forward counted by ``torch.utils.flop_counter.FlopCounterMode`` on one network.
 
-Writes the table into BENCHMARKS.md between ``<!-- bench/engine.py start -->`` and
-``<!-- bench/engine.py end -->``; ``AUTO_STRATEGY`` in core/objective.py is read from it.
+On a CPU with several threads it then repeats the table with one intra-op thread (one
+round), the other CPU row of ``AUTO_STRATEGY`` in core/objective.py, which is chosen from
+these tables. Writes them into BENCHMARKS.md between ``<!-- bench/engine.py start -->`` and
+``<!-- bench/engine.py end -->``, leaving the rest of the file alone.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from core.models import ARCHITECTURES, build_model, n_params  # noqa: E402
 from core.objective import NetworkObjective  # noqa: E402
 
 BLOCK = "bench/engine.py"
-SIZES = {"mlp": (32, 2), "cnn": (32, 2), "resnet": (16, 2), "transformer": (32, 2)}  # width, depth
+# (width, depth): the resnet is narrower so that every architecture costs about the same per
+# example (1e5 .. 2e5 multiply-adds); at width 16 one resnet call took a minute here.
+SIZES = {"mlp": (32, 2), "cnn": (32, 2), "resnet": (8, 2), "transformer": (32, 2)}
 STRATEGIES = ("loop", "vmap", "fused", "auto")
 
 
@@ -54,13 +58,11 @@ def timed(fn, device: torch.device) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def matmul_flops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
-    """FLOP/s of an n x n float32 matmul: 1 warm-up, median of ``repeats``."""
+def matmul(device: torch.device, n: int = 2048):
+    """A float32 n x n matmul as a timed task, and its FLOPs."""
     g = torch.Generator().manual_seed(0)
     a, b = (torch.randn(n, n, generator=g).to(device) for _ in range(2))
-    a @ b
-    walls = [timed(lambda: a @ b, device)[0] for _ in range(repeats)]
-    return 2 * n**3 / statistics.median(walls)
+    return (lambda: a @ b), 2 * n**3
 
 
 def forward_flops(model: torch.nn.Module, input_shape: tuple) -> int:
@@ -79,47 +81,56 @@ def loss_and_grad(objective: NetworkObjective, thetas: torch.Tensor):
 
 
 def bench_arch(arch, data, device, m, repeats) -> list[dict]:
-    """Time every strategy on one architecture; one row per strategy."""
+    """Time every strategy on one architecture, and the matmul, in interleaved rounds."""
     width, depth = SIZES[arch]
     model = build_model(arch, width, depth, data.input_shape, data.n_classes)
     objectives = {s: NetworkObjective(model, data, strategy=s, device=device) for s in STRATEGIES}
     thetas = objectives["loop"].init(m, seed=0)
-    runs = {s: loss_and_grad(obj, thetas) for s, obj in objectives.items()}
-    times = {s: [] for s in STRATEGIES}
-    for s in STRATEGIES:  # warm-up
-        runs[s]()
+    tasks = {s: loss_and_grad(obj, thetas) for s, obj in objectives.items()}
+    tasks["matmul"], matmul_flops = matmul(device)
+    warm = sum(timed(task, device)[0] for task in tasks.values())  # warm-up round
+    repeats = min(repeats, 3) if warm > 30 else repeats  # slow machine: fewer rounds
+    times = {name: [] for name in tasks}
     for _ in range(repeats):
-        for s in STRATEGIES:
-            times[s].append(timed(runs[s], device))
+        for name, task in tasks.items():
+            times[name].append(timed(task, device))
+    peak = matmul_flops / statistics.median(t[0] for t in times["matmul"])
     flops = 3 * forward_flops(model, data.input_shape) * m * data.x_train.shape[0]
+    loop = [statistics.median(t[i] for t in times["loop"]) for i in (0, 1)]
     rows = []
     for s in STRATEGIES:
-        wall = statistics.median(t[0] for t in times[s])
-        cpu = statistics.median(t[1] for t in times[s])
-        chosen = objectives[s].strategy
-        rows.append(dict(arch=arch, size=f"{width}x{depth}", P=n_params(model), strategy=s,
-                         chosen=chosen, wall=wall, cpu=cpu, flops=flops))  # fmt: skip
-    loop = rows[0]
-    for r in rows:
-        r["speedup"], r["cpu_speedup"] = loop["wall"] / r["wall"], loop["cpu"] / r["cpu"]
+        wall, cpu = (statistics.median(t[i] for t in times[s]) for i in (0, 1))
+        rows.append(dict(
+            arch=arch, size=f"{width}x{depth}", P=n_params(model), strategy=s,
+            chosen=objectives[s].strategy, wall=wall, cpu=cpu, speedup=loop[0] / wall,
+            cpu_speedup=loop[1] / cpu, rate=flops / wall, peak=peak, repeats=repeats,
+        ))  # fmt: skip
     return rows
 
 
-def table(rows: list[dict], peak: float) -> str:
-    head = (
+def table(rows: list[dict]) -> str:
+    lines = [
         "| arch | width x depth | P | strategy | wall s | CPU s | speed-up vs loop (wall / CPU) "
-        "| GFLOP/s | % of matmul |\n|---|---|---|---|---|---|---|---|---|"
-    )
-    lines = [head]
+        "| GFLOP/s | matmul GFLOP/s | % of matmul | rounds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         name = f"auto ({r['chosen']})" if r["strategy"] == "auto" else r["strategy"]
-        rate = r["flops"] / r["wall"]
         lines.append(
             f"| {r['arch']} | {r['size']} | {r['P']:,} | {name} | {r['wall']:.3f} | "
             f"{r['cpu']:.3f} | {r['speedup']:.2f}x / {r['cpu_speedup']:.2f}x | "
-            f"{rate / 1e9:.1f} | {100 * rate / peak:.0f}% |"
+            f"{r['rate'] / 1e9:.1f} | {r['peak'] / 1e9:.1f} | {100 * r['rate'] / r['peak']:.0f}% | "
+            f"{r['repeats']} |"
         )
     return "\n".join(lines)
+
+
+def run_all(data, device, m, repeats) -> list[dict]:
+    rows = []
+    for arch in ARCHITECTURES:
+        rows += bench_arch(arch, data, device, m, repeats)
+        print(table(rows[-len(STRATEGIES) :]), flush=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,30 +150,44 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     m, repeats, n_train = (8, 1, 256) if args.quick else (args.m, args.repeats, None)
     data = load_dataset("digits", n_train=n_train, device=device)
-    load_before = os.getloadavg()
-    peak = matmul_flops(device)
-    print(f"{machine()}\nfloat32 2048x2048 matmul: {peak / 1e9:.1f} GFLOP/s")
-    rows = []
-    for arch in ARCHITECTURES:
-        rows += bench_arch(arch, data, device, m, repeats)
-        print(table(rows[-len(STRATEGIES) :], peak), flush=True)
-    load_after = os.getloadavg()
+    load_before = os.getloadavg()[0]
+    print(machine())
+    threads = torch.get_num_threads()
+    rows = run_all(data, device, m, repeats)
+    one_thread = []
+    if device.type == "cpu" and threads > 1 and not args.quick:
+        torch.set_num_threads(1)  # the other row of AUTO_STRATEGY: "cpu1"
+        print("one intra-op thread:")
+        one_thread = run_all(data, device, m, 1)
+        torch.set_num_threads(threads)
+    load_after = os.getloadavg()[0]
+    command = " ".join(["bench/engine.py", *(sys.argv[1:] if argv is None else argv)])
     body = "\n".join([
-        f"## Batched loss + gradient, {device.type} (`bench/engine.py`{' --quick' if args.quick else ''})",  # noqa: E501
+        f"## Batched loss + gradient on {device.type} (`{command}`)",
         "",
         f"- Machine: {machine()}; {platform.platform()}.",
-        f"- Load average (1 min) before / after: {load_before[0]:.1f} / {load_after[0]:.1f}"
-        f" on {os.cpu_count()} cores (other processes share this machine).",
+        f"- Load average (1 min) before / after: {load_before:.1f} / {load_after:.1f} on "
+        f"{os.cpu_count()} cores: other processes shared this machine, so read the ratios (all "
+        "strategies were timed in the same interleaved rounds) rather than the absolute times.",
         f"- Task: digits train split, B = {data.x_train.shape[0]} examples, M = {m} parameter "
-        f"vectors, objective value + gradient w.r.t. thetas (M, P); 1 warm-up, median of "
-        f"{repeats} interleaved repeats.",
-        f"- float32 2048x2048 matmul in the same run: {peak / 1e9:.1f} GFLOP/s.",
-        "- FLOPs = 3 x forward (2 x multiply-adds, FlopCounterMode) x M x B; speed-up = loop "
-        "time / strategy time (> 1: faster than the loop).",
+        "vectors: objective value + gradient w.r.t. thetas (M, P). One warm-up round, then "
+        "median of `rounds` rounds; each round times every strategy and a float32 2048x2048 "
+        "matmul once.",
+        "- FLOPs = 3 x forward (2 x multiply-adds, counted by FlopCounterMode on one network) x "
+        "M x B. Speed-up = loop time / strategy time (> 1: faster than the loop). CPU s = CPU "
+        "time of the process (all threads).",
         "",
-        table(rows, peak),
-    ])  # fmt: skip
-    print(f"load average before / after: {load_before[0]:.1f} / {load_after[0]:.1f}")
+        f"{threads} intra-op threads{'' if args.threads else ' (the default)'}:",
+        "",
+        table(rows),
+    ] + ([
+        "",
+        "One intra-op thread (`torch.set_num_threads(1)`, as under `OMP_NUM_THREADS=1`; "
+        "the matmul too):",
+        "",
+        table(one_thread),
+    ] if one_thread else []))  # fmt: skip
+    print(f"load average before / after: {load_before:.1f} / {load_after:.1f}")
     if not args.no_write:
         write_block(BLOCK, body)
         print(f"wrote the {BLOCK} block of BENCHMARKS.md")

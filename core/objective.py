@@ -14,8 +14,9 @@ Three ways to evaluate M networks, equal to float32 rounding in values and gradi
   one wide network, batched matmuls for linear layers, grouped convolutions for conv layers.
 
 ``"auto"`` takes the fastest for the architecture and device from ``AUTO_STRATEGY``, a table
-measured by ``bench/engine.py`` (see BENCHMARKS.md); modules without ``forward_many`` get
-``"loop"``.
+measured by ``bench/engine.py`` (see BENCHMARKS.md): with several CPU threads the fused forms
+won for every architecture (1.6x to 9x over the loop); with one thread the loop won for the
+conv nets and the transformer at full batch. Modules without ``forward_many`` get ``"loop"``.
 
 Memory stays bounded: the M vectors (and, if one network on the whole data set is too much,
 the examples) are split into blocks sized from the activation memory of one example. When a
@@ -45,16 +46,14 @@ log = logging.getLogger(__name__)
 
 STRATEGIES = ("auto", "loop", "vmap", "fused")
 
-# Fastest strategy per (architecture, device type), from bench/engine.py (BENCHMARKS.md).
+# Fastest strategy per device kind and architecture, measured by bench/engine.py (BENCHMARKS.md).
+# "cpu": several intra-op threads; "cpu1": one (OMP_NUM_THREADS=1), where the loop's per-network
+# kernels beat the grouped convolutions and the (M, B, T, W) transformer tensors at full batch;
+# "cuda": not measured yet; fused runs the kernels that vmap lowers to, without its overhead.
 AUTO_STRATEGY = {
-    ("mlp", "cpu"): "fused",
-    ("cnn", "cpu"): "fused",
-    ("resnet", "cpu"): "fused",
-    ("transformer", "cpu"): "fused",
-    ("mlp", "cuda"): "fused",
-    ("cnn", "cuda"): "fused",
-    ("resnet", "cuda"): "fused",
-    ("transformer", "cuda"): "fused",
+    "cpu": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
+    "cpu1": {"mlp": "fused", "cnn": "loop", "resnet": "loop", "transformer": "loop"},
+    "cuda": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
 }
 
 ACTIVATION_FACTOR = 2  # peak memory / saved activations (measured 1.1-1.2 for cnn, M=64)
@@ -74,6 +73,13 @@ def default_memory_budget(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
 
+def device_kind(device: torch.device) -> str:
+    """The ``AUTO_STRATEGY`` key: "cuda", "cpu", or "cpu1" for a CPU with one intra-op thread."""
+    if device.type == "cpu":
+        return "cpu1" if torch.get_num_threads() == 1 else "cpu"
+    return device.type
+
+
 def choose_strategy(strategy: str, model: nn.Module, device: torch.device) -> str:
     """The evaluation strategy that ``strategy`` names for this model and device."""
     if strategy not in STRATEGIES:
@@ -86,9 +92,8 @@ def choose_strategy(strategy: str, model: nn.Module, device: torch.device) -> st
         )
     if strategy != "auto":
         return strategy
-    if not fusable:
-        return "loop"
-    return AUTO_STRATEGY.get((getattr(model, "arch", None), device.type), "vmap")
+    table = AUTO_STRATEGY.get(device_kind(device), {})
+    return table.get(getattr(model, "arch", None), "loop") if fusable else "loop"
 
 
 def _saved_bytes_per_example(model: nn.Module, x: Tensor) -> int:

@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
 from core.models import ARCHITECTURES, build_model, n_params, unflatten
-from core.objective import ACTIVATION_FACTOR, AUTO_STRATEGY, STRATEGIES, NetworkObjective
+from core.objective import (
+    ACTIVATION_FACTOR,
+    AUTO_STRATEGY,
+    STRATEGIES,
+    NetworkObjective,
+    device_kind,
+)
 
 L2 = 1e-2
 
@@ -101,9 +107,17 @@ def test_fused_equals_the_loop_on_sequences(arch):
 
 
 def test_auto_takes_the_benchmarked_table_and_loop_for_foreign_modules():
+    assert device_kind(torch.device("cpu")) == "cpu1"  # the one_thread fixture
     for arch in ARCHITECTURES:
         obj = NetworkObjective(build_model(arch, 4, 1, (1, 8, 8), 10), DATA)
-        assert obj.strategy == AUTO_STRATEGY[(arch, "cpu")]
+        assert obj.strategy == AUTO_STRATEGY["cpu1"][arch]
+    torch.set_num_threads(2)
+    try:
+        assert device_kind(torch.device("cpu")) == "cpu"
+        obj = NetworkObjective(build_model("cnn", 4, 1, (1, 8, 8), 10), DATA)
+        assert obj.strategy == AUTO_STRATEGY["cpu"]["cnn"]
+    finally:
+        torch.set_num_threads(1)
     foreign = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     assert NetworkObjective(foreign, DATA).strategy == "loop"
     with pytest.raises(ValueError, match="strategy 'fused' needs a model with forward_many"):
