@@ -84,6 +84,9 @@ def verdicts(obs1, obs2, budget, runs) -> Doc:
     d = Doc()
     d.h(2, "Summary")
     d.p(scale_note(runs))
+    d.p("In short:")
+    d.bullets(_overall(obs1, obs2))
+    d.p("In detail:")
     items = []
     for by in ("width", "depth"):
         for s, res in obs1[f"{by} all"]:
@@ -101,6 +104,56 @@ def verdicts(obs1, obs2, budget, runs) -> Doc:
     d.p(f"{n_conv} of {len(runs)} runs converged (all paths); the others are listed under "
         "Convergence and left out of every comparison of configurations.")  # fmt: skip
     return d
+
+
+def _kind(res) -> str:
+    if res is None or not np.isfinite(res.spearman):
+        return "untestable"
+    if res.spearman_p_perm >= ALPHA:
+        return "flat"
+    return "down" if res.spearman < 0 else "up"
+
+
+def _overall(obs1, obs2) -> list[str]:
+    """One sentence per observation, counting the series (converged runs) by their verdict."""
+    out = []
+    for by in ("width", "depth"):
+        kinds = [(s.label, _kind(res)) for s, res in obs1[by]]
+        if not kinds:
+            out.append(f"Observation 1 vs {by}: no series of converged runs to test.")
+            continue
+        words = {"down": "decreases", "up": "increases", "flat": "no significant trend",
+                 "untestable": "not testable"}  # fmt: skip
+        parts = [f"{words[k]} in {', '.join(lab for lab, kk in kinds if kk == k)}"
+                 for k in words if any(kk == k for _, kk in kinds)]  # fmt: skip
+        got = {k for _, k in kinds}
+        verdict = "is not supported"
+        if {"up", "down"} <= got:
+            verdict = "gets mixed results"
+        elif "up" in got:
+            verdict = "does not hold"
+        elif "down" in got:
+            verdict = "holds" if got <= {"down", "untestable"} else "partly holds"
+        out.append(f"Observation 1 (TO-score decreases with {by}) {verdict} here (converged runs, "
+                   f"Spearman over seeds, p < {ALPHA}): it {'; it '.join(parts)}.")  # fmt: skip
+    o = obs2["loss"]
+    pooled, within = _kind(o["pooled"]), _kind(o["within"])
+    if within in ("up", "down"):
+        text = (
+            "holds within runs: inside one landscape, minima with longer segments have "
+            f"{'larger' if within == 'up' else 'smaller'} generalization gaps"
+        )
+    elif pooled in ("up", "down"):
+        text = (
+            "holds only across configurations: networks whose bars are longer also "
+            f"generalize {'worse' if pooled == 'up' else 'better'}, but within one run the "
+            "minima's segment lengths do not predict their gaps"
+        )
+    else:
+        text = "does not hold: no significant relation, pooled or within runs"
+    out.append(f"Observation 2 (segment length relates to the generalization gap) {text} "
+               "(loss gap; statistics below).")  # fmt: skip
+    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -503,40 +556,94 @@ def _why_depth(early, last) -> str:
     return "It does not hold here at any of these budgets."
 
 
+PATH_KEYS = tuple(f"paths.{k}" for k in ("n_points", "max_points", "steps", "lr", "batch_size"))
+
+
+def _setting(p) -> str:
+    return f"{p.n_points}-{p.max_points} pts, {p.steps} steps, step {p.lr:g}"
+
+
+def best_barcode(group):
+    """The barcode from the lowest saddle of every pair over runs that share their minima
+    (same training settings and seed, different path settings): each saddle is an upper
+    bound, so the lowest is the best one. None when the minima differ."""
+    from core.barcode import barcode_from_graph
+
+    v = np.asarray(group[0].barcode.values)
+    if any(len(r.barcode.values) != len(v) or not np.allclose(r.barcode.values, v, atol=1e-7)
+           for r in group):  # fmt: skip
+        return None
+    s = np.minimum.reduce([np.asarray(r.barcode.saddles) for r in group])
+    return barcode_from_graph(v, s, tol=1e-6)
+
+
 def resolution(doc: Doc, runs, budget) -> None:
-    """Runs that differ only in their path settings: how much do finer, longer paths lower
-    the TO-score? (Is a plateau the landscape or the path resolution?)"""
-    path_keys = tuple(f"paths.{k}" for k in ("n_points", "max_points", "steps", "lr",
-                                             "batch_size"))  # fmt: skip
+    """The same minima connected by different path optimisers: finer or longer paths, other
+    step sizes. Is a TO-score the landscape or the optimiser?"""
     groups: dict[str, list] = {}
     for r in runs:
-        groups.setdefault(R._group(r.config, path_keys) + str(r.config.seed), []).append(r)
+        groups.setdefault(R._group(r.config, PATH_KEYS) + f"|{r.config.seed}", []).append(r)
     groups = {k: g for k, g in groups.items() if len(g) > 1}
     if not groups:
         return
-    doc.h(2, "Path resolution check")
-    rows, text = [], []
-    labels = R.group_label([g[0].config for g in groups.values()], path_keys)
+    doc.h(2, "Path settings check: the same minima, different path optimisers")
+    doc.p(
+        "Each row group holds runs with the same training settings and seed (so the same "
+        "minima) whose paths were optimised differently. *best* is the barcode built from "
+        "the lowest saddle of every pair over those runs (every saddle is an upper bound)."
+    )
+    labels = R.group_label([g[0].config for g in groups.values()], PATH_KEYS)
+    rows, changes, best = [], {}, []
     for lab, g in zip(labels, groups.values(), strict=True):
-        g = sorted(g, key=lambda r: (r.config.paths.max_points, r.config.paths.steps))
+        g = sorted(g, key=lambda r: (-r.config.paths.lr, r.config.paths.max_points,
+                                     r.config.paths.steps))  # fmt: skip
         for r in g:
-            p = r.config.paths
             rows.append({"configuration": lab, "seed": r.config.seed,
-                         "path points": f"{p.n_points}-{p.max_points}", "path steps": p.steps,
-                         "paths converged": f"{r.summary['n_paths_converged']}/"
-                                            f"{r.summary['n_paths']}",
-                         "TO sum": r.barcode.to_score("sum"),
-                         "TO max": r.barcode.to_score("max"), "run": r.run_id})  # fmt: skip
-        lo, hi = g[0], g[-1]
-        a, b = lo.barcode.to_score(), hi.barcode.to_score()
-        text.append(f"{lab} (seed {lo.config.seed}): {fmt(a)} with paths of "
-                    f"{lo.config.paths.max_points} points and {lo.config.paths.steps} steps, "
-                    f"{fmt(b)} with {hi.config.paths.max_points} points and "
-                    f"{hi.config.paths.steps} steps ({100 * (b - a) / a:+.0f}%)"
-                    if a > 0 else f"{lab}: TO-score 0 at the coarser setting")  # fmt: skip
-    doc.table(rows, "The same minima (same training settings and seed) connected by paths of "
-              "different resolution and length.")  # fmt: skip
-    budget["claims"].append("Path resolution check: TO-score (sum) " + "; ".join(text) + ".")
+                         "paths": _setting(r.config.paths), "converged": R.converged(r),
+                         "stalled paths": R.stalled(r), "TO sum": r.barcode.to_score(),
+                         "run": r.run_id})  # fmt: skip
+        bb = best_barcode(g)
+        if bb is not None:
+            rows.append({"configuration": lab, "seed": g[0].config.seed, "paths": "best",
+                         "TO sum": bb.to_score()})  # fmt: skip
+            best.append((g[0].config, bb.to_score()))
+        a = g[0].barcode.to_score()
+        for r in g[1:]:
+            key = f"{_setting(g[0].config.paths)} -> {_setting(r.config.paths)}"
+            changes.setdefault((key, lab), []).append(
+                100 * (r.barcode.to_score() - a) / a if a > 0 else np.nan
+            )
+    doc.table(rows, "TO-score (sum) of the same minima under different path settings.")
+    agg = [{"change of path settings": k, "configuration": lab, "seeds": len(v),
+            "median change of the TO-score": f"{np.nanmedian(v):+.0f}%"}
+           for (k, lab), v in changes.items()]  # fmt: skip
+    doc.table(agg, "How the TO-score changes with the path settings (median over seeds).")
+    text = [f"{row['configuration']}: {row['median change of the TO-score']} "
+            f"({row['change of path settings']})" for row in agg]  # fmt: skip
+    budget["claims"].append("Path settings check (same minima, TO-score change): "
+                            + "; ".join(text) + ".")  # fmt: skip
+    budget["claims"] += _best_trends(best)
+
+
+def _best_trends(best) -> list[str]:
+    """Spearman trend of the best TO-score along depth or width where 3+ values exist."""
+    out = []
+    for by in ("depth", "width"):
+        fams: dict[str, list] = {}
+        for c, to in best:
+            fams.setdefault(R._group(c, (f"model.{by}",)), []).append((getattr(c.model, by), to))
+        for key, pts in fams.items():
+            if len({x for x, _ in pts}) < 3:
+                continue
+            c = next(c for c, _ in best if R._group(c, (f"model.{by}",)) == key)
+            lab = f"{c.data.name} {c.model.arch}" + (f" width {c.model.width}" if by == "depth"
+                                                     else f" depth {c.model.depth}")  # fmt: skip
+            res = R._corr([x for x, _ in pts], [t for _, t in pts])
+            means = {x: np.mean([t for y, t in pts if y == x]) for x in sorted({x for x, _ in pts})}
+            out.append(f"Best TO-score over path settings vs {by} ({lab}): "
+                       + ", ".join(f"{by} {x}: {fmt(m)}" for x, m in means.items())
+                       + f"; {_verdict(res, True)}.")  # fmt: skip
+    return out
 
 
 def setup(doc: Doc, records, runs, missing) -> None:
