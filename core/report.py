@@ -69,7 +69,7 @@ def run_row(run) -> dict[str, Any]:
     return {
         "run": run.run_id, "dataset": c.data.name, "arch": c.model.arch,
         "width": c.model.width, "depth": c.model.depth, "regime": c.train.regime,
-        "lr": c.train.lr, "seed": c.seed, "minima": s["n_minima"],
+        "lr": c.train.lr, "path step": c.paths.lr, "seed": c.seed, "minima": s["n_minima"],
         "true minima": s["n_true_minima"], "TO sum": b.to_score("sum"),
         "TO max": b.to_score("max"), "paths": s["n_paths"],
         "paths converged": s["n_paths_converged"], "converged": converged(run),
@@ -261,15 +261,16 @@ def regime_rows(runs: Sequence) -> list[dict[str, Any]]:
     ``p (length)`` is a permutation p-value of the difference in segment length between the
     regimes of one configuration (the correlation of length with the regime indicator).
     """
+    drop = ("train.regime", "train.lr")
     groups: dict[str, list] = {}
     for r in runs:
-        groups.setdefault(_group(r.config, ("train.regime", "train.lr")), []).append(r)
+        groups.setdefault(_group(r.config, drop), []).append(r)
+    groups = {k: g for k, g in groups.items()
+              if len({(r.config.train.regime, r.config.train.lr) for r in g}) > 1}  # fmt: skip
+    labels = group_label([g[0].config for g in groups.values()], drop) if groups else []
     rows = []
-    for members in groups.values():
+    for label, members in zip(labels, groups.values(), strict=True):
         regimes = sorted({(r.config.train.regime, r.config.train.lr) for r in members})
-        if len(regimes) < 2:
-            continue
-        label = group_label([members[0].config], ("train.regime", "train.lr"))[0]
         pts = {g: segment_gap_points([r for r in members
                                       if (r.config.train.regime, r.config.train.lr) == g])
                for g in regimes}  # fmt: skip
@@ -284,6 +285,7 @@ def regime_rows(runs: Sequence) -> list[dict[str, Any]]:
                 "minima": int(sum(r.summary["n_minima"] for r in rs)),
                 "mean segment": float(np.mean(ls)), "median segment": float(np.median(ls)),
                 "mean TO sum": float(np.mean([r.barcode.to_score("sum") for r in rs])),
+                "true minima": int(sum(r.summary["n_true_minima"] for r in rs)),
                 "train loss": float(np.mean([np.mean(r.minima["train_loss"]) for r in rs])),
                 "gap loss": float(np.mean([np.mean(r.minima["gap_loss"]) for r in rs])),
                 "gap error": float(np.mean([np.mean(r.minima["gap_error"]) for r in rs])),

@@ -202,7 +202,7 @@ def build_report(
     say("observation 1")
     obs1 = S.observation1(body, runs, [s for r in records for s in r.specs])
     say("budget curves")
-    budget = S.budget(body, runs, budgets)
+    budget = S.budget(body, runs, budgets, obs1)
     say("observation 2")
     obs2 = S.observation2(body, runs)
     S.regimes(body, runs)

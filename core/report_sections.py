@@ -122,9 +122,10 @@ def _overall(obs1, obs2) -> list[str]:
         if not kinds:
             out.append(f"Observation 1 vs {by}: no series of converged runs to test.")
             continue
-        words = {"down": "decreases", "up": "increases", "flat": "no significant trend",
-                 "untestable": "not testable"}  # fmt: skip
-        parts = [f"{words[k]} in {', '.join(lab for lab, kk in kinds if kk == k)}"
+        words = {"down": "decreases in", "up": "increases in",
+                 "flat": "shows no significant trend in",
+                 "untestable": "cannot be tested in"}  # fmt: skip
+        parts = [f"{words[k]} {', '.join(lab for lab, kk in kinds if kk == k)}"
                  for k in words if any(kk == k for _, kk in kinds)]  # fmt: skip
         got = {k for _, k in kinds}
         verdict = "is not supported"
@@ -134,8 +135,9 @@ def _overall(obs1, obs2) -> list[str]:
             verdict = "does not hold"
         elif "down" in got:
             verdict = "holds" if got <= {"down", "untestable"} else "partly holds"
-        out.append(f"Observation 1 (TO-score decreases with {by}) {verdict} here (converged runs, "
-                   f"Spearman over seeds, p < {ALPHA}): it {'; it '.join(parts)}.")  # fmt: skip
+        out.append(f"Observation 1 (TO-score decreases with {by}) {verdict} here (converged "
+                   f"runs, Spearman over seeds, p < {ALPHA}): the TO-score "
+                   f"{'; it '.join(parts)}.")  # fmt: skip
     o = obs2["loss"]
     pooled, within = _kind(o["pooled"]), _kind(o["within"])
     if within in ("up", "down"):
@@ -172,6 +174,11 @@ def _series_figure(series: Sequence[R.Series], by: str, name: str, doc: Doc, whi
         y_label="TO-score (sum; loss units)", log_x=by == "width",
         band_label="min..max over seeds",
     )  # fmt: skip
+    lows = np.array([x for s in series for x in s.los], dtype=float)
+    if lows.size and np.all(lows > 0):  # log scale where every value can be drawn on it
+        fig.update_yaxes(type="log")
+    if by == "depth":
+        fig.update_xaxes(dtick=1)
     doc.figure(name, fig, f"TO-score (sum) vs {by}: mean over seeds (line) and min..max "
                f"(band), {which}.")  # fmt: skip
 
@@ -246,7 +253,24 @@ def _on_grid(grid: np.ndarray, steps: np.ndarray, vals: np.ndarray) -> np.ndarra
     return vals[..., np.clip(idx, 0, None)]
 
 
-def budget(doc: Doc, runs, budgets: Sequence[int]) -> dict[str, Any]:
+def _slug(text: str) -> str:
+    return "_".join("".join(c if c.isalnum() else " " for c in text).split())[:60]
+
+
+def _budget_figure(doc: Doc, series, idx: list[int], labels: list[str], name: str, what: str):
+    grid = np.unique(np.concatenate([series[i][1] for i in idx]))
+    curves = [_on_grid(grid, series[i][1], series[i][2]) for i in idx]
+    fig = plots.to_score_figure(
+        grid, [c.mean(0) for c in curves], [c.min(0) for c in curves],
+        [c.max(0) for c in curves], x_label="path-optimisation steps", series_labels=labels,
+        band_label="min..max over seeds", ident=what,
+    )  # fmt: skip
+    fig.update_yaxes(type="log")
+    doc.figure(name, fig, f"{what}: TO-score (sum) of the barcode built from the saddle history "
+               "at each path step, mean over seeds (log scale; zero is not drawn).")  # fmt: skip
+
+
+def budget(doc: Doc, runs, budgets: Sequence[int], obs1=None) -> dict[str, Any]:
     doc.h(2, "TO-score vs the path-optimisation budget")
     doc.p(
         "Each run stores every pair's best saddle estimate at each check (every 50 path steps; "
@@ -258,24 +282,19 @@ def budget(doc: Doc, runs, budgets: Sequence[int]) -> dict[str, Any]:
     )
     series = R.budget_series(runs, "sum")
     groups = _groups(runs)
-    families: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        c = g[0].config
-        families.setdefault(f"{c.data.name} {c.model.arch}", []).append(i)
-    for fam, idx in families.items():
-        grid = np.unique(np.concatenate([series[i][1] for i in idx]))
-        curves = [_on_grid(grid, series[i][1], series[i][2]) for i in idx]
-        fig = plots.to_score_figure(
-            grid, [c.mean(0) for c in curves], [c.min(0) for c in curves],
-            [c.max(0) for c in curves], x_label="path-optimisation steps",
-            series_labels=R.group_label([groups[i][0].config for i in idx])
-            if len(idx) > 1 else [series[idx[0]][0]],
-            band_label="min..max over seeds",
-        )  # fmt: skip
-        fig.update_yaxes(type="log")
-        doc.figure(f"to_score_vs_budget_{fam.replace(' ', '_')}", fig,
-                   f"{fam}: TO-score (sum) of the barcode built from the saddle history at each "
-                   "path step, mean over seeds (log scale).")  # fmt: skip
+    key_of = {R._group(g[0].config, ()): i for i, g in enumerate(groups)}
+    by_id = {r.run_id: r for r in runs}
+    plotted: set[int] = set()
+    for by in ("width", "depth"):  # one figure per series of Observation 1
+        for s, _ in (obs1 or {}).get(f"{by} all", []):
+            idx = [key_of[R._group(by_id[ids[0]].config, ())] for ids in s.run_ids]
+            _budget_figure(doc, series, idx, [f"{by} {x}" for x in s.xs],
+                           f"to_score_vs_budget_{by}_{_slug(s.label)}", s.label)  # fmt: skip
+            plotted.update(idx)
+    rest = [i for i in range(len(groups)) if i not in plotted]
+    if rest:
+        _budget_figure(doc, series, rest, [series[i][0] for i in rest],
+                       "to_score_vs_budget_other", "other configurations")  # fmt: skip
     rows, vanish = [], []
     by_label = {}
     for (lab, g, v), r_group in zip(series, groups, strict=True):
@@ -398,15 +417,20 @@ def regimes(doc: Doc, runs) -> None:
     doc.table(rows, "Per regime: segment lengths of all finite bars, TO-score, losses and gaps "
               "(means over minima and seeds); p (length): permutation test of the difference in "
               "segment length between the two regimes.")  # fmt: skip
-    members = [r for r in runs if R.converged(r) and any(
-        R.group_label([r.config], ("train.regime", "train.lr"))[0] == row["configuration"]
-        for row in rows)]  # fmt: skip
+    drop = ("train.regime", "train.lr")
+    conv = [r for r in runs if R.converged(r)]
+    both: dict[str, set] = {}
+    for r in conv:
+        both.setdefault(R._group(r.config, drop), set()).add(r.config.train.regime)
+    members = [r for r in conv if len(both[R._group(r.config, drop)]) > 1]
     pts = R.segment_gap_points(members, "loss")
-    lr = {r.run_id: f"{r.config.train.regime} (lr {r.config.train.lr:g})" for r in members}
+    name = {r.run_id: f"{r.config.data.name} {r.config.model.arch} w{r.config.model.width} "
+            f"d{r.config.model.depth}: {r.config.train.regime} (lr {r.config.train.lr:g})"
+            for r in members}  # fmt: skip
     if pts:
         doc.figure("regimes_segment_vs_gap", plots.generalization_figure(
             [p["length"] for p in pts], [p["gap"] for p in pts], gap_kind="loss",
-            groups=[f"{p['config']}: {lr[p['run']]}" for p in pts]),
+            groups=[name[p["run"]] for p in pts]),
             "Loss gap vs segment length, by training regime.")  # fmt: skip
 
 
@@ -668,8 +692,9 @@ def setup(doc: Doc, records, runs, missing) -> None:
     bad = [R.run_row(r) for r in runs if not R.converged(r)]
     doc.h(3, "Runs whose paths did not all converge")
     if bad:
-        doc.table([{k: b[k] for k in ("run", "dataset", "arch", "width", "depth", "regime", "seed",
-                                      "paths", "paths converged", "stalled", "TO sum")}
+        doc.table([{k: b[k] for k in ("run", "dataset", "arch", "width", "depth", "regime",
+                                      "path step", "seed", "paths", "paths converged", "stalled",
+                                      "TO sum")}
                    for b in bad],
                   "Left out of all comparisons.")  # fmt: skip
     else:
