@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from core.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
 from core.runs import RunStore
@@ -62,3 +63,13 @@ def runs_env(tiny_runs, monkeypatch) -> TinyRuns:
     """``tiny_runs`` with ``BARCODES_RUNS_DIR`` pointing at its store."""
     monkeypatch.setenv("BARCODES_RUNS_DIR", str(tiny_runs.root))
     return tiny_runs
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: these tensors are tiny, and on a busy machine the OpenMP barriers
+    of two threads made the tests several times slower. Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -20,14 +20,7 @@ from core.objective import (
 L2 = 1e-2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these tensors are tiny, and on a busy machine the OpenMP barriers
-    of two threads made the tests several times slower. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def digits(n_train: int = 48, n_test: int = 20) -> SimpleNamespace:
