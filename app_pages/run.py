@@ -4,7 +4,7 @@ import streamlit as st
 
 from app_pages._common import store
 from app_pages._running import open_run, pending_notice, run_with_progress
-from core.config import ARCHITECTURES, DATASETS, DEVICES, PAIRS, REGIMES, RunConfig
+from core.config import ARCHITECTURES, DATASETS, DEVICES, PAIRS, PRECISIONS, REGIMES, RunConfig
 
 D = RunConfig()  # the defaults shown in the form
 
@@ -131,6 +131,34 @@ with st.form("run_form"):
     device = c4.selectbox(
         "Device", DEVICES, key="f_device", help="auto: CUDA when this machine has it, else CPU."
     )
+    with st.expander("Engine: minibatch, precision, memory"):
+        c1, c2, c3, c4 = st.columns(4)
+        path_batch = c1.number_input(
+            "Path minibatch (0 = full batch)",
+            min_value=0,
+            value=D.paths.batch_size or 0,
+            key="f_path_batch",
+            help="Examples per path step; saddles are always evaluated on the whole train set.",
+        )
+        precision = c2.selectbox(
+            "Path-step precision",
+            PRECISIONS,
+            key="f_precision",
+            help="bfloat16 speeds up path steps on recent GPUs; saddles are always float32.",
+        )
+        compiled = c3.checkbox(
+            "torch.compile path steps",
+            key="f_compile",
+            help="Worth it on a GPU; building the compiled loss takes tens of seconds.",
+        )
+        memory_mb = c4.number_input(
+            "Memory budget, MiB (0 = automatic)",
+            min_value=0,
+            value=0,
+            key="f_memory_mb",
+            help="Activation memory per evaluation block; automatic: half the free GPU "
+            "memory or a quarter of RAM.",
+        )
     submitted = st.form_submit_button("Start run", type="primary")
 
 if submitted:
@@ -159,11 +187,14 @@ if submitted:
             "max_points": int(max_points),
             "steps": int(path_steps),
             "lr": float(path_lr),
-            "batch_size": None,
+            "batch_size": int(path_batch) or None,
             "saddle_tol": float(saddle_tol),
+            "precision": precision,
+            "compile": bool(compiled),
         },
         "seed": int(seed),
         "device": device,
+        "memory_mb": int(memory_mb) or None,
     }
     try:
         config = RunConfig.from_dict(settings)

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import machine, write_block  # noqa: E402
 from core.data import load_dataset  # noqa: E402
+from core.evaluate import values_and_grads  # noqa: E402
 from core.models import ARCHITECTURES, build_model, n_params  # noqa: E402
 from core.objective import NetworkObjective  # noqa: E402
 
@@ -72,12 +73,10 @@ def forward_flops(model: torch.nn.Module, input_shape: tuple) -> int:
     return counter.get_total_flops()
 
 
-def loss_and_grad(objective: NetworkObjective, thetas: torch.Tensor):
-    def run() -> None:
-        th = thetas.detach().requires_grad_(True)
-        torch.autograd.grad(objective(th).sum(), th)
-
-    return run
+def loss_and_grad(objective: NetworkObjective, thetas: torch.Tensor, chunk: int | None = None):
+    """The engine's own call (``core.evaluate.values_and_grads``): in ``objective.block_size``
+    chunks unless ``chunk`` is given."""
+    return lambda: values_and_grads(objective, thetas, chunk)
 
 
 def bench_arch(arch, data, device, m, repeats) -> list[dict]:
@@ -87,6 +86,7 @@ def bench_arch(arch, data, device, m, repeats) -> list[dict]:
     objectives = {s: NetworkObjective(model, data, strategy=s, device=device) for s in STRATEGIES}
     thetas = objectives["loop"].init(m, seed=0)
     tasks = {s: loss_and_grad(obj, thetas) for s, obj in objectives.items()}
+    tasks["fused, one block"] = loss_and_grad(objectives["fused"], thetas, chunk=m)
     tasks["matmul"], matmul_flops = matmul(device)
     warm = sum(timed(task, device)[0] for task in tasks.values())  # warm-up round
     repeats = min(repeats, 3) if warm > 30 else repeats  # slow machine: fewer rounds
@@ -98,11 +98,13 @@ def bench_arch(arch, data, device, m, repeats) -> list[dict]:
     flops = 3 * forward_flops(model, data.input_shape) * m * data.x_train.shape[0]
     loop = [statistics.median(t[i] for t in times["loop"]) for i in (0, 1)]
     rows = []
-    for s in STRATEGIES:
+    for s in (*STRATEGIES, "fused, one block"):
         wall, cpu = (statistics.median(t[i] for t in times[s]) for i in (0, 1))
+        obj = objectives.get(s, objectives["fused"])
         rows.append(dict(
             arch=arch, size=f"{width}x{depth}", P=n_params(model), strategy=s,
-            chosen=objectives[s].strategy, wall=wall, cpu=cpu, speedup=loop[0] / wall,
+            chosen=obj.strategy, block=m if s not in objectives else obj.block_size(m),
+            wall=wall, cpu=cpu, speedup=loop[0] / wall,
             cpu_speedup=loop[1] / cpu, rate=flops / wall, peak=peak, repeats=repeats,
         ))  # fmt: skip
     return rows
@@ -111,8 +113,8 @@ def bench_arch(arch, data, device, m, repeats) -> list[dict]:
 def table(rows: list[dict]) -> str:
     lines = [
         "| arch | width x depth | P | strategy | wall s | CPU s | speed-up vs loop (wall / CPU) "
-        "| GFLOP/s | matmul GFLOP/s | % of matmul | rounds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| GFLOP/s | matmul GFLOP/s | % of matmul | vectors per block | rounds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         name = f"auto ({r['chosen']})" if r["strategy"] == "auto" else r["strategy"]
@@ -120,7 +122,7 @@ def table(rows: list[dict]) -> str:
             f"| {r['arch']} | {r['size']} | {r['P']:,} | {name} | {r['wall']:.3f} | "
             f"{r['cpu']:.3f} | {r['speedup']:.2f}x / {r['cpu_speedup']:.2f}x | "
             f"{r['rate'] / 1e9:.1f} | {r['peak'] / 1e9:.1f} | {100 * r['rate'] / r['peak']:.0f}% | "
-            f"{r['repeats']} |"
+            f"{r['block']} | {r['repeats']} |"
         )
     return "\n".join(lines)
 
@@ -129,7 +131,7 @@ def run_all(data, device, m, repeats) -> list[dict]:
     rows = []
     for arch in ARCHITECTURES:
         rows += bench_arch(arch, data, device, m, repeats)
-        print(table(rows[-len(STRATEGIES) :]), flush=True)
+        print(table(rows[-len(STRATEGIES) - 1 :]), flush=True)
     return rows
 
 
@@ -173,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         "vectors: objective value + gradient w.r.t. thetas (M, P). One warm-up round, then "
         "median of `rounds` rounds; each round times every strategy and a float32 2048x2048 "
         "matmul once.",
+        "- Every strategy is called as the engine calls it (`core.evaluate.values_and_grads`), "
+        "in chunks of `objective.block_size(M)` vectors (a block's activations within half "
+        "the CPU's last-level cache; the memory budget on a GPU); `fused, one block` is the "
+        "fused strategy with all M vectors in one call, for comparison.",
         "- FLOPs = 3 x forward (2 x multiply-adds, counted by FlopCounterMode on one network) x "
         "M x B. Speed-up = loop time / strategy time (> 1: faster than the loop). CPU s = CPU "
         "time of the process (all threads).",

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from core import sweep_cli
-from core.config import ARCHITECTURES, DATASETS, PAIRS, REGIMES, RunConfig
+from core.config import ARCHITECTURES, DATASETS, PAIRS, PRECISIONS, REGIMES, RunConfig
 from core.runs import RunStore
 
 log = logging.getLogger("core")
@@ -73,6 +73,10 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--path-steps", type=int, help="path optimisation step cap")
     r.add_argument("--path-points", type=int, help="points per path at the start")
     r.add_argument("--path-lr", type=float, help="path step size")
+    r.add_argument("--path-batch-size", type=int, help="path-step minibatch (0: full batch)")
+    r.add_argument("--path-precision", choices=PRECISIONS, help="path steps' precision")
+    r.add_argument("--compile", action="store_true", help="torch.compile the path steps")
+    r.add_argument("--memory-mb", type=int, help="activation memory per evaluation block")
 
 
 def config_from_args(a: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
@@ -100,14 +104,16 @@ def config_from_args(a: argparse.Namespace, base: RunConfig | None = None) -> Ru
         "train": {"minima": a.minima, "regime": a.regime, "lr": a.lr, "l2": a.l2,
                   "steps": a.steps, "batch_size": a.batch_size},
         "paths": {"pairs": a.pairs, "steps": a.path_steps, "n_points": a.path_points,
-                  "lr": a.path_lr},
+                  "lr": a.path_lr, "precision": a.path_precision, "compile": a.compile or None},
     }  # fmt: skip
     d = base.to_dict()
     for section, kv in fields.items():
         d[section].update({k: v for k, v in kv.items() if v is not None})
-    for k in ("seed", "device"):
+    for k in ("seed", "device", "memory_mb"):
         if getattr(a, k) is not None:
             d[k] = getattr(a, k)
+    if a.path_batch_size is not None:  # 0 means full batch
+        d["paths"]["batch_size"] = a.path_batch_size or None
     return RunConfig.from_dict(d)
 
 

@@ -20,6 +20,11 @@ ARCHITECTURES = ("mlp", "cnn", "resnet", "transformer")
 REGIMES = ("anneal", "constant")
 PAIRS = ("all", "mst")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("float32", "bfloat16")
+# Fields added after runs were first stored: at their default they are left out of the hash,
+# so the run ids of configs written before them stay what they were.
+LATER_DEFAULTS = {("paths", "precision"): "float32", ("paths", "compile"): False,
+                  ("memory_mb", None): None}  # fmt: skip
 MAX_PARAMS = 50_000_000  # refuse networks this large before allocating anything
 MAX_PATH_VALUES = 500_000_000  # refuse runs whose path points (E x N x P) exceed this
 
@@ -79,6 +84,8 @@ class PathConfig:
     lr: float = 0.05  # step size of path points
     batch_size: int | None = 128  # minibatch for path steps; saddles always use full data
     saddle_tol: float = 1e-4  # doubling the final interpolation density moves no saddle more
+    precision: str = "float32"  # path steps in "bfloat16" (autocast); saddles always float32
+    compile: bool = False  # torch.compile the path-step loss (pays off on CUDA; ~30 s to build)
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
@@ -92,6 +99,8 @@ class RunConfig:
     paths: PathConfig = field(default_factory=PathConfig)
     seed: int = 0  # every random choice (split, init, minibatches) derives from this
     device: str = "auto"  # "auto" uses CUDA when present
+    memory_mb: int | None = None  # activation memory per evaluation block; None: half the free
+    # GPU memory, or a quarter of RAM. The engine sizes its blocks to stay under it.
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -117,8 +126,14 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        """12 hex digits of the SHA-256 of the canonical JSON."""
-        canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """12 hex digits of the SHA-256 of the canonical JSON (fields of ``LATER_DEFAULTS`` at
+        their default left out)."""
+        d = self.to_dict()
+        for (a, b), default in LATER_DEFAULTS.items():
+            holder, key = (d[a], b) if b else (d, a)
+            if holder[key] == default:
+                del holder[key]
+        canon = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
     def replace(self, **sections: Any) -> RunConfig:
@@ -231,6 +246,9 @@ def validate(c: RunConfig) -> None:
     _pos_float("paths.lr", p.lr)
     _opt_int("paths.batch_size", p.batch_size)
     _pos_float("paths.saddle_tol", p.saddle_tol)
+    _check(p.precision in PRECISIONS, "paths.precision", p.precision, f"one of {PRECISIONS}")
+    _check(isinstance(p.compile, bool), "paths.compile", p.compile, "true or false")
+    _opt_int("memory_mb", c.memory_mb)
     _pos_int("seed", c.seed, lo=0, hi=2**63 - 1)
     _check(c.device in DEVICES, "device", c.device, f"one of {DEVICES}")
     _pos_int("version", c.version, hi=FORMAT_VERSION)

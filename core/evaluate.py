@@ -7,6 +7,9 @@ place.
 
 The objective contract: ``objective(thetas)`` maps a float tensor of shape (M, P) to (M,),
 row ``m`` of the output depending on row ``m`` of the input only, differentiable by autograd.
+An objective may also offer ``objective.block_size(m) -> int``, the vectors per call it runs
+fastest at (``core.objective.NetworkObjective`` sizes it to the CPU cache or the GPU memory
+budget); it is the chunk wherever the caller gives none.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ def check_objective_output(values: Tensor, m: int) -> None:
         )
 
 
-def _chunks(m: int, chunk: int | None) -> list[slice]:
+def _chunks(objective: Objective, m: int, chunk: int | None) -> list[slice]:
+    if chunk is None and m and callable(hint := getattr(objective, "block_size", None)):
+        chunk = hint(m)
     step = m if not chunk or chunk >= m else chunk
     return [slice(i, min(i + step, m)) for i in range(0, m, step)] if m else []
 
@@ -45,7 +50,8 @@ def values_of(objective: Objective, thetas: Tensor, chunk: int | None = None) ->
     thetas : Tensor
         (M, P) parameter vectors.
     chunk : int, optional
-        Most vectors per call; all at once when None.
+        Most vectors per call; when None, ``objective.block_size(M)`` if the objective has
+        one, else all at once.
 
     Returns
     -------
@@ -54,7 +60,7 @@ def values_of(objective: Objective, thetas: Tensor, chunk: int | None = None) ->
     """
     out = []
     with torch.no_grad():
-        for sl in _chunks(thetas.shape[0], chunk):
+        for sl in _chunks(objective, thetas.shape[0], chunk):
             v = objective(thetas[sl])
             check_objective_output(v, sl.stop - sl.start)
             out.append(v.detach())
@@ -77,7 +83,7 @@ def values_and_grads(
         (M, P) detached.
     """
     vals, grads = [], []
-    for sl in _chunks(thetas.shape[0], chunk):
+    for sl in _chunks(objective, thetas.shape[0], chunk):
         x = thetas[sl].detach().requires_grad_(True)
         with torch.enable_grad():
             v = objective(x)

@@ -114,10 +114,11 @@ class MLP(nn.Module):
             w, b = p[f"hidden.{i}.weight"], p[f"hidden.{i}.bias"]  # (M, W, I), (M, W)
             if i == 0:  # one wide matmul: (M*W, D) @ (D, B)
                 h = torch.addmm(b.reshape(-1, 1), w.reshape(-1, w.shape[-1]), h)
-                h = h.view(*w.shape[:2], -1)
             else:
                 h = torch.baddbmm(b.unsqueeze(-1), w, h)
-            h = F.relu(h)  # (M, W, B)
+            # in place on the matmul's own output (not on a view of it, which autograd would
+            # undo with a zero-filled copy): relu's backward needs only its result
+            h = h.relu_().view(*w.shape[:2], -1)  # (M, W, B)
         logits = torch.baddbmm(p["head.bias"].unsqueeze(-1), p["head.weight"], h)  # (M, C, B)
         return logits.transpose(1, 2)  # (M, B, C)
 

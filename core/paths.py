@@ -19,6 +19,10 @@ from), recorded in a history, and used for the stopping rule. Chains grow when t
 interpolated points peak above the nodes. The reported saddle is the dense maximum at a
 density where doubling the density changes no saddle by more than ``saddle_tol``.
 
+With ``precision="bfloat16"`` the steps run under ``torch.autocast`` (matmuls and
+convolutions in bfloat16, the loss and the updates in float32); every evaluation that decides
+or reports a saddle (checks, growth, the final dense maxima) stays in float32.
+
         loss
          |        x  <- climbing point (saddle)
          |      o   o
@@ -29,6 +33,7 @@ density where doubling the density changes no saddle by more than ``saddle_tol``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable
@@ -41,6 +46,8 @@ from torch import Tensor
 from core.evaluate import Objective, values_and_grads, values_of
 
 log = logging.getLogger(__name__)
+
+PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class PathOptions:
     atol: float = 1e-6
     patience: int = 3  # ... over this many evaluations
     chunk: int | None = None  # most parameter vectors per objective call
+    precision: str = "float32"  # "bfloat16": steps under autocast; saddles stay float32
 
     def __post_init__(self) -> None:
         ints = ("n_points", "max_points", "steps", "eval_every", "density", "final_density")
@@ -83,6 +91,8 @@ class PathOptions:
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.momentum >= 1 or self.climb_after > 1:
             raise ValueError("momentum must be < 1 and climb_after <= 1")
 
@@ -228,8 +238,9 @@ def _reparametrize(x: Tensor, e: Tensor, climb: Tensor | None, weight: float) ->
     j = (torch.searchsorted(m.contiguous(), u.contiguous(), right=True) - 1).clamp(0, n - 2)
     m0, m1 = m.gather(1, j), m.gather(1, j + 1)
     frac = ((u - m0) / (m1 - m0).clamp_min(1e-30)).clamp(0, 1)[..., None]  # (A, N, 1)
-    jj = j[..., None].expand(-1, -1, x.shape[2])
-    new = x.gather(1, jj) + frac * (x.gather(1, jj + 1) - x.gather(1, jj))
+    flat = x.reshape(a * n, -1)  # whole rows by index: no (A, N, P) index tensor
+    at = (j + n * torch.arange(a, device=x.device)[:, None]).flatten()
+    new = torch.lerp(flat[at].view_as(x), flat[at + 1].view_as(x), frac)
     new[:, 0], new[:, -1] = x[:, 0], x[:, -1]
     if climb is not None:
         rows = torch.arange(a, device=x.device)
@@ -300,51 +311,61 @@ def connect(
     steps = np.zeros(e, dtype=np.int64)
     vel = torch.zeros_like(x[:, 1:-1])
     ends = torch.stack([endpoint_vals[pairs[:, 0]], endpoint_vals[pairs[:, 1]]], 1)  # (E, 2)
+    autocast = (
+        torch.autocast(x.device.type, dtype=torch.bfloat16)
+        if opts.precision == "bfloat16"
+        else contextlib.nullcontext()
+    )
 
+    # The active chains only, compacted: a retired pair leaves these tensors at once, so a
+    # step touches no retired chain and needs no indexed copies.
+    rows = np.arange(e)  # pair index of each active chain
+    xa, va, ends_a = x, vel, ends
     for step in range(1, opts.steps + 1):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
+        if rows.size == 0:
             break
-        ti = torch.as_tensor(idx, device=x.device)
-        xa, n = x[ti], x.shape[1]
+        (a_n, n, _), inner = xa.shape, xa[:, 1:-1]
         f = step_objective(step) if step_objective else objective
-        v, g = values_and_grads(f, xa[:, 1:-1].reshape(-1, xa.shape[2]), opts.chunk)
-        v, g = v.view(len(idx), n - 2), g.view(len(idx), n - 2, -1)  # (A, N-2), (A, N-2, P)
-        tau = xa[:, 2:] - xa[:, :-2]
-        tau = tau / tau.norm(dim=2, keepdim=True).clamp_min(1e-30)
+        with autocast:
+            v, g = values_and_grads(f, inner.reshape(-1, xa.shape[2]), opts.chunk)
+        v, g = v.to(x.dtype).view(a_n, n - 2), g.to(x.dtype).view(a_n, n - 2, -1)
+        tau = xa[:, 2:] - xa[:, :-2]  # (A, N-2, P)
+        tau /= tau.norm(dim=2, keepdim=True).clamp_min(1e-30)
         gpar = (g * tau).sum(2, keepdim=True)  # (A, N-2, 1)
-        force = -(g - gpar * tau)
+        force = g.addcmul_(gpar, tau, value=-1).neg_()  # -(g - gpar * tau), in g's memory
         climb = None
         if step > opts.climb_after * opts.steps:
             climb = v.argmax(1)  # (A,) interior index of the highest point
-            rows = torch.arange(len(idx), device=x.device)
-            force[rows, climb] += gpar[rows, climb] * tau[rows, climb]
+            r = torch.arange(a_n, device=x.device)
+            force[r, climb] += gpar[r, climb] * tau[r, climb]
             climb = climb + 1  # as a node index
-        vel[ti] = opts.momentum * vel[ti] + force
-        move = opts.lr * vel[ti]
+        move = va.mul_(opts.momentum).add_(force).mul(opts.lr)
         spacing = (xa[:, 1:] - xa[:, :-1]).norm(dim=2).mean(1)  # (A,)
         cap = (opts.max_move * spacing)[:, None, None]
         norm = move.norm(dim=2, keepdim=True)
-        move = move * torch.where(norm > cap, cap / norm.clamp_min(1e-30), torch.ones_like(norm))
-        xa[:, 1:-1] += move
-        e_nodes = torch.cat([ends[ti, :1], v, ends[ti, 1:]], 1)
-        x[ti] = _reparametrize(xa, e_nodes, climb, opts.weight)
-        steps[idx] += 1
+        move *= torch.where(norm > cap, cap / norm.clamp_min(1e-30), torch.ones_like(norm))
+        inner += move
+        e_nodes = torch.cat([ends_a[:, :1], v, ends_a[:, 1:]], 1)
+        xa = _reparametrize(xa, e_nodes, climb, opts.weight)
+        steps[rows] += 1
 
         if step % opts.eval_every == 0 or step == opts.steps:
-            paths_now = [x[i] for i in idx]
-            est = _dense_max(objective, paths_now, opts.density, opts.chunk)
-            for j, i in enumerate(idx):
+            est = _dense_max(objective, list(xa), opts.density, opts.chunk)
+            for j, i in enumerate(rows):
                 if est[j] < best[i]:
-                    best[i], best_paths[i] = est[j], x[i].clone()
+                    best[i], best_paths[i] = est[j], xa[j].clone()
             row = np.full(e, np.nan)
-            row[idx] = best[idx]
+            row[rows] = best[rows]
             hist_steps.append(step)
             hist.append(row)
-            _stop_converged(hist, idx, low, opts, active, converged)
+            _stop_converged(hist, rows, low, opts, active, converged)
             if on_progress:
                 on_progress(step, opts.steps, int(converged.sum()))
-            x, vel = _grow(objective, x, vel, idx, paths_now, est, opts)
+            keep = active[rows]
+            if not keep.all():
+                kt = torch.as_tensor(np.flatnonzero(keep), device=x.device)
+                xa, va, ends_a, rows, est = xa[kt], va[kt], ends_a[kt], rows[keep], est[keep]
+            xa, va = _grow(objective, xa, va, est, opts)
 
     # 2. Final honest saddles: dense until stable, on the full objective; never above straight.
     saddles, dens = final_saddles(objective, best_paths, opts)
@@ -376,17 +397,19 @@ def _stop_converged(hist, idx, low, opts, active, converged) -> None:
     active[idx[done]] = False
 
 
-def _grow(objective, x, vel, idx, paths_now, est, opts):
-    """Add points to every chain when some active path peaks between its nodes."""
-    n = x.shape[1]
-    if n >= opts.max_points or not len(idx):
+def _grow(objective, x, vel, est, opts):
+    """Add points to every active chain when one of them peaks between its nodes.
+
+    x (A, N, P) active chains, est (A,) their dense maxima at this evaluation.
+    """
+    a, n, p = x.shape
+    if n >= opts.max_points or not a:
         return x, vel
-    node_max = values_of(objective, torch.cat(paths_now), opts.chunk).view(len(idx), n)
-    gap = est - node_max.amax(1).cpu().double().numpy()
+    nodes = values_of(objective, x.reshape(-1, p), opts.chunk).view(a, n)
+    gap = est - nodes.amax(1).cpu().double().numpy()
     if not (gap > opts.saddle_tol).any():
         return x, vel
     n_new = min(opts.max_points, n + max(n // 2, 1))
-    e_all = values_of(objective, x.reshape(-1, x.shape[2]), opts.chunk).view(x.shape[0], n)
     log.debug("growing chains from %d to %d points", n, n_new)
-    x = _resample(x, e_all, n_new, opts.weight)
+    x = _resample(x, nodes, n_new, opts.weight)
     return x, torch.zeros_like(x[:, 1:-1])

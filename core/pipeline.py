@@ -87,9 +87,11 @@ def objectives(config: RunConfig, device: torch.device | None = None):
     check_size(config, data.input_shape, data.n_classes)
     model = build_model(m.arch, m.width, m.depth, data.input_shape, data.n_classes)
 
+    budget = config.memory_mb << 20 if config.memory_mb else None
+
     def make(batch):
         return NetworkObjective(model, data, l2=t.l2, batch_size=batch, seed=config.seed,
-                                device=device)  # fmt: skip
+                                device=device, memory_budget=budget)  # fmt: skip
 
     train_obj = make(t.batch_size)
     path_obj = train_obj if p.batch_size == t.batch_size else make(p.batch_size)
@@ -135,11 +137,16 @@ def _path_options(config: RunConfig) -> PathOptions:
     p = config.paths
     return PathOptions(
         n_points=p.n_points, max_points=p.max_points, steps=p.steps, lr=p.lr,
-        saddle_tol=p.saddle_tol, eval_every=50, density=2,
+        saddle_tol=p.saddle_tol, eval_every=50, density=2, precision=p.precision,
     )  # fmt: skip
 
 
-def _stepper(obj: NetworkObjective, batch: int | None):
+def _stepper(obj: NetworkObjective, batch: int | None, compiled: bool = False):
+    """The per-step objective: minibatches, or the full objective (None) for full batch;
+    through ``torch.compile`` when ``compiled`` (the saddles stay on the eager ``obj``)."""
+    if compiled:
+        twin = obj.compiled()
+        return twin.minibatch if batch else (lambda step: twin)
     return obj.minibatch if batch else None
 
 
@@ -179,7 +186,7 @@ def stage_paths(config: RunConfig, path_obj, store: RunStore, progress: Progress
     values = np.asarray(read_json(d / "minima.json")["values"], dtype=np.float64)
     conn = select_and_connect(
         path_obj, thetas, values, _path_options(config), strategy=config.paths.pairs,
-        step_objective=_stepper(path_obj, config.paths.batch_size),
+        step_objective=_stepper(path_obj, config.paths.batch_size, config.paths.compile),
         on_progress=(lambda s, n, c: progress("paths", s, n)) if progress else None,
     )  # fmt: skip
     sizes = [p.shape[0] for p in conn.points]

@@ -199,3 +199,24 @@ def test_real_exit_code_and_one_stderr_line(tmp_path, argv, words):
     )
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("error: ") and words in p.stderr
+
+
+def test_engine_flags_set_their_config_fields():
+    from core.__main__ import _parser, config_from_args
+
+    a = _parser().parse_args(["run", "--path-batch-size", "0", "--path-precision", "bfloat16",
+                              "--compile", "--memory-mb", "512"])  # fmt: skip
+    c = config_from_args(a)
+    assert (c.paths.batch_size, c.paths.precision, c.paths.compile, c.memory_mb) == (
+        None, "bfloat16", True, 512,
+    )  # fmt: skip
+    d = config_from_args(_parser().parse_args(["run", "--path-batch-size", "64"]))
+    assert (d.paths.batch_size, d.paths.precision, d.paths.compile, d.memory_mb) == (
+        64, "float32", False, None,
+    )  # fmt: skip
+
+
+def test_bad_memory_budget_is_one_line(tmp_path, capsys):
+    code = main(["--runs-dir", str(tmp_path), "run", "--memory-mb", "0", *MICRO])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "memory_mb=0" in err

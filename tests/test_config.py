@@ -18,6 +18,7 @@ from core.config import (
     DEVICES,
     FORMAT_VERSION,
     PAIRS,
+    PRECISIONS,
     REGIMES,
     DataConfig,
     ModelConfig,
@@ -41,8 +42,21 @@ def test_every_field_changes_the_id():
         base.replace(paths={"steps": 1501}),
         base.replace(seed=1),
         base.replace(device="cpu"),
+        base.replace(paths={"precision": "bfloat16"}),
+        base.replace(paths={"compile": True}),
+        base.replace(memory_mb=256),
     ]
     assert len({c.run_id for c in changed} | {base.run_id}) == len(changed) + 1
+
+
+def test_fields_added_later_keep_the_ids_of_older_configs():
+    """Configs stored before paths.precision, paths.compile and memory_mb existed: the same
+    id as then (these two ids were printed by the code before those fields were added)."""
+    assert RunConfig().run_id == "0fd399133567"
+    assert RunConfig().replace(model={"width": 32, "depth": 2}).run_id == "ea343f825668"
+    old = json.loads(RunConfig().to_json())
+    del old["paths"]["precision"], old["paths"]["compile"], old["memory_mb"]
+    assert RunConfig.from_dict(old) == RunConfig()
 
 
 def test_int_for_a_float_field_is_the_same_config():
@@ -92,6 +106,10 @@ BAD_DICTS = [
     ({"paths": {"n_points": 12, "max_points": 8}}, r"paths\.max_points=8"),
     ({"train": {"batch_size": 0}}, r"train\.batch_size=0"),
     ({1: 2, "a": 3}, r"unknown key config\.1"),
+    ({"paths": {"precision": "float16"}}, r"paths\.precision='float16'"),
+    ({"paths": {"compile": 1}}, r"paths\.compile=1"),
+    ({"memory_mb": 0}, r"memory_mb=0"),
+    ({"memory_mb": 1.5}, r"memory_mb=1\.5"),
 ]
 
 
@@ -174,9 +192,12 @@ VALID = {
         "lr": POS_FLOAT,
         "batch_size": st.one_of(st.none(), st.integers(1, 10**5)),
         "saddle_tol": POS_FLOAT,
+        "precision": st.sampled_from(PRECISIONS),
+        "compile": st.booleans(),
     },
     "seed": st.integers(0, 2**63 - 1),
     "device": st.sampled_from(DEVICES),
+    "memory_mb": st.one_of(st.none(), st.integers(1, 10**6)),
     "version": st.integers(-1, FORMAT_VERSION + 1),
 }
 

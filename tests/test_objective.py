@@ -1,5 +1,7 @@
 """The batched network objective (core/objective.py) against plain nn.Module loops."""
 
+import glob
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,12 +10,14 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
+from core.evaluate import values_and_grads
 from core.models import ARCHITECTURES, build_model, n_params, unflatten
 from core.objective import (
     ACTIVATION_FACTOR,
     AUTO_STRATEGY,
     STRATEGIES,
     NetworkObjective,
+    cpu_block_bytes,
     device_kind,
 )
 
@@ -216,3 +220,93 @@ def test_bad_thetas_raise_value_error():
     obj = NetworkObjective(build_model("mlp", 4, 1, (1, 8, 8), 10), DATA)
     with pytest.raises(ValueError, match=rf"thetas must be \(M, {obj.n_params}\), got \(2, 3\)"):
         obj(torch.zeros(2, 3))
+
+
+def test_block_size_fits_the_cpu_cache_and_the_engine_uses_it(monkeypatch):
+    model = build_model("mlp", 6, 1, (1, 8, 8), 10)
+    obj = NetworkObjective(model, DATA, l2=L2, batch_size=16)
+    per_vector = ACTIVATION_FACTOR * obj.bytes_per_example * DATA.x_train.shape[0]
+    monkeypatch.setattr(obj, "_speed_budget", 3 * per_vector)  # room for 3 vectors
+    assert obj.block_size(10) == 3
+    assert obj.block_size(2) == 2  # never more than asked for
+    assert obj.minibatch(0).block_size(10) == 9  # 16 of the 48 examples: 3x as many vectors
+    monkeypatch.setattr(obj, "_speed_budget", 1)  # nothing fits: one vector per block
+    assert obj.block_size(10) == 1
+    # values_and_grads calls the objective in block_size chunks, and the result is the same
+    calls = []
+    monkeypatch.setattr(obj, "_speed_budget", 3 * per_vector)
+    counted = obj._loss
+
+    def spy(thetas, x, y):
+        calls.append(thetas.shape[0])
+        return counted(thetas, x, y)
+
+    monkeypatch.setattr(obj, "_loss", spy)
+    thetas = obj.init(8, seed=1)
+    v, g = values_and_grads(obj, thetas)
+    assert calls == [3, 3, 2]
+    v1, g1 = values_and_grads(obj, thetas, chunk=8)
+    torch.testing.assert_close(v, v1, rtol=1e-6, atol=0)
+    assert_grads_close(g, g1)
+
+
+def test_cpu_block_bytes_is_half_the_largest_cache():
+    caches = sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"))
+    if not caches:
+        assert cpu_block_bytes() == 16 << 20
+        return
+    sizes = []
+    for f in caches:
+        text = open(f).read().strip()
+        sizes.append(int(text[:-1]) * {"K": 1024, "M": 1024**2}[text[-1]])
+    assert cpu_block_bytes() == max(sizes) // 2
+
+
+MEMORY_PROBE = """
+import resource, sys, torch
+from core.config import RunConfig
+from core.evaluate import values_and_grads
+from core.pipeline import objectives
+torch.set_num_threads(1)
+config = RunConfig(memory_mb={budget}).replace(model={{"width": 32, "depth": 2}})
+objective, _ = objectives(config, torch.device("cpu"))
+thetas = objective.init({m}, seed=0)
+def rss():
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) * 1024
+before = rss()
+values, grads = values_and_grads(objective, thetas)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(before, peak, objective.bytes_per_example, objective.n_train)
+"""
+
+
+@pytest.mark.slow
+def test_peak_memory_stays_under_the_budget_whatever_the_number_of_points():
+    """3000 MLP vectors on the full digits train set would need ~6.6 GB of activations in
+    one block; with a 64 MiB budget the process grows by the inputs, the gradients and at
+    most a few budgets."""
+    import subprocess
+    import sys
+
+    budget, m = 64, 3000
+    code = MEMORY_PROBE.format(budget=budget, m=m)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent).stdout  # fmt: skip
+    before, peak, per_example, n = (int(v) for v in out.split())
+    one_block = ACTIVATION_FACTOR * per_example * n * m
+    assert one_block > 50 * (budget << 20)  # the test would notice one block
+    io = 3 * m * 3466 * 4  # thetas, a chunk-sized copy, the gradients (float32)
+    assert peak - before < io + 4 * (budget << 20), (peak - before) / 2**20
+
+
+@pytest.mark.slow
+def test_compiled_objective_equals_eager():
+    model = build_model("mlp", 6, 1, (1, 8, 8), 10)
+    obj = NetworkObjective(model, DATA, l2=L2, batch_size=16)
+    twin = obj.compiled()
+    thetas = obj.init(5, seed=3)
+    for f, g in ((obj, twin), (obj.minibatch(2), twin.minibatch(2))):
+        v, dv = values_and_grads(f, thetas)
+        w, dw = values_and_grads(g, thetas)
+        torch.testing.assert_close(w, v, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(dw, dv, rtol=1e-4, atol=1e-6)
