@@ -6,6 +6,11 @@
 2. Batched loss + gradient for 64 parameter vectors on CIFAR10-shaped batches (2048 random
    3x32x32 images: the cost is what is measured, not the accuracy) vs a per-model loop, for
    every architecture, and the achieved FLOP/s next to a float32 matmul in the same run.
+3. A CIFAR10-shaped CNN and ResNet landscape, 8 minima, ``pairs="mst"`` (``core.engine``):
+   synthetic images (ten class templates plus noise, so the networks have something to
+   learn; the GPU machine cannot download CIFAR10), timed per stage.
+4. Path steps in bfloat16 and through ``torch.compile`` against float32 on the CNN minima:
+   time per step and the largest saddle difference relative to the float32 barrier.
 Without CUDA it says so and exits with code 0 after running nothing, so CI can call it.
 Writes the ``bench/gpu_check.py`` block of BENCHMARKS.md.
 """
@@ -24,9 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import machine, write_block  # noqa: E402
 from core.config import RunConfig  # noqa: E402
+from core.engine import landscape_of  # noqa: E402
 from core.evaluate import values_and_grads  # noqa: E402
 from core.models import build_model  # noqa: E402
 from core.objective import NetworkObjective  # noqa: E402
+from core.paths import PathOptions, connect  # noqa: E402
 from core.pipeline import run  # noqa: E402
 from core.runs import RunStore  # noqa: E402
 
@@ -47,29 +54,91 @@ def timed(fn, device, repeats=5):
 
 
 class FakeData:
-    """CIFAR10-shaped random data: only the cost of the run is measured."""
+    """CIFAR10-shaped data: ten random class templates plus noise (learnable, not CIFAR)."""
 
-    def __init__(self, n_train, n_test, device, seed=0):
+    def __init__(self, n_train, n_test, device, seed=0, noise=1.0):
         g = torch.Generator().manual_seed(seed)
-        self.x_train = torch.rand(n_train, 3, 32, 32, generator=g).to(device)
-        self.y_train = torch.randint(0, 10, (n_train,), generator=g).to(device)
-        self.x_test = torch.rand(n_test, 3, 32, 32, generator=g).to(device)
-        self.y_test = torch.randint(0, 10, (n_test,), generator=g).to(device)
+        templates = torch.rand(10, 3, 32, 32, generator=g)
+
+        def draw(n):
+            y = torch.randint(0, 10, (n,), generator=g)
+            x = templates[y] + noise * torch.randn(n, 3, 32, 32, generator=g)
+            return x.to(device), y.to(device)
+
+        self.x_train, self.y_train = draw(n_train)
+        self.x_test, self.y_test = draw(n_test)
         self.n_classes, self.input_shape, self.name = 10, (3, 32, 32), "cifar10-shaped"
+
+
+FULL = {"n_train": 2048, "train_steps": 400, "path_steps": 300, "m": 64, "matmul": 4096}
+QUICK = {"n_train": 256, "train_steps": 30, "path_steps": 20, "m": 8, "matmul": 1024}
+
+
+def landscape_row(arch, width, depth, data, device, size) -> tuple[str, object, object]:
+    """One timed 8-minima landscape (mst pairs) of a CIFAR10-shaped network."""
+    model = build_model(arch, width, depth, data.input_shape, data.n_classes)
+    obj = NetworkObjective(model, data, l2=1e-4, batch_size=128, device=device)
+    starts = obj.init(8, seed=0)
+    t0 = time.perf_counter()
+    land = landscape_of(
+        obj, starts, step_objective=obj.minibatch, pairs="mst",
+        minima={"optimizer": "adam", "lr": 0.01, "lr_final": 1e-4, "max_steps": size["train_steps"],
+                "grad_tol": 1e-3},
+        paths={"steps": size["path_steps"], "lr": 0.05, "density": 2, "eval_every": 50},
+    )  # fmt: skip
+    sync(device)
+    total = time.perf_counter() - t0
+    conn = land.paths
+    row = (
+        f"| {arch} {width}x{depth} | {obj.n_params:,} | {len(land.minima)} | {len(conn)} of "
+        f"{len(land.minima) * (len(land.minima) - 1) // 2} | {int(conn.converged.sum())} | "
+        f"{total:.1f} | {land.barcode.to_score():.4g} |"
+    )
+    return row, obj, land
+
+
+def precision_rows(obj, land, device, size) -> list[str]:
+    """Path steps in float32, bfloat16 and compiled float32 on the same minima and pairs."""
+    pairs = land.paths.pairs[:4]
+    results = {}
+    for name, precision, step_src in (
+        ("float32", "float32", obj), ("bfloat16", "bfloat16", obj),
+        ("compiled float32", "float32", obj.compiled()),
+    ):  # fmt: skip
+        opts = PathOptions(steps=size["path_steps"], lr=0.05, density=2, precision=precision)
+        connect(
+            obj, land.minima.thetas, pairs, PathOptions(steps=2), step_objective=step_src.minibatch
+        )
+        sync(device)
+        t0 = time.perf_counter()
+        p = connect(obj, land.minima.thetas, pairs, opts, step_objective=step_src.minibatch)
+        sync(device)
+        results[name] = (time.perf_counter() - t0, p)
+    ref_t, ref = results["float32"]
+    low = land.minima.values[ref.pairs].max(1)
+    rows = []
+    for name, (t, p) in results.items():
+        rel = abs(p.saddles - ref.saddles) / (ref.saddles - low)
+        rows.append(f"| {name} | {t:.1f} | {ref_t / t:.2f}x | {rel.max():.2%} |")
+    return rows
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs")
     a = ap.parse_args()
     if a.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device here: nothing to check (run this on a GPU machine)")
         return 0
     device = torch.device(a.device)
+    size = QUICK if a.quick else FULL
     lines = [f"Machine: {machine()}", "Command: `.venv/bin/python bench/gpu_check.py`", ""]
 
-    # 1. The default pipeline on the device.
-    cfg = RunConfig(device=a.device)
+    # 1. The default pipeline on the device (the run of bench/default_run.py).
+    cfg = RunConfig(device=a.device).replace(model={"width": 32, "depth": 2})
+    if a.quick:
+        cfg = cfg.replace(train={"steps": 30}, paths={"steps": 20})
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         r = run(cfg, store=RunStore(tmp))
@@ -83,7 +152,7 @@ def main() -> int:
     )
 
     # 2. Batched vs loop per architecture, and FLOP/s vs matmul.
-    n = 4096
+    n = size["matmul"]
     x, y = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     peak = 2 * n**3 / timed(lambda: x @ y, device)
     lines += ["", f"float32 matmul {n}x{n}: {peak / 1e12:.2f} TFLOP/s", ""]
@@ -91,26 +160,52 @@ def main() -> int:
         "| arch | P | strategy | ms | vs loop | TFLOP/s | of matmul |",
         "|---|---|---|---|---|---|---|",
     ]
-    data = FakeData(2048, 512, device)
+    data = FakeData(size["n_train"], 512, device)
     from torch.utils.flop_counter import FlopCounterMode
 
     for arch in ("mlp", "cnn", "resnet", "transformer"):
         model = build_model(arch, 32, 2, data.input_shape, 10)
         with FlopCounterMode(display=False) as fc:
             model(data.x_train[:1].cpu())
-        flops = 3 * fc.get_total_flops() * 64 * 2048
+        flops = 3 * fc.get_total_flops() * size["m"] * size["n_train"]
         times = {}
         for strategy in ("loop", "vmap", "auto"):
             obj = NetworkObjective(model, data, batch_size=None, strategy=strategy, device=device)
-            th = obj.init(64, 0)
+            th = obj.init(size["m"], 0)
             times[strategy] = timed(lambda o=obj, t=th: values_and_grads(o, t), device, 3)
         for strategy, t in times.items():
             lines.append(
                 f"| {arch} | {obj.n_params:,} | {strategy} | {1000 * t:.1f} | "
                 f"{times['loop'] / t:.1f}x | {flops / t / 1e12:.2f} | {flops / t / peak:.0%} |"
             )
+    # 3. CIFAR10-shaped landscapes, 8 minima, mst pairs.
+    lines += [
+        "",
+        "CIFAR10-shaped landscapes (2048 synthetic train images, minibatch 128, 400 training "
+        "steps, 300 path steps, pairs=mst):",
+        "",
+        "| network | P | minima | paths optimised | converged | seconds | TO sum |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    cifar = FakeData(size["n_train"], 512, device)
+    row, cnn_obj, cnn_land = landscape_row("cnn", 16, 2, cifar, device, size)
+    lines.append(row)
+    lines.append(landscape_row("resnet", 16, 2, cifar, device, size)[0])
+
+    # 4. bfloat16 and torch.compile path steps against float32.
+    lines += [
+        "",
+        "Path steps on the CNN minima (4 pairs, 200 steps incl. checks and final float32 "
+        "saddles); saddle difference relative to the float32 barrier above the higher end:",
+        "",
+        "| path steps | seconds | vs float32 | largest saddle difference |",
+        "|---|---|---|---|",
+        *precision_rows(cnn_obj, cnn_land, device, size),
+    ]
     text = "\n".join(lines)
     print(text)
+    if a.quick:
+        return 0
     write_block("bench/gpu_check.py", "## GPU check\n\n" + text)
     return 0
 

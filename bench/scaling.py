@@ -6,7 +6,8 @@ Every configuration runs in its own subprocess (so its peak resident memory is i
 digits with a fixed, small budget, and reports wall time per stage and peak RSS. Path steps
 are also timed alone to give the achieved FLOP/s next to a 2048x2048 float32 matmul measured
 in the same run. FLOPs of a path step = 3 (forward + backward) x 2 x multiply-adds of one
-forward pass x points x minibatch. Writes the ``bench/scaling.py`` block of BENCHMARKS.md.
+forward pass (FlopCounterMode, one network, one example) x points x minibatch. Writes the
+``bench/scaling.py`` block of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -47,16 +48,14 @@ def timed(n):
     t = time.perf_counter(); connect(pa, r.thetas, pairs, o, step_objective=pa.minibatch)
     return time.perf_counter() - t
 step = (timed(60) - timed(10)) / 50
-macs = 0
-with torch.no_grad():
-    model = pa.model
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear):
-            macs += m.in_features * m.out_features
+from torch.utils.flop_counter import FlopCounterMode
+with FlopCounterMode(display=False) as counter:  # one network, one example
+    pa.model(pa.x_train[:1])
+macs = counter.get_total_flops() // 2
 print(json.dumps({"total": total, "minima_s": r.summary["seconds_minima"],
     "paths_s": r.summary["seconds_paths"], "n_paths": r.summary["n_paths"],
     "to": r.summary["to_score_sum"], "P": r.thetas.shape[1], "step_s": step,
-    "points": len(pairs) * (spec["points"] - 2), "macs": macs,
+    "points": len(pairs) * (spec["points"] - 2), "macs": macs, "batch": cfg.paths.batch_size,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -79,9 +78,9 @@ def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - t0)
 
 
-def config(k: int, width: int, depth: int, pairs: str, steps: int, path_steps: int) -> dict:
+def config(k, width, depth, pairs, steps, path_steps, arch="mlp") -> dict:
     return {
-        "model": {"arch": "mlp", "width": width, "depth": depth},
+        "model": {"arch": arch, "width": width, "depth": depth},
         "train": {"minima": k, "steps": steps},
         "paths": {"pairs": pairs, "steps": path_steps},
     }
@@ -94,33 +93,35 @@ def main() -> None:
     steps, path_steps = (150, 60) if a.quick else (600, 300)
     peak = matmul_flops()
     rows = []
-    grid = [(8, 8, 1, "all"), (8, 8, 1, "mst"), (16, 8, 1, "mst"), (32, 8, 1, "mst")]
-    grid += [(8, 32, 2, "all"), (8, 128, 2, "all")]
-    for k, w, d, pairs in grid:
-        r = child(config(k, w, d, pairs, steps, path_steps), npairs=28, points=12)
-        flops = 6 * r["macs"] * r["points"] * 128  # minibatch of 128 examples
-        rows.append((k, w, d, pairs, r, flops / r["step_s"]))
-        print(k, w, d, pairs, json.dumps(r), flush=True)
+    grid = [("mlp", 8, 8, 1, "all"), ("mlp", 8, 8, 1, "mst"), ("mlp", 16, 8, 1, "mst")]
+    grid += [("mlp", 32, 8, 1, "mst"), ("mlp", 8, 32, 2, "all"), ("mlp", 8, 128, 2, "all")]
+    grid += [("cnn", 8, 8, 1, "mst"), ("cnn", 8, 8, 2, "mst"), ("cnn", 8, 8, 3, "mst")]
+    for arch, k, w, d, pairs in grid:
+        r = child(config(k, w, d, pairs, steps, path_steps, arch), npairs=28, points=12)
+        flops = 6 * r["macs"] * r["points"] * r["batch"]  # forward + backward, a minibatch
+        rows.append((arch, k, w, d, pairs, r, flops / r["step_s"]))
+        print(arch, k, w, d, pairs, json.dumps(r), flush=True)
     pts = []
     for n in (8, 16, 32):
         r = child(config(8, 32, 2, "all", steps, path_steps), npairs=28, points=n)
         pts.append((n, r))
         print("points", n, json.dumps(r), flush=True)
 
-    base = rows[1][4]["total"]
+    base = rows[1][5]["total"]
     lines = [
         f"Machine: {machine()}",
         f"Command: `.venv/bin/python bench/scaling.py {' '.join(sys.argv[1:])}` "
         f"(train steps {steps}, path steps {path_steps}, digits, MLP)",
         f"Measured float32 matmul (2048x2048): {peak / 1e9:.1f} GFLOP/s",
         "",
-        "| minima | width | depth | pairs | P | paths | minima s | paths s | total s | "
+        "| arch | minima | width | depth | pairs | P | paths | minima s | paths s | total s | "
         "vs 8 (mst) | peak RSS MB | path step GFLOP/s | of matmul |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for k, w, d, pairs, r, rate in rows:
+    for arch, k, w, d, pairs, r, rate in rows:
         lines.append(
-            f"| {k} | {w} | {d} | {pairs} | {r['P']:,} | {r['n_paths']} | {r['minima_s']:.1f} | "
+            f"| {arch} | {k} | {w} | {d} | {pairs} | {r['P']:,} | {r['n_paths']} | "
+            f"{r['minima_s']:.1f} | "
             f"{r['paths_s']:.1f} | {r['total']:.1f} | {r['total'] / base:.2f}x | "
             f"{r['rss_mb']:.0f} | {rate / 1e9:.2f} | {rate / peak:.0%} |"
         )
@@ -132,7 +133,7 @@ def main() -> None:
         "|---|---|---|",
     ]
     for n, r in pts:
-        rate = 6 * r["macs"] * r["points"] * 128 / r["step_s"]
+        rate = 6 * r["macs"] * r["points"] * r["batch"] / r["step_s"]
         lines.append(f"| {n} | {1000 * r['step_s']:.1f} | {rate / 1e9:.2f} |")
     text = "\n".join(lines)
     print(text)
