@@ -79,14 +79,20 @@ def loss_and_grad(objective: NetworkObjective, thetas: torch.Tensor, chunk: int 
     return lambda: values_and_grads(objective, thetas, chunk)
 
 
-def bench_arch(arch, data, device, m, repeats) -> list[dict]:
-    """Time every strategy on one architecture, and the matmul, in interleaved rounds."""
+def bench_arch(arch, data, device, m, repeats, batch=None) -> list[dict]:
+    """Time every strategy on one architecture, and the matmul, in interleaved rounds, on the
+    whole train set (``batch`` None) or on its first minibatch of ``batch`` examples."""
     width, depth = SIZES[arch]
     model = build_model(arch, width, depth, data.input_shape, data.n_classes)
-    objectives = {s: NetworkObjective(model, data, strategy=s, device=device) for s in STRATEGIES}
+    objectives = {
+        s: NetworkObjective(model, data, strategy=s, device=device, batch_size=batch)
+        for s in STRATEGIES
+    }
+    on = {s: obj.minibatch(0) if batch else obj for s, obj in objectives.items()}
+    b = batch or data.x_train.shape[0]
     thetas = objectives["loop"].init(m, seed=0)
-    tasks = {s: loss_and_grad(obj, thetas) for s, obj in objectives.items()}
-    tasks["fused, one block"] = loss_and_grad(objectives["fused"], thetas, chunk=m)
+    tasks = {s: loss_and_grad(f, thetas) for s, f in on.items()}
+    tasks["fused, one block"] = loss_and_grad(on["fused"], thetas, chunk=m)
     tasks["matmul"], matmul_flops = matmul(device)
     warm = sum(timed(task, device)[0] for task in tasks.values())  # warm-up round
     repeats = min(repeats, 3) if warm > 30 else repeats  # slow machine: fewer rounds
@@ -95,15 +101,16 @@ def bench_arch(arch, data, device, m, repeats) -> list[dict]:
         for name, task in tasks.items():
             times[name].append(timed(task, device))
     peak = matmul_flops / statistics.median(t[0] for t in times["matmul"])
-    flops = 3 * forward_flops(model, data.input_shape) * m * data.x_train.shape[0]
+    flops = 3 * forward_flops(model, data.input_shape) * m * b
     loop = [statistics.median(t[i] for t in times["loop"]) for i in (0, 1)]
     rows = []
     for s in (*STRATEGIES, "fused, one block"):
         wall, cpu = (statistics.median(t[i] for t in times[s]) for i in (0, 1))
         obj = objectives.get(s, objectives["fused"])
+        block = m if s not in objectives else obj.block_size(m, b)
         rows.append(dict(
             arch=arch, size=f"{width}x{depth}", P=n_params(model), strategy=s,
-            chosen=obj.strategy, block=m if s not in objectives else obj.block_size(m),
+            chosen=obj.strategy_for(block), block=block,
             wall=wall, cpu=cpu, speedup=loop[0] / wall,
             cpu_speedup=loop[1] / cpu, rate=flops / wall, peak=peak, repeats=repeats,
         ))  # fmt: skip
@@ -127,10 +134,10 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_all(data, device, m, repeats) -> list[dict]:
+def run_all(data, device, m, repeats, batch=None) -> list[dict]:
     rows = []
     for arch in ARCHITECTURES:
-        rows += bench_arch(arch, data, device, m, repeats)
+        rows += bench_arch(arch, data, device, m, repeats, batch)
         print(table(rows[-len(STRATEGIES) - 1 :]), flush=True)
     return rows
 
@@ -138,7 +145,7 @@ def run_all(data, device, m, repeats) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--quick", action="store_true", help="M=8, 256 examples, 1 repeat")
+    parser.add_argument("--quick", action="store_true", help="M=8, 256 examples, 1 round")
     parser.add_argument("--m", type=int, default=64, help="parameter vectors per call")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: untouched)")
@@ -155,13 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     print(machine())
     threads = torch.get_num_threads()
-    rows = run_all(data, device, m, repeats)
-    one_thread = []
+    # (threads, examples per evaluation, rounds): the whole train set (checks, saddles) and a
+    # minibatch of 128 (path steps); on a CPU also one thread, the "cpu1" row of AUTO_STRATEGY
+    settings = [(threads, None, repeats), (threads, 128, repeats)]
     if device.type == "cpu" and threads > 1 and not args.quick:
-        torch.set_num_threads(1)  # the other row of AUTO_STRATEGY: "cpu1"
-        print("one intra-op thread:")
-        one_thread = run_all(data, device, m, 1)
-        torch.set_num_threads(threads)
+        settings += [(1, None, 3), (1, 128, 3)]
+    tables = []
+    for n_threads, batch, rounds in settings:
+        torch.set_num_threads(n_threads)
+        title = (
+            f"{n_threads} intra-op thread{'s' if n_threads > 1 else ''}"
+            f"{' (the default)' if n_threads == threads and not args.threads else ''}, "
+            + (f"minibatch of {batch} examples" if batch else "whole train set")
+        )
+        print(title + ":", flush=True)
+        tables += ["", title + ":", "", table(run_all(data, device, m, rounds, batch))]
+    torch.set_num_threads(threads)
     load_after = os.getloadavg()[0]
     command = " ".join(["bench/engine.py", *(sys.argv[1:] if argv is None else argv)])
     body = "\n".join([
@@ -169,30 +185,22 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- Machine: {machine()}; {platform.platform()}.",
         f"- Load average (1 min) before / after: {load_before:.1f} / {load_after:.1f} on "
-        f"{os.cpu_count()} cores: other processes shared this machine, so read the ratios (all "
-        "strategies were timed in the same interleaved rounds) rather than the absolute times.",
-        f"- Task: digits train split, B = {data.x_train.shape[0]} examples, M = {m} parameter "
-        "vectors: objective value + gradient w.r.t. thetas (M, P). One warm-up round, then "
-        "median of `rounds` rounds; each round times every strategy and a float32 2048x2048 "
-        "matmul once.",
+        f"{os.cpu_count()} cores: read the ratios (all strategies were timed in the same "
+        "interleaved rounds) rather than the absolute times.",
+        f"- Task: digits train split ({data.x_train.shape[0]} examples, or its first minibatch), "
+        f"M = {m} parameter vectors: objective value + gradient w.r.t. thetas (M, P). One "
+        "warm-up round, then median of `rounds` rounds; each round times every strategy and a "
+        "float32 2048x2048 matmul once (with the same threads).",
         "- Every strategy is called as the engine calls it (`core.evaluate.values_and_grads`), "
         "in chunks of `objective.block_size(M)` vectors (a block's activations within half "
         "the CPU's last-level cache; the memory budget on a GPU); `fused, one block` is the "
-        "fused strategy with all M vectors in one call, for comparison.",
+        "fused strategy with all M vectors in one call, for comparison. `auto` takes the loop "
+        "for blocks of one network.",
         "- FLOPs = 3 x forward (2 x multiply-adds, counted by FlopCounterMode on one network) x "
         "M x B. Speed-up = loop time / strategy time (> 1: faster than the loop). CPU s = CPU "
         "time of the process (all threads).",
-        "",
-        f"{threads} intra-op threads{'' if args.threads else ' (the default)'}:",
-        "",
-        table(rows),
-    ] + ([
-        "",
-        "One intra-op thread (`torch.set_num_threads(1)`, as under `OMP_NUM_THREADS=1`; "
-        "the matmul too):",
-        "",
-        table(one_thread),
-    ] if one_thread else []))  # fmt: skip
+        *tables,
+    ])  # fmt: skip
     print(f"load average before / after: {load_before:.1f} / {load_after:.1f}")
     if not args.no_write:
         write_block(BLOCK, body)

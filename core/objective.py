@@ -14,9 +14,10 @@ Three ways to evaluate M networks, equal to float32 rounding in values and gradi
   one wide network, batched matmuls for linear layers, grouped convolutions for conv layers.
 
 ``"auto"`` takes the fastest for the architecture and device from ``AUTO_STRATEGY``, a table
-measured by ``bench/engine.py`` (see BENCHMARKS.md): with several CPU threads the fused forms
-won for every architecture (1.6x to 9x over the loop); with one thread the loop won for the
-conv nets and the transformer at full batch. Modules without ``forward_many`` get ``"loop"``.
+measured by ``bench/engine.py`` (see BENCHMARKS.md), and the loop for a block of one network
+(where the batched forms only add overhead: on a CPU the cache-sized blocks of the conv nets
+and the transformer at full batch hold one network). Modules without ``forward_many`` get
+``"loop"``.
 
 Memory stays bounded: the M vectors (and, if one network on the whole data set is too much,
 the examples) are split into blocks sized from the activation memory of one example. When a
@@ -65,6 +66,10 @@ AUTO_STRATEGY = {
 }
 
 ACTIVATION_FACTOR = 2  # peak memory / saved activations (measured 1.1-1.2 for cnn, M=64)
+# A speed block holds at least this many (network, example) pairs: fewer and the per-call
+# overhead outweighs the cache (the transformer on 256 examples ran 1.4x faster in blocks of
+# 8 networks than of 2; the CNN on 1437 examples fastest one network at a time).
+MIN_BLOCK_ROWS = 1024
 
 
 def resolve_device(device) -> torch.device:
@@ -198,6 +203,7 @@ class NetworkObjective:
         self.arch = getattr(model, "arch", None)
         self.n_params = n_params(model)
         self.strategy = choose_strategy(strategy, self.model, self.device)
+        self._auto = strategy == "auto"
         self.l2, self.batch_size, self.seed = float(l2), batch_size, seed
         self.max_points = max_points
         self.x_train, self.y_train = self._tensors(data, "train")
@@ -219,16 +225,22 @@ class NetworkObjective:
 
     # -- evaluation -------------------------------------------------------------------------
 
+    def strategy_for(self, m: int) -> str:
+        """The strategy a block of ``m`` networks runs with: ``"auto"`` takes the loop for one
+        network (the plain module call has the least overhead), else ``self.strategy``."""
+        return "loop" if self._auto and m == 1 else self.strategy
+
     def logits(self, thetas: Tensor, x: Tensor) -> Tensor:
         """Logits (M, B, C) of the M networks on x (B, *input_shape), one block, no chunking."""
         x, model = x.to(thetas.dtype), self.model
-        if self.strategy == "fused":
+        strategy = self.strategy_for(thetas.shape[0])
+        if strategy == "fused":
             return model.forward_many(unflatten(thetas, model), x)
 
         def one(theta: Tensor) -> Tensor:  # (P,) -> (B, C)
             return functional_call(model, unflatten(theta, model), (x,))
 
-        if self.strategy == "vmap":
+        if strategy == "vmap":
             return vmap(one)(thetas)
         return torch.stack([one(theta) for theta in thetas])
 
@@ -252,9 +264,13 @@ class NetworkObjective:
 
     def block_size(self, m: int, b: int | None = None) -> int:
         """Vectors per call for speed: a block of activations on ``b`` examples (default:
-        the train set) within half the CPU's last-level cache, or the memory budget on a GPU.
+        the train set) within half the CPU's last-level cache, or the memory budget on a GPU,
+        and at least ``MIN_BLOCK_ROWS`` network-examples where the memory budget allows.
         ``core.evaluate`` uses it as the chunk when none is given."""
-        return self._blocks(m, self.n_train if b is None else b, self._speed_budget)[0]
+        b = self.n_train if b is None else b
+        fast = self._blocks(m, b, self._speed_budget)[0]
+        floor = min(m, -(-MIN_BLOCK_ROWS // b), self._blocks(m, b)[0])  # within the budget
+        return max(fast, floor)
 
     def _check(self, thetas: Tensor) -> None:
         ok = isinstance(thetas, Tensor) and thetas.dim() == 2

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
+import core.objective as objective_module
 from core.evaluate import values_and_grads
 from core.models import ARCHITECTURES, build_model, n_params, unflatten
 from core.objective import (
@@ -226,12 +227,19 @@ def test_block_size_fits_the_cpu_cache_and_the_engine_uses_it(monkeypatch):
     model = build_model("mlp", 6, 1, (1, 8, 8), 10)
     obj = NetworkObjective(model, DATA, l2=L2, batch_size=16)
     per_vector = ACTIVATION_FACTOR * obj.bytes_per_example * DATA.x_train.shape[0]
+    monkeypatch.setattr(objective_module, "MIN_BLOCK_ROWS", 1)  # the cache alone decides
     monkeypatch.setattr(obj, "_speed_budget", 3 * per_vector)  # room for 3 vectors
     assert obj.block_size(10) == 3
     assert obj.block_size(2) == 2  # never more than asked for
     assert obj.minibatch(0).block_size(10) == 9  # 16 of the 48 examples: 3x as many vectors
     monkeypatch.setattr(obj, "_speed_budget", 1)  # nothing fits: one vector per block
     assert obj.block_size(10) == 1
+    monkeypatch.setattr(objective_module, "MIN_BLOCK_ROWS", 5 * 48)  # ... unless too small
+    assert obj.block_size(10) == 5
+    monkeypatch.setattr(obj, "memory_budget", 2 * per_vector)  # and the memory budget rules
+    assert obj.block_size(10) == 2
+    monkeypatch.setattr(obj, "memory_budget", 10**12)
+    monkeypatch.setattr(objective_module, "MIN_BLOCK_ROWS", 1)
     # values_and_grads calls the objective in block_size chunks, and the result is the same
     calls = []
     monkeypatch.setattr(obj, "_speed_budget", 3 * per_vector)
