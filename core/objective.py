@@ -55,13 +55,15 @@ log = logging.getLogger(__name__)
 
 STRATEGIES = ("auto", "loop", "vmap", "fused")
 
-# Fastest strategy per device kind and architecture, measured by bench/engine.py (BENCHMARKS.md).
-# "cpu": several intra-op threads; "cpu1": one (OMP_NUM_THREADS=1), where the loop's per-network
-# kernels beat the grouped convolutions and the (M, B, T, W) transformer tensors at full batch;
-# "cuda": not measured yet; fused runs the kernels that vmap lowers to, without its overhead.
+# Fastest strategy per device kind and architecture for blocks of several networks (a block of
+# one takes the loop), measured by bench/engine.py (BENCHMARKS.md, minibatch tables). "cpu":
+# several intra-op threads, fused won everywhere (MLP 10x, CNN 1.2x, ResNet 1.5x, transformer
+# 2.2x); "cpu1": one thread (OMP_NUM_THREADS=1), where the loop's per-network convolutions beat
+# the grouped ones (fused CNN 0.88x) and ResNet was a tie; "cuda": not measured yet; fused runs
+# the kernels that vmap lowers to, without its overhead.
 AUTO_STRATEGY = {
     "cpu": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
-    "cpu1": {"mlp": "fused", "cnn": "loop", "resnet": "loop", "transformer": "loop"},
+    "cpu1": {"mlp": "fused", "cnn": "loop", "resnet": "loop", "transformer": "fused"},
     "cuda": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
 }
 
