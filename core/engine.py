@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from core.barcode import Barcode, barcode_from_graph
@@ -41,6 +42,14 @@ def saddle_matrix(values: np.ndarray, paths: Paths) -> np.ndarray:
     for (i, j), v in zip(paths.pairs, paths.saddles, strict=True):
         s[i, j] = s[j, i] = v
     return s
+
+
+def rounding_tol(values: np.ndarray, dtype: torch.dtype = torch.float32) -> float:
+    """How far rounding can move a value of the objective: 64 ulps of ``dtype`` at the scale
+    of ``values``. Minima values and saddles are evaluations made in different batches, so a
+    saddle at an endpoint can read a few ulps below that endpoint's value; within this it is
+    rounding, not an error."""
+    return 64 * torch.finfo(dtype).eps * max(1.0, float(np.abs(values).max()))
 
 
 def _options(cls, given, name: str):
@@ -106,7 +115,8 @@ def landscape_of(
         step_objective=step_objective,
         on_progress=progress("paths"),
     )
-    bars = barcode_from_graph(found.values, saddle_matrix(found.values, conn))
+    tol = rounding_tol(found.values, found.thetas.dtype)
+    bars = barcode_from_graph(found.values, saddle_matrix(found.values, conn), tol=tol)
     return Landscape(minima=found, paths=conn, barcode=bars)
 
 
@@ -121,4 +131,4 @@ def barcode_of(objective: Objective, starts: Tensor, **options) -> Barcode:
     return landscape_of(objective, starts, **options).barcode
 
 
-__all__ = ["Landscape", "barcode_of", "landscape_of", "saddle_matrix"]
+__all__ = ["Landscape", "barcode_of", "landscape_of", "rounding_tol", "saddle_matrix"]

@@ -34,7 +34,7 @@ import torch
 from core.barcode import Barcode, barcode_from_graph
 from core.config import MAX_PARAMS, MAX_PATH_VALUES, RunConfig
 from core.data import load_dataset
-from core.engine import saddle_matrix
+from core.engine import rounding_tol, saddle_matrix
 from core.minima import MinimaOptions, find_minima
 from core.models import build_model, n_params
 from core.objective import NetworkObjective
@@ -211,10 +211,7 @@ def stage_results(config: RunConfig, store: RunStore) -> None:
     paths = read_json(d / "paths.json")
     values = np.asarray(mins["values"], dtype=np.float64)
     conn = _paths_from_record(paths, [])
-    # minima values and saddles are float32 evaluations made in different batches: a saddle
-    # at an endpoint can read a few ulps below that endpoint's value, which must not stop a run
-    tol = 64 * float(np.finfo(np.float32).eps) * max(1.0, float(np.abs(values).max()))
-    bars = barcode_from_graph(values, saddle_matrix(values, conn), tol=tol)
+    bars = barcode_from_graph(values, saddle_matrix(values, conn), tol=rounding_tol(values))
     summary = {
         "to_score_sum": bars.to_score("sum"),
         "to_score_max": bars.to_score("max"),

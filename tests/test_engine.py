@@ -69,3 +69,28 @@ def test_bottleneck_and_uncertified_pairs_by_hand():
     # Pair 0-2 could still have a saddle as low as max(0.0, 0.2) < 3.0: uncertified.
     assert uncertified_pairs(np.array([0.0, 0.5, 0.2]), s, 1e-9) == 1
     assert all_pairs(3).tolist() == [[0, 1], [0, 2], [1, 2]]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_mst_pairs_give_the_all_pairs_barcode_on_a_small_network():
+    from core.data import load_dataset
+    from core.models import build_model
+    from core.objective import NetworkObjective
+
+    data = load_dataset("digits", n_train=120, n_test=30)
+    model = build_model("mlp", 4, 1, data.input_shape, data.n_classes)
+    obj = NetworkObjective(model, data, l2=1e-3, batch_size=None)
+    options = dict(
+        minima={"optimizer": "adam", "lr": 0.05, "lr_final": 1e-3, "max_steps": 1200,
+                "grad_tol": 1e-4},
+        paths={"steps": 2000, "lr": 0.1, "density": 2},
+    )  # fmt: skip
+    full = landscape_of(obj, obj.init(6, seed=0), pairs="all", **options)
+    mst = landscape_of(obj, obj.init(6, seed=0), pairs="mst", **options)
+    k = len(full.minima)
+    assert k >= 4 and len(mst.paths) < k * (k - 1) // 2
+    a, b = full.barcode, mst.barcode
+    np.testing.assert_allclose(a.births, b.births, rtol=1e-6)
+    scale = float(np.ptp(full.paths.straight))
+    np.testing.assert_allclose(a.deaths, b.deaths, atol=SIGNIFICANT * scale)
