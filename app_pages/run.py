@@ -103,8 +103,8 @@ with st.form("run_form"):
         "Pairs",
         PAIRS,
         key="f_pairs",
-        help="all: every pair; mst: refine "
-        "the minimum spanning tree only (same barcode, fewer paths).",
+        help="all: every pair; mst: screen every pair briefly, then optimise the minimum "
+        "spanning tree and every pair that could still change it (fewer paths).",
     )
     path_steps = c2.number_input(
         "Path steps (cap)", min_value=1, value=D.paths.steps, key="f_path_steps"
