@@ -70,8 +70,10 @@ class FakeData:
         self.n_classes, self.input_shape, self.name = 10, (3, 32, 32), "cifar10-shaped"
 
 
-FULL = {"n_train": 2048, "train_steps": 400, "path_steps": 300, "m": 64, "matmul": 4096}
-QUICK = {"n_train": 256, "train_steps": 30, "path_steps": 20, "m": 8, "matmul": 1024}
+FULL = {"n_train": 2048, "train_steps": 400, "path_steps": 300, "m": 64, "matmul": 4096,
+        "max_density": 64}  # fmt: skip
+QUICK = {"n_train": 64, "train_steps": 20, "path_steps": 10, "m": 4, "matmul": 1024,
+         "max_density": 8}  # fmt: skip
 
 
 def landscape_row(arch, width, depth, data, device, size) -> tuple[str, object, object]:
@@ -84,7 +86,8 @@ def landscape_row(arch, width, depth, data, device, size) -> tuple[str, object, 
         obj, starts, step_objective=obj.minibatch, pairs="mst",
         minima={"optimizer": "adam", "lr": 0.01, "lr_final": 1e-4, "max_steps": size["train_steps"],
                 "grad_tol": 1e-3},
-        paths={"steps": size["path_steps"], "lr": 0.05, "density": 2, "eval_every": 50},
+        paths={"steps": size["path_steps"], "lr": 0.05, "density": 2, "eval_every": 50,
+               "max_density": size["max_density"]},
     )  # fmt: skip
     sync(device)
     total = time.perf_counter() - t0
@@ -105,9 +108,14 @@ def precision_rows(obj, land, device, size) -> list[str]:
         ("float32", "float32", obj), ("bfloat16", "bfloat16", obj),
         ("compiled float32", "float32", obj.compiled()),
     ):  # fmt: skip
-        opts = PathOptions(steps=size["path_steps"], lr=0.05, density=2, precision=precision)
+        opts = PathOptions(steps=size["path_steps"], lr=0.05, density=2, precision=precision,
+                           max_density=size["max_density"])  # fmt: skip
         connect(
-            obj, land.minima.thetas, pairs, PathOptions(steps=2), step_objective=step_src.minibatch
+            obj,
+            land.minima.thetas,
+            pairs,
+            PathOptions(steps=2, max_density=8, precision=precision),
+            step_objective=step_src.minibatch,
         )
         sync(device)
         t0 = time.perf_counter()
