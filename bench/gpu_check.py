@@ -143,6 +143,7 @@ def main() -> int:
     size = QUICK if a.quick else FULL
     lines = [f"Machine: {machine()}", "Command: `.venv/bin/python bench/gpu_check.py`", ""]
 
+    start = time.perf_counter()
     # 1. The default pipeline on the device (the run of bench/default_run.py).
     cfg = RunConfig(device=a.device).replace(model={"width": 32, "depth": 2})
     if a.quick:
@@ -159,6 +160,11 @@ def main() -> int:
         f"{s['to_score_sum']:.4g}, {s['n_paths_converged']}/{s['n_paths']} paths converged."
     )
 
+    print(
+        "\n".join(lines),
+        f"\n[{time.perf_counter() - start:.0f} s] next: batched vs loop",
+        flush=True,
+    )
     # 2. Batched vs loop per architecture, and FLOP/s vs matmul.
     n = size["matmul"]
     x, y = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
@@ -186,6 +192,11 @@ def main() -> int:
                 f"| {arch} | {obj.n_params:,} | {strategy} | {1000 * t:.1f} | "
                 f"{times['loop'] / t:.1f}x | {flops / t / 1e12:.2f} | {flops / t / peak:.0%} |"
             )
+    print(
+        "\n".join(lines),
+        f"\n[{time.perf_counter() - start:.0f} s] next: CIFAR10-shaped landscapes",
+        flush=True,
+    )
     # 3. CIFAR10-shaped landscapes, 8 minima, mst pairs.
     lines += [
         "",
@@ -200,6 +211,11 @@ def main() -> int:
     lines.append(row)
     lines.append(landscape_row("resnet", 16, 2, cifar, device, size)[0])
 
+    print(
+        "\n".join(lines),
+        f"\n[{time.perf_counter() - start:.0f} s] next: bfloat16 and compiled path steps",
+        flush=True,
+    )
     # 4. bfloat16 and torch.compile path steps against float32.
     lines += [
         "",

@@ -109,7 +109,7 @@ def check_size(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) 
             f"model.width={m.width}, model.depth={m.depth}: {n:,} parameters x {t.minima} "
             f"minima exceeds the limit of {MAX_PARAMS:,}"
         )
-    pairs = t.minima * (t.minima - 1) // 2  # all pairs, or all screened (n_points, no growth) for "mst"
+    pairs = t.minima * (t.minima - 1) // 2  # all pairs, or all screened (n_points) for "mst"
     points = p.max_points if p.pairs == "all" else p.n_points
     if pairs * points * n > MAX_PATH_VALUES:
         raise ValueError(
