@@ -281,7 +281,8 @@ objective, _ = objectives(config, torch.device("cpu"))
 thetas = objective.init({m}, seed=0)
 def rss():
     return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) * 1024
-before = rss()
+values_and_grads(objective, thetas[: objective.block_size({m})])  # warm-up: one block
+before = rss()  # after the libraries' one-time buffers, which no budget governs
 values, grads = values_and_grads(objective, thetas)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(before, peak, objective.bytes_per_example, objective.n_train)
@@ -304,7 +305,8 @@ def test_peak_memory_stays_under_the_budget_whatever_the_number_of_points():
     one_block = ACTIVATION_FACTOR * per_example * n * m
     assert one_block > 50 * (budget << 20)  # the test would notice one block
     io = 3 * m * 3466 * 4  # thetas, a chunk-sized copy, the gradients (float32)
-    assert peak - before < io + 4 * (budget << 20), (peak - before) / 2**20
+    slack = 64 << 20  # allocator arenas and fragmentation
+    assert peak - before < io + 4 * (budget << 20) + slack, (peak - before) / 2**20
 
 
 @pytest.mark.slow
