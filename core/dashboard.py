@@ -52,6 +52,13 @@ def run_label(info_or_run: Any) -> str:
     )
 
 
+def _network_columns(r: RunInfo) -> dict[str, Any]:
+    """The columns that name a run and its network, first in every table of runs."""
+    m = r.config.model
+    return {"run": r.run_id, "dataset": r.config.data.name, "architecture": m.arch,
+            "width": m.width, "depth": m.depth}  # fmt: skip
+
+
 def runs_table(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
     """One row per saved run, for the home page and the CSV export.
 
@@ -62,11 +69,7 @@ def runs_table(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
         c, s = r.config, r.summary
         rows.append(
             {
-                "run": r.run_id,
-                "dataset": c.data.name,
-                "architecture": c.model.arch,
-                "width": c.model.width,
-                "depth": c.model.depth,
+                **_network_columns(r),
                 "minima (distinct)": s.get("n_minima", None),
                 "starts": c.train.minima,
                 "TO-score sum": s.get("to_score_sum", None),
@@ -96,11 +99,7 @@ def sweep_rows(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
         c, s = r.config, r.summary
         rows.append(
             {
-                "run": r.run_id,
-                "dataset": c.data.name,
-                "architecture": c.model.arch,
-                "width": c.model.width,
-                "depth": c.model.depth,
+                **_network_columns(r),
                 "seed": c.seed,
                 "minima": s["n_minima"],
                 "TO-score sum": s["to_score_sum"],
