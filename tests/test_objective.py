@@ -305,8 +305,11 @@ def test_peak_memory_stays_under_the_budget_whatever_the_number_of_points():
     one_block = ACTIVATION_FACTOR * per_example * n * m
     assert one_block > 50 * (budget << 20)  # the test would notice one block
     io = 3 * m * 3466 * 4  # thetas, a chunk-sized copy, the gradients (float32)
-    slack = 64 << 20  # allocator arenas and fragmentation
-    assert peak - before < io + 4 * (budget << 20) + slack, (peak - before) / 2**20
+    # allocator arenas and library buffers: 150 MiB alone, up to 480 MiB inside the full suite
+    slack = 512 << 20
+    bound = io + 4 * (budget << 20) + slack
+    assert one_block > 5 * bound  # still far below what one block would take
+    assert peak - before < bound, (peak - before) / 2**20
 
 
 @pytest.mark.slow
