@@ -93,6 +93,10 @@ def bench_arch(arch, data, device, m, repeats, batch=None) -> list[dict]:
     thetas = objectives["loop"].init(m, seed=0)
     tasks = {s: loss_and_grad(f, thetas) for s, f in on.items()}
     tasks["fused, one block"] = loss_and_grad(on["fused"], thetas, chunk=m)
+    if callable(getattr(model, "ce_and_grad_many", None)):  # the same, backward by autograd
+        graph = NetworkObjective(model, data, strategy="fused", device=device, batch_size=batch)
+        graph._hand_grad = lambda m: False
+        tasks["fused, autograd"] = loss_and_grad(graph.minibatch(0) if batch else graph, thetas)
     tasks["matmul"], matmul_flops = matmul(device)
     warm = sum(timed(task, device)[0] for task in tasks.values())  # warm-up round
     repeats = min(repeats, 3) if warm > 30 else repeats  # slow machine: fewer rounds
@@ -104,10 +108,12 @@ def bench_arch(arch, data, device, m, repeats, batch=None) -> list[dict]:
     flops = 3 * forward_flops(model, data.input_shape) * m * b
     loop = [statistics.median(t[i] for t in times["loop"]) for i in (0, 1)]
     rows = []
-    for s in (*STRATEGIES, "fused, one block"):
+    for s in (*STRATEGIES, "fused, one block", "fused, autograd"):
+        if s not in times:
+            continue
         wall, cpu = (statistics.median(t[i] for t in times[s]) for i in (0, 1))
         obj = objectives.get(s, objectives["fused"])
-        block = m if s not in objectives else obj.block_size(m, b)
+        block = m if s == "fused, one block" else obj.block_size(m, b)
         rows.append(dict(
             arch=arch, size=f"{width}x{depth}", P=n_params(model), strategy=s,
             chosen=obj.strategy_for(block), block=block,
@@ -137,8 +143,9 @@ def table(rows: list[dict]) -> str:
 def run_all(data, device, m, repeats, batch=None) -> list[dict]:
     rows = []
     for arch in ARCHITECTURES:
-        rows += bench_arch(arch, data, device, m, repeats, batch)
-        print(table(rows[-len(STRATEGIES) - 1 :]), flush=True)
+        mine = bench_arch(arch, data, device, m, repeats, batch)
+        print(table(mine), flush=True)
+        rows += mine
     return rows
 
 
@@ -194,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         "- Every strategy is called as the engine calls it (`core.evaluate.values_and_grads`), "
         "in chunks of `objective.block_size(M)` vectors (a block's activations within half "
         "the CPU's last-level cache; the memory budget on a GPU); `fused, one block` is the "
-        "fused strategy with all M vectors in one call, for comparison. `auto` takes the loop "
-        "for blocks of one network.",
+        "fused strategy with all M vectors in one call, for comparison; `fused, autograd` (MLP) "
+        "is fused with autograd's backward instead of the model's hand-written one "
+        "(`ce_and_grad_many`). `auto` takes the loop for blocks of one network.",
         "- FLOPs = 3 x forward (2 x multiply-adds, counted by FlopCounterMode on one network) x "
         "M x B. Speed-up = loop time / strategy time (> 1: faster than the loop). CPU s = CPU "
         "time of the process (all threads).",

@@ -19,7 +19,9 @@ Every model also has ``forward_many(params, x)``: the same network for M paramet
 once, ``params`` mapping each parameter name to an (M, *shape) tensor (``unflatten`` of an
 (M, P) ``thetas``), ``x`` (B, *input_shape) shared by all M, logits (M, B, C). It fuses the M
 networks into one wide computation (batched matmuls, grouped convolutions) and is checked
-against ``forward`` in the tests; ``core.objective`` picks it where it is fastest.
+against ``forward`` in the tests; ``core.objective`` picks it where it is fastest. The MLP
+also has ``ce_and_grad_many(params, x, y)``: its summed cross-entropy and the gradient by a
+hand-written backward pass, which ``core.objective`` uses for fused MLP gradients.
 """
 
 from __future__ import annotations
@@ -121,6 +123,52 @@ class MLP(nn.Module):
             h = h.relu_().view(*w.shape[:2], -1)  # (M, W, B)
         logits = torch.baddbmm(p["head.bias"].unsqueeze(-1), p["head.weight"], h)  # (M, C, B)
         return logits.transpose(1, 2)  # (M, B, C)
+
+    def ce_and_grad_many(
+        self, p: dict[str, Tensor], x: Tensor, y: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Summed cross-entropy (M,) of the M networks on (x, y), and its gradient w.r.t.
+        every parameter (name -> (M, *shape)), by a hand-written backward pass.
+
+        The forward pass is ``forward_many``'s; the backward reuses its buffers in place
+        (softmax into the log-probabilities, the ReLU mask into the incoming gradient) and
+        skips autograd's graph, its zero-filled gradients of the parameter slices and the
+        input gradient of the first layer. Equal to autograd to float32 rounding
+        (tests/test_models.py); 1.2-1.5x faster on the 2-core CPU (bench/engine.py).
+        """
+        n = len(self.hidden)
+        ws = [p[f"hidden.{i}.weight"] for i in range(n)] + [p["head.weight"]]  # (M, O, I)
+        bs = [p[f"hidden.{i}.bias"] for i in range(n)] + [p["head.bias"]]  # (M, O)
+        m, x0 = ws[0].shape[0], x.flatten(1).T  # (D, B), shared by all M
+        acts, h = [], x0
+        for i in range(n):
+            if i == 0:
+                h = torch.addmm(bs[0].reshape(-1, 1), ws[0].reshape(-1, ws[0].shape[-1]), h)
+            else:
+                h = torch.baddbmm(bs[i].unsqueeze(-1), ws[i], h)
+            h = h.relu_().view(*ws[i].shape[:2], -1)  # (M, W, B)
+            acts.append(h)
+        logp = torch.log_softmax(torch.baddbmm(bs[n].unsqueeze(-1), ws[n], h), 1)  # (M, C, B)
+        target = y.view(1, 1, -1).expand(m, 1, -1)
+        ce = -logp.gather(1, target).squeeze(1).sum(1)
+        g = logp.exp_()  # d ce / d logits = softmax - one-hot
+        g.scatter_add_(1, target, torch.full(target.shape, -1.0, dtype=g.dtype, device=g.device))
+        grads = [None] * (n + 1)
+        for i in range(n, -1, -1):  # g: gradient w.r.t. layer i's output (before its ReLU)
+            inp = acts[i - 1] if i else x0
+            if i == 0:  # one wide matmul; the input needs no gradient
+                gw = (g.view(-1, g.shape[-1]) @ inp.T).view_as(ws[0])
+            else:
+                gw = torch.bmm(g, inp.transpose(1, 2))
+            grads[i] = (gw, g.sum(2))
+            if i:
+                g = torch.bmm(ws[i].transpose(1, 2), g)  # (M, W, B)
+                torch.ops.aten.threshold_backward.grad_input(g, inp, 0, grad_input=g)
+        out = {}
+        for i, (gw, gb) in enumerate(grads):
+            name = f"hidden.{i}" if i < n else "head"
+            out[f"{name}.weight"], out[f"{name}.bias"] = gw, gb
+        return ce, out
 
 
 class CNN(nn.Module):

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.func import functional_call
 
 from core.models import (
@@ -84,6 +85,25 @@ def test_forward_many_equals_one_network_at_a_time(arch):
     x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     loop = torch.stack([functional_call(model, unflatten(t, model), (x,)) for t in thetas])
     torch.testing.assert_close(model.forward_many(unflatten(thetas, model), x), loop)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_mlp_hand_written_gradient_equals_autograd_of_the_loop(depth):
+    model = build_model("mlp", 5, depth, (1, 8, 8), 10).double()
+    thetas = init_thetas(model, 3, seed=1).double().requires_grad_()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 1, 8, 8, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 10, (7,), generator=gen)
+    ce, grads = model.ce_and_grad_many(unflatten(thetas.detach(), model), x, y)
+    loop = torch.stack([
+        F.cross_entropy(functional_call(model, unflatten(t, model), (x,)), y, reduction="sum")
+        for t in thetas
+    ])  # fmt: skip
+    (want,) = torch.autograd.grad(loop.sum(), thetas)
+    got = torch.cat([grads[n].reshape(3, -1) for n, _ in model.named_parameters()], 1)
+    torch.testing.assert_close(ce, loop.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    assert got.abs().min() < got.abs().max() / 100  # relu masks zero some entries out
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
