@@ -116,13 +116,13 @@ def screened_saddles(objective, minima, pairs, opts: PathOptions, step_objective
     return connect(objective, minima, pairs, short, step_objective=step_objective).saddles
 
 
-def _open_edges(guess: np.ndarray, known: np.ndarray) -> np.ndarray:
+def _open_edges(guess: np.ndarray, known: np.ndarray, drop_factor: float = 1.0) -> np.ndarray:
     """Unoptimised pairs i < j that could still change the barcode: the tree edges of the
-    best-known saddles, and the pairs whose screened saddle minus the largest drop seen is
-    below the minimax route between their minima."""
+    best-known saddles, and the pairs whose screened saddle minus the largest drop seen
+    (times ``drop_factor``) is below the minimax route between their minima."""
     done = np.isfinite(known)
     np.fill_diagonal(done, False)
-    drop = float(np.max(guess[done] - known[done], initial=0.0))
+    drop = drop_factor * float(np.max(guess[done] - known[done], initial=0.0))
     best = np.where(np.isfinite(known), known, guess)
     tree = spanning_tree_edges(best)
     margin = guess - drop - bottleneck(best)  # < 0: could still go below its route
@@ -157,18 +157,35 @@ def select_and_connect(
     screen = screened_saddles(objective, minima, candidates, opts, step_objective)
     guess = np.full((k, k), np.inf)
     guess[candidates[:, 0], candidates[:, 1]] = screen
-    guess = np.minimum(guess, guess.T)
-    known = np.full((k, k), np.inf)  # fully optimised saddles
-    np.fill_diagonal(known, values)
     parts: list[Paths] = []
-    batch = spanning_tree_edges(guess)
-    while batch.size:
-        part = connect(objective, minima, batch, opts, **run)
-        parts.append(part)
-        known[part.pairs[:, 0], part.pairs[:, 1]] = part.saddles
-        known[part.pairs[:, 1], part.pairs[:, 0]] = part.saddles
-        batch = _open_edges(guess, known)
-        log.info("mst refinement: %d more paths", len(batch))
+
+    def optimise(batch: np.ndarray) -> np.ndarray:
+        parts.append(connect(objective, minima, batch, opts, **run))
+        return parts[-1].saddles
+
+    mst_rounds(np.minimum(guess, guess.T), values, optimise)
     done = merge_paths(parts)
     log.info("mst strategy optimised %d of %d pairs", len(done), len(candidates))
     return done
+
+
+def mst_rounds(
+    guess: np.ndarray,
+    values: np.ndarray,
+    optimise: Callable[[np.ndarray], np.ndarray],
+    drop_factor: float = 1.0,
+) -> np.ndarray:
+    """Steps 2-3 of ``"mst"`` on screened saddles ``guess`` (K, K) and minima ``values``
+    (K,): ``optimise(batch (E, 2)) -> (E,)`` saddles, called once per round. Returns the
+    (K, K) optimised saddles (``inf`` where a pair was not optimised; the diagonal holds
+    ``values``). ``bench/mst_rules.py`` replays it on stored saddles."""
+    k = len(values)
+    known = np.full((k, k), np.inf)  # fully optimised saddles
+    np.fill_diagonal(known, values)
+    batch = spanning_tree_edges(guess)
+    while batch.size:
+        saddles = optimise(batch)
+        known[batch[:, 0], batch[:, 1]] = known[batch[:, 1], batch[:, 0]] = saddles
+        batch = _open_edges(guess, known, drop_factor)
+        log.info("mst refinement: %d more paths", len(batch))
+    return known

@@ -1,0 +1,166 @@
+"""How many paths a pair-selection rule needs to give the all-pairs barcode.
+
+    .venv/bin/python bench/mst_rules.py [--quick]
+
+For K = 8, 16, 32 minima (the ``bench/scaling.py`` setting: MLP width 8 depth 1 on digits,
+600 train steps, 300 path steps) it optimises every pair once (the reference: the all-pairs
+barcode) and screens every pair (``core.pairs.screened_saddles``), then replays rules on those
+numbers: a rule chooses which pairs to optimise, round by round, and each pair it opens gets
+its saddle from the all-pairs run. ``"mst"`` is the engine's own ``core.pairs.mst_rounds``;
+chain growth is batch-wide, so a pair optimised in a smaller batch can end slightly
+differently, and the replay is checked against a real ``pairs="mst"`` run in the same script.
+
+Reports, per rule: paths optimised, rounds, the largest difference of a death from the
+all-pairs barcode (also as a fraction of the spread of the optimised saddles and of the
+toy-landscape tolerance, 0.5% of the straight segments' range), and the TO-score sum.
+Writes the ``bench/mst_rules.py`` block of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import machine, write_block  # noqa: E402
+from core.barcode import barcode_from_graph  # noqa: E402
+from core.config import RunConfig  # noqa: E402
+from core.pairs import mst_rounds, screened_saddles, spanning_tree_edges  # noqa: E402
+from core.pipeline import _path_options, _stepper, objectives, run  # noqa: E402
+from core.runs import RunStore  # noqa: E402
+from core.validate import SIGNIFICANT  # noqa: E402
+
+
+def config(k: int, pairs: str, train_steps: int, path_steps: int) -> RunConfig:
+    return RunConfig.from_dict({
+        "model": {"arch": "mlp", "width": 8, "depth": 1},
+        "train": {"minima": k, "steps": train_steps},
+        "paths": {"pairs": pairs, "steps": path_steps},
+    })  # fmt: skip
+
+
+def symmetric(k: int, pairs: np.ndarray, v: np.ndarray) -> np.ndarray:
+    out = np.full((k, k), np.inf)
+    out[pairs[:, 0], pairs[:, 1]] = v
+    return np.minimum(out, out.T)
+
+
+def tree_only(guess, values, optimise) -> np.ndarray:
+    """Optimise the minimum spanning tree of the best-known saddles until all its edges are
+    optimised; no other pair (the rule the engine had before the margin test)."""
+    k = len(values)
+    known = np.full((k, k), np.inf)
+    np.fill_diagonal(known, values)
+    while True:
+        tree = spanning_tree_edges(np.where(np.isfinite(known), known, guess))
+        tree = tree[~np.isfinite(known[tree[:, 0], tree[:, 1]])]
+        if not len(tree):
+            return known
+        known[tree[:, 0], tree[:, 1]] = known[tree[:, 1], tree[:, 0]] = optimise(tree)
+
+
+def finite_deaths(bars) -> np.ndarray:
+    d = np.sort(np.asarray(bars.deaths, dtype=float))
+    return d[np.isfinite(d)]
+
+
+def replay(rule, guess, values, saddles) -> tuple[np.ndarray, list[int]]:
+    rounds = []
+
+    def optimise(batch):
+        rounds.append(len(batch))
+        return saddles[batch[:, 0], batch[:, 1]]
+
+    return rule(guess, values, optimise), rounds
+
+
+def measure(k: int, train_steps: int, path_steps: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config(k, "all", train_steps, path_steps)
+        t0 = time.perf_counter()
+        full = run(cfg, store=RunStore(tmp))
+        seconds_all = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        live = run(config(k, "mst", train_steps, path_steps), store=RunStore(tmp))
+        seconds_mst = time.perf_counter() - t0
+    _, path_obj = objectives(cfg)
+    pairs = np.asarray(full.paths["pairs"])
+    screen = screened_saddles(
+        path_obj, full.thetas, pairs, _path_options(cfg),
+        _stepper(path_obj, cfg.paths.batch_size),
+    )  # fmt: skip
+    values = np.asarray(full.minima["values"])
+    saddles = symmetric(k, pairs, np.asarray(full.paths["saddles"]))
+    guess = symmetric(k, pairs, screen)
+    reference = full.barcode
+    scale = float(np.ptp(full.paths["straight"]))
+    spread = float(np.ptp(full.paths["saddles"]))
+    rules = {
+        "tree only": tree_only,
+        "mst (engine rule)": mst_rounds,
+        "mst, drop x 1.5": lambda g, v, o: mst_rounds(g, v, o, drop_factor=1.5),
+        "mst, drop x 2": lambda g, v, o: mst_rounds(g, v, o, drop_factor=2.0),
+    }
+    rows = []
+    for name, rule in rules.items():
+        known, rounds = replay(rule, guess, values, saddles)
+        bars = barcode_from_graph(values, known, tol=1e-6)
+        err = float(np.max(np.abs(finite_deaths(bars) - finite_deaths(reference)), initial=0))
+        rows.append(dict(rule=name, paths=sum(rounds), rounds=rounds, err=err,
+                         to=bars.to_score("sum")))  # fmt: skip
+    rows.append(dict(rule="all pairs", paths=len(pairs), rounds=[len(pairs)], err=0.0,
+                     to=reference.to_score("sum")))  # fmt: skip
+    return dict(k=k, rows=rows, scale=scale, spread=spread, seconds_all=seconds_all,
+                seconds_mst=seconds_mst, live_paths=live.summary["n_paths"],
+                live_to=live.summary["to_score_sum"])  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="K = 6, 8; 150 train / 60 path steps")
+    a = ap.parse_args()
+    ks, train_steps, path_steps = ((6, 8), 150, 60) if a.quick else ((8, 16, 32), 600, 300)
+    lines = [
+        f"Machine: {machine()}",
+        f"Command: `.venv/bin/python bench/mst_rules.py {' '.join(sys.argv[1:])}` (MLP 8x1 on "
+        f"digits, {train_steps} train steps, {path_steps} path steps: the bench/scaling.py "
+        "setting, where no path converges)",
+        "",
+        "Error = largest difference of a death from the all-pairs barcode; as a fraction of the "
+        "spread of the optimised saddles, and of the toy-landscape tolerance (0.5% of the "
+        "straight segments' range, the bound tests/test_engine.py uses).",
+        "",
+        "| minima | rule | paths | rounds | error | of saddle spread | of tolerance | TO sum |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    checks = []
+    for k in ks:
+        r = measure(k, train_steps, path_steps)
+        for row in r["rows"]:
+            lines.append(
+                f"| {k} | {row['rule']} | {row['paths']} | {row['rounds']} | {row['err']:.2g} | "
+                f"{row['err'] / r['spread']:.1%} | {row['err'] / (SIGNIFICANT * r['scale']):.2f} "
+                f"| {row['to']:.4f} |"
+            )
+        replayed = next(x for x in r["rows"] if x["rule"] == "mst (engine rule)")
+        checks.append(
+            f'- {k} minima: a real `pairs="mst"` run optimised {r["live_paths"]} paths, TO sum '
+            f"{r['live_to']:.4f} (replay: {replayed['paths']}, {replayed['to']:.4f}); end to "
+            f"end {r['seconds_mst']:.1f} s, all pairs {r['seconds_all']:.1f} s."
+        )
+        print("\n".join(lines[-len(r["rows"]) :] + checks[-1:]), flush=True)
+    text = "\n".join(lines + ["", "Replay against the engine:", "", *checks])
+    print(text)
+    write_block(
+        "bench/mst_rules.py", "## Pair selection: paths needed for the all-pairs barcode\n\n" + text
+    )
+
+
+if __name__ == "__main__":
+    main()
