@@ -77,7 +77,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PathConfig:
-    pairs: str = "all"  # "all" pairs, or "mst" refinement (same barcode, fewer paths)
+    pairs: str = "all"  # "all" pairs, or "mst" refinement (fewer paths; an empirical rule)
     n_points: int = 12  # points per path at the start, endpoints included
     max_points: int = 32  # paths grow to this many points where under-resolved
     steps: int = 1500  # step cap per path

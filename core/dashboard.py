@@ -209,11 +209,16 @@ def convergence_words(run: Any) -> list[str]:
         "bounds and the bars they end may be too long.",
     ]
     if s["n_failed"]:
-        lines.append(f"{s['n_failed']} starts diverged and were left out.")
+        why = "; ".join(f"start {k}: {reason}" for k, reason in m.get("failed", {}).items())
+        lines.append(
+            f"{s['n_failed']} starts diverged and were left out" + (f" ({why})." if why else ".")
+        )
     if s["n_paths"] < s["n_pairs_total"]:
         lines.append(
-            f"{s['n_paths']} of {s['n_pairs_total']} pairs got a path: the others cannot "
-            "change the barcode (minimum-spanning-tree refinement)."
+            f"{s['n_paths']} of {s['n_pairs_total']} pairs got an optimized path (pairs = mst): "
+            "the others' short screening paths stayed above the route between their minima by "
+            "more than any screened path fell when optimized, an empirical rule "
+            "(BENCHMARKS.md, pair selection)."
         )
     return lines
 

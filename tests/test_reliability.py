@@ -170,6 +170,9 @@ def test_network_run_with_diverged_minima_completes(tmp_path, monkeypatch, capsy
     assert main(["--runs-dir", str(tmp_path), "show", MICRO.run_id]) == 0
     out = capsys.readouterr().out
     assert "1 failed" in out and "start 1 left out of the barcode: non-finite loss" in out
+    from core.dashboard import convergence_words
+
+    assert any("start 1: non-finite loss" in line for line in convergence_words(result))
 
 
 def test_a_single_surviving_minimum_still_gives_a_barcode(tmp_path, monkeypatch):
