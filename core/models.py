@@ -134,7 +134,7 @@ class MLP(nn.Module):
         (softmax into the log-probabilities, the ReLU mask into the incoming gradient) and
         skips autograd's graph, its zero-filled gradients of the parameter slices and the
         input gradient of the first layer. Equal to autograd to float32 rounding
-        (tests/test_models.py); 1.2-1.5x faster on the 2-core CPU (bench/engine.py).
+        (tests/test_models.py); 1.1-1.2x faster on the 2-core CPU (bench/engine.py).
         """
         n = len(self.hidden)
         ws = [p[f"hidden.{i}.weight"] for i in range(n)] + [p["head.weight"]]  # (M, O, I)

@@ -32,7 +32,7 @@ as its chunk (a forward and backward pass per chunk, so no checkpointing is need
 as many vectors as keep one block's activations within half the last-level cache
 (``cpu_block_bytes``), but not fewer than ``MIN_BLOCK_ROWS`` network-examples; on a GPU, the
 memory budget. Measured on the 2-core EPYC (32 MiB L3, bench/engine.py): loss + gradient of 64
-vectors on the digits train set ran 1.5x (MLP), 1.6x (CNN), 2.0x (ResNet) and 2.8x
+vectors on the digits train set ran 1.7x (MLP), 1.8x (CNN), 2.0x (ResNet) and 2.7x
 (transformer) faster in these blocks than in one block.
 """
 
@@ -61,9 +61,9 @@ STRATEGIES = ("auto", "loop", "vmap", "fused")
 
 # Fastest strategy per device kind and architecture for blocks of several networks (a block of
 # one takes the loop), measured by bench/engine.py (BENCHMARKS.md, minibatch tables). "cpu":
-# several intra-op threads, fused won everywhere (MLP 10x, CNN 1.2x, ResNet 1.5x, transformer
-# 2.2x); "cpu1": one thread (OMP_NUM_THREADS=1), where the loop's per-network convolutions beat
-# the grouped ones (fused CNN 0.88x) and ResNet was a tie; "cuda": not measured yet; fused runs
+# several intra-op threads, fused won everywhere (MLP 9.7x, CNN 1.3x, ResNet 1.5x, transformer
+# 1.9x); "cpu1": one thread (OMP_NUM_THREADS=1), where the loop's per-network convolutions
+# tied with or beat the grouped ones (fused CNN 0.88-1.03x over two runs), ResNet a tie; "cuda": not measured yet; fused runs
 # the kernels that vmap lowers to, without its overhead.
 AUTO_STRATEGY = {
     "cpu": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
