@@ -63,8 +63,8 @@ STRATEGIES = ("auto", "loop", "vmap", "fused")
 # one takes the loop), measured by bench/engine.py (BENCHMARKS.md, minibatch tables). "cpu":
 # several intra-op threads, fused won everywhere (MLP 9.7x, CNN 1.3x, ResNet 1.5x, transformer
 # 1.9x); "cpu1": one thread (OMP_NUM_THREADS=1), where the loop's per-network convolutions
-# tied with or beat the grouped ones (fused CNN 0.88-1.03x over two runs), ResNet a tie; "cuda": not measured yet; fused runs
-# the kernels that vmap lowers to, without its overhead.
+# tied with or beat the grouped ones (fused CNN 0.88-1.03x over two runs), ResNet a tie;
+# "cuda": not measured yet; fused runs the kernels that vmap lowers to, without its overhead.
 AUTO_STRATEGY = {
     "cpu": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
     "cpu1": {"mlp": "fused", "cnn": "loop", "resnet": "loop", "transformer": "fused"},
