@@ -463,11 +463,14 @@ def generalization_figure(
 def to_score_figure(
     xs, means, los, his, *, x_label: str, series_labels: Sequence[str] | None = None,
     y_label: str = "TO-score (sum of finite segment lengths)", log_x: bool = False,
-    band_label: str = "range over seeds", ident: str = "",
+    log_y: bool | None = None, band_label: str = "range over seeds", ident: str = "",
 ) -> go.Figure:  # fmt: skip
     """TO-score vs width or depth: a line per series (mean over seeds) with a band [lo, hi].
 
-    ``means``, ``los``, ``his`` are (X,) for one series or (S, X) for S series.
+    ``means``, ``los``, ``his`` are (X,) for one series or (S, X) for S series. ``log_y``
+    None: a log axis when every value is positive and they span at least a factor of 10
+    (TO-scores fall by orders of magnitude with width), else linear (a zero TO-score, no
+    obstruction found, has no place on a log axis).
     """
     xs = np.asarray(xs, np.float64)
     m, lo, hi = (np.atleast_2d(np.asarray(a, np.float64)) for a in (means, los, his))
@@ -486,6 +489,11 @@ def to_score_figure(
         fig.add_trace(go.Scatter(x=xs, y=m[s], mode="lines+markers", name=labels[s],
                                  legendgroup=labels[s], line=dict(color=col)))  # fmt: skip
     fig.update_xaxes(type="log" if log_x else "linear")
+    if log_y is None:
+        finite = np.concatenate([lo.ravel(), hi.ravel()])
+        finite = finite[np.isfinite(finite)]
+        log_y = bool(finite.size and finite.min() > 0 and finite.max() >= 10 * finite.min())
+    fig.update_yaxes(type="log" if log_y else "linear")
     return _finish(fig, f"{y_label.split(' (')[0]} vs {x_label} (band: {band_label})",
                    x_label, y_label, ident)  # fmt: skip
 

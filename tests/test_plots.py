@@ -192,6 +192,18 @@ def test_to_score_band():
     np.testing.assert_array_equal(band.y, [0.4, 0.3, 0.2, 0.0, 0.1, 0.2])
     with pytest.raises(ValueError, match="means, los, his"):
         plots.to_score_figure([1, 2], [1, 2, 3], [1, 2, 3], [1, 2, 3], x_label="w")
+    assert fig.layout.yaxis.type == "linear"  # a band down to zero: no log axis
+
+
+def test_to_score_axis_is_log_when_scores_span_orders_of_magnitude():
+    means, los, his = [0.5, 0.02, 0.001], [0.3, 0.01, 0.0005], [0.7, 0.03, 0.002]
+    fig = plots.to_score_figure([8, 32, 128], means, los, his, x_label="width", ident=IDENT)
+    assert fig.layout.yaxis.type == "log"
+    narrow = plots.to_score_figure([8, 32], [0.3, 0.2], [0.25, 0.15], [0.35, 0.25], x_label="w")
+    assert narrow.layout.yaxis.type == "linear"
+    forced = plots.to_score_figure([8, 32], [0.3, 0.2], [0.25, 0.15], [0.35, 0.25],
+                                   x_label="w", log_y=True)  # fmt: skip
+    assert forced.layout.yaxis.type == "log"
 
 
 def test_overlay_has_every_bar(bars):
