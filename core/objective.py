@@ -415,6 +415,11 @@ class _HandGradCE(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g: Tensor):
+        if torch.is_grad_enabled():  # create_graph: the saved gradient has no graph of its own
+            raise RuntimeError(
+                "the fused MLP's hand-written gradient has no second derivatives; "
+                "use strategy='vmap' or 'loop' for create_graph=True"
+            )
         (grad,) = ctx.saved_tensors
         return grad * g.unsqueeze(1), None, None, None
 

@@ -146,6 +146,18 @@ def test_blocks_and_checkpointing_equal_one_block(arch):
         np.testing.assert_array_equal(ev["accuracy"], ev_whole["accuracy"])
 
 
+def test_hand_written_gradient_refuses_second_derivatives():
+    """The fused MLP's gradient is computed by hand without a graph: create_graph=True must
+    fail loudly rather than return a Hessian without the network's part."""
+    obj = NetworkObjective(build_model("mlp", 4, 1, (1, 8, 8), 10), DATA, strategy="fused")
+    thetas = obj.init(3, seed=0).requires_grad_()
+    with pytest.raises(RuntimeError, match="no second derivatives"):
+        torch.autograd.grad(obj(thetas).sum(), thetas, create_graph=True)
+    loop = NetworkObjective(build_model("mlp", 4, 1, (1, 8, 8), 10), DATA, strategy="loop")
+    (g,) = torch.autograd.grad(loop(thetas).sum(), thetas, create_graph=True)
+    assert g.requires_grad  # the loop keeps its graph
+
+
 def test_minibatches_are_deterministic_and_cover_each_epoch():
     model = build_model("mlp", 4, 1, (1, 8, 8), 10)
     obj = NetworkObjective(model, DATA, batch_size=20, seed=5)  # 48 examples: 20, 20, 8
