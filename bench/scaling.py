@@ -60,6 +60,38 @@ print(json.dumps({"total": total, "minima_s": r.summary["seconds_minima"],
 """
 
 
+RUN_ONLY = r"""
+import json, sys, tempfile, time
+from core.config import RunConfig
+from core.pipeline import run
+from core.runs import RunStore
+cfg = RunConfig.from_dict(json.loads(sys.argv[1]))
+with tempfile.TemporaryDirectory() as tmp:
+    t0 = time.perf_counter()
+    r = run(cfg, store=RunStore(tmp))
+    print(json.dumps({"total": time.perf_counter() - t0, "n_paths": r.summary["n_paths"]}))
+"""
+
+
+def minima_ratio(steps: int, path_steps: int, repeats: int) -> list[tuple[float, float]]:
+    """(seconds for 8 minima, for 32 minima) with ``pairs="mst"``, end to end, ``repeats``
+    times, interleaved, each run in its own process: the ratio is read from the same moment
+    on a machine whose speed drifts."""
+    out = []
+    for _ in range(repeats):
+        pair = []
+        for k in (8, 32):
+            spec = json.dumps(config(k, 8, 1, "mst", steps, path_steps))
+            res = subprocess.run(
+                [sys.executable, "-c", RUN_ONLY, spec], capture_output=True, text=True,
+                check=True, cwd=Path(__file__).resolve().parent.parent,
+            )  # fmt: skip
+            pair.append(json.loads(res.stdout.strip().splitlines()[-1])["total"])
+        out.append(tuple(pair))
+        print("8 vs 32 minima (mst):", pair, flush=True)
+    return out
+
+
 def child(config: dict, npairs: int, points: int) -> dict:
     spec = json.dumps({"config": config, "npairs": npairs, "points": points})
     out = subprocess.run(
@@ -101,6 +133,7 @@ def main() -> None:
         flops = 6 * r["macs"] * r["points"] * r["batch"]  # forward + backward, a minibatch
         rows.append((arch, k, w, d, pairs, r, flops / r["step_s"]))
         print(arch, k, w, d, pairs, json.dumps(r), flush=True)
+    ratios = minima_ratio(steps, path_steps, repeats=1 if a.quick else 5)
     pts = []
     for n in (8, 16, 32):
         r = child(config(8, 32, 2, "all", steps, path_steps), npairs=28, points=n)
@@ -125,6 +158,13 @@ def main() -> None:
             f"{r['paths_s']:.1f} | {r['total']:.1f} | {r['total'] / base:.2f}x | "
             f"{r['rss_mb']:.0f} | {rate / 1e9:.2f} | {rate / peak:.0%} |"
         )
+    r32 = sorted(b / a for a, b in ratios)
+    lines += [
+        "",
+        f"32 vs 8 minima (MLP 8x1, `pairs=mst`, end to end, {len(ratios)} interleaved pairs of "
+        f"runs): median **{r32[len(r32) // 2]:.2f}x** (range {r32[0]:.2f}-{r32[-1]:.2f}x); "
+        "seconds (8, 32): " + ", ".join(f"({a:.1f}, {b:.1f})" for a, b in ratios),
+    ]
     lines += [
         "",
         "Points per path (8 minima, width 32, depth 2, all pairs): one path step, 28 pairs",
