@@ -200,8 +200,8 @@ def main() -> int:
     # 3. CIFAR10-shaped landscapes, 8 minima, mst pairs.
     lines += [
         "",
-        "CIFAR10-shaped landscapes (2048 synthetic train images, minibatch 128, 400 training "
-        "steps, 300 path steps, pairs=mst):",
+        f"CIFAR10-shaped landscapes ({size['n_train']} synthetic train images, minibatch 128, "
+        f"{size['train_steps']} training steps, {size['path_steps']} path steps, pairs=mst):",
         "",
         "| network | P | minima | paths optimised | converged | seconds | TO sum |",
         "|---|---|---|---|---|---|---|",
