@@ -109,9 +109,11 @@ class MLP(nn.Module):
             h = F.relu(layer(h))  # (B, width)
         return self.head(h)  # (B, C)
 
-    def forward_many(self, p: dict[str, Tensor], x: Tensor) -> Tensor:
+    def _hidden_many(self, p: dict[str, Tensor], x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """The input (D, B), shared by all M, and every hidden layer's output (M, W, B)."""
         # features-first layout (M, features, B): every matmul reads and writes contiguous
-        h = x.flatten(1).T  # (D, B), shared by all M
+        x0 = h = x.flatten(1).T
+        acts = []
         for i in range(len(self.hidden)):
             w, b = p[f"hidden.{i}.weight"], p[f"hidden.{i}.bias"]  # (M, W, I), (M, W)
             if i == 0:  # one wide matmul: (M*W, D) @ (D, B)
@@ -121,6 +123,11 @@ class MLP(nn.Module):
             # in place on the matmul's own output (not on a view of it, which autograd would
             # undo with a zero-filled copy): relu's backward needs only its result
             h = h.relu_().view(*w.shape[:2], -1)  # (M, W, B)
+            acts.append(h)
+        return x0, acts
+
+    def forward_many(self, p: dict[str, Tensor], x: Tensor) -> Tensor:
+        h = self._hidden_many(p, x)[1][-1]
         logits = torch.baddbmm(p["head.bias"].unsqueeze(-1), p["head.weight"], h)  # (M, C, B)
         return logits.transpose(1, 2)  # (M, B, C)
 
@@ -130,45 +137,34 @@ class MLP(nn.Module):
         """Summed cross-entropy (M,) of the M networks on (x, y), and its gradient w.r.t.
         every parameter (name -> (M, *shape)), by a hand-written backward pass.
 
-        The forward pass is ``forward_many``'s; the backward reuses its buffers in place
+        The forward pass is ``forward_many``'s (``_hidden_many``); the backward reuses its
+        buffers in place
         (softmax into the log-probabilities, the ReLU mask into the incoming gradient) and
         skips autograd's graph, its zero-filled gradients of the parameter slices and the
         input gradient of the first layer. Equal to autograd to float32 rounding
         (tests/test_models.py); 1.1-1.2x faster on the 2-core CPU (bench/engine.py).
         """
         n = len(self.hidden)
-        ws = [p[f"hidden.{i}.weight"] for i in range(n)] + [p["head.weight"]]  # (M, O, I)
-        bs = [p[f"hidden.{i}.bias"] for i in range(n)] + [p["head.bias"]]  # (M, O)
-        m, x0 = ws[0].shape[0], x.flatten(1).T  # (D, B), shared by all M
-        acts, h = [], x0
-        for i in range(n):
-            if i == 0:
-                h = torch.addmm(bs[0].reshape(-1, 1), ws[0].reshape(-1, ws[0].shape[-1]), h)
-            else:
-                h = torch.baddbmm(bs[i].unsqueeze(-1), ws[i], h)
-            h = h.relu_().view(*ws[i].shape[:2], -1)  # (M, W, B)
-            acts.append(h)
-        logp = torch.log_softmax(torch.baddbmm(bs[n].unsqueeze(-1), ws[n], h), 1)  # (M, C, B)
-        target = y.view(1, 1, -1).expand(m, 1, -1)
+        names = [f"hidden.{i}" for i in range(n)] + ["head"]  # layer i's parameters
+        x0, acts = self._hidden_many(p, x)
+        w, b = p["head.weight"], p["head.bias"]
+        logp = torch.log_softmax(torch.baddbmm(b.unsqueeze(-1), w, acts[-1]), 1)  # (M, C, B)
+        target = y.view(1, 1, -1).expand(w.shape[0], 1, -1)
         ce = -logp.gather(1, target).squeeze(1).sum(1)
         g = logp.exp_()  # d ce / d logits = softmax - one-hot
         g.scatter_add_(1, target, torch.full(target.shape, -1.0, dtype=g.dtype, device=g.device))
-        grads = [None] * (n + 1)
+        grads = {}
         for i in range(n, -1, -1):  # g: gradient w.r.t. layer i's output (before its ReLU)
-            inp = acts[i - 1] if i else x0
+            inp, w = (acts[i - 1] if i else x0), p[f"{names[i]}.weight"]
             if i == 0:  # one wide matmul; the input needs no gradient
-                gw = (g.view(-1, g.shape[-1]) @ inp.T).view_as(ws[0])
+                grads[f"{names[i]}.weight"] = (g.view(-1, g.shape[-1]) @ inp.T).view_as(w)
             else:
-                gw = torch.bmm(g, inp.transpose(1, 2))
-            grads[i] = (gw, g.sum(2))
+                grads[f"{names[i]}.weight"] = torch.bmm(g, inp.transpose(1, 2))
+            grads[f"{names[i]}.bias"] = g.sum(2)
             if i:
-                g = torch.bmm(ws[i].transpose(1, 2), g)  # (M, W, B)
+                g = torch.bmm(w.transpose(1, 2), g)  # (M, W, B)
                 torch.ops.aten.threshold_backward.grad_input(g, inp, 0, grad_input=g)
-        out = {}
-        for i, (gw, gb) in enumerate(grads):
-            name = f"hidden.{i}" if i < n else "head"
-            out[f"{name}.weight"], out[f"{name}.bias"] = gw, gb
-        return ce, out
+        return ce, grads
 
 
 class CNN(nn.Module):
