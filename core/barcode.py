@@ -27,7 +27,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Barcode", "barcode_from_graph"]
+__all__ = ["Barcode", "barcode_from_graph", "graph_matrix"]
 
 _INT_FIELDS = ("minimum", "merges_into", "saddle_edge")
 
@@ -277,6 +277,17 @@ def _merge_targets(pairs: list, rank: dict, k: int) -> dict[int, int]:
         targets[vertex] = elder[other]
         parent[rv] = other  # the merged component keeps the other side's elder
     return targets
+
+
+def graph_matrix(values, pairs, saddles) -> np.ndarray:
+    """(K, K) symmetric saddle matrix from edge lists: ``values`` (K,) on the diagonal,
+    ``saddles`` (E,) of ``pairs`` (E, 2) off it, ``inf`` for every pair not listed."""
+    v = np.asarray(values, dtype=np.float64)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    s = np.full((v.size, v.size), np.inf)
+    np.fill_diagonal(s, v)
+    s[pairs[:, 0], pairs[:, 1]] = s[pairs[:, 1], pairs[:, 0]] = saddles
+    return s
 
 
 def barcode_from_graph(values, saddles, *, tol: float = 1e-9) -> Barcode:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from core.barcode import Barcode, barcode_from_graph
+from core.barcode import Barcode, barcode_from_graph, graph_matrix
 from core.evaluate import Objective
 from core.minima import Minima, MinimaOptions, find_minima
 from core.pairs import PAIR_STRATEGIES, select_and_connect
@@ -36,12 +36,7 @@ class Landscape:
 
 def saddle_matrix(values: np.ndarray, paths: Paths) -> np.ndarray:
     """(K, K) saddle heights: diagonal = minima values, inf where no path was computed."""
-    k = len(values)
-    s = np.full((k, k), np.inf)
-    s[np.arange(k), np.arange(k)] = values
-    for (i, j), v in zip(paths.pairs, paths.saddles, strict=True):
-        s[i, j] = s[j, i] = v
-    return s
+    return graph_matrix(values, paths.pairs, paths.saddles)
 
 
 def rounding_tol(values: np.ndarray, dtype: torch.dtype = torch.float32) -> float:

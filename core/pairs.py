@@ -39,6 +39,7 @@ import numpy as np
 from scipy.sparse.csgraph import minimum_spanning_tree
 from torch import Tensor
 
+from core.barcode import graph_matrix
 from core.evaluate import Objective
 from core.paths import PathOptions, Paths, connect
 
@@ -158,15 +159,13 @@ def select_and_connect(
 
     candidates = all_pairs(k)
     screen = screened_saddles(objective, minima, candidates, opts, step_objective)
-    guess = np.full((k, k), np.inf)
-    guess[candidates[:, 0], candidates[:, 1]] = screen
     parts: list[Paths] = []
 
     def optimise(batch: np.ndarray) -> np.ndarray:
         parts.append(connect(objective, minima, batch, opts, **run))
         return parts[-1].saddles
 
-    mst_rounds(np.minimum(guess, guess.T), values, optimise)
+    mst_rounds(graph_matrix(values, candidates, screen), values, optimise)
     done = merge_paths(parts)
     log.info("mst strategy optimised %d of %d pairs", len(done), len(candidates))
     return done

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from core.barcode import barcode_from_graph
+from core.barcode import barcode_from_graph, graph_matrix
 from core.stats import CorrelationResult, correlation
 from core.sweep import flat_fields
 
@@ -311,14 +311,13 @@ def _filled_history(run) -> tuple[np.ndarray, np.ndarray]:
 def barcode_at(run, column: np.ndarray):
     """The barcode of the run's minima with pair saddles ``column`` (E,)."""
     values = np.asarray(run.minima["values"], dtype=np.float64)
-    k = values.size
-    s = np.full((k, k), np.inf)
-    np.fill_diagonal(s, values)
     pairs = np.asarray(run.paths["pairs"], dtype=np.int64).reshape(-1, 2)
-    for (i, j), v in zip(pairs, column, strict=True):
-        if np.isfinite(v):  # a path includes its endpoints
-            s[i, j] = s[j, i] = max(v, values[i], values[j])
-    return barcode_from_graph(values, s)
+    column = np.asarray(column, dtype=np.float64)
+    if column.shape != (len(pairs),):
+        raise ValueError(f"column must have one saddle per pair ({len(pairs)}), got {column.shape}")
+    ok = np.isfinite(column)  # a path includes its endpoints
+    top = np.maximum(column[ok], values[pairs[ok]].max(1, initial=-np.inf))
+    return barcode_from_graph(values, graph_matrix(values, pairs[ok], top))
 
 
 def budget_curve(run, kind: str = "sum") -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.barcode import Barcode, barcode_from_graph
+from core.barcode import Barcode, barcode_from_graph, graph_matrix
 from core.evaluate import values_of
 from core.paths import dense_points
 
@@ -83,14 +83,10 @@ def reevaluate(run, objective, *, chunk: int | None = 2048) -> tuple[np.ndarray,
     pts = [dense_points(p.to(dev), int(d)) for p, d in zip(run.path_points, dens, strict=True)]
     vals = values_of(objective, torch.cat(pts), chunk).double().cpu().numpy()
     bounds = np.cumsum([0] + [p.shape[0] for p in pts])
-    k = len(values)
-    saddles = np.full((k, k), np.inf)
-    np.fill_diagonal(saddles, values)
     pairs = np.asarray(run.paths["pairs"], dtype=np.int64).reshape(-1, 2)
-    for e, (i, j) in enumerate(pairs):
-        top = max(vals[bounds[e] : bounds[e + 1]].max(), values[i], values[j])
-        saddles[i, j] = saddles[j, i] = top
-    return values, saddles
+    tops = [vals[a:b].max() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    ends = values[pairs].max(1, initial=-np.inf)  # a path includes its endpoints
+    return values, graph_matrix(values, pairs, np.maximum(tops, ends))
 
 
 @dataclass(frozen=True)
