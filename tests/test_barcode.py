@@ -339,3 +339,12 @@ def test_matches_independent_oracle(g):
     assert b.to_score("max") == (max(lengths) if lengths else 0.0)
     assert b.segment_of().tolist() == [got[v][1] - got[v][0] for v in range(len(values))]
     assert Barcode.from_dict(json.loads(json.dumps(b.to_dict()))) == b
+
+
+def test_graph_matrix_places_values_and_symmetric_saddles():
+    from core.barcode import graph_matrix
+
+    s = graph_matrix([0.0, 1.0, 2.0], [[0, 2], [1, 2]], [3.0, 4.0])
+    want = np.array([[0.0, np.inf, 3.0], [np.inf, 1.0, 4.0], [3.0, 4.0, 2.0]])
+    np.testing.assert_array_equal(s, want)
+    np.testing.assert_array_equal(graph_matrix([5.0], np.zeros((0, 2)), []), [[5.0]])
