@@ -165,11 +165,15 @@ def path_profile(
     return s.cpu().numpy(), values_of(objective, pts, chunk).cpu().double().numpy()
 
 
+def _values_over(objective: Objective, pts: list[Tensor], chunk) -> list[np.ndarray]:
+    """The objective at each of E point sets, in one batched pass."""
+    vals = values_of(objective, torch.cat(pts), chunk).cpu().double().numpy()
+    return np.split(vals, np.cumsum([p.shape[0] for p in pts])[:-1])
+
+
 def _max_over(objective: Objective, pts: list[Tensor], chunk) -> np.ndarray:
     """(E,) max of the objective over each of E point sets, in one batched pass."""
-    vals = values_of(objective, torch.cat(pts), chunk).cpu().double().numpy()
-    bounds = np.cumsum([0] + [p.shape[0] for p in pts])
-    return np.array([vals[a:b].max() for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+    return np.array([v.max() for v in _values_over(objective, pts, chunk)])
 
 
 def _dense_max(objective: Objective, paths: list[Tensor], density: int, chunk) -> np.ndarray:
@@ -190,18 +194,31 @@ def _midpoints(path: Tensor, density: int) -> Tensor:
 
 
 def final_saddles(
-    objective: Objective, paths: list[Tensor], opts: PathOptions
+    objective: Objective, paths: list[Tensor], opts: PathOptions, known: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dense maxima at a density where doubling it moves no saddle beyond ``saddle_tol``.
 
-    Each doubling evaluates only the points it adds. Returns saddles (E,), densities (E,).
+    Each doubling evaluates only the points it adds. ``known`` (E,), the dense maxima at
+    ``opts.density`` when the caller has them, is a subset of the points of every density
+    ``opts.density * 2**j``: from there only the added points are evaluated (the screen of
+    ``core.pairs``, whose final density is its density, evaluates nothing). Returns saddles
+    (E,), densities (E,).
     """
     e = len(paths)
     saddles = np.full(e, np.nan)
     dens = np.full(e, opts.final_density, dtype=np.int64)
     todo = np.arange(e)
     d = opts.final_density
-    cur = _dense_max(objective, paths, d, opts.chunk)
+    ratio = d // opts.density
+    if known is not None and d % opts.density == 0 and ratio & (ratio - 1) == 0:
+        cur, d = np.asarray(known, dtype=np.float64), opts.density
+        while d < opts.final_density:
+            cur = np.maximum(
+                cur, _max_over(objective, [_midpoints(p, d) for p in paths], opts.chunk)
+            )
+            d *= 2
+    else:
+        cur = _dense_max(objective, paths, d, opts.chunk)
     while todo.size:
         if 2 * d > opts.max_density:
             saddles[todo] = cur
@@ -303,6 +320,7 @@ def connect(
     straight_paths = [x[i].clone() for i in range(e)]
     best_paths = list(straight_paths)
     best = _dense_max(objective, straight_paths, opts.density, opts.chunk)
+    straight_known = best.copy()
     ev = endpoint_vals.cpu().double().numpy()
     low = np.maximum(ev[pairs[:, 0]], ev[pairs[:, 1]])  # (E,) the higher endpoint
     hist_steps, hist = [0], [best.copy()]
@@ -350,7 +368,9 @@ def connect(
         steps[rows] += 1
 
         if step % opts.eval_every == 0 or step == opts.steps:
-            est = _dense_max(objective, list(xa), opts.density, opts.chunk)
+            vals = _values_over(objective, [dense_points(p, opts.density) for p in xa], opts.chunk)
+            est = np.array([v.max() for v in vals])
+            nodes = np.stack([v[:: opts.density] for v in vals])  # (A, N): nodes are dense points
             for j, i in enumerate(rows):
                 if est[j] < best[i]:
                     best[i], best_paths[i] = est[j], xa[j].clone()
@@ -364,12 +384,13 @@ def connect(
             keep = active[rows]
             if not keep.all():
                 kt = torch.as_tensor(np.flatnonzero(keep), device=x.device)
-                xa, va, ends_a, rows, est = xa[kt], va[kt], ends_a[kt], rows[keep], est[keep]
-            xa, va = _grow(objective, xa, va, est, opts)
+                xa, va, ends_a, rows = xa[kt], va[kt], ends_a[kt], rows[keep]
+                est, nodes = est[keep], nodes[keep]
+            xa, va = _grow(xa, va, est, nodes, opts)
 
     # 2. Final honest saddles: dense until stable, on the full objective; never above straight.
-    saddles, dens = final_saddles(objective, best_paths, opts)
-    straight, sdens = final_saddles(objective, straight_paths, opts)
+    saddles, dens = final_saddles(objective, best_paths, opts, known=best)
+    straight, sdens = final_saddles(objective, straight_paths, opts, known=straight_known)
     worse = saddles > straight
     for i in np.flatnonzero(worse):
         best_paths[i], saddles[i], dens[i] = straight_paths[i], straight[i], sdens[i]
@@ -397,19 +418,19 @@ def _stop_converged(hist, idx, low, opts, active, converged) -> None:
     active[idx[done]] = False
 
 
-def _grow(objective, x, vel, est, opts):
+def _grow(x, vel, est, nodes, opts):
     """Add points to every active chain when one of them peaks between its nodes.
 
-    x (A, N, P) active chains, est (A,) their dense maxima at this evaluation.
+    x (A, N, P) active chains; est (A,) their dense maxima at this evaluation and nodes
+    (A, N) the objective at their nodes, from the same evaluation.
     """
     a, n, p = x.shape
     if n >= opts.max_points or not a:
         return x, vel
-    nodes = values_of(objective, x.reshape(-1, p), opts.chunk).view(a, n)
-    gap = est - nodes.amax(1).cpu().double().numpy()
+    gap = est - nodes.max(1)
     if not (gap > opts.saddle_tol).any():
         return x, vel
     n_new = min(opts.max_points, n + max(n // 2, 1))
     log.debug("growing chains from %d to %d points", n, n_new)
-    x = _resample(x, nodes, n_new, opts.weight)
+    x = _resample(x, torch.as_tensor(nodes, dtype=x.dtype, device=x.device), n_new, opts.weight)
     return x, torch.zeros_like(x[:, 1:-1])

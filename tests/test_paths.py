@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.paths import PathOptions, connect, dense_points, path_profile
+from core.paths import PathOptions, connect, dense_points, final_saddles, path_profile
 
 
 def double_well(x):
@@ -90,6 +90,31 @@ def test_doubling_density_moves_no_saddle_beyond_tolerance(three_pairs):
     for e, pts in enumerate(p.points):
         _, vals = path_profile(bent_well, pts, 2 * int(p.densities[e]))
         assert abs(vals.max() - p.saddles[e]) <= opts.saddle_tol
+
+
+def test_final_saddles_from_known_maxima_evaluate_only_the_added_points(three_pairs):
+    """Given the maxima at ``density`` (which connect has from its last check), the final
+    evaluation gives the same saddles and densities and evaluates only the points that the
+    doublings add; when the final density is the density, it evaluates nothing."""
+    _, opts, _, p = three_pairs
+    rows = []
+
+    def counted(x):
+        rows.append(x.shape[0])
+        return bent_well(x)
+
+    known = np.array([path_profile(bent_well, x, opts.density)[1].max() for x in p.points])
+    plain = final_saddles(counted, p.points, opts)
+    n_plain, rows[:] = sum(rows), []
+    fast = final_saddles(counted, p.points, opts, known=known)
+    np.testing.assert_array_equal(fast[1], plain[1])
+    np.testing.assert_allclose(fast[0], plain[0], rtol=0, atol=1e-14)
+    intervals = sum(x.shape[0] - 1 for x in p.points)
+    assert n_plain - sum(rows) == opts.density * intervals + len(p.points)  # the known points
+    rows[:] = []
+    screen = PathOptions(density=4, final_density=4, max_density=4)
+    assert (final_saddles(counted, p.points, screen, known=known)[0] == known).all()
+    assert rows == []
 
 
 def test_batched_equals_one_pair_at_a_time(three_pairs):
