@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -61,7 +62,7 @@ print(json.dumps({"total": total, "minima_s": r.summary["seconds_minima"],
 
 
 RUN_ONLY = r"""
-import json, sys, tempfile, time
+import json, resource, sys, tempfile, time
 from core.config import RunConfig
 from core.pipeline import run
 from core.runs import RunStore
@@ -69,27 +70,58 @@ cfg = RunConfig.from_dict(json.loads(sys.argv[1]))
 with tempfile.TemporaryDirectory() as tmp:
     t0 = time.perf_counter()
     r = run(cfg, store=RunStore(tmp))
-    print(json.dumps({"total": time.perf_counter() - t0, "n_paths": r.summary["n_paths"]}))
+    total = time.perf_counter() - t0
+ru = resource.getrusage(resource.RUSAGE_SELF)
+cpu = ru.ru_utime + ru.ru_stime
+print(json.dumps({"total": total, "cpu": cpu, "n_paths": r.summary["n_paths"]}))
 """
 
 
-def minima_ratio(steps: int, path_steps: int, repeats: int) -> list[tuple[float, float]]:
-    """(seconds for 8 minima, for 32 minima) with ``pairs="mst"``, end to end, ``repeats``
-    times, interleaved, each run in its own process: the ratio is read from the same moment
-    on a machine whose speed drifts."""
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to other guests, all cores (0 where /proc/stat lacks it)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def minima_ratio(steps: int, path_steps: int, repeats: int) -> list[dict]:
+    """8 vs 32 minima with ``pairs="mst"``, end to end, ``repeats`` times, interleaved, each
+    run in its own process: the ratio is read from the same moment on a machine whose speed
+    drifts. Each entry: wall seconds, CPU seconds (all threads) and steal seconds per K."""
     out = []
     for _ in range(repeats):
-        pair = []
+        runs = {}
         for k in (8, 32):
             spec = json.dumps(config(k, 8, 1, "mst", steps, path_steps))
+            stolen = steal_seconds()
             res = subprocess.run(
                 [sys.executable, "-c", RUN_ONLY, spec], capture_output=True, text=True,
                 check=True, cwd=Path(__file__).resolve().parent.parent,
             )  # fmt: skip
-            pair.append(json.loads(res.stdout.strip().splitlines()[-1])["total"])
-        out.append(tuple(pair))
-        print("8 vs 32 minima (mst):", pair, flush=True)
+            runs[k] = json.loads(res.stdout.strip().splitlines()[-1])
+            runs[k]["steal"] = steal_seconds() - stolen
+        out.append(runs)
+        print("8 vs 32 minima (mst):", json.dumps(runs), flush=True)
     return out
+
+
+def ratio_lines(ratios: list[dict]) -> list[str]:
+    """The 32-vs-8 result: median and range of the wall-time and CPU-time ratios."""
+
+    def summary(key: str) -> str:
+        r = sorted(x[32][key] / x[8][key] for x in ratios)
+        return f"median **{r[len(r) // 2]:.2f}x** (range {r[0]:.2f}-{r[-1]:.2f}x)"
+
+    pairs = ", ".join(f"({x[8]['total']:.1f}, {x[32]['total']:.1f})" for x in ratios)
+    steal = sum(x[k]["steal"] for x in ratios for k in x)
+    return [
+        f"32 vs 8 minima (MLP 8x1, `pairs=mst`, end to end, {len(ratios)} interleaved pairs of "
+        f"runs, {ratios[0][8]['n_paths']} and {ratios[0][32]['n_paths']} paths): wall time "
+        f"{summary('total')}; CPU time (both threads) {summary('cpu')}; wall seconds (8, 32): "
+        f"{pairs}; hypervisor steal during them: {steal:.1f} s",
+    ]
 
 
 def child(config: dict, npairs: int, points: int) -> dict:
@@ -158,13 +190,7 @@ def main() -> None:
             f"{r['paths_s']:.1f} | {r['total']:.1f} | {r['total'] / base:.2f}x | "
             f"{r['rss_mb']:.0f} | {rate / 1e9:.2f} | {rate / peak:.0%} |"
         )
-    r32 = sorted(b / a for a, b in ratios)
-    lines += [
-        "",
-        f"32 vs 8 minima (MLP 8x1, `pairs=mst`, end to end, {len(ratios)} interleaved pairs of "
-        f"runs): median **{r32[len(r32) // 2]:.2f}x** (range {r32[0]:.2f}-{r32[-1]:.2f}x); "
-        "seconds (8, 32): " + ", ".join(f"({a:.1f}, {b:.1f})" for a, b in ratios),
-    ]
+    lines += ["", *ratio_lines(ratios)]
     lines += [
         "",
         "Points per path (8 minima, width 32, depth 2, all pairs): one path step, 28 pairs",
