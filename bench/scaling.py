@@ -62,18 +62,27 @@ print(json.dumps({"total": total, "minima_s": r.summary["seconds_minima"],
 
 
 RUN_ONLY = r"""
-import json, resource, sys, tempfile, time
+import contextlib, json, sys, tempfile, time
+import core.pipeline
 from core.config import RunConfig
-from core.pipeline import run
 from core.runs import RunStore
-cfg = RunConfig.from_dict(json.loads(sys.argv[1]))
-with tempfile.TemporaryDirectory() as tmp:
+from torch.utils.flop_counter import FlopCounterMode
+spec = json.loads(sys.argv[1])
+cfg = RunConfig.from_dict(spec["config"])
+counter = FlopCounterMode(display=False)
+stage_minima, minima = core.pipeline.stage_minima, [0]
+def counted_minima(*args, **kwargs):  # the matmul FLOPs of the minima stage alone
+    before = counter.get_total_flops()
+    out = stage_minima(*args, **kwargs)
+    minima[0] = counter.get_total_flops() - before
+    return out
+core.pipeline.stage_minima = counted_minima
+with tempfile.TemporaryDirectory() as tmp, counter if spec["count"] else contextlib.nullcontext():
     t0 = time.perf_counter()
-    r = run(cfg, store=RunStore(tmp))
+    r = core.pipeline.run(cfg, store=RunStore(tmp))
     total = time.perf_counter() - t0
-ru = resource.getrusage(resource.RUSAGE_SELF)
-cpu = ru.ru_utime + ru.ru_stime
-print(json.dumps({"total": total, "cpu": cpu, "n_paths": r.summary["n_paths"]}))
+print(json.dumps({"total": total, "n_paths": r.summary["n_paths"],
+                  "flops": counter.get_total_flops(), "minima_flops": minima[0]}))
 """
 
 
@@ -86,41 +95,56 @@ def steal_seconds() -> float:
         return 0.0
 
 
-def minima_ratio(steps: int, path_steps: int, repeats: int) -> list[dict]:
-    """8 vs 32 minima with ``pairs="mst"``, end to end, ``repeats`` times, interleaved, each
-    run in its own process: the ratio is read from the same moment on a machine whose speed
-    drifts. Each entry: wall seconds, CPU seconds (all threads) and steal seconds per K."""
-    out = []
+def run_only(k: int, steps: int, path_steps: int, count: bool = False) -> dict:
+    """One end-to-end MLP 8x1 run with ``pairs="mst"`` in its own process: wall seconds,
+    paths, the hypervisor's steal meanwhile; with ``count``, the matmul FLOPs of the whole
+    run and of its minima stage (FlopCounterMode, which slows the run: its time is not used)."""
+    spec = json.dumps({"config": config(k, 8, 1, "mst", steps, path_steps), "count": count})
+    stolen = steal_seconds()
+    res = subprocess.run(
+        [sys.executable, "-c", RUN_ONLY, spec], capture_output=True, text=True, check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    return {**out, "steal": steal_seconds() - stolen}
+
+
+def minima_ratio(steps: int, path_steps: int, repeats: int) -> tuple[list[dict], dict]:
+    """8 vs 32 minima, end to end, ``repeats`` times interleaved (the ratio is read from the
+    same moment on a machine whose speed drifts), then once more each counting matmul FLOPs
+    (the same computation every time: deterministic)."""
+    timed = []
     for _ in range(repeats):
-        runs = {}
-        for k in (8, 32):
-            spec = json.dumps(config(k, 8, 1, "mst", steps, path_steps))
-            stolen = steal_seconds()
-            res = subprocess.run(
-                [sys.executable, "-c", RUN_ONLY, spec], capture_output=True, text=True,
-                check=True, cwd=Path(__file__).resolve().parent.parent,
-            )  # fmt: skip
-            runs[k] = json.loads(res.stdout.strip().splitlines()[-1])
-            runs[k]["steal"] = steal_seconds() - stolen
-        out.append(runs)
-        print("8 vs 32 minima (mst):", json.dumps(runs), flush=True)
-    return out
+        timed.append({k: run_only(k, steps, path_steps) for k in (8, 32)})
+        print("8 vs 32 minima (mst):", json.dumps(timed[-1]), flush=True)
+    work = {k: run_only(k, steps, path_steps, count=True) for k in (8, 32)}
+    print("8 vs 32 minima (mst), counted:", json.dumps(work), flush=True)
+    return timed, work
 
 
-def ratio_lines(ratios: list[dict]) -> list[str]:
-    """The 32-vs-8 result: median and range of the wall-time and CPU-time ratios."""
+def ratio_lines(timed: list[dict], work: dict) -> list[str]:
+    """The 32-vs-8 result: wall-time ratios (median, range) and the counted work ratio."""
+    r = sorted(x[32]["total"] / x[8]["total"] for x in timed)
+    pairs = ", ".join(f"({x[8]['total']:.1f}, {x[32]['total']:.1f})" for x in timed)
+    steal = sum(x[k]["steal"] for x in timed for k in x)
 
-    def summary(key: str) -> str:
-        r = sorted(x[32][key] / x[8][key] for x in ratios)
-        return f"median **{r[len(r) // 2]:.2f}x** (range {r[0]:.2f}-{r[-1]:.2f}x)"
+    def gflop(k: int, part: str) -> float:
+        w = work[k]
+        return (w["minima_flops"] if part == "minima" else w["flops"] - w["minima_flops"]) / 1e9
 
-    pairs = ", ".join(f"({x[8]['total']:.1f}, {x[32]['total']:.1f})" for x in ratios)
-    steal = sum(x[k]["steal"] for x in ratios for k in x)
+    parts = "; ".join(
+        f"{part} {gflop(8, part):.0f} vs {gflop(32, part):.0f} "
+        f"({gflop(32, part) / gflop(8, part):.1f}x)"
+        for part in ("minima", "paths")
+    )
     return [
-        f"32 vs 8 minima (MLP 8x1, `pairs=mst`, end to end, {len(ratios)} interleaved pairs of "
-        f"runs, {ratios[0][8]['n_paths']} and {ratios[0][32]['n_paths']} paths): wall time "
-        f"{summary('total')}; CPU time (both threads) {summary('cpu')}; wall seconds (8, 32): "
-        f"{pairs}; hypervisor steal during them: {steal:.1f} s",
+        f"32 vs 8 minima (MLP 8x1, `pairs=mst`, end to end, {work[8]['n_paths']} and "
+        f"{work[32]['n_paths']} paths), {len(timed)} interleaved pairs of runs: wall time median "
+        f"**{r[len(r) // 2]:.2f}x** (range {r[0]:.2f}-{r[-1]:.2f}x); wall seconds (8, 32): "
+        f"{pairs}; hypervisor steal during them {steal:.1f} s. Matmul work counted "
+        f"(FlopCounterMode, the same in every run): "
+        f"{work[8]['flops'] / 1e9:.0f} vs {work[32]['flops'] / 1e9:.0f} GFLOP "
+        f"(**{work[32]['flops'] / work[8]['flops']:.1f}x**); {parts}.",
     ]
 
 
@@ -165,7 +189,7 @@ def main() -> None:
         flops = 6 * r["macs"] * r["points"] * r["batch"]  # forward + backward, a minibatch
         rows.append((arch, k, w, d, pairs, r, flops / r["step_s"]))
         print(arch, k, w, d, pairs, json.dumps(r), flush=True)
-    ratios = minima_ratio(steps, path_steps, repeats=1 if a.quick else 5)
+    timed, work = minima_ratio(steps, path_steps, repeats=1 if a.quick else 5)
     pts = []
     for n in (8, 16, 32):
         r = child(config(8, 32, 2, "all", steps, path_steps), npairs=28, points=n)
@@ -190,7 +214,7 @@ def main() -> None:
             f"{r['paths_s']:.1f} | {r['total']:.1f} | {r['total'] / base:.2f}x | "
             f"{r['rss_mb']:.0f} | {rate / 1e9:.2f} | {rate / peak:.0%} |"
         )
-    lines += ["", *ratio_lines(ratios)]
+    lines += ["", *ratio_lines(timed, work)]
     lines += [
         "",
         "Points per path (8 minima, width 32, depth 2, all pairs): one path step, 28 pairs",
