@@ -1,18 +1,25 @@
 """The default run end to end, and where its time goes.
 
     .venv/bin/python bench/default_run.py [--width 32 --depth 2 --minima 8] [--quick]
+                                          [--baseline REV]
 
 Runs digits / MLP (depth 2, width 32) / 8 minima / all 28 pairs through the real pipeline
 stages in a temporary run store, timing each stage and splitting the path stage into
 minibatch steps, full-data checks and the final dense saddle evaluation (by wrapping the
 objectives with counters). Then, in the same process, it times a few path steps for all
-pairs in one batch against the same steps one pair at a time, and prints that ratio.
-Writes the ``bench/default_run.py`` block of BENCHMARKS.md.
+pairs in one batch against the same steps one pair at a time, and prints that ratio. With
+``--baseline REV`` it then runs the same configuration end to end with the code of git
+revision REV and with today's, back to back, each in a fresh process (REV checked out in a
+temporary worktree), and prints today vs that version. Writes the ``bench/default_run.py``
+block of BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +33,53 @@ from core.pairs import all_pairs  # noqa: E402
 from core.paths import PathOptions, connect  # noqa: E402
 from core.pipeline import objectives, run  # noqa: E402
 from core.runs import RunStore  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+END_TO_END = r"""
+import dataclasses, json, sys, tempfile, time
+from core.config import RunConfig
+from core.pipeline import run
+from core.runs import RunStore
+cfg = RunConfig().replace(**json.loads(sys.argv[1]))
+with tempfile.TemporaryDirectory() as tmp:
+    t0 = time.perf_counter()
+    r = run(cfg, store=RunStore(tmp))
+    total = time.perf_counter() - t0
+print(json.dumps({"total": total, "to": r.summary["to_score_sum"],
+                  "config": dataclasses.asdict(cfg)}))
+"""
+
+
+def end_to_end(tree: Path, sections: dict) -> dict:
+    """The run end to end with the code in ``tree``, in a fresh process: seconds, TO sum and
+    the full configuration it ran."""
+    out = subprocess.run(
+        [sys.executable, "-c", END_TO_END, json.dumps(sections)], cwd=tree, check=True,
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)},
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def versus(rev: str, sections: dict) -> str:
+    """One line: today's code vs revision ``rev``, the same configuration, back to back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        git = ["git", "-C", str(ROOT)]
+        subprocess.run([*git, "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
+        try:
+            old = end_to_end(tree, sections)
+            new = end_to_end(ROOT, sections)
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=True)
+    short = subprocess.run([*git, "rev-parse", "--short", rev], check=True, text=True,
+                           capture_output=True).stdout.strip()  # fmt: skip
+    same = "the same configuration" if old["config"] == new["config"] else (
+        "**configurations differ** (defaults changed in between)")  # fmt: skip
+    return (
+        f"Today vs {short}, {same}, end to end in fresh processes, back to back: "
+        f"{old['total']:.1f} s -> {new['total']:.1f} s (**{old['total'] / new['total']:.2f}x**); "
+        f"TO-score sums {old['to']:.4g} and {new['to']:.4g}."
+    )
 
 
 class Counted:
@@ -51,11 +105,13 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=2)
     ap.add_argument("--minima", type=int, default=8)
     ap.add_argument("--quick", action="store_true", help="fewer steps, for a smoke test")
+    ap.add_argument("--baseline", metavar="REV", help="also time git revision REV end to end")
     a = ap.parse_args()
-    cfg = RunConfig().replace(model={"width": a.width, "depth": a.depth},
-                              train={"minima": a.minima})  # fmt: skip
+    sections = {"model": {"width": a.width, "depth": a.depth}, "train": {"minima": a.minima}}
     if a.quick:
-        cfg = cfg.replace(train={"steps": 200}, paths={"steps": 100})
+        sections = {**sections, "train": {"minima": a.minima, "steps": 200},
+                    "paths": {"steps": 100}}  # fmt: skip
+    cfg = RunConfig().replace(**sections)
 
     # 1. The run itself, with counters on every objective call (autograd's backward passes
     #    run in the caller's time, not here; the MLP's hand-written one runs inside the call).
@@ -124,8 +180,12 @@ def main() -> None:
         f"({steps} steps, minibatch 128): {batched:.2f} s vs {loop:.2f} s "
         f"= **{loop / batched:.1f}x** faster batched.",
     ]
+    if a.baseline:
+        lines.append(versus(a.baseline, sections))
     text = "\n".join(lines)
     print(text)
+    if a.quick:  # a smoke test: BENCHMARKS.md keeps the real numbers
+        return
     write_block("bench/default_run.py", "## Default run end to end\n\n" + text)
 
 
