@@ -153,9 +153,10 @@ def main() -> None:
     some = pairs[: max(1, len(pairs) // 4)]  # a quarter of the pairs, scaled up
     loop = sum(timed(p[None], long) - timed(p[None], short) for p in some) * len(pairs) / len(some)
 
+    threads = "".join(f"{k}={os.environ[k]} " for k in ("OMP_NUM_THREADS",) if k in os.environ)
     lines = [
         f"Machine: {machine()}",
-        f"Command: `.venv/bin/python bench/default_run.py {' '.join(sys.argv[1:])}`",
+        f"Command: `{threads}.venv/bin/python bench/default_run.py {' '.join(sys.argv[1:])}`",
         "",
         f"Run: digits, MLP depth {a.depth} width {a.width}, {a.minima} minima, "
         f"{s['n_paths']} paths; TO-score sum {s['to_score_sum']:.4g}, max "
