@@ -27,14 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import machine, write_block  # noqa: E402
+from bench.report import ROOT, machine, run_fresh, write_block  # noqa: E402
 from core.config import RunConfig  # noqa: E402
 from core.pairs import all_pairs  # noqa: E402
 from core.paths import PathOptions, connect  # noqa: E402
 from core.pipeline import objectives, run  # noqa: E402
 from core.runs import RunStore  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+# The run end to end: seconds, TO sum and the full configuration it ran.
 END_TO_END = r"""
 import dataclasses, json, sys, tempfile, time
 from core.config import RunConfig
@@ -50,16 +50,6 @@ print(json.dumps({"total": total, "to": r.summary["to_score_sum"],
 """
 
 
-def end_to_end(tree: Path, sections: dict) -> dict:
-    """The run end to end with the code in ``tree``, in a fresh process: seconds, TO sum and
-    the full configuration it ran."""
-    out = subprocess.run(
-        [sys.executable, "-c", END_TO_END, json.dumps(sections)], cwd=tree, check=True,
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)},
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def versus(rev: str, sections: dict) -> str:
     """One line: today's code vs revision ``rev``, the same configuration, back to back."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,8 +57,8 @@ def versus(rev: str, sections: dict) -> str:
         git = ["git", "-C", str(ROOT)]
         subprocess.run([*git, "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
         try:
-            old = end_to_end(tree, sections)
-            new = end_to_end(ROOT, sections)
+            old = run_fresh(END_TO_END, json.dumps(sections), tree)
+            new = run_fresh(END_TO_END, json.dumps(sections))
         finally:
             subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=True)
     short = subprocess.run([*git, "rev-parse", "--short", rev], check=True, text=True,

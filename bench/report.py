@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: the machine they ran on, and BENCHMARKS.md blocks.
+"""Shared by the benchmark scripts: the machine they ran on, BENCHMARKS.md blocks, and
+Python snippets run in fresh processes.
 
 Each script owns one block of BENCHMARKS.md between ``<!-- NAME start -->`` and
 ``<!-- NAME end -->`` and replaces only that block, so scripts can be rerun one at a time.
@@ -7,8 +8,11 @@ Each script owns one block of BENCHMARKS.md between ``<!-- NAME start -->`` and
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -47,3 +51,14 @@ def write_block(name: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS.write_text(text)
+
+
+def run_fresh(code: str, arg: str, tree: Path = ROOT) -> dict:
+    """Run the Python ``code`` with the argument ``arg`` in a fresh process on the sources in
+    ``tree`` (its own peak memory, no state shared with the caller) and return the JSON object
+    on the last line it prints."""
+    out = subprocess.run(
+        [sys.executable, "-c", code, arg], cwd=tree, check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])

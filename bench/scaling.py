@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import machine, write_block  # noqa: E402
+from bench.report import machine, run_fresh, write_block  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, tempfile, time
@@ -101,11 +100,7 @@ def run_only(k: int, steps: int, path_steps: int, count: bool = False) -> dict:
     run and of its minima stage (FlopCounterMode, which slows the run: its time is not used)."""
     spec = json.dumps({"config": config(k, 8, 1, "mst", steps, path_steps), "count": count})
     stolen = steal_seconds()
-    res = subprocess.run(
-        [sys.executable, "-c", RUN_ONLY, spec], capture_output=True, text=True, check=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )  # fmt: skip
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out = run_fresh(RUN_ONLY, spec)
     return {**out, "steal": steal_seconds() - stolen}
 
 
@@ -149,12 +144,7 @@ def ratio_lines(timed: list[dict], work: dict) -> list[str]:
 
 
 def child(config: dict, npairs: int, points: int) -> dict:
-    spec = json.dumps({"config": config, "npairs": npairs, "points": points})
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, spec], capture_output=True, text=True, check=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_fresh(CHILD, json.dumps({"config": config, "npairs": npairs, "points": points}))
 
 
 def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
