@@ -424,7 +424,7 @@ def _grow(x, vel, est, nodes, opts):
     x (A, N, P) active chains; est (A,) their dense maxima at this evaluation and nodes
     (A, N) the objective at their nodes, from the same evaluation.
     """
-    a, n, p = x.shape
+    a, n = x.shape[:2]
     if n >= opts.max_points or not a:
         return x, vel
     gap = est - nodes.max(1)
