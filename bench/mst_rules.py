@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/mst_rules.py [--quick]
 
-For K = 8, 16, 32 minima (the ``bench/scaling.py`` setting: MLP width 8 depth 1 on digits,
-600 train steps, 300 path steps) it optimises every pair once (the reference: the all-pairs
-barcode) and screens every pair (``core.pairs.screened_saddles``), then replays rules on those
-numbers: a rule chooses which pairs to optimise, round by round, and each pair it opens gets
-its saddle from the all-pairs run. ``"mst"`` is the engine's own ``core.pairs.mst_rounds``;
-chain growth is batch-wide, so a pair optimised in a smaller batch can end slightly
-differently, and the replay is checked against a real ``pairs="mst"`` run in the same script.
+For K = 8, 16, 32 minima and seeds 0 and 1 (the ``bench/scaling.py`` setting: MLP width 8
+depth 1 on digits, 600 train steps, 300 path steps) it optimises every pair once (the
+reference: the all-pairs barcode) and screens every pair (``core.pairs.screened_saddles``),
+then replays rules on those numbers: a rule chooses which pairs to optimise, round by round,
+and each pair it opens gets its saddle from the all-pairs run. ``"mst"`` is the engine's own
+``core.pairs.mst_rounds``; chain growth is batch-wide, so a pair optimised in a smaller batch
+can end slightly differently, and the replay is checked against a real ``pairs="mst"`` run in
+the same script.
+``"mst, 12-point screen"`` is the engine rule on the screen the engine had before (twice the
+points, 2.5x its gradient work): today vs the last version, on the same saddles.
 
 Reports, per rule: paths optimised, rounds, the largest difference of a death from the
 all-pairs barcode (also as a fraction of the spread of the optimised saddles and of the
@@ -19,6 +22,7 @@ Writes the ``bench/mst_rules.py`` block of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -37,9 +41,9 @@ from core.runs import RunStore  # noqa: E402
 from core.validate import SIGNIFICANT  # noqa: E402
 
 
-def config(k: int, pairs: str, train_steps: int, path_steps: int) -> RunConfig:
+def config(k: int, pairs: str, train_steps: int, path_steps: int, seed: int = 0) -> RunConfig:
     return RunConfig.from_dict({
-        "model": {"arch": "mlp", "width": 8, "depth": 1},
+        "model": {"arch": "mlp", "width": 8, "depth": 1}, "seed": seed,
         "train": {"minima": k, "steps": train_steps},
         "paths": {"pairs": pairs, "steps": path_steps},
     })  # fmt: skip
@@ -74,43 +78,50 @@ def replay(rule, guess, values, saddles) -> tuple[np.ndarray, list[int]]:
     return rule(guess, values, optimise), rounds
 
 
-def measure(k: int, train_steps: int, path_steps: int) -> dict:
+def measure(k: int, seed: int, train_steps: int, path_steps: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config(k, "all", train_steps, path_steps)
+        cfg = config(k, "all", train_steps, path_steps, seed)
         t0 = time.perf_counter()
         full = run(cfg, store=RunStore(tmp))
         seconds_all = time.perf_counter() - t0
         t0 = time.perf_counter()
-        live = run(config(k, "mst", train_steps, path_steps), store=RunStore(tmp))
+        live = run(config(k, "mst", train_steps, path_steps, seed), store=RunStore(tmp))
         seconds_mst = time.perf_counter() - t0
     _, path_obj = objectives(cfg)
     pairs = np.asarray(full.paths["pairs"])
-    screen = screened_saddles(
-        path_obj, full.thetas, pairs, _path_options(cfg),
-        _stepper(path_obj, cfg.paths.batch_size),
-    )  # fmt: skip
+    opts, stepper = _path_options(cfg), _stepper(path_obj, cfg.paths.batch_size)
     values = np.asarray(full.minima["values"])
+
+    def guess_of(o):  # the screened saddles as a (K, K) matrix
+        return graph_matrix(
+            values, pairs, screened_saddles(path_obj, full.thetas, pairs, o, stepper)
+        )
+
+    guess = guess_of(opts)
+    n = 2 * opts.n_points  # the screen halves it: 12 points, as before
+    guess_before = guess_of(
+        dataclasses.replace(opts, n_points=n, max_points=max(n, opts.max_points))
+    )
     saddles = graph_matrix(values, pairs, full.paths["saddles"])
-    guess = graph_matrix(values, pairs, screen)
     reference = full.barcode
     scale = float(np.ptp(full.paths["straight"]))
     spread = float(np.ptp(full.paths["saddles"]))
     rules = {
-        "tree only": tree_only,
-        "mst (engine rule)": mst_rounds,
-        "mst, drop x 1.5": lambda g, v, o: mst_rounds(g, v, o, drop_factor=1.5),
-        "mst, drop x 2": lambda g, v, o: mst_rounds(g, v, o, drop_factor=2.0),
+        "tree only": (tree_only, guess),
+        "mst (engine rule)": (mst_rounds, guess),
+        "mst, 12-point screen": (mst_rounds, guess_before),
+        "mst, drop x 1.5": (lambda g, v, o: mst_rounds(g, v, o, drop_factor=1.5), guess),
     }
     rows = []
-    for name, rule in rules.items():
-        known, rounds = replay(rule, guess, values, saddles)
+    for name, (rule, g) in rules.items():
+        known, rounds = replay(rule, g, values, saddles)
         bars = barcode_from_graph(values, known, tol=1e-6)
         err = float(np.max(np.abs(finite_deaths(bars) - finite_deaths(reference)), initial=0))
         rows.append(dict(rule=name, paths=sum(rounds), rounds=rounds, err=err,
                          to=bars.to_score("sum")))  # fmt: skip
     rows.append(dict(rule="all pairs", paths=len(pairs), rounds=[len(pairs)], err=0.0,
                      to=reference.to_score("sum")))  # fmt: skip
-    return dict(k=k, rows=rows, scale=scale, spread=spread, seconds_all=seconds_all,
+    return dict(k=k, seed=seed, rows=rows, scale=scale, spread=spread, seconds_all=seconds_all,
                 seconds_mst=seconds_mst, live_paths=live.summary["n_paths"],
                 live_to=live.summary["to_score_sum"])  # fmt: skip
 
@@ -120,6 +131,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="K = 6, 8; 150 train / 60 path steps")
     a = ap.parse_args()
     ks, train_steps, path_steps = ((6, 8), 150, 60) if a.quick else ((8, 16, 32), 600, 300)
+    seeds = (0,) if a.quick else (0, 1)
     lines = [
         f"Machine: {machine()}",
         f"Command: `.venv/bin/python bench/mst_rules.py {' '.join(sys.argv[1:])}` (MLP 8x1 on "
@@ -130,21 +142,24 @@ def main() -> None:
         "spread of the optimised saddles, and of the toy-landscape tolerance (0.5% of the "
         "straight segments' range, the bound tests/test_engine.py uses).",
         "",
-        "| minima | rule | paths | rounds | error | of saddle spread | of tolerance | TO sum |",
-        "|---|---|---|---|---|---|---|---|",
+        "| minima | seed | rule | paths | rounds | error | of saddle spread | of tolerance "
+        "| TO sum |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     checks = []
-    for k in ks:
-        r = measure(k, train_steps, path_steps)
+    for k, seed in ((k, s) for k in ks for s in seeds):
+        r = measure(k, seed, train_steps, path_steps)
         for row in r["rows"]:
             lines.append(
-                f"| {k} | {row['rule']} | {row['paths']} | {row['rounds']} | {row['err']:.2g} | "
+                f"| {k} | {seed} | {row['rule']} | {row['paths']} | {row['rounds']} | "
+                f"{row['err']:.2g} | "
                 f"{row['err'] / r['spread']:.1%} | {row['err'] / (SIGNIFICANT * r['scale']):.2f} "
                 f"| {row['to']:.4f} |"
             )
         replayed = next(x for x in r["rows"] if x["rule"] == "mst (engine rule)")
         checks.append(
-            f'- {k} minima: a real `pairs="mst"` run optimised {r["live_paths"]} paths, TO sum '
+            f'- {k} minima, seed {seed}: a real `pairs="mst"` run optimised {r["live_paths"]} '
+            f"paths, TO sum "
             f"{r['live_to']:.4f} (replay: {replayed['paths']}, {replayed['to']:.4f}); end to "
             f"end {r['seconds_mst']:.1f} s, all pairs {r['seconds_all']:.1f} s."
         )

@@ -6,9 +6,11 @@
 minimax route between every two minima), so most pairs never matter. In the spirit of
 AutoNEB (Draxler et al. 2018), with estimates good enough to choose the tree:
 
-1. Screen: every pair gets a short optimisation (a tenth of the steps, no growth, one
-   evaluation). Its saddle is an upper bound, far closer to the optimised saddle than the
-   straight segment's (which is dominated by the distance between the minima).
+1. Screen: every pair gets a short optimisation (a tenth of the steps, half the starting
+   points, no growth, one evaluation). Its saddle is an upper bound, far closer to the
+   optimised saddle than the straight segment's (which is dominated by the distance between
+   the minima). Half the points cost 40% of the screen's gradient work and chose trees at
+   least as good on every replayed run (BENCHMARKS.md, bench/mst_rules.py).
 2. Optimise fully the edges of the minimum spanning tree of the best-known saddles
    (optimised where known, screened elsewhere) that are not optimised yet.
 3. Every unoptimised pair whose screened saddle, lowered by the largest drop that full
@@ -110,11 +112,11 @@ def merge_paths(parts: list[Paths]) -> Paths:
 
 
 def screened_saddles(objective, minima, pairs, opts: PathOptions, step_objective=None):
-    """(E,) saddles of a short optimisation of every pair: a tenth of the steps, the starting
-    number of points (no growth), one evaluation at the end. Upper bounds."""
-    steps = max(1, opts.steps // 10)
+    """(E,) saddles of a short optimisation of every pair: a tenth of the steps, half the
+    starting points (at least 3, no growth), one evaluation at the end. Upper bounds."""
+    steps, n = max(1, opts.steps // 10), max(3, opts.n_points // 2)
     short = dataclasses.replace(
-        opts, steps=steps, eval_every=steps, max_points=opts.n_points,
+        opts, steps=steps, eval_every=steps, n_points=n, max_points=n,
         final_density=opts.density, max_density=opts.density,
     )  # fmt: skip
     return connect(objective, minima, pairs, short, step_objective=step_objective).saddles
