@@ -9,8 +9,10 @@ AutoNEB (Draxler et al. 2018), with estimates good enough to choose the tree:
 1. Screen: every pair gets a short optimisation (a tenth of the steps, half the starting
    points, no growth, one evaluation). Its saddle is an upper bound, far closer to the
    optimised saddle than the straight segment's (which is dominated by the distance between
-   the minima). Half the points cost 40% of the screen's gradient work and chose trees at
-   least as good on every replayed run (BENCHMARKS.md, bench/mst_rules.py).
+   the minima). Half the points cost 40% of the gradient work of a screen with all of
+   them; replayed on six runs (bench/mst_rules.py) they led to as many paths (295 vs 291 in
+   all) and the same barcode error in three, a smaller one in two (8 minima: 19% -> 4% and
+   30% -> 17% of the saddle spread), a larger one in one (0 -> 0.9%).
 2. Optimise fully the edges of the minimum spanning tree of the best-known saddles
    (optimised where known, screened elsewhere) that are not optimised yet.
 3. Every unoptimised pair whose screened saddle, lowered by the largest drop that full
@@ -18,14 +20,14 @@ AutoNEB (Draxler et al. 2018), with estimates good enough to choose the tree:
    the current minimax route between its minima could still change the barcode: optimise
    those too, at most K - 1 per round and the lowest margin first (routes fall as optimised
    edges arrive, so later candidates often drop out: 106 instead of 156 paths for 32 minima
-   in bench/scaling.py). Repeat 2-3 until no pair qualifies.
+   when this was measured). Repeat 2-3 until no pair qualifies.
 
 The final graph holds the fully optimised paths only. The stopping rule is empirical (a pair
 might drop further than any seen), not a proof; ``uncertified_pairs`` counts the pairs that a
 true lower bound (no saddle is below the higher of its two minima) cannot rule out, runs
 report it, and the tests check on toy landscapes and small networks that the barcode equals
 the all-pairs one. With paths far from converged it need not: ``bench/mst_rules.py`` replays
-the rule on stored all-pairs saddles (BENCHMARKS.md: at 300 path steps, off by 0-19% of the
+the rule on stored all-pairs saddles (BENCHMARKS.md: at 300 path steps, off by 0-17% of the
 saddle spread for 8-32 minima). (Straight-segment bounds alone, tried first, chose the tree
 once and never changed it: optimising tree edges only lowers the tree, so no bound above it
 ever entered.)
