@@ -138,10 +138,9 @@ class MLP(nn.Module):
         every parameter (name -> (M, *shape)), by a hand-written backward pass.
 
         The forward pass is ``forward_many``'s (``_hidden_many``); the backward reuses its
-        buffers in place
-        (softmax into the log-probabilities, the ReLU mask into the incoming gradient) and
-        skips autograd's graph, its zero-filled gradients of the parameter slices and the
-        input gradient of the first layer. Equal to autograd to float32 rounding
+        buffers in place (softmax into the log-probabilities, the ReLU mask into the incoming
+        gradient) and skips autograd's graph, its zero-filled gradients of the parameter
+        slices and the input gradient of the first layer. Equal to autograd to float32 rounding
         (tests/test_models.py); 1.1-1.2x faster on the 2-core CPU (bench/engine.py).
         """
         n = len(self.hidden)

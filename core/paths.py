@@ -171,14 +171,14 @@ def _values_over(objective: Objective, pts: list[Tensor], chunk) -> list[np.ndar
     return np.split(vals, np.cumsum([p.shape[0] for p in pts])[:-1])
 
 
-def _max_over(objective: Objective, pts: list[Tensor], chunk) -> np.ndarray:
-    """(E,) max of the objective over each of E point sets, in one batched pass."""
+def max_over(objective: Objective, pts: list[Tensor], chunk: int | None = None) -> np.ndarray:
+    """(E,) max of the objective over each of E point sets (M_e, P), in one batched pass."""
     return np.array([v.max() for v in _values_over(objective, pts, chunk)])
 
 
 def _dense_max(objective: Objective, paths: list[Tensor], density: int, chunk) -> np.ndarray:
     """(E,) max of the objective over each path's dense points."""
-    return _max_over(objective, [dense_points(p, density) for p in paths], chunk)
+    return max_over(objective, [dense_points(p, density) for p in paths], chunk)
 
 
 def _midpoints(path: Tensor, density: int) -> Tensor:
@@ -214,7 +214,7 @@ def final_saddles(
         cur, d = np.asarray(known, dtype=np.float64), opts.density
         while d < opts.final_density:
             cur = np.maximum(
-                cur, _max_over(objective, [_midpoints(p, d) for p in paths], opts.chunk)
+                cur, max_over(objective, [_midpoints(p, d) for p in paths], opts.chunk)
             )
             d *= 2
     else:
@@ -224,7 +224,7 @@ def final_saddles(
             saddles[todo] = cur
             log.info("%d paths did not settle below max_density=%d", todo.size, d)
             break
-        new = _max_over(objective, [_midpoints(paths[i], d) for i in todo], opts.chunk)
+        new = max_over(objective, [_midpoints(paths[i], d) for i in todo], opts.chunk)
         nxt = np.maximum(cur, new)
         ok = nxt - cur <= opts.saddle_tol
         saddles[todo[ok]], dens[todo[ok]] = cur[ok], d

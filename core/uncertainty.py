@@ -33,7 +33,7 @@ import torch
 
 from core.barcode import Barcode, barcode_from_graph, graph_matrix
 from core.evaluate import values_of
-from core.paths import dense_points
+from core.paths import dense_points, max_over
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,8 @@ def reevaluate(run, objective, *, chunk: int | None = 2048) -> tuple[np.ndarray,
     values = values_of(objective, run.thetas.to(dev), chunk).double().cpu().numpy()  # (K,)
     dens = np.asarray(run.paths["densities"], dtype=np.int64)
     pts = [dense_points(p.to(dev), int(d)) for p, d in zip(run.path_points, dens, strict=True)]
-    vals = values_of(objective, torch.cat(pts), chunk).double().cpu().numpy()
-    bounds = np.cumsum([0] + [p.shape[0] for p in pts])
     pairs = np.asarray(run.paths["pairs"], dtype=np.int64).reshape(-1, 2)
-    tops = [vals[a:b].max() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    tops = max_over(objective, pts, chunk)
     ends = values[pairs].max(1, initial=-np.inf)  # a path includes its endpoints
     return values, graph_matrix(values, pairs, np.maximum(tops, ends))
 
