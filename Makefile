@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-cache-dir --upgrade pip
+	$(BIN)/pip install -q --no-cache-dir -r requirements.txt
 	touch $(STAMP)
 
 run: $(STAMP)
