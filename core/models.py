@@ -138,19 +138,24 @@ class MLP(nn.Module):
         every parameter (name -> (M, *shape)), by a hand-written backward pass.
 
         The forward pass is ``forward_many``'s (``_hidden_many``); the backward reuses its
-        buffers in place (softmax into the log-probabilities, the ReLU mask into the incoming
-        gradient) and skips autograd's graph, its zero-filled gradients of the parameter
-        slices and the input gradient of the first layer. Equal to autograd to float32 rounding
-        (tests/test_models.py); 1.1-1.2x faster on the 2-core CPU (bench/engine.py).
+        buffers in place (the softmax, one exp per logit, into the logits; the ReLU mask into
+        the incoming gradient) and skips autograd's graph, its zero-filled gradients of the
+        parameter slices and the input gradient of the first layer. Equal to autograd to
+        float32 rounding (tests/test_models.py); 1.1-1.2x faster on the 2-core CPU
+        (bench/engine.py).
         """
         n = len(self.hidden)
         names = [f"hidden.{i}" for i in range(n)] + ["head"]  # layer i's parameters
         x0, acts = self._hidden_many(p, x)
         w, b = p["head.weight"], p["head.bias"]
-        logp = torch.log_softmax(torch.baddbmm(b.unsqueeze(-1), w, acts[-1]), 1)  # (M, C, B)
+        z = torch.baddbmm(b.unsqueeze(-1), w, acts[-1])  # (M, C, B) logits
         target = y.view(1, 1, -1).expand(w.shape[0], 1, -1)
-        ce = -logp.gather(1, target).squeeze(1).sum(1)
-        g = logp.exp_()  # d ce / d logits = softmax - one-hot
+        # softmax with one exp per logit (log_softmax, then exp, takes two), in z's memory
+        z.sub_(z.amax(1, keepdim=True))
+        picked = z.gather(1, target)  # (M, 1, B) the target's shifted logit
+        total = z.exp_().sum(1, keepdim=True)  # (M, 1, B)
+        ce = (total.log() - picked).sum((1, 2))  # -log softmax at the target
+        g = z.div_(total)  # d ce / d logits = softmax - one-hot
         g.scatter_add_(1, target, torch.full(target.shape, -1.0, dtype=g.dtype, device=g.device))
         grads = {}
         for i in range(n, -1, -1):  # g: gradient w.r.t. layer i's output (before its ReLU)

@@ -87,10 +87,12 @@ def test_forward_many_equals_one_network_at_a_time(arch):
     torch.testing.assert_close(model.forward_many(unflatten(thetas, model), x), loop)
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3])
-def test_mlp_hand_written_gradient_equals_autograd_of_the_loop(depth):
+@pytest.mark.parametrize(("depth", "scale"), [(1, 1.0), (2, 1.0), (3, 1.0), (2, 40.0)])
+def test_mlp_hand_written_gradient_equals_autograd_of_the_loop(depth, scale):
+    """``scale`` 40 gives logits hundreds apart: the softmax must not overflow nor the
+    cross-entropy of a hopeless target become inf."""
     model = build_model("mlp", 5, depth, (1, 8, 8), 10).double()
-    thetas = init_thetas(model, 3, seed=1).double().requires_grad_()
+    thetas = (scale * init_thetas(model, 3, seed=1).double()).requires_grad_()
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(7, 1, 8, 8, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 10, (7,), generator=gen)
