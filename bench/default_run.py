@@ -1,7 +1,7 @@
 """The default run end to end, and where its time goes.
 
     .venv/bin/python bench/default_run.py [--width 32 --depth 2 --minima 8] [--quick]
-                                          [--baseline REV]
+                                          [--baseline REV [--repeats 3]]
 
 Runs digits / MLP (depth 2, width 32) / 8 minima / all 28 pairs through the real pipeline
 stages in a temporary run store, timing each stage and splitting the path stage into
@@ -10,7 +10,8 @@ objectives with counters). Then, in the same process, it times a few path steps 
 pairs in one batch against the same steps one pair at a time, and prints that ratio. With
 ``--baseline REV`` it then runs the same configuration end to end with the code of git
 revision REV and with today's, back to back, each in a fresh process (REV checked out in a
-temporary worktree), and prints today vs that version. Writes the ``bench/default_run.py``
+temporary worktree), ``--repeats`` pairs of runs in alternating order, and prints the median
+ratio of today vs that version and the work each side did. Writes the ``bench/default_run.py``
 block of BENCHMARKS.md.
 """
 
@@ -46,29 +47,49 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run(cfg, store=RunStore(tmp))
     total = time.perf_counter() - t0
 print(json.dumps({"total": total, "to": r.summary["to_score_sum"],
+                  "steps": [int(sum(r.minima["steps"])), int(sum(r.paths["steps"]))],
                   "config": dataclasses.asdict(cfg)}))
 """
 
 
-def versus(rev: str, sections: dict) -> str:
-    """One line: today's code vs revision ``rev``, the same configuration, back to back."""
+def versus(rev: str, sections: dict, repeats: int) -> str:
+    """One line: today's code vs revision ``rev``, the same configuration, ``repeats`` pairs
+    of runs back to back, the order alternating (the same code twice differed by up to 1.2x
+    in one pair on this VM, so one pair says little)."""
+    olds, news = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "baseline"
         git = ["git", "-C", str(ROOT)]
         subprocess.run([*git, "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
         try:
-            old = run_fresh(END_TO_END, json.dumps(sections), tree)
-            new = run_fresh(END_TO_END, json.dumps(sections))
+            for i in range(repeats):
+                for side in ("old", "new") if i % 2 == 0 else ("new", "old"):
+                    if side == "old":
+                        olds.append(run_fresh(END_TO_END, json.dumps(sections), tree))
+                    else:
+                        news.append(run_fresh(END_TO_END, json.dumps(sections)))
         finally:
             subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=True)
+    old, new = olds[0], news[0]
+    ratios = sorted(o["total"] / n["total"] for o, n in zip(olds, news, strict=True))
+    seconds = ", ".join(
+        f"({o['total']:.1f}, {n['total']:.1f})" for o, n in zip(olds, news, strict=True)
+    )
     short = subprocess.run([*git, "rev-parse", "--short", rev], check=True, text=True,
                            capture_output=True).stdout.strip()  # fmt: skip
     same = "the same configuration" if old["config"] == new["config"] else (
         "**configurations differ** (defaults changed in between)")  # fmt: skip
+    # A change at the level of float32 rounding can change the trajectories and with them
+    # the work (steps until the stopping rules hold): say how much each side did.
+    work = " and ".join(
+        f"{a:,} -> {b:,} {what} steps"
+        for what, a, b in zip(("minima", "path"), old["steps"], new["steps"], strict=True)
+    )
     return (
-        f"Today vs {short}, {same}, end to end in fresh processes, back to back: "
-        f"{old['total']:.1f} s -> {new['total']:.1f} s (**{old['total'] / new['total']:.2f}x**); "
-        f"TO-score sums {old['to']:.4g} and {new['to']:.4g}."
+        f"Today vs {short}, {same}, end to end in fresh processes, {repeats} pairs of runs "
+        f"back to back, the order alternating: {short}'s seconds / today's median "
+        f"**{ratios[len(ratios) // 2]:.2f}x** (range {ratios[0]:.2f}-{ratios[-1]:.2f}x; seconds "
+        f"({short}, today): {seconds}); TO-score sums {old['to']:.4g} and {new['to']:.4g}; {work}."
     )
 
 
@@ -96,6 +117,7 @@ def main() -> None:
     ap.add_argument("--minima", type=int, default=8)
     ap.add_argument("--quick", action="store_true", help="fewer steps, for a smoke test")
     ap.add_argument("--baseline", metavar="REV", help="also time git revision REV end to end")
+    ap.add_argument("--repeats", type=int, default=3, help="pairs of runs with --baseline")
     a = ap.parse_args()
     sections = {"model": {"width": a.width, "depth": a.depth}, "train": {"minima": a.minima}}
     if a.quick:
@@ -172,7 +194,7 @@ def main() -> None:
         f"= **{loop / batched:.1f}x** faster batched.",
     ]
     if a.baseline:
-        lines.append(versus(a.baseline, sections))
+        lines.append(versus(a.baseline, sections, a.repeats))
     text = "\n".join(lines)
     print(text)
     if a.quick:  # a smoke test: BENCHMARKS.md keeps the real numbers
