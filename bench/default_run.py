@@ -62,12 +62,10 @@ def versus(rev: str, sections: dict, repeats: int) -> str:
         git = ["git", "-C", str(ROOT)]
         subprocess.run([*git, "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
         try:
+            sides = [(olds, tree), (news, ROOT)]
             for i in range(repeats):
-                for side in ("old", "new") if i % 2 == 0 else ("new", "old"):
-                    if side == "old":
-                        olds.append(run_fresh(END_TO_END, json.dumps(sections), tree))
-                    else:
-                        news.append(run_fresh(END_TO_END, json.dumps(sections)))
+                for out, where in sides if i % 2 == 0 else sides[::-1]:
+                    out.append(run_fresh(END_TO_END, json.dumps(sections), where))
         finally:
             subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=True)
     old, new = olds[0], news[0]
