@@ -9,7 +9,10 @@ The objective contract: ``objective(thetas)`` maps a float tensor of shape (M, P
 row ``m`` of the output depending on row ``m`` of the input only, differentiable by autograd.
 An objective may also offer ``objective.block_size(m) -> int``, the vectors per call it runs
 fastest at (``core.objective.NetworkObjective`` sizes it to the CPU cache or the GPU memory
-budget); it is the chunk wherever the caller gives none.
+budget); it is the chunk wherever the caller gives none. And it may offer
+``objective.values_and_grads(thetas) -> (values (M,), grads (M, P))`` for one chunk, computed
+without autograd (``NetworkObjective`` does, for the MLP's hand-written gradient);
+``values_and_grads`` here uses it instead of differentiating ``objective(thetas).sum()``.
 """
 
 from __future__ import annotations
@@ -67,13 +70,25 @@ def values_of(objective: Objective, thetas: Tensor, chunk: int | None = None) ->
     return torch.cat(out) if out else thetas.new_zeros(0)
 
 
-def values_and_grads(
-    objective: Objective, thetas: Tensor, chunk: int | None = None
-) -> tuple[Tensor, Tensor]:
-    """Objective values and per-row gradients in one batched pass per chunk.
+def autograd_values_and_grads(objective: Objective, thetas: Tensor) -> tuple[Tensor, Tensor]:
+    """Values (M,) and per-row gradients (M, P) of one call, by autograd of the sum.
 
     Because row ``m`` of the output depends on row ``m`` of the input only, the gradient
     of the sum is the stack of the per-row gradients.
+    """
+    x = thetas.detach().requires_grad_(True)
+    with torch.enable_grad():
+        v = objective(x)
+        check_objective_output(v, x.shape[0])
+        (g,) = torch.autograd.grad(v.sum(), x)
+    return v.detach(), g.detach()
+
+
+def values_and_grads(
+    objective: Objective, thetas: Tensor, chunk: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Objective values and per-row gradients in one batched pass per chunk: the objective's
+    own ``values_and_grads`` where it has one, else ``autograd_values_and_grads``.
 
     Returns
     -------
@@ -82,15 +97,18 @@ def values_and_grads(
     grads : Tensor
         (M, P) detached.
     """
+    direct = getattr(objective, "values_and_grads", None)
     vals, grads = [], []
     for sl in _chunks(objective, thetas.shape[0], chunk):
-        x = thetas[sl].detach().requires_grad_(True)
-        with torch.enable_grad():
-            v = objective(x)
+        if callable(direct):
+            v, g = direct(thetas[sl].detach())
             check_objective_output(v, sl.stop - sl.start)
-            (g,) = torch.autograd.grad(v.sum(), x)
+        else:
+            v, g = autograd_values_and_grads(objective, thetas[sl])
         vals.append(v.detach())
         grads.append(g.detach())
     if not vals:
         return thetas.new_zeros(0), thetas.new_zeros(thetas.shape)
+    if len(vals) == 1:  # one chunk: no copy
+        return vals[0], grads[0]
     return torch.cat(vals), torch.cat(grads)

@@ -15,6 +15,8 @@ Three ways to evaluate M networks, equal to float32 rounding in values and gradi
   Where the model also has ``ce_and_grad_many`` (the MLP), the gradient is its hand-written
   backward pass, computed with the loss (``_HandGradCE``): 1.1-1.2x faster than autograd's
   on the 2-core CPU, and its activations are freed before the backward pass is asked for.
+  ``values_and_grads(thetas)``, which ``core.evaluate`` calls, takes it without autograd
+  around it at all (the l2 term and the per-block slices by hand).
 
 ``"auto"`` takes the fastest for the architecture and device from ``AUTO_STRATEGY``, a table
 measured by ``bench/engine.py`` (see BENCHMARKS.md), and the loop for a block of one network
@@ -53,6 +55,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.utils.checkpoint import checkpoint
 
+from core.evaluate import autograd_values_and_grads
 from core.models import init_thetas, n_params, unflatten
 
 log = logging.getLogger(__name__)
@@ -221,6 +224,7 @@ class NetworkObjective:
         self.memory_budget = memory_budget or default_memory_budget(self.device)
         self.bytes_per_example = _saved_bytes_per_example(self.model, self.x_train)
         self._perm: tuple[int, Tensor] | None = None  # (epoch, permutation) of the last call
+        self._compiled = False  # compiled(): the loss goes through torch.compile
         log.debug("objective %s on %s: strategy %s", self.arch, self.device, self.strategy)
 
     def _tensors(self, data, split: str) -> tuple[Tensor, Tensor]:
@@ -317,9 +321,40 @@ class NetworkObjective:
             rows.append(total / b)
         return torch.cat(rows) + 0.5 * self.l2 * thetas.pow(2).sum(1)
 
+    def _values_and_grads(self, thetas: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``_loss`` (M,) on (x, y) and its gradient (M, P), detached. Where ``_loss``'s
+        blocks take the hand-written gradient (the fused MLP, not compiled), straight from it:
+        the same blocks, the mean and the l2 term's gradient by hand, and no autograd graph
+        around the blocks (no engine, no zero-filled gradients of the slices); else by
+        autograd of ``_loss``.
+        """
+        self._check(thetas)
+        (m, _), b = thetas.shape, x.shape[0]
+        m_block, b_block = self._blocks(m, b)
+        if self._compiled or not self._hand_grad(m_block):
+            return autograd_values_and_grads(lambda t: self._loss(t, x, y), thetas)
+        thetas, x = thetas.detach(), x.to(thetas.dtype)
+        values, grads = [], []
+        for i in range(0, m, m_block):
+            for j in range(0, b, b_block):
+                ce, grad = _hand_ce_and_grad(self.model, thetas[i : i + m_block],
+                                             x[j : j + b_block], y[j : j + b_block])  # fmt: skip
+                if j:  # the sum over the example blocks
+                    ce, grad = values.pop() + ce, grads.pop().add_(grad)
+                values.append(ce)
+                grads.append(grad)
+        values, grads = (t[0] if len(t) == 1 else torch.cat(t) for t in (values, grads))
+        values = values / b + 0.5 * self.l2 * thetas.pow(2).sum(1)
+        return values, grads.div_(b).add_(thetas, alpha=self.l2)
+
     def __call__(self, thetas: Tensor) -> Tensor:
         """Objective (M,) on the whole train set: mean cross-entropy + l2 * ||theta||^2 / 2."""
         return self._loss(thetas, self.x_train, self.y_train)
+
+    def values_and_grads(self, thetas: Tensor) -> tuple[Tensor, Tensor]:
+        """Objective values (M,) and gradients (M, P) on the whole train set, one call of
+        ``core.evaluate.values_and_grads`` (which chunks and calls this)."""
+        return self._values_and_grads(thetas, self.x_train, self.y_train)
 
     # -- minibatches ------------------------------------------------------------------------
 
@@ -391,13 +426,22 @@ class NetworkObjective:
         eager (28.7 vs 27.8 GFLOP/s, MLP 32x2), so it is meant for CUDA.
         """
         twin = copy.copy(self)
-        twin._perm = None
+        twin._perm, twin._compiled = None, True
         twin._ce_sum = torch.compile(self._ce_sum)
         return twin
 
     def init(self, m: int, seed: int) -> Tensor:
         """M default initializations (M, P) on the device (``core.models.init_thetas``)."""
         return init_thetas(self.model, m, seed).to(self.device)
+
+
+def _hand_ce_and_grad(model: nn.Module, thetas: Tensor, x: Tensor, y: Tensor):
+    """Summed cross-entropy (M,) and its gradient (M, P) flat in ``thetas``' layout, from the
+    model's ``ce_and_grad_many``, in ``thetas``' dtype."""
+    ce, grads = model.ce_and_grad_many(unflatten(thetas, model), x, y)
+    m = thetas.shape[0]
+    flat = [grads[name].reshape(m, -1) for name, _ in model.named_parameters()]
+    return ce.to(thetas.dtype), torch.cat(flat, 1).to(thetas.dtype)
 
 
 class _HandGradCE(torch.autograd.Function):
@@ -407,11 +451,9 @@ class _HandGradCE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, thetas: Tensor, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        ce, grads = model.ce_and_grad_many(unflatten(thetas, model), x, y)
-        m = thetas.shape[0]
-        flat = [grads[name].reshape(m, -1) for name, _ in model.named_parameters()]
-        ctx.save_for_backward(torch.cat(flat, 1).to(thetas.dtype))
-        return ce.to(thetas.dtype)
+        ce, grad = _hand_ce_and_grad(model, thetas, x, y)
+        ctx.save_for_backward(grad)
+        return ce
 
     @staticmethod
     def backward(ctx, g: Tensor):
@@ -433,6 +475,9 @@ class OnExamples:
 
     def __call__(self, thetas: Tensor) -> Tensor:
         return self.owner._loss(thetas, self.x, self.y)
+
+    def values_and_grads(self, thetas: Tensor) -> tuple[Tensor, Tensor]:
+        return self.owner._values_and_grads(thetas, self.x, self.y)
 
     def block_size(self, m: int) -> int:
         return self.owner.block_size(m, self.x.shape[0])

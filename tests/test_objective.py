@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
 import core.objective as objective_module
-from core.evaluate import values_and_grads
+from core.evaluate import autograd_values_and_grads, values_and_grads
 from core.models import ARCHITECTURES, build_model, n_params, unflatten
 from core.objective import (
     ACTIVATION_FACTOR,
@@ -146,6 +146,66 @@ def test_blocks_and_checkpointing_equal_one_block(arch):
         np.testing.assert_array_equal(ev["accuracy"], ev_whole["accuracy"])
 
 
+@pytest.mark.parametrize("depth", [1, 3])
+def test_direct_values_and_grads_equal_autograd_of_the_loss(depth, monkeypatch):
+    """The MLP's values_and_grads (hand-written gradient, no autograd around it) equals
+    autograd of the same loss: whole blocks, blocks of vectors and of examples, minibatches;
+    float64 to 1e-12. Other architectures and compiled losses fall back to autograd."""
+    model = build_model("mlp", 5, depth, (1, 8, 8), 10)
+    whole = NetworkObjective(model, DATA, l2=L2, strategy="fused", batch_size=16)
+    tiny = 2 * 7 * ACTIVATION_FACTOR * whole.bytes_per_example  # blocks of (2, 7)
+    by_data = NetworkObjective(model, DATA, l2=L2, max_points=2, memory_budget=tiny)
+    thetas = whole.init(5, seed=3).double()
+    expected = {}
+    for name, f in (("whole", whole), ("by_data", by_data), ("minibatch", whole.minibatch(2))):
+        expected[name] = autograd_values_and_grads(f, thetas)  # through _HandGradCE
+    calls = []
+    monkeypatch.setattr(objective_module, "autograd_values_and_grads",
+                        lambda *a: calls.append(a) or autograd_values_and_grads(*a))  # fmt: skip
+    for name, f in (("whole", whole), ("by_data", by_data), ("minibatch", whole.minibatch(2))):
+        v, g = f.values_and_grads(thetas)
+        assert v.dtype == g.dtype == torch.float64 and not (v.requires_grad or g.requires_grad)
+        torch.testing.assert_close(v, expected[name][0], rtol=1e-12, atol=0)
+        torch.testing.assert_close(g, expected[name][1], rtol=1e-12, atol=1e-12)
+    assert calls == []  # none of them went through autograd
+    v, g = values_and_grads(whole, thetas.float(), chunk=2)  # core.evaluate: per chunk
+    torch.testing.assert_close(v, expected["whole"][0].float(), rtol=1e-5, atol=0)
+    assert_grads_close(g, expected["whole"][1].float())
+    assert calls == []
+    cnn = NetworkObjective(build_model("cnn", 4, 1, (1, 8, 8), 10), DATA, l2=L2)
+    v, g = cnn.values_and_grads(cnn.init(2, seed=0))
+    assert len(calls) == 1 and g.shape == (2, cnn.n_params)  # no hand gradient: autograd
+    whole._compiled = True
+    whole.values_and_grads(thetas)
+    assert len(calls) == 2  # a compiled loss is differentiated through torch.compile's graph
+
+
+def test_values_and_grads_uses_the_objectives_own_per_chunk():
+    """core.evaluate.values_and_grads calls objective.values_and_grads per chunk where the
+    objective has one, and checks its output like any objective's."""
+
+    class Direct:
+        def __init__(self, shape_bug=False):
+            self.chunks, self.shape_bug = [], shape_bug
+
+        def __call__(self, thetas):
+            raise AssertionError("values_and_grads must not be asked through __call__")
+
+        def values_and_grads(self, thetas):
+            self.chunks.append(thetas.shape[0])
+            v = thetas.pow(2).sum(1)
+            return (v[:-1] if self.shape_bug else v), 2 * thetas
+
+    thetas = torch.arange(12.0).view(6, 2)
+    f = Direct()
+    v, g = values_and_grads(f, thetas, chunk=4)
+    assert f.chunks == [4, 2]
+    torch.testing.assert_close(v, thetas.pow(2).sum(1))
+    torch.testing.assert_close(g, 2 * thetas)
+    with pytest.raises(ValueError, match=r"got output shape \(3,\) for M=4"):
+        values_and_grads(Direct(shape_bug=True), thetas, chunk=4)
+
+
 def test_hand_written_gradient_refuses_second_derivatives():
     """The fused MLP's gradient is computed by hand without a graph: create_graph=True must
     fail loudly rather than return a Hessian without the network's part."""
@@ -256,13 +316,13 @@ def test_block_size_fits_the_cpu_cache_and_the_engine_uses_it(monkeypatch):
     # values_and_grads calls the objective in block_size chunks, and the result is the same
     calls = []
     monkeypatch.setattr(obj, "_speed_budget", 3 * per_vector)
-    counted = obj._loss
+    counted = obj._values_and_grads
 
     def spy(thetas, x, y):
         calls.append(thetas.shape[0])
         return counted(thetas, x, y)
 
-    monkeypatch.setattr(obj, "_loss", spy)
+    monkeypatch.setattr(obj, "_values_and_grads", spy)
     thetas = obj.init(8, seed=1)
     v, g = values_and_grads(obj, thetas)
     assert calls == [3, 3, 2]
@@ -286,7 +346,7 @@ def test_cpu_block_bytes_is_half_the_largest_cache():
 MEMORY_PROBE = """
 import resource, sys, torch
 from core.config import RunConfig
-from core.evaluate import values_and_grads
+from core.evaluate import autograd_values_and_grads, values_and_grads
 from core.pipeline import objectives
 torch.set_num_threads(1)
 config = RunConfig(memory_mb={budget}).replace(model={{"width": 32, "depth": 2}})
