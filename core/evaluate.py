@@ -81,7 +81,9 @@ def autograd_values_and_grads(objective: Objective, thetas: Tensor) -> tuple[Ten
         v = objective(x)
         check_objective_output(v, x.shape[0])
         (g,) = torch.autograd.grad(v.sum(), x)
-    return v.detach(), g.detach()
+    # contiguous: a gradient can come back expanded (the gradient of a plain sum), and the
+    # callers may update it in place
+    return v.detach(), g.detach().contiguous()
 
 
 def values_and_grads(
@@ -109,6 +111,6 @@ def values_and_grads(
         grads.append(g.detach())
     if not vals:
         return thetas.new_zeros(0), thetas.new_zeros(thetas.shape)
-    if len(vals) == 1:  # one chunk: no copy
+    if len(vals) == 1:  # one chunk: no copy (fresh tensors, which the caller may update)
         return vals[0], grads[0]
     return torch.cat(vals), torch.cat(grads)

@@ -334,18 +334,26 @@ class NetworkObjective:
         if self._compiled or not self._hand_grad(m_block):
             return autograd_values_and_grads(lambda t: self._loss(t, x, y), thetas)
         thetas, x = thetas.detach(), x.to(thetas.dtype)
+        # the arithmetic of autograd of _loss, so the numbers are the same to the bit: each
+        # block's gradient times 1/b (in the dtype), summed, then the l2 term's gradient
+        inv_b = torch.ones((), dtype=thetas.dtype, device=thetas.device) / b
         values, grads = [], []
         for i in range(0, m, m_block):
-            for j in range(0, b, b_block):
-                ce, grad = _hand_ce_and_grad(self.model, thetas[i : i + m_block],
-                                             x[j : j + b_block], y[j : j + b_block])  # fmt: skip
-                if j:  # the sum over the example blocks
-                    ce, grad = values.pop() + ce, grads.pop().add_(grad)
-                values.append(ce)
-                grads.append(grad)
-        values, grads = (t[0] if len(t) == 1 else torch.cat(t) for t in (values, grads))
-        values = values / b + 0.5 * self.l2 * thetas.pow(2).sum(1)
-        return values, grads.div_(b).add_(thetas, alpha=self.l2)
+            th = thetas[i : i + m_block]
+            if not self._hand_grad(len(th)):  # a last block of one network: the loop
+                v, g = autograd_values_and_grads(lambda t: self._loss(t, x, y), th)
+            else:
+                ce, g = None, None
+                for j in range(0, b, b_block):
+                    c, gj = _hand_ce_and_grad(self.model, th, x[j : j + b_block],
+                                              y[j : j + b_block])  # fmt: skip
+                    gj.mul_(inv_b)
+                    ce, g = (c, gj) if g is None else (ce + c, g.add_(gj))
+                v = ce / b + 0.5 * self.l2 * th.pow(2).sum(1)
+                g.add_(th * self.l2)
+            values.append(v)
+            grads.append(g)
+        return tuple(t[0] if len(t) == 1 else torch.cat(t) for t in (values, grads))
 
     def __call__(self, thetas: Tensor) -> Tensor:
         """Objective (M,) on the whole train set: mean cross-entropy + l2 * ||theta||^2 / 2."""
