@@ -7,12 +7,12 @@ minimax route between every two minima), so most pairs never matter. In the spir
 AutoNEB (Draxler et al. 2018), with estimates good enough to choose the tree:
 
 1. Screen: every pair gets a short optimisation (a tenth of the steps, half the starting
-   points, no growth, one evaluation). Its saddle is an upper bound, far closer to the
-   optimised saddle than the straight segment's (which is dominated by the distance between
-   the minima). Half the points cost 40% of the gradient work of a screen with all of
-   them; replayed on six runs (bench/mst_rules.py) they led to as many paths (295 vs 291 in
-   all) and the same barcode error in three, a smaller one in two (8 minima: 19% -> 4% and
-   30% -> 17% of the saddle spread), a larger one in one (0 -> 0.9%).
+   points, no growth, one evaluation, no straight segment). Its saddle is an upper bound,
+   far closer to the optimised saddle than the straight segment's (which is dominated by
+   the distance between the minima). Half the points cost 40% of the gradient work of a
+   screen with all of them; replayed on six runs (bench/mst_rules.py) they led to as many
+   paths (295 vs 291 in all) and the same barcode error in three, a smaller one in two (8
+   minima: 19% -> 4% and 30% -> 17% of the saddle spread), a larger one in one (0 -> 0.9%).
 2. Optimise fully the edges of the minimum spanning tree of the best-known saddles
    (optimised where known, screened elsewhere) that are not optimised yet.
 3. Every unoptimised pair whose screened saddle, lowered by the largest drop that full
@@ -115,13 +115,15 @@ def merge_paths(parts: list[Paths]) -> Paths:
 
 def screened_saddles(objective, minima, pairs, opts: PathOptions, step_objective=None):
     """(E,) saddles of a short optimisation of every pair: a tenth of the steps, half the
-    starting points (at least 3, no growth), one evaluation at the end. Upper bounds."""
+    starting points (at least 3, no growth), one evaluation at the end, no straight segments
+    (the optimised paths evaluate their own). Upper bounds: maxima along paths."""
     steps, n = max(1, opts.steps // 10), max(3, opts.n_points // 2)
     short = dataclasses.replace(
         opts, steps=steps, eval_every=steps, n_points=n, max_points=n,
         final_density=opts.density, max_density=opts.density,
     )  # fmt: skip
-    return connect(objective, minima, pairs, short, step_objective=step_objective).saddles
+    run = connect(objective, minima, pairs, short, step_objective=step_objective, straight=False)
+    return run.saddles
 
 
 def _open_edges(guess: np.ndarray, known: np.ndarray, drop_factor: float = 1.0) -> np.ndarray:

@@ -287,6 +287,7 @@ def connect(
     *,
     step_objective: Callable[[int], Objective] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
+    straight: bool = True,
 ) -> Paths:
     """Optimise a min-max path for every pair, all chains in one batch.
 
@@ -302,6 +303,10 @@ def connect(
         ``step_objective(step)`` gives the objective for one step (a minibatch).
     on_progress : callable, optional
         ``on_progress(step, steps, n_converged)`` at every evaluation.
+    straight : bool
+        Evaluate the straight segments (their saddles, and the cap that no path reports more
+        than its straight segment). False for a quick estimate (``core.pairs``' screen):
+        ``Paths.straight`` is NaN and a path's saddle is its own maximum.
     """
     opts = options or PathOptions()
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -321,7 +326,10 @@ def connect(
     x = a[:, None] + t[None, :, None] * (b - a)[:, None]  # (E, N, P)
     straight_paths = [x[i].clone() for i in range(e)]
     best_paths = list(straight_paths)
-    best = _dense_max(objective, straight_paths, opts.density, opts.chunk)
+    if straight:
+        best = _dense_max(objective, straight_paths, opts.density, opts.chunk)
+    else:  # no cap: the first evaluation of the chains sets their saddles
+        best = np.full(e, np.inf)
     straight_known = best.copy()
     ev = endpoint_vals.cpu().double().numpy()
     low = np.maximum(ev[pairs[:, 0]], ev[pairs[:, 1]])  # (E,) the higher endpoint
@@ -393,15 +401,17 @@ def connect(
 
     # 2. Final honest saddles: dense until stable, on the full objective; never above straight.
     saddles, dens = final_saddles(objective, best_paths, opts, known=best)
-    straight, sdens = final_saddles(objective, straight_paths, opts, known=straight_known)
-    worse = saddles > straight
-    for i in np.flatnonzero(worse):
-        best_paths[i], saddles[i], dens[i] = straight_paths[i], straight[i], sdens[i]
+    if straight:
+        straight_s, sdens = final_saddles(objective, straight_paths, opts, known=straight_known)
+        for i in np.flatnonzero(saddles > straight_s):
+            best_paths[i], saddles[i], dens[i] = straight_paths[i], straight_s[i], sdens[i]
+    else:
+        straight_s = np.full(e, np.nan)
     return Paths(
         pairs=pairs,
         points=[p.detach() for p in best_paths],
         saddles=saddles,
-        straight=straight,
+        straight=straight_s,
         densities=dens,
         converged=converged,
         steps=steps,

@@ -214,20 +214,22 @@ def test_precision_is_checked():
 
 def test_screen_is_a_short_half_point_run_and_an_upper_bound(three_pairs):
     """``core.pairs.screened_saddles``: a tenth of the steps on chains of half the points,
-    no growth; its saddles lie between the optimised ones and the straight segments'."""
+    no growth, one dense evaluation of the chains and none of the straight segments; its
+    saddles lie between the optimised ones and the straight segments'."""
     from core.pairs import screened_saddles
 
     ends, opts, pairs, p = three_pairs
-    grad_rows = []
+    grad_rows, value_rows = [], []
 
-    def counted(x):
-        if x.requires_grad:  # a path step (evaluations run without gradients)
-            grad_rows.append(x.shape[0])
+    def counted(x):  # path steps ask for gradients, evaluations do not
+        (grad_rows if x.requires_grad else value_rows).append(x.shape[0])
         return bent_well(x)
 
     screen = screened_saddles(counted, ends, pairs, opts)
     n = opts.n_points // 2
     assert grad_rows == [len(pairs) * (n - 2)] * (opts.steps // 10)
+    # the endpoints, then every chain's dense points once
+    assert value_rows == [len(ends), len(pairs) * ((n - 1) * opts.density + 1)]
     assert (screen >= p.saddles - opts.saddle_tol).all()
     assert (screen <= p.straight + opts.saddle_tol).all()
     assert (screen < p.straight - 0.05).any()  # it already bends round the central hill
