@@ -92,14 +92,20 @@ def versus(rev: str, sections: dict, repeats: int) -> str:
 
 
 class Counted:
-    """Wrap an objective: count parameter vectors and seconds spent in it."""
+    """Wrap an objective: count parameter vectors and seconds spent in it, through its call
+    and through its own ``values_and_grads`` where it has one (``core.evaluate`` uses it)."""
 
     def __init__(self, f, tally, key):
         self.f, self.tally, self.key = f, tally, key
+        if callable(getattr(f, "values_and_grads", None)):
+            self.values_and_grads = lambda thetas: self._timed(f.values_and_grads, thetas)
 
     def __call__(self, thetas):
+        return self._timed(self.f, thetas)
+
+    def _timed(self, fn, thetas):
         t0 = time.perf_counter()
-        out = self.f(thetas)
+        out = fn(thetas)
         n, s = self.tally.get(self.key, (0, 0.0))
         self.tally[self.key] = (n + thetas.shape[0], s + time.perf_counter() - t0)
         return out
