@@ -12,7 +12,8 @@ fastest at (``core.objective.NetworkObjective`` sizes it to the CPU cache or the
 budget); it is the chunk wherever the caller gives none. And it may offer
 ``objective.values_and_grads(thetas) -> (values (M,), grads (M, P))`` for one chunk, computed
 without autograd (``NetworkObjective`` does, for the MLP's hand-written gradient);
-``values_and_grads`` here uses it instead of differentiating ``objective(thetas).sum()``.
+``values_and_grads`` here uses it instead of differentiating ``objective(thetas).sum()``. It
+returns fresh tensors: callers (the path steps) update the gradients in place.
 """
 
 from __future__ import annotations
