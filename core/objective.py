@@ -13,10 +13,11 @@ Three ways to evaluate M networks, equal to float32 rounding in values and gradi
 - ``"fused"``: the model's hand-written ``forward_many`` (``core.models``): the M networks as
   one wide network, batched matmuls for linear layers, grouped convolutions for conv layers.
   Where the model also has ``ce_and_grad_many`` (the MLP), the gradient is its hand-written
-  backward pass, computed with the loss (``_HandGradCE``): 1.1-1.2x faster than autograd's
-  on the 2-core CPU, and its activations are freed before the backward pass is asked for.
-  ``values_and_grads(thetas)``, which ``core.evaluate`` calls, takes it without autograd
-  around it at all (the l2 term and the per-block slices by hand).
+  backward pass, computed with the loss (``_HandGradCE`` for autograd callers), its
+  activations freed before the backward pass is asked for. ``values_and_grads(thetas)``,
+  which ``core.evaluate`` calls, takes it without autograd around it at all (the l2 term and
+  the per-block slices by hand, the same numbers to the bit): 1.4-1.6x faster than autograd's
+  backward on the 2-core CPU (bench/engine.py).
 
 ``"auto"`` takes the fastest for the architecture and device from ``AUTO_STRATEGY``, a table
 measured by ``bench/engine.py`` (see BENCHMARKS.md), and the loop for a block of one network
