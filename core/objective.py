@@ -16,7 +16,7 @@ Three ways to evaluate M networks, equal to float32 rounding in values and gradi
   backward pass, computed with the loss (``_HandGradCE`` for autograd callers), its
   activations freed before the backward pass is asked for. ``values_and_grads(thetas)``,
   which ``core.evaluate`` calls, takes it without autograd around it at all (the l2 term and
-  the per-block slices by hand, the same numbers to the bit): 1.4-1.6x faster than autograd's
+  the per-block slices by hand, the same numbers to the bit): 1.3-1.6x faster than autograd's
   backward on the 2-core CPU (bench/engine.py).
 
 ``"auto"`` takes the fastest for the architecture and device from ``AUTO_STRATEGY``, a table
