@@ -21,6 +21,7 @@ import argparse
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -131,20 +132,8 @@ def precision_rows(obj, land, device, size) -> list[str]:
     return rows
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs")
-    a = ap.parse_args()
-    if a.device == "cuda" and not torch.cuda.is_available():
-        print("no CUDA device here: nothing to check (run this on a GPU machine)")
-        return 0
-    device = torch.device(a.device)
-    size = QUICK if a.quick else FULL
-    lines = [f"Machine: {machine()}", "Command: `.venv/bin/python bench/gpu_check.py`", ""]
-
-    start = time.perf_counter()
-    # 1. The default pipeline on the device (the run of bench/default_run.py).
+def default_run(a, size) -> list[str]:
+    """1. The default pipeline on the device (the run of bench/default_run.py)."""
     cfg = RunConfig(device=a.device).replace(model={"width": 32, "depth": 2})
     if a.quick:
         cfg = cfg.replace(train={"steps": 30}, paths={"steps": 20})
@@ -153,53 +142,52 @@ def main() -> int:
         r = run(cfg, store=RunStore(tmp))
         total = time.perf_counter() - t0
     s = r.summary
-    lines.append(
+    return [
         f"Default run ({cfg.data.name}, {cfg.model.arch} w{cfg.model.width} d"
         f"{cfg.model.depth}, {cfg.train.minima} minima, {s['n_paths']} paths): {total:.1f} s "
         f"(minima {s['seconds_minima']:.1f} s, paths {s['seconds_paths']:.1f} s), TO sum "
         f"{s['to_score_sum']:.4g}, {s['n_paths_converged']}/{s['n_paths']} paths converged."
-    )
+    ]
 
-    print(
-        "\n".join(lines),
-        f"\n[{time.perf_counter() - start:.0f} s] next: batched vs loop",
-        flush=True,
-    )
-    # 2. Batched vs loop per architecture, and FLOP/s vs matmul.
+
+def batched_vs_loop(device, size) -> list[str]:
+    """2. Loss + gradient of M vectors per strategy, whole set and minibatch, vs matmul."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     n = size["matmul"]
     x, y = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     peak = 2 * n**3 / timed(lambda: x @ y, device)
-    lines += ["", f"float32 matmul {n}x{n}: {peak / 1e12:.2f} TFLOP/s", ""]
+    lines = [f"float32 matmul {n}x{n}: {peak / 1e12:.2f} TFLOP/s", ""]
     lines += [
-        "| arch | P | strategy | ms | vs loop | TFLOP/s | of matmul |",
-        "|---|---|---|---|---|---|---|",
+        "| arch | P | examples | strategy | ms | vs loop | TFLOP/s | of matmul |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     data = FakeData(size["n_train"], 512, device)
-    from torch.utils.flop_counter import FlopCounterMode
-
     for arch in ("mlp", "cnn", "resnet", "transformer"):
         model = build_model(arch, 32, 2, data.input_shape, 10)
         with FlopCounterMode(display=False) as fc:
             model(data.x_train[:1].cpu())
-        flops = 3 * fc.get_total_flops() * size["m"] * size["n_train"]
-        times = {}
-        for strategy in ("loop", "vmap", "auto"):
-            obj = NetworkObjective(model, data, batch_size=None, strategy=strategy, device=device)
-            th = obj.init(size["m"], 0)
-            times[strategy] = timed(lambda o=obj, t=th: values_and_grads(o, t), device, 3)
-        for strategy, t in times.items():
-            lines.append(
-                f"| {arch} | {obj.n_params:,} | {strategy} | {1000 * t:.1f} | "
-                f"{times['loop'] / t:.1f}x | {flops / t / 1e12:.2f} | {flops / t / peak:.0%} |"
-            )
-    print(
-        "\n".join(lines),
-        f"\n[{time.perf_counter() - start:.0f} s] next: CIFAR10-shaped landscapes",
-        flush=True,
-    )
-    # 3. CIFAR10-shaped landscapes, 8 minima, mst pairs.
-    lines += [
-        "",
+        for examples in (size["n_train"], 128):
+            flops = 3 * fc.get_total_flops() * size["m"] * examples
+            times = {}
+            for strategy in ("loop", "vmap", "fused"):
+                obj = NetworkObjective(
+                    model, data, batch_size=128, strategy=strategy, device=device
+                )
+                f = obj if examples == size["n_train"] else obj.minibatch(0)
+                th = obj.init(size["m"], 0)
+                times[strategy] = timed(lambda f=f, t=th: values_and_grads(f, t), device, 3)
+            for strategy, t in times.items():
+                lines.append(
+                    f"| {arch} | {obj.n_params:,} | {examples} | {strategy} | {1000 * t:.1f} | "
+                    f"{times['loop'] / t:.1f}x | {flops / t / 1e12:.2f} | {flops / t / peak:.0%} |"
+                )
+    return lines
+
+
+def landscapes(device, size) -> tuple[list[str], tuple]:
+    """3. CIFAR10-shaped landscapes, 8 minima, mst pairs."""
+    lines = [
         f"CIFAR10-shaped landscapes ({size['n_train']} synthetic train images, minibatch 128, "
         f"{size['train_steps']} training steps, {size['path_steps']} path steps, pairs=mst):",
         "",
@@ -210,26 +198,60 @@ def main() -> int:
     row, cnn_obj, cnn_land = landscape_row("cnn", 16, 2, cifar, device, size)
     lines.append(row)
     lines.append(landscape_row("resnet", 16, 2, cifar, device, size)[0])
+    return lines, (cnn_obj, cnn_land)
 
-    print(
-        "\n".join(lines),
-        f"\n[{time.perf_counter() - start:.0f} s] next: bfloat16 and compiled path steps",
-        flush=True,
-    )
-    # 4. bfloat16 and torch.compile path steps against float32.
-    lines += [
-        "",
-        "Path steps on the CNN minima (4 pairs, 200 steps incl. checks and final float32 "
-        "saddles); saddle difference relative to the float32 barrier above the higher end:",
+
+def precisions(cnn, device, size) -> list[str]:
+    """4. bfloat16 and torch.compile path steps against float32."""
+    return [
+        f"Path steps on the CNN minima (4 pairs, {size['path_steps']} steps incl. checks and "
+        "final float32 saddles); saddle difference relative to the float32 barrier above the "
+        "higher end:",
         "",
         "| path steps | seconds | vs float32 | largest saddle difference |",
         "|---|---|---|---|",
-        *precision_rows(cnn_obj, cnn_land, device, size),
+        *precision_rows(*cnn, device, size),
     ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs")
+    a = ap.parse_args()
+    if a.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device here: nothing to check (run this on a GPU machine)")
+        return 0
+    device = torch.device(a.device)
+    size = QUICK if a.quick else FULL
+    lines = [f"Machine: {machine()}", "Command: `.venv/bin/python bench/gpu_check.py`"]
+    start, failed, cnn = time.perf_counter(), [], None
+
+    def section(name, fn):
+        """Run one section; a failure is printed and recorded, and the next section runs."""
+        print(f"[{time.perf_counter() - start:.0f} s] {name}", flush=True)
+        try:
+            return fn()
+        except Exception as e:  # a GPU check should report every section it can
+            traceback.print_exc()
+            failed.append(name)
+            lines.extend(["", f"{name}: FAILED ({type(e).__name__}: {e})"])
+            return None
+
+    out = section("default run", lambda: default_run(a, size))
+    lines += ["", *out] if out else []
+    out = section("batched vs loop", lambda: batched_vs_loop(device, size))
+    lines += ["", *out] if out else []
+    out = section("landscapes", lambda: landscapes(device, size))
+    if out:
+        lines += ["", *out[0]]
+        cnn = out[1]
+        out = section("precisions", lambda: precisions(cnn, device, size))
+        lines += ["", *out] if out else []
     text = "\n".join(lines)
     print(text)
-    if a.quick:
-        return 0
+    if a.quick or failed:
+        return 1 if failed else 0
     write_block("bench/gpu_check.py", "## GPU check\n\n" + text)
     return 0
 

@@ -76,14 +76,18 @@ def significant(births: np.ndarray, deaths: np.ndarray, value_range: float) -> n
 
 
 def compare_engine_to_exact(
-    name: str, *, n_starts: int = 32, resolution: int = 801, pairs: str = "all"
+    name: str, *, n_starts: int = 32, resolution: int = 801, pairs: str = "all", device="cpu"
 ) -> ToyComparison:
-    """Run the engine on toy ``name`` and compare its barcode with the exact one."""
+    """Run the engine on toy ``name`` (on ``device``) and compare its barcode with the exact one."""
     toy = get_toy(name)
     if n_starts < 2:
         raise ValueError(f"n_starts must be at least 2, got {n_starts}")
     land = landscape_of(
-        toy.fn, starts_grid(toy, n_starts), minima=TOY_MINIMA, paths=TOY_PATHS, pairs=pairs
+        toy.fn,
+        starts_grid(toy, n_starts).to(device),
+        minima=TOY_MINIMA,
+        paths=TOY_PATHS,
+        pairs=pairs,
     )
     exact = exact_barcode(toy, resolution=resolution)
     vr = exact.value_range
