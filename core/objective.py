@@ -68,7 +68,8 @@ STRATEGIES = ("auto", "loop", "vmap", "fused")
 # several intra-op threads, fused won everywhere (MLP 9.7x, CNN 1.3x, ResNet 1.5x, transformer
 # 1.9x); "cpu1": one thread (OMP_NUM_THREADS=1), where the loop's per-network convolutions
 # tied with or beat the grouped ones (fused CNN 0.88-1.03x over two runs), ResNet a tie;
-# "cuda": not measured yet; fused runs the kernels that vmap lowers to, without its overhead.
+# "cuda": fused fastest or tied everywhere on an H100 (BENCHMARKS.md, GPU check: MLP 28-37x
+# the loop, CNN 1.2-7.5x, ResNet 1.4-11x, transformer 2.4-29x; vmap within 0.1-30% of it).
 AUTO_STRATEGY = {
     "cpu": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
     "cpu1": {"mlp": "fused", "cnn": "loop", "resnet": "loop", "transformer": "fused"},
@@ -85,8 +86,11 @@ MIN_BLOCK_ROWS = 1024
 def resolve_device(device) -> torch.device:
     """``"auto"`` -> cuda if available else cpu; anything else through ``torch.device``."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
+        device = torch.device("cuda", torch.cuda.current_device())  # as tensors report it
+    return device
 
 
 def default_memory_budget(device: torch.device) -> int:
@@ -225,7 +229,6 @@ class NetworkObjective:
         self.memory_budget = memory_budget or default_memory_budget(self.device)
         self.bytes_per_example = _saved_bytes_per_example(self.model, self.x_train)
         self._perm: tuple[int, Tensor] | None = None  # (epoch, permutation) of the last call
-        self._compiled = False  # compiled(): the loss goes through torch.compile
         log.debug("objective %s on %s: strategy %s", self.arch, self.device, self.strategy)
 
     def _tensors(self, data, split: str) -> tuple[Tensor, Tensor]:
@@ -267,6 +270,10 @@ class NetworkObjective:
         """Summed cross-entropy (M,) of the M networks over the examples x, y."""
         if thetas.requires_grad and torch.is_grad_enabled() and self._hand_grad(len(thetas)):
             return _HandGradCE.apply(thetas, self.model, x.to(thetas.dtype), y)
+        return self._logits_ce(thetas, x, y)
+
+    def _logits_ce(self, thetas: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """``_ce_sum`` through the logits, for autograd (what ``compiled()`` compiles)."""
         logits = self.logits(thetas, x).transpose(1, 2)  # (M, C, B): no copy for the MLP
         return F.cross_entropy(logits, y.expand(logits.shape[0], -1), reduction="none").sum(1)
 
@@ -324,7 +331,7 @@ class NetworkObjective:
 
     def _values_and_grads(self, thetas: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """``_loss`` (M,) on (x, y) and its gradient (M, P), detached. Where ``_loss``'s
-        blocks take the hand-written gradient (the fused MLP, not compiled), straight from it:
+        blocks take the hand-written gradient (the fused MLP), straight from it:
         the same blocks, the mean and the l2 term's gradient by hand, and no autograd graph
         around the blocks (no engine, no zero-filled gradients of the slices); else by
         autograd of ``_loss``.
@@ -332,7 +339,7 @@ class NetworkObjective:
         self._check(thetas)
         (m, _), b = thetas.shape, x.shape[0]
         m_block, b_block = self._blocks(m, b)
-        if self._compiled or not self._hand_grad(m_block):
+        if not self._hand_grad(m_block):
             return autograd_values_and_grads(lambda t: self._loss(t, x, y), thetas)
         thetas, x = thetas.detach(), x.to(thetas.dtype)
         # the arithmetic of autograd of _loss, so the numbers are the same to the bit: each
@@ -430,13 +437,18 @@ class NetworkObjective:
     def compiled(self) -> NetworkObjective:
         """A copy whose loss runs through ``torch.compile`` (same data, model and options).
 
-        Values equal the eager ones to float32 rounding (tests/test_objective.py). Building
-        takes tens of seconds per input shape; on the 2-core CPU it measured no faster than
-        eager (28.7 vs 27.8 GFLOP/s, MLP 32x2), so it is meant for CUDA.
+        What is compiled is the loss through the logits, which autograd differentiates; blocks
+        that take the model's hand-written gradient (the fused MLP) run it eagerly: compiled,
+        its in-place backward gave wrong gradients under torch 2.11 (cosine 0.006 with the
+        eager ones, on an H100 and on its CPU; BENCHMARKS.md, GPU check), though not under
+        2.14.1. Values equal the eager ones to float32 rounding (tests/test_objective.py,
+        tests/test_gpu.py). Building takes tens of seconds per input shape; on the 2-core CPU
+        it measured no faster than eager (28.7 vs 27.8 GFLOP/s, MLP 32x2), so it is meant for
+        CUDA.
         """
         twin = copy.copy(self)
-        twin._perm, twin._compiled = None, True
-        twin._ce_sum = torch.compile(self._ce_sum)
+        twin._perm = None
+        twin._logits_ce = torch.compile(self._logits_ce)
         return twin
 
     def init(self, m: int, seed: int) -> Tensor:
