@@ -65,6 +65,18 @@ def runs_env(tiny_runs, monkeypatch) -> TinyRuns:
     return tiny_runs
 
 
+def adam_minima(objective, m: int = 3, steps: int = 300, lr: float = 0.05) -> torch.Tensor:
+    """(m, P) ends for path tests: ``objective.init(m, seed=0)`` after ``steps`` Adam steps on
+    the whole objective."""
+    thetas = objective.init(m, seed=0).requires_grad_(True)
+    opt = torch.optim.Adam([thetas], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        objective(thetas).sum().backward()
+        opt.step()
+    return thetas.detach()
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One intra-op thread: these tensors are tiny, and on a busy machine the OpenMP barriers

@@ -7,6 +7,7 @@ CI has no GPU: these run on a lent GPU machine (BENCHMARKS.md, GPU check) with
 import numpy as np
 import pytest
 import torch
+from conftest import adam_minima
 
 from core.data import load_dataset
 from core.evaluate import autograd_values_and_grads, values_and_grads
@@ -86,13 +87,7 @@ def test_bfloat16_and_compiled_steps_on_cuda_keep_float32_saddles(digits):
     evaluations of the stored paths and agree with the float32 run within 5% of the barrier."""
     model = build_model("mlp", 8, 1, digits.input_shape, digits.n_classes)
     obj = NetworkObjective(model, digits, l2=1e-3, batch_size=32, seed=0, device="cuda")
-    thetas = obj.init(3, seed=0).requires_grad_(True)
-    opt = torch.optim.Adam([thetas], lr=0.05)
-    for _ in range(300):
-        opt.zero_grad()
-        obj(thetas).sum().backward()
-        opt.step()
-    ends = thetas.detach()
+    ends = adam_minima(obj)
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
     runs = {}
     for name, precision, src in (

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import adam_minima
 
 from core.paths import PathOptions, connect, dense_points, final_saddles, path_profile
 
@@ -176,13 +177,7 @@ def network_minima():
     data = load_dataset("digits", n_train=96, n_test=32)
     model = build_model("mlp", 8, 1, data.input_shape, data.n_classes)
     obj = NetworkObjective(model, data, l2=1e-3, batch_size=32, seed=0)
-    thetas = obj.init(3, seed=0).requires_grad_(True)
-    opt = torch.optim.Adam([thetas], lr=0.05)
-    for _ in range(300):
-        opt.zero_grad()
-        obj(thetas).sum().backward()
-        opt.step()
-    return obj, thetas.detach()
+    return obj, adam_minima(obj)
 
 
 @pytest.mark.usefixtures("one_thread")
