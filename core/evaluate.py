@@ -9,7 +9,8 @@ The objective contract: ``objective(thetas)`` maps a float tensor of shape (M, P
 row ``m`` of the output depending on row ``m`` of the input only, differentiable by autograd.
 An objective may also offer ``objective.block_size(m) -> int``, the vectors per call it runs
 fastest at (``core.objective.NetworkObjective`` sizes it to the CPU cache or the GPU memory
-budget); it is the chunk wherever the caller gives none. And it may offer
+budget); it is the chunk wherever the caller gives none; ``objective.value_block_size(m)``,
+if offered, is the chunk of evaluations without gradients. And it may offer
 ``objective.values_and_grads(thetas) -> (values (M,), grads (M, P))`` for one chunk, computed
 without autograd (``NetworkObjective`` does, for the MLP's hand-written gradient);
 ``values_and_grads`` here uses it instead of differentiating ``objective(thetas).sum()``. It
@@ -37,11 +38,17 @@ def check_objective_output(values: Tensor, m: int) -> None:
         )
 
 
-def _chunks(objective: Objective, m: int, chunk: int | None) -> list[slice]:
-    if chunk is None and m and callable(hint := getattr(objective, "block_size", None)):
-        chunk = hint(m)
-    step = m if not chunk or chunk >= m else chunk
-    return [slice(i, min(i + step, m)) for i in range(0, m, step)] if m else []
+def _chunks(
+    objective: Objective, m: int, chunk: int | None, hint: str = "block_size"
+) -> list[slice]:
+    """Slices of m vectors, at most ``chunk`` each (else the objective's ``hint``)."""
+    if chunk is None and m and callable(size := getattr(objective, hint, None)):
+        chunk = size(m)
+    if not m:
+        return []
+    n = 1 if not chunk or chunk >= m else -(-m // chunk)
+    # n calls of sizes that differ by at most one: no small last call
+    return [slice(i * m // n, (i + 1) * m // n) for i in range(n)]
 
 
 def values_of(objective: Objective, thetas: Tensor, chunk: int | None = None) -> Tensor:
@@ -54,8 +61,8 @@ def values_of(objective: Objective, thetas: Tensor, chunk: int | None = None) ->
     thetas : Tensor
         (M, P) parameter vectors.
     chunk : int, optional
-        Most vectors per call; when None, ``objective.block_size(M)`` if the objective has
-        one, else all at once.
+        Most vectors per call; when None, ``objective.value_block_size(M)`` or else
+        ``objective.block_size(M)`` if the objective has one, else all at once.
 
     Returns
     -------
@@ -63,8 +70,9 @@ def values_of(objective: Objective, thetas: Tensor, chunk: int | None = None) ->
         (M,) values, detached, on the device of ``thetas``.
     """
     out = []
+    hint = "value_block_size" if hasattr(objective, "value_block_size") else "block_size"
     with torch.no_grad():
-        for sl in _chunks(objective, thetas.shape[0], chunk):
+        for sl in _chunks(objective, thetas.shape[0], chunk, hint):
             v = objective(thetas[sl])
             check_objective_output(v, sl.stop - sl.start)
             out.append(v.detach())

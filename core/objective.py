@@ -77,6 +77,12 @@ AUTO_STRATEGY = {
 }
 
 ACTIVATION_FACTOR = 2  # peak memory / saved activations (measured 1.1-1.2 for cnn, M=64)
+# An evaluation without gradients holds the logits and the loss's temporaries of their size
+# (log-softmax, the class indices' gather) per network and example. For narrow networks they
+# are most of its memory (MLP 8x1: 64 bytes saved for backward, 120 of these): sized by the
+# saved activations, its blocks of 91 vectors x 1437 examples ran 1.9x slower than blocks of
+# 31 (bench/engine.py's machine); for the gradient's blocks the saved activations measured best.
+LOGIT_COPIES = 3
 # A speed block holds at least this many (network, example) pairs: fewer and the per-call
 # overhead outweighs the cache (the transformer on 256 examples ran 1.4x faster in blocks of
 # 8 networks than of 2; the CNN on 1437 examples fastest one network at a time).
@@ -194,6 +200,9 @@ class NetworkObjective:
         Where the data live and the networks are evaluated.
     bytes_per_example : int
         Activation bytes that one network saves for backward per example; sizes the blocks.
+    value_bytes_per_example : int
+        Bytes per network and example of an evaluation without gradients (at least the
+        logits' ``LOGIT_COPIES`` times); sizes its speed blocks.
     """
 
     def __init__(
@@ -228,6 +237,11 @@ class NetworkObjective:
         self.n_train = self.x_train.shape[0]
         self.memory_budget = memory_budget or default_memory_budget(self.device)
         self.bytes_per_example = _saved_bytes_per_example(self.model, self.x_train)
+        with torch.no_grad():
+            out = self.model(self.x_train[:1])
+        self.value_bytes_per_example = max(
+            self.bytes_per_example, LOGIT_COPIES * out.numel() * out.element_size()
+        )
         self._perm: tuple[int, Tensor] | None = None  # (epoch, permutation) of the last call
         log.debug("objective %s on %s: strategy %s", self.arch, self.device, self.strategy)
 
@@ -277,11 +291,14 @@ class NetworkObjective:
         logits = self.logits(thetas, x).transpose(1, 2)  # (M, C, B): no copy for the MLP
         return F.cross_entropy(logits, y.expand(logits.shape[0], -1), reduction="none").sum(1)
 
-    def _blocks(self, m: int, b: int, budget: int | None = None) -> tuple[int, int]:
-        """(vectors, examples) per block so that a block's activations fit ``budget`` bytes
-        (the memory budget when None)."""
+    def _blocks(
+        self, m: int, b: int, budget: int | None = None, per_example: int | None = None
+    ) -> tuple[int, int]:
+        """(vectors, examples) per block so that a block's activations (``per_example``
+        bytes, default ``bytes_per_example``) fit ``budget`` bytes (the memory budget when
+        None)."""
         budget = min(budget or self.memory_budget, self.memory_budget)
-        per_pair = ACTIVATION_FACTOR * self.bytes_per_example  # one network, one example
+        per_pair = ACTIVATION_FACTOR * (per_example or self.bytes_per_example)
         m_block = min(m, self.max_points or max(1, budget // (per_pair * b)))
         b_block = min(b, max(1, budget // (per_pair * m_block)))
         return m_block, b_block
@@ -295,8 +312,17 @@ class NetworkObjective:
         the train set) within half the CPU's last-level cache, or the memory budget on a GPU,
         and at least ``MIN_BLOCK_ROWS`` network-examples where the memory budget allows.
         ``core.evaluate`` uses it as the chunk when none is given."""
+        return self._speed_block(m, b, self.bytes_per_example)
+
+    def value_block_size(self, m: int, b: int | None = None) -> int:
+        """``block_size`` for evaluations without gradients, whose blocks hold the logits and
+        the loss's temporaries (``value_bytes_per_example``); ``core.evaluate.values_of``
+        asks for it."""
+        return self._speed_block(m, b, self.value_bytes_per_example)
+
+    def _speed_block(self, m: int, b: int | None, per_example: int) -> int:
         b = self.n_train if b is None else b
-        fast = self._blocks(m, b, self._speed_budget)[0]
+        fast = self._blocks(m, b, self._speed_budget, per_example)[0]
         floor = min(m, -(-MIN_BLOCK_ROWS // b), self._blocks(m, b)[0])  # within the budget
         return max(fast, floor)
 
@@ -413,7 +439,7 @@ class NetworkObjective:
         (m, _), b = thetas.shape, x.shape[0]
         if b == 0:
             raise ValueError(f"split {split!r} has no examples")
-        m_block, b_block = self._blocks(m, b, self._speed_budget)
+        m_block, b_block = self._blocks(m, b, self._speed_budget, self.value_bytes_per_example)
         ce, correct = torch.zeros(m, dtype=torch.float64), torch.zeros(m, dtype=torch.float64)
         with torch.no_grad():
             for i in range(0, m, m_block):
@@ -489,7 +515,8 @@ class _HandGradCE(torch.autograd.Function):
 
 class OnExamples:
     """A ``NetworkObjective`` on fixed examples (a minibatch): (M, P) -> (M,), with the
-    ``block_size`` hint of ``core.evaluate`` sized for those examples."""
+    ``block_size`` and ``value_block_size`` hints of ``core.evaluate`` sized for those
+    examples."""
 
     def __init__(self, owner: NetworkObjective, x: Tensor, y: Tensor):
         self.owner, self.x, self.y = owner, x, y
@@ -502,3 +529,6 @@ class OnExamples:
 
     def block_size(self, m: int) -> int:
         return self.owner.block_size(m, self.x.shape[0])
+
+    def value_block_size(self, m: int) -> int:
+        return self.owner.value_block_size(m, self.x.shape[0])

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
 import core.objective as objective_module
-from core.evaluate import autograd_values_and_grads, values_and_grads
+from core.evaluate import autograd_values_and_grads, values_and_grads, values_of
 from core.models import ARCHITECTURES, build_model, n_params, unflatten
 from core.objective import (
     ACTIVATION_FACTOR,
@@ -214,11 +214,39 @@ def test_values_and_grads_uses_the_objectives_own_per_chunk():
     thetas = torch.arange(12.0).view(6, 2)
     f = Direct()
     v, g = values_and_grads(f, thetas, chunk=4)
-    assert f.chunks == [4, 2]
+    assert f.chunks == [3, 3]  # at most 4 per call, and no small last call
     torch.testing.assert_close(v, thetas.pow(2).sum(1))
     torch.testing.assert_close(g, 2 * thetas)
-    with pytest.raises(ValueError, match=r"got output shape \(3,\) for M=4"):
+    with pytest.raises(ValueError, match=r"got output shape \(2,\) for M=3"):
         values_and_grads(Direct(shape_bug=True), thetas, chunk=4)
+
+
+def test_chunks_follow_the_objectives_hints():
+    """Evaluations without gradients take ``value_block_size``, with gradients
+    ``block_size``; chunks are of even sizes. The MLP 8x1's value blocks count its logits."""
+
+    class Hinted:
+        def __init__(self):
+            self.calls = []
+
+        def __call__(self, thetas):
+            self.calls.append(len(thetas))
+            return thetas.pow(2).sum(1)
+
+        block_size = staticmethod(lambda m: 4)
+        value_block_size = staticmethod(lambda m: 3)
+
+    f, thetas = Hinted(), torch.arange(20.0).view(10, 2)
+    values_of(f, thetas)
+    assert f.calls == [2, 3, 2, 3]
+    f.calls.clear()
+    values_and_grads(f, thetas)
+    assert f.calls == [3, 3, 4]
+    model = build_model("mlp", 8, 1, (1, 8, 8), 10)
+    obj = NetworkObjective(model, digits(300, 20), l2=L2)
+    assert obj.bytes_per_example == 64  # the hidden layer's output, saved twice
+    assert obj.value_bytes_per_example == 3 * 10 * 4  # logits and two of their size
+    assert obj.value_block_size(10**6) < obj.block_size(10**6)
 
 
 def test_hand_written_gradient_refuses_second_derivatives():
@@ -340,7 +368,7 @@ def test_block_size_fits_the_cpu_cache_and_the_engine_uses_it(monkeypatch):
     monkeypatch.setattr(obj, "_values_and_grads", spy)
     thetas = obj.init(8, seed=1)
     v, g = values_and_grads(obj, thetas)
-    assert calls == [3, 3, 2]
+    assert calls == [2, 3, 3]  # at most 3, of even sizes
     v1, g1 = values_and_grads(obj, thetas, chunk=8)
     torch.testing.assert_close(v, v1, rtol=1e-6, atol=0)
     assert_grads_close(g, g1)
@@ -361,7 +389,7 @@ def test_cpu_block_bytes_is_half_the_largest_cache():
 MEMORY_PROBE = """
 import resource, sys, torch
 from core.config import RunConfig
-from core.evaluate import autograd_values_and_grads, values_and_grads
+from core.evaluate import autograd_values_and_grads, values_and_grads, values_of
 from core.pipeline import objectives
 torch.set_num_threads(1)
 config = RunConfig(memory_mb={budget}).replace(model={{"width": 32, "depth": 2}})
