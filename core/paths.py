@@ -288,6 +288,7 @@ def connect(
     step_objective: Callable[[int], Objective] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     straight: bool = True,
+    final: bool = True,
 ) -> Paths:
     """Optimise a min-max path for every pair, all chains in one batch.
 
@@ -307,6 +308,11 @@ def connect(
         Evaluate the straight segments (their saddles, and the cap that no path reports more
         than its straight segment). False for a quick estimate (``core.pairs``' screen):
         ``Paths.straight`` is NaN and a path's saddle is its own maximum.
+    final : bool
+        Evaluate the final saddles (``finish``). False leaves every saddle at its maximum over
+        the dense points at ``opts.density`` (a lower bound of the final one, recomputable
+        from the stored path); ``finish`` can take them further later, pair by pair
+        (``core.pairs`` does so only where the barcode depends on them).
     """
     opts = options or PathOptions()
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -399,25 +405,52 @@ def connect(
                 est, nodes = est[keep], nodes[keep]
             xa, va = _grow(xa, va, est, nodes, opts)
 
-    # 2. Final honest saddles: dense until stable, on the full objective; never above straight.
-    saddles, dens = final_saddles(objective, best_paths, opts, known=best)
-    if straight:
-        straight_s, sdens = final_saddles(objective, straight_paths, opts, known=straight_known)
-        for i in np.flatnonzero(saddles > straight_s):
-            best_paths[i], saddles[i], dens[i] = straight_paths[i], straight_s[i], sdens[i]
-    else:
-        straight_s = np.full(e, np.nan)
-    return Paths(
+    paths = Paths(
         pairs=pairs,
         points=[p.detach() for p in best_paths],
-        saddles=saddles,
-        straight=straight_s,
-        densities=dens,
+        saddles=best,
+        straight=straight_known if straight else np.full(e, np.nan),
+        densities=np.full(e, opts.density, dtype=np.int64),
         converged=converged,
         steps=steps,
         history_steps=np.asarray(hist_steps, dtype=np.int64),
         history=np.stack(hist, 1),
     )
+    if final:
+        finish(objective, minima, paths, np.arange(e), opts)
+    return paths
+
+
+def finish(
+    objective: Objective, minima: Tensor, paths: Paths, idx: np.ndarray, opts: PathOptions
+) -> np.ndarray:
+    """Final honest saddles of paths ``idx``, in place: dense until stable on the full
+    objective (``final_saddles``, from the maxima at ``opts.density`` that ``connect`` left),
+    and never above the straight segment's, whose path replaces the optimised one where it is
+    lower. Paths already final are left alone. Returns the (len(idx),) final saddles.
+
+    ``connect(..., final=False)`` then ``finish`` of every pair computes what ``connect``
+    computes, to the bit: every point's value is the same whichever block it comes in.
+    """
+    idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+    todo = idx[paths.densities[idx] < opts.final_density]
+    if todo.size:
+        pts = [paths.points[i] for i in todo]
+        saddles, dens = final_saddles(objective, pts, opts, known=paths.saddles[todo])
+        if np.isfinite(paths.straight[todo]).all():  # connect(..., straight=True)
+            t = torch.linspace(0, 1, opts.n_points, dtype=minima.dtype, device=minima.device)
+            a, b = minima[paths.pairs[todo, 0]], minima[paths.pairs[todo, 1]]  # (T, P)
+            x = a[:, None] + t[None, :, None] * (b - a)[:, None]  # (T, N, P), as connect's
+            line = [x[j].clone() for j in range(len(todo))]
+            known = paths.straight[todo]
+            straight_s, sdens = final_saddles(objective, line, opts, known=known)
+            for j in np.flatnonzero(saddles > straight_s):
+                pts[j], saddles[j], dens[j] = line[j], straight_s[j], sdens[j]
+            paths.straight[todo] = straight_s
+        for j, i in enumerate(todo):
+            paths.points[i] = pts[j].detach()
+        paths.saddles[todo], paths.densities[todo] = saddles, dens
+    return paths.saddles[idx]
 
 
 def _stop_converged(hist, idx, low, opts, active, converged) -> None:

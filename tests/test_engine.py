@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from core import barcode_of, landscape_of
-from core.pairs import all_pairs, bottleneck, uncertified_pairs
+from core.barcode import barcode_from_graph, graph_matrix
+from core.pairs import all_pairs, bottleneck, mst_rounds, spanning_tree_edges, uncertified_pairs
+from core.paths import PathOptions
 from core.toy import TOYS
 from core.validate import SIGNIFICANT, TOLERANCE, compare_engine_to_exact
 
@@ -29,6 +31,11 @@ def test_mst_pairs_give_the_all_pairs_barcode_with_fewer_paths(name):
     np.testing.assert_allclose(a.births, b.births, atol=1e-9)
     vr = full.value_range
     np.testing.assert_allclose(a.deaths, b.deaths, atol=SIGNIFICANT * vr)
+    # final saddles where the barcode reads them (the tree of the optimised paths)
+    p, values = mst.landscape.paths, mst.landscape.minima.values
+    tree = spanning_tree_edges(graph_matrix(values, p.pairs, p.saddles))
+    rows = [int(np.flatnonzero((p.pairs == e).all(1))[0]) for e in tree]
+    assert (p.densities[rows] >= PathOptions().final_density).all()
 
 
 def test_barcode_of_plain_function_of_2d_points():
@@ -94,3 +101,51 @@ def test_mst_pairs_give_the_all_pairs_barcode_on_a_small_network():
     np.testing.assert_allclose(a.births, b.births, rtol=1e-6)
     scale = float(np.ptp(full.paths.straight))
     np.testing.assert_allclose(a.deaths, b.deaths, atol=SIGNIFICANT * scale)
+
+
+# (K, screen excess, coarse deficit, seed): random cases, and cases (found by search) where
+# rounds that do not refine the pair of the largest drop take other batches
+ROUND_CASES = [(12, 0.3, 0.3, s) for s in range(8)] + [
+    (16, 0.2, 0.5, 5), (16, 0.5, 0.5, 14), (16, 0.5, 1.0, 10), (24, 0.05, 0.1, 1),
+    (24, 0.2, 0.5, 13), (24, 0.5, 0.5, 6),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("k, excess, deficit, seed", ROUND_CASES)
+def test_mst_rounds_with_coarse_saddles_take_the_rounds_of_final_ones(k, excess, deficit, seed):
+    """Rounds that get lower bounds and ask for final saddles only where the rule reads
+    them (``refine``) optimise the same batches, in the same order, as rounds that get final
+    saddles at once, and end with the same tree (so the same barcode); they refine fewer."""
+    rng = np.random.default_rng(seed)
+    values = np.sort(rng.uniform(0, 1, k))
+    final = np.triu(rng.uniform(1, 3, (k, k)), 1)
+    final = final + final.T + np.diag(values)
+    lower = rng.exponential(deficit, (k, k)) * (rng.uniform(size=(k, k)) < 0.5)
+    coarse = np.triu(final - lower, 1)
+    coarse = coarse + coarse.T + np.diag(values)
+    guess = final + np.triu(rng.exponential(excess, (k, k)), 1)
+    guess = np.triu(guess, 1) + np.triu(guess, 1).T + np.diag(values)
+    eager_batches, lazy_batches, refined = [], [], []
+
+    def eager(batch):
+        eager_batches.append(batch.tolist())
+        return final[batch[:, 0], batch[:, 1]]
+
+    def lazy(batch):
+        lazy_batches.append(batch.tolist())
+        return coarse[batch[:, 0], batch[:, 1]]
+
+    def refine(batch):
+        refined.extend(map(tuple, batch.tolist()))
+        return final[batch[:, 0], batch[:, 1]]
+
+    a = mst_rounds(guess, values, eager)
+    b = mst_rounds(guess, values, lazy, refine=refine)
+    assert lazy_batches == eager_batches
+    assert np.isfinite(a).sum() == np.isfinite(b).sum() > 2 * (k - 1)  # rounds beyond the tree
+    tree = spanning_tree_edges(a)
+    np.testing.assert_array_equal(spanning_tree_edges(b), tree)
+    np.testing.assert_array_equal(b[tree[:, 0], tree[:, 1]], a[tree[:, 0], tree[:, 1]])
+    assert len(set(refined)) < np.isfinite(np.triu(a, 1)).sum()  # not every optimised pair
+    np.testing.assert_array_equal(barcode_from_graph(values, b).deaths,
+                                  barcode_from_graph(values, a).deaths)  # fmt: skip

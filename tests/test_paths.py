@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import adam_minima
 
-from core.paths import PathOptions, connect, dense_points, final_saddles, path_profile
+from core.paths import PathOptions, connect, dense_points, final_saddles, finish, path_profile
 
 
 def double_well(x):
@@ -178,6 +178,28 @@ def network_minima():
     model = build_model("mlp", 8, 1, data.input_shape, data.n_classes)
     obj = NetworkObjective(model, data, l2=1e-3, batch_size=32, seed=0)
     return obj, adam_minima(obj)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_connect_then_finish_equals_connect(network_minima):
+    """Final saddles later, pair by pair and in any grouping (``finish``), are those that
+    ``connect`` computes, to the bit; before them a path reports its maximum at the coarse
+    density, which is never above the final saddle."""
+    obj, ends = network_minima
+    pairs = np.array([[0, 1], [0, 2], [1, 2]])
+    opts = PathOptions(steps=60, lr=0.05, density=2, n_points=6)
+    full = connect(obj, ends, pairs, opts, step_objective=obj.minibatch)
+    lazy = connect(obj, ends, pairs, opts, step_objective=obj.minibatch, final=False)
+    assert (lazy.densities == opts.density).all() and (lazy.saddles <= full.saddles).all()
+    for e in range(3):  # the coarse saddle is the path's maximum at the coarse density
+        _, vals = path_profile(obj, lazy.points[e], opts.density)
+        assert vals.max() == pytest.approx(lazy.saddles[e], rel=1e-6)
+    assert finish(obj, ends, lazy, [2, 0], opts).tolist() == full.saddles[[2, 0]].tolist()
+    assert lazy.densities[1] == opts.density  # not asked for: still coarse
+    finish(obj, ends, lazy, [0, 1, 2], opts)  # 0 and 2 are final already: left alone
+    for name in ("saddles", "straight", "densities"):
+        np.testing.assert_array_equal(getattr(lazy, name), getattr(full, name))
+    assert all(torch.equal(a, b) for a, b in zip(lazy.points, full.points, strict=True))
 
 
 @pytest.mark.usefixtures("one_thread")
