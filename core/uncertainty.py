@@ -33,9 +33,11 @@ import torch
 
 from core.barcode import Barcode, barcode_from_graph, graph_matrix
 from core.evaluate import values_of
-from core.paths import dense_points, max_over
+from core.paths import PathOptions, dense_points, max_over
 
 log = logging.getLogger(__name__)
+
+FINAL_DENSITY = PathOptions().final_density  # the density the engine's final saddles start at
 
 __all__ = ["BarSpread", "SeedSpread", "reevaluate", "seed_spread", "subsample_indices",
            "subsample_objective", "subsample_spread"]  # fmt: skip
@@ -72,14 +74,16 @@ def reevaluate(run, objective, *, chunk: int | None = 2048) -> tuple[np.ndarray,
     """Minima values (K,) and saddle matrix (K, K) of a finished run on ``objective``.
 
     Each stored path is evaluated at its stored density (``paths.json`` ``densities``), the
-    way its stored saddle was; the saddle is the largest value along it, endpoints included.
-    Pairs without a path are ``inf``.
+    way its stored saddle was, and at least at the final saddles' first density: a path that
+    ``pairs="mst"`` left at its coarse maximum (outside the tree on the full data) may be in
+    the tree on a subset, and is resolved there like the others. The saddle is the largest
+    value along it, endpoints included. Pairs without a path are ``inf``.
     """
     if not run.path_points:
         raise ValueError(f"run {run.run_id} has no stored paths yet")
     dev = objective.device
     values = values_of(objective, run.thetas.to(dev), chunk).double().cpu().numpy()  # (K,)
-    dens = np.asarray(run.paths["densities"], dtype=np.int64)
+    dens = np.maximum(np.asarray(run.paths["densities"], dtype=np.int64), FINAL_DENSITY)
     pts = [dense_points(p.to(dev), int(d)) for p, d in zip(run.path_points, dens, strict=True)]
     pairs = np.asarray(run.paths["pairs"], dtype=np.int64).reshape(-1, 2)
     tops = max_over(objective, pts, chunk)
