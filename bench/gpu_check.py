@@ -242,7 +242,9 @@ def main() -> int:
         """Run one section; a failure is printed and recorded, and the next section runs."""
         print(f"[{time.perf_counter() - start:.0f} s] {name}", flush=True)
         try:
-            return fn()
+            out = fn()
+            print("\n".join(out[0] if isinstance(out, tuple) else out), flush=True)
+            return out
         except Exception as e:  # a GPU check should report every section it can
             traceback.print_exc()
             failed.append(name)
