@@ -68,8 +68,9 @@ STRATEGIES = ("auto", "loop", "vmap", "fused")
 # several intra-op threads, fused won everywhere (MLP 9.7x, CNN 1.3x, ResNet 1.5x, transformer
 # 1.9x); "cpu1": one thread (OMP_NUM_THREADS=1), where the loop's per-network convolutions
 # tied with or beat the grouped ones (fused CNN 0.88-1.03x over two runs), ResNet a tie;
-# "cuda": fused fastest or tied everywhere on an H100 (BENCHMARKS.md, GPU check: MLP 28-37x
-# the loop, CNN 1.2-7.5x, ResNet 1.4-11x, transformer 2.4-29x; vmap within 0.1-30% of it).
+# "cuda": on an H100 (BENCHMARKS.md, GPU check) fused was the fastest on minibatches of 128
+# for every architecture (7.5-48x the loop) and on 2,048 images for the MLP, CNN and
+# transformer; the ResNet's whole-set blocks tied with the loop (0.9x and 1.4x in two runs).
 AUTO_STRATEGY = {
     "cpu": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
     "cpu1": {"mlp": "fused", "cnn": "loop", "resnet": "loop", "transformer": "fused"},
