@@ -221,14 +221,14 @@ def mst_rounds(
         saddles = optimise(batch)
         known[batch[:, 0], batch[:, 1]] = known[batch[:, 1], batch[:, 0]] = saddles
         coarse[batch[:, 0], batch[:, 1]] = coarse[batch[:, 1], batch[:, 0]] = refine is not None
-        _settle(guess, known, coarse, drop_factor, refine)
+        _settle(guess, known, coarse, refine)
         batch = _open_edges(guess, known, drop_factor)
         log.info("mst refinement: %d more paths", len(batch))
-    _settle(None, known, coarse, drop_factor, refine)  # the tree of the optimised paths alone
+    _settle(None, known, coarse, refine)  # the tree of the optimised paths alone
     return known
 
 
-def _settle(guess, known, coarse, drop_factor, refine) -> None:
+def _settle(guess, known, coarse, refine) -> None:
     """Final saddles (``refine``) for the coarse pairs that the rule reads, until none is
     left: the spanning-tree edges of the best-known saddles (``guess`` where not optimised;
     the optimised paths alone when ``guess`` is None) and the pair of the largest drop.
