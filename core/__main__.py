@@ -117,6 +117,17 @@ def config_from_args(a: argparse.Namespace, base: RunConfig | None = None) -> Ru
     return RunConfig.from_dict(d)
 
 
+def _coarse_line(s: dict) -> list[str]:
+    """Under ``pairs="mst"``: how many paths got final saddles (runs before it: none)."""
+    final = s.get("n_paths_final", s["n_paths"])
+    if final >= s["n_paths"]:
+        return []
+    return [
+        f"       {final} with final saddles (the pairs the barcode reads); the other "
+        f"{s['n_paths'] - final} keep their coarse maxima, lower bounds"
+    ]
+
+
 def format_run(run) -> str:
     """The barcode, the TO-score and the convergence of a loaded run, as text."""
     c, m, s = run.config, run.minima, run.summary
@@ -127,6 +138,7 @@ def format_run(run) -> str:
         f"{c.train.grad_tol:g} (the rest are stopping points), {s['n_failed']} failed",
         f"paths: {s['n_paths']} of {s['n_pairs_total']} pairs optimised, "
         f"{s['n_paths_converged']} converged (saddle fell < rtol over the last checks)",
+        *_coarse_line(s),
         "",
         "  bar  minimum  birth      death      length     merges into  status   test-train",
     ]

@@ -221,6 +221,8 @@ def stage_results(config: RunConfig, store: RunStore) -> None:
         "n_pairs_total": len(values) * (len(values) - 1) // 2,
         "n_paths": len(conn),
         "n_paths_converged": int(np.sum(conn.converged)),
+        # with pairs="mst", paths the barcode does not read keep their coarse maxima
+        "n_paths_final": int(np.sum(conn.densities >= _path_options(config).final_density)),
         "seconds_minima": mins["seconds"],
         "seconds_paths": paths["seconds"],
         "finished": time.time(),

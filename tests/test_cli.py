@@ -10,10 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from core.__main__ import main
+from core.pipeline import load_run
+from core.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -106,6 +109,21 @@ def test_bad_config_files(tmp_path, capsys, content, words):
     rc, out, err = run_main(["--runs-dir", str(tmp_path / "runs"), "run", "--config", path], capsys)
     assert_one_line_error(rc, out, err, words)
     assert path in err  # which file
+
+
+def test_mst_run_says_which_saddles_are_final(tmp_path, capsys):
+    argv = ["--runs-dir", str(tmp_path), "run", *TINY, "--minima", "6", "--pairs", "mst"]
+    rc, out, err = run_main(argv, capsys)
+    assert rc == 0, err
+    store = RunStore(tmp_path)
+    run = load_run(store, store.list()[0][0].run_id)
+    dens = np.asarray(run.paths["densities"])
+    final = int((dens >= 8).sum())
+    assert run.summary["n_paths_final"] == final and 0 < final <= len(dens)
+    if final < len(dens):  # the others are coarse: density 2
+        assert f"{final} with final saddles" in out and set(dens[dens < 8]) == {2}
+    else:
+        assert "with final saddles" not in out
 
 
 def test_config_file_that_is_missing_or_a_folder(tmp_path, capsys):
