@@ -82,7 +82,8 @@ ACTIVATION_FACTOR = 2  # peak memory / saved activations (measured 1.1-1.2 for c
 # (log-softmax, the class indices' gather) per network and example. For narrow networks they
 # are most of its memory (MLP 8x1: 64 bytes saved for backward, 120 of these): sized by the
 # saved activations, its blocks of 91 vectors x 1437 examples ran 1.9x slower than blocks of
-# 31 (bench/engine.py's machine); for the gradient's blocks the saved activations measured best.
+# 31-48 (bench/engine.py's machine); for the gradient's blocks the saved activations measured
+# best.
 LOGIT_COPIES = 3
 # A speed block holds at least this many (network, example) pairs: fewer and the per-call
 # overhead outweighs the cache (the transformer on 256 examples ran 1.4x faster in blocks of
@@ -144,11 +145,14 @@ def choose_strategy(strategy: str, model: nn.Module, device: torch.device) -> st
     return table.get(getattr(model, "arch", None), "loop") if fusable else "loop"
 
 
-def _saved_bytes_per_example(model: nn.Module, x: Tensor) -> int:
+def _bytes_per_example(model: nn.Module, x: Tensor) -> tuple[int, int]:
     """Bytes that autograd saves for backward per example (two tiny forward passes), not
-    counting the input itself: every strategy shares one input among the M networks."""
+    counting the input itself (every strategy shares one input among the M networks), and
+    the bytes of one example's logits."""
+    logits = 0
 
     def saved(b: int) -> int:
+        nonlocal logits
         total, inp = 0, x[:1].expand(b, *x.shape[1:]).contiguous()
         shared = inp.untyped_storage().data_ptr()
 
@@ -159,10 +163,11 @@ def _saved_bytes_per_example(model: nn.Module, x: Tensor) -> int:
             return t
 
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            model(inp)
+            out = model(inp)
+        logits = out[0].numel() * out.element_size()
         return total
 
-    return max(saved(2) - saved(1), 1)
+    return max(saved(2) - saved(1), 1), logits
 
 
 class NetworkObjective:
@@ -237,12 +242,8 @@ class NetworkObjective:
         self.x_test, self.y_test = self._tensors(data, "test")
         self.n_train = self.x_train.shape[0]
         self.memory_budget = memory_budget or default_memory_budget(self.device)
-        self.bytes_per_example = _saved_bytes_per_example(self.model, self.x_train)
-        with torch.no_grad():
-            out = self.model(self.x_train[:1])
-        self.value_bytes_per_example = max(
-            self.bytes_per_example, LOGIT_COPIES * out.numel() * out.element_size()
-        )
+        self.bytes_per_example, logit_bytes = _bytes_per_example(self.model, self.x_train)
+        self.value_bytes_per_example = max(self.bytes_per_example, LOGIT_COPIES * logit_bytes)
         self._perm: tuple[int, Tensor] | None = None  # (epoch, permutation) of the last call
         log.debug("objective %s on %s: strategy %s", self.arch, self.device, self.strategy)
 

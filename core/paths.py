@@ -327,9 +327,7 @@ def connect(
     endpoint_vals = values_of(objective, minima, opts.chunk).to(minima.dtype)  # (K,)
 
     # 1. Straight chains, and their honest saddles: the first candidate of every pair.
-    t = torch.linspace(0, 1, opts.n_points, dtype=minima.dtype, device=minima.device)
-    a, b = minima[pairs[:, 0]], minima[pairs[:, 1]]  # (E, P)
-    x = a[:, None] + t[None, :, None] * (b - a)[:, None]  # (E, N, P)
+    x = straight_chains(minima, pairs, opts.n_points)  # (E, N, P)
     straight_paths = [x[i].clone() for i in range(e)]
     best_paths = list(straight_paths)
     if straight:
@@ -421,6 +419,14 @@ def connect(
     return paths
 
 
+def straight_chains(minima: Tensor, pairs: np.ndarray, n: int) -> Tensor:
+    """(E, n, P) evenly spaced points on the straight segment of every pair, ends included:
+    the first chains of ``connect``, rebuilt the same to the bit by ``finish``."""
+    t = torch.linspace(0, 1, n, dtype=minima.dtype, device=minima.device)
+    a, b = minima[pairs[:, 0]], minima[pairs[:, 1]]  # (E, P)
+    return a[:, None] + t[None, :, None] * (b - a)[:, None]
+
+
 def finish(
     objective: Objective, minima: Tensor, paths: Paths, idx: np.ndarray, opts: PathOptions
 ) -> np.ndarray:
@@ -438,10 +444,7 @@ def finish(
         pts = [paths.points[i] for i in todo]
         saddles, dens = final_saddles(objective, pts, opts, known=paths.saddles[todo])
         if np.isfinite(paths.straight[todo]).all():  # connect(..., straight=True)
-            t = torch.linspace(0, 1, opts.n_points, dtype=minima.dtype, device=minima.device)
-            a, b = minima[paths.pairs[todo, 0]], minima[paths.pairs[todo, 1]]  # (T, P)
-            x = a[:, None] + t[None, :, None] * (b - a)[:, None]  # (T, N, P), as connect's
-            line = [x[j].clone() for j in range(len(todo))]
+            line = list(straight_chains(minima, paths.pairs[todo], opts.n_points))
             known = paths.straight[todo]
             straight_s, sdens = final_saddles(objective, line, opts, known=known)
             for j in np.flatnonzero(saddles > straight_s):
