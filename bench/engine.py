@@ -9,7 +9,10 @@ and interleaved (one repeat of every strategy, then the next repeat), so that a 
 gets busier or quieter part-way through affects all of them alike. Prints the median wall
 and CPU time, the speed-up over the loop, and the achieved FLOP/s as a fraction of a large
 float32 matmul measured in the same run. FLOPs = 3 x (forward multiply-adds x 2) x M x B,
-the forward counted by ``torch.utils.flop_counter.FlopCounterMode`` on one network.
+the forward counted by ``torch.utils.flop_counter.FlopCounterMode`` on one network. For the
+MLP it also times the fused strategy's matrix products alone (``mlp_products``): how far
+the MLP's rate is from the matmul's because of its thin matrix shapes, and how far because
+of everything else.
 
 On a CPU with several threads it then repeats the table with one intra-op thread (one
 round), the other CPU row of ``AUTO_STRATEGY`` in core/objective.py, which is chosen from
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import machine, write_block  # noqa: E402
 from core.data import load_dataset  # noqa: E402
-from core.evaluate import values_and_grads  # noqa: E402
+from core.evaluate import _chunks, values_and_grads  # noqa: E402
 from core.models import ARCHITECTURES, build_model, n_params  # noqa: E402
 from core.objective import NetworkObjective  # noqa: E402
 
@@ -73,6 +76,40 @@ def forward_flops(model: torch.nn.Module, input_shape: tuple) -> int:
     return counter.get_total_flops()
 
 
+def mlp_products(model: torch.nn.Module, sizes: list[int], b: int, device: torch.device):
+    """The matrix products of the fused MLP's loss + gradient (``MLP.ce_and_grad_many``) and
+    nothing else, as a timed task: for each block of ``sizes[i]`` networks on ``b`` examples,
+    on random operands of the same shapes and memory layouts, the first layer's one wide
+    forward and weight-gradient products, and every later layer's batched forward,
+    weight-gradient and input-gradient products. No biases, ReLU, softmax or copies: the
+    rate that these shapes allow on the device, the ceiling of the fused MLP's own rate."""
+    g = torch.Generator().manual_seed(0)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g).to(device)
+
+    layers = [*model.hidden, model.head]
+    products = []
+    for m in sizes:
+        x0 = rand(b, layers[0].in_features).T  # (D, B), a view, as x.flatten(1).T
+        w0, g0 = rand(m * layers[0].out_features, x0.shape[0]), rand(m * layers[0].out_features, b)
+        products += [lambda w=w0, x=x0: w @ x, lambda g=g0, x=x0: g @ x.T]
+        for layer in layers[1:]:
+            o, i = layer.out_features, layer.in_features
+            w, h, gr = rand(m, o, i), rand(m, i, b), rand(m, o, b)
+            products += [
+                lambda w=w, h=h: torch.bmm(w, h),  # forward
+                lambda g=gr, h=h: torch.bmm(g, h.transpose(1, 2)),  # weight gradient
+                lambda w=w, g=gr: torch.bmm(w.transpose(1, 2), g),  # input gradient
+            ]
+
+    def task():
+        for product in products:
+            product()
+
+    return task
+
+
 def loss_and_grad(objective: NetworkObjective, thetas: torch.Tensor, chunk: int | None = None):
     """The engine's own call (``core.evaluate.values_and_grads``): in ``objective.block_size``
     chunks unless ``chunk`` is given."""
@@ -97,6 +134,8 @@ def bench_arch(arch, data, device, m, repeats, batch=None) -> list[dict]:
         graph = NetworkObjective(model, data, strategy="fused", device=device, batch_size=batch)
         graph._hand_grad = lambda m: False
         tasks["fused, autograd"] = loss_and_grad(graph.minibatch(0) if batch else graph, thetas)
+        sizes = [s.stop - s.start for s in _chunks(on["fused"], m, None)]
+        tasks["fused, its products alone"] = mlp_products(model, sizes, b, device)
     tasks["matmul"], matmul_flops = matmul(device)
     warm = sum(timed(task, device)[0] for task in tasks.values())  # warm-up round
     repeats = min(repeats, 3) if warm > 30 else repeats  # slow machine: fewer rounds
@@ -108,12 +147,13 @@ def bench_arch(arch, data, device, m, repeats, batch=None) -> list[dict]:
     flops = 3 * forward_flops(model, data.input_shape) * m * b
     loop = [statistics.median(t[i] for t in times["loop"]) for i in (0, 1)]
     rows = []
-    for s in (*STRATEGIES, "fused, one block", "fused, autograd"):
+    extra = ("fused, one block", "fused, autograd", "fused, its products alone")
+    for s in (*STRATEGIES, *extra):
         if s not in times:
             continue
         wall, cpu = (statistics.median(t[i] for t in times[s]) for i in (0, 1))
         obj = objectives.get(s, objectives["fused"])
-        block = m if s == "fused, one block" else obj.block_size(m, b)
+        block = m if s == "fused, one block" else obj.block_size(m, b)  # as the engine's
         rows.append(dict(
             arch=arch, size=f"{width}x{depth}", P=n_params(model), strategy=s,
             chosen=obj.strategy_for(block), block=block,
@@ -203,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         "the CPU's last-level cache; the memory budget on a GPU); `fused, one block` is the "
         "fused strategy with all M vectors in one call, for comparison; `fused, autograd` (MLP) "
         "is fused with autograd's backward instead of the model's hand-written one "
-        "(`ce_and_grad_many`). `auto` takes the loop for blocks of one network.",
+        "(`ce_and_grad_many`); `fused, its products alone` (MLP) runs only the matrix "
+        "products of the fused MLP's loss and gradient, in the same blocks, shapes and "
+        "layouts, on random operands: no biases, ReLU, softmax or copies, so its rate is the "
+        "ceiling that these matrix shapes put on the fused MLP (counted with the same FLOPs). "
+        "`auto` takes the loop for blocks of one network.",
         "- FLOPs = 3 x forward (2 x multiply-adds, counted by FlopCounterMode on one network) x "
         "M x B. Speed-up = loop time / strategy time (> 1: faster than the loop). CPU s = CPU "
         "time of the process (all threads).",
