@@ -36,16 +36,12 @@ as many vectors as keep one block's activations within half the last-level cache
 (``cpu_block_bytes``), but not fewer than ``MIN_BLOCK_ROWS`` network-examples; on a GPU, the
 memory budget. Measured on the 2-core EPYC (32 MiB L3, bench/engine.py): loss + gradient of 64
 vectors on the digits train set ran 1.7x (MLP), 1.8x (CNN), 2.0x (ResNet) and 2.7x
-(transformer) faster in these blocks than in one block. The first CPU objective also asks
-glibc's malloc to keep freed memory for reuse (``keep_freed_memory``): with its default
-thresholds every block faulted its fresh activations in again, page by page.
+(transformer) faster in these blocks than in one block.
 """
 
 from __future__ import annotations
 
 import copy
-import ctypes
-import ctypes.util
 import functools
 import glob
 import logging
@@ -124,39 +120,6 @@ def cpu_block_bytes() -> int:
         digits = text.rstrip("KMG")
         sizes += [int(digits) * unit] if digits.isdigit() else []
     return max(sizes) // 2 if sizes else 16 << 20
-
-
-# glibc's malloc returns a freed block above its mmap threshold (128 KiB, raised on the fly
-# to at most 32 MiB) to the system at once, and trims the heap's free top above twice that
-# threshold, so every evaluation block faulted its fresh activations in again, page by page:
-# the MLP 8x1's loss + gradient for 372 vectors on a minibatch of 128 (a 32-minima path
-# round) took 1,550 page faults and 8.2 ms a call, 3.1-3.8 ms without them. These keep freed
-# blocks below 32 MiB in the heap for reuse, and up to 512 MiB of free heap in the process.
-MALLOC_MMAP_THRESHOLD = 32 << 20
-MALLOC_TRIM_THRESHOLD = 512 << 20
-MALLOC_TUNABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
-
-
-@functools.cache
-def keep_freed_memory() -> bool:
-    """Ask the C library's malloc to keep freed memory for reuse (``MALLOC_MMAP_THRESHOLD``,
-    ``MALLOC_TRIM_THRESHOLD``), once per process: CPU evaluations allocate and free blocks of
-    megabytes many times a second. Same results, fewer page faults; the process keeps up to
-    ``MALLOC_TRIM_THRESHOLD`` of freed memory. A no-op, returning False, where the C library
-    has no ``mallopt`` that takes them (not glibc) or where the user set glibc's malloc
-    tunables in the environment (``MALLOC_TUNABLES``), which are left in charge."""
-    if any(name in os.environ for name in MALLOC_TUNABLES):
-        return False
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    done = mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD) == 1
-    done = done and mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD) == 1
-    log.debug("malloc keeps freed memory: %s", done)
-    return done
 
 
 def device_kind(device: torch.device) -> str:
@@ -268,8 +231,6 @@ class NetworkObjective:
             if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
                 raise ValueError(f"{name} must be a positive int or None, got {v!r}")
         self.device = resolve_device(device)
-        if self.device.type == "cpu":
-            keep_freed_memory()
         self.model = copy.deepcopy(model).to(self.device).eval()
         self.arch = getattr(model, "arch", None)
         self.n_params = n_params(model)

@@ -1,11 +1,6 @@
 """The batched network objective (core/objective.py) against plain nn.Module loops."""
 
 import glob
-import json
-import os
-import platform
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +16,6 @@ from core.models import ARCHITECTURES, build_model, n_params, unflatten
 from core.objective import (
     ACTIVATION_FACTOR,
     AUTO_STRATEGY,
-    MALLOC_TUNABLES,
     STRATEGIES,
     NetworkObjective,
     cpu_block_bytes,
@@ -447,49 +441,3 @@ def test_compiled_objective_equals_eager():
         w, dw = values_and_grads(g, thetas)
         torch.testing.assert_close(w, v, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(dw, dv, rtol=1e-4, atol=1e-6)
-
-
-FAULTS_PER_CALL = r"""
-import json, resource, sys, torch
-sys.path.insert(0, sys.argv[1])
-from tests.test_objective import digits
-from core.evaluate import values_and_grads
-from core.models import build_model
-from core.objective import NetworkObjective, keep_freed_memory
-torch.set_num_threads(1)
-data = digits(n_train=128)
-model = build_model("mlp", 8, 1, data.input_shape, data.n_classes)
-objective = NetworkObjective(model, data, strategy="fused", batch_size=None)
-thetas = objective.init(372, seed=0)  # a 32-minima path round: 31 paths x 12 points
-for _ in range(2):
-    values_and_grads(objective, thetas, chunk=372)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(4):
-    values_and_grads(objective, thetas, chunk=372)
-faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4
-print(json.dumps({"kept": keep_freed_memory(), "faults": faults}))
-"""
-
-
-@pytest.mark.skipif(
-    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
-    reason="keep_freed_memory tunes glibc's malloc",
-)
-def test_a_cpu_objective_reuses_freed_memory_instead_of_faulting_it_in():
-    """With glibc's own thresholds every call of a 32-minima path round's evaluation faults its
-    megabytes of fresh activations in again (some 2,500 pages); once a CPU objective has asked
-    malloc to keep freed memory, almost none. Each side in its own process; the control sets
-    glibc's tunables to its defaults, which keep_freed_memory leaves in charge."""
-    root = str(Path(__file__).resolve().parent.parent)
-
-    def run(**env) -> dict:
-        env = {k: v for k, v in os.environ.items() if k not in MALLOC_TUNABLES} | env
-        cmd = [sys.executable, "-c", FAULTS_PER_CALL, root]
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    tuned = run()
-    default = run(GLIBC_TUNABLES="glibc.malloc.mmap_threshold=131072")
-    assert tuned["kept"] and not default["kept"]
-    # measured 6-74 and about 2,500 per call
-    assert tuned["faults"] < 300 and default["faults"] > 1000
