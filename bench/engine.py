@@ -83,10 +83,10 @@ def mlp_products(model: torch.nn.Module, sizes: list[int], b: int, device: torch
     forward and weight-gradient products, and every later layer's batched forward,
     weight-gradient and input-gradient products. No biases, ReLU, softmax or copies: the
     rate that these shapes allow on the device, the ceiling of the fused MLP's own rate."""
-    g = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
 
     def rand(*shape):
-        return torch.randn(*shape, generator=g).to(device)
+        return torch.randn(*shape, generator=gen).to(device)
 
     layers = [*model.hidden, model.head]
     products = []
@@ -153,7 +153,7 @@ def bench_arch(arch, data, device, m, repeats, batch=None) -> list[dict]:
             continue
         wall, cpu = (statistics.median(t[i] for t in times[s]) for i in (0, 1))
         obj = objectives.get(s, objectives["fused"])
-        block = m if s == "fused, one block" else obj.block_size(m, b)  # as the engine's
+        block = m if s == "fused, one block" else obj.block_size(m, b)
         rows.append(dict(
             arch=arch, size=f"{width}x{depth}", P=n_params(model), strategy=s,
             chosen=obj.strategy_for(block), block=block,
