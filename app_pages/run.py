@@ -116,8 +116,14 @@ with st.form("run_form"):
         "Max points per path", min_value=1, value=D.paths.max_points, key="f_max_points"
     )
     c1, c2, c3, c4 = st.columns(4)
-    path_lr = c1.number_input(
-        "Path step size", min_value=0.0, value=D.paths.lr, format="%.4g", key="f_path_lr"
+    force_tol = c1.number_input(
+        "Force tolerance (x gradient scale)",
+        min_value=0.0,
+        value=D.paths.force_tol,
+        format="%.4g",
+        key="f_force_tol",
+        help="A path has converged when the force perpendicular to it is below this times the "
+        "pair's gradient scale, and the climbing point's gradient below a tenth of that.",
     )
     saddle_tol = c2.number_input(
         "Saddle tolerance",
@@ -186,7 +192,8 @@ if submitted:
             "n_points": int(n_points),
             "max_points": int(max_points),
             "steps": int(path_steps),
-            "lr": float(path_lr),
+            "force_tol": float(force_tol),
+            "grad_tol": float(force_tol) / 10,
             "batch_size": int(path_batch) or None,
             "saddle_tol": float(saddle_tol),
             "precision": precision,

@@ -72,8 +72,23 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--pairs", choices=PAIRS, help="which pairs get a path")
     r.add_argument("--path-steps", type=int, help="path optimisation step cap")
     r.add_argument("--path-points", type=int, help="points per path at the start")
-    r.add_argument("--path-lr", type=float, help="path step size")
-    r.add_argument("--path-batch-size", type=int, help="path-step minibatch (0: full batch)")
+    r.add_argument("--path-max-points", type=int, help="points a path may grow to")
+    r.add_argument(
+        "--force-tol",
+        type=float,
+        help="converged: perpendicular force below this times the gradient scale",
+    )
+    r.add_argument(
+        "--climb-tol",
+        type=float,
+        help="converged: climbing point's gradient below this times the scale",
+    )
+    r.add_argument(
+        "--path-batch-size",
+        type=int,
+        help="minibatch of the first --noisy-steps path steps (0: full data)",
+    )
+    r.add_argument("--noisy-steps", type=int, help="path steps on minibatches first")
     r.add_argument("--path-precision", choices=PRECISIONS, help="path steps' precision")
     r.add_argument("--compile", action="store_true", help="torch.compile the path steps")
     r.add_argument("--memory-mb", type=int, help="activation memory per evaluation block")
@@ -104,7 +119,9 @@ def config_from_args(a: argparse.Namespace, base: RunConfig | None = None) -> Ru
         "train": {"minima": a.minima, "regime": a.regime, "lr": a.lr, "l2": a.l2,
                   "steps": a.steps, "batch_size": a.batch_size},
         "paths": {"pairs": a.pairs, "steps": a.path_steps, "n_points": a.path_points,
-                  "lr": a.path_lr, "precision": a.path_precision, "compile": a.compile or None},
+                  "max_points": a.path_max_points, "force_tol": a.force_tol,
+                  "grad_tol": a.climb_tol, "noisy_steps": a.noisy_steps,
+                  "precision": a.path_precision, "compile": a.compile or None},
     }  # fmt: skip
     d = base.to_dict()
     for section, kv in fields.items():
@@ -137,7 +154,8 @@ def format_run(run) -> str:
         f"minima: {s['n_minima']} distinct, {s['n_true_minima']} meet ||grad|| <= "
         f"{c.train.grad_tol:g} (the rest are stopping points), {s['n_failed']} failed",
         f"paths: {s['n_paths']} of {s['n_pairs_total']} pairs optimised, "
-        f"{s['n_paths_converged']} converged (saddle fell < rtol over the last checks)",
+        f"{s['n_paths_converged']} converged by force, {s.get('n_paths_no_barrier', 0)} with "
+        f"no barrier, {s.get('n_paths_step_cap', 0)} stopped at the step cap (upper bounds)",
         *_coarse_line(s),
         "",
         "  bar  minimum  birth      death      length     merges into  status   test-train",

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: paths relax by FIRE to force tolerances (no paths.lr)
 DATASETS = ("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 ARCHITECTURES = ("mlp", "cnn", "resnet", "transformer")
 REGIMES = ("anneal", "constant")
@@ -78,11 +78,13 @@ class TrainConfig:
 @dataclass(frozen=True)
 class PathConfig:
     pairs: str = "all"  # "all" pairs, or "mst" refinement (fewer paths; an empirical rule)
-    n_points: int = 12  # points per path at the start, endpoints included
-    max_points: int = 32  # paths grow to this many points where under-resolved
-    steps: int = 1500  # step cap per path
-    lr: float = 0.05  # step size of path points
-    batch_size: int | None = 128  # minibatch for path steps; saddles always use full data
+    n_points: int = 10  # points per path at the start, endpoints included
+    max_points: int = 16  # paths grow to this many points where under-resolved
+    steps: int = 1000  # step cap per path
+    force_tol: float = 1e-3  # converged: max perpendicular force <= force_tol * gradient scale
+    grad_tol: float = 1e-4  # ... and the climbing point's gradient <= grad_tol * gradient scale
+    batch_size: int | None = None  # minibatch for the first noisy_steps steps; None = full data
+    noisy_steps: int = 0  # path steps on minibatches before the full-data steps
     saddle_tol: float = 1e-4  # doubling the final interpolation density moves no saddle more
     precision: str = "float32"  # path steps in "bfloat16" (autocast); saddles always float32
     compile: bool = False  # torch.compile the path-step loss (pays off on CUDA; ~30 s to build)
@@ -161,10 +163,15 @@ def _build(cls, d: Any, where: str):
     if where == "config":  # before the keys: a newer format may well have new keys
         v = d.get("version", FORMAT_VERSION)
         newer = " (a newer format)" if _is_int(v) and v > FORMAT_VERSION else ""
-        if not _is_int(v) or v > FORMAT_VERSION or v < 1:
+        if _is_int(v) and 1 <= v < FORMAT_VERSION:
             raise ValueError(
-                f"config.version={v!r}{newer}: this program reads format versions "
-                f"1..{FORMAT_VERSION}"
+                f"config.version={v!r}: written for the path optimiser with a step size "
+                f"(paths.lr), whose saddles depended on it; this program reads format version "
+                f"{FORMAT_VERSION}: run the experiment again"
+            )
+        if not _is_int(v) or v > FORMAT_VERSION:
+            raise ValueError(
+                f"config.version={v!r}{newer}: this program reads format version {FORMAT_VERSION}"
             )
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names, key=str)
@@ -243,8 +250,10 @@ def validate(c: RunConfig) -> None:
     _pos_int("paths.max_points", p.max_points, lo=p.n_points if _is_int(p.n_points) else 3,
              hi=4096)  # fmt: skip
     _pos_int("paths.steps", p.steps, hi=10_000_000)
-    _pos_float("paths.lr", p.lr)
+    _pos_float("paths.force_tol", p.force_tol)
+    _pos_float("paths.grad_tol", p.grad_tol)
     _opt_int("paths.batch_size", p.batch_size)
+    _pos_int("paths.noisy_steps", p.noisy_steps, lo=0, hi=10_000_000)
     _pos_float("paths.saddle_tol", p.saddle_tol)
     _check(p.precision in PRECISIONS, "paths.precision", p.precision, f"one of {PRECISIONS}")
     _check(isinstance(p.compile, bool), "paths.compile", p.compile, "true or false")

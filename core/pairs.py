@@ -107,14 +107,14 @@ def merge_paths(parts: list[Paths]) -> Paths:
     def pad(h):
         return np.pad(h, ((0, 0), (0, t - h.shape[1])), constant_values=np.nan)
 
+    cat = {
+        f.name: np.concatenate([getattr(p, f.name) for p in parts])
+        for f in dataclasses.fields(Paths)
+        if f.name not in ("points", "history_steps", "history")
+    }
     return Paths(
-        pairs=np.concatenate([p.pairs for p in parts]),
+        **cat,
         points=[x for p in parts for x in p.points],
-        saddles=np.concatenate([p.saddles for p in parts]),
-        straight=np.concatenate([p.straight for p in parts]),
-        densities=np.concatenate([p.densities for p in parts]),
-        converged=np.concatenate([p.converged for p in parts]),
-        steps=np.concatenate([p.steps for p in parts]),
         history_steps=longest.history_steps,
         history=np.concatenate([pad(p.history) for p in parts]),
     )

@@ -1,27 +1,42 @@
-"""Min-max paths between minima: a batched climbing-image string method.
+"""Min-max paths between minima: a batched climbing-image string method relaxed by FIRE.
 
 Each pair of minima gets a chain of N points, endpoints fixed. One step of all chains at
 once (every interior point of every chain in one batched call):
 
 1. Tangent at each interior point: the direction from its left to its right neighbour.
-2. Interior points move against the gradient with its tangent component removed; after a
-   warm-up the highest interior point *climbs*: its tangent component is reversed, so it
-   walks up the path to the saddle while still descending across it.
-3. Points are re-spread along the polyline by a weighted arc length: the density of points
-   grows with the loss, so points gather where the loss between neighbours peaks; the
+2. Force on each interior point: minus the gradient with its tangent component removed.
+   After ``climb_after`` steps the highest interior point *climbs*: its tangent component is
+   reversed, so it walks up the path to the saddle while still descending across it.
+3. The chain moves by FIRE (fast inertial relaxation, Bitzek et al. 2006): velocity mixed
+   toward the force, a time step that grows while the chain keeps going downhill and halves
+   (velocity zeroed) when it does not, per chain. No step size to tune: the first time step
+   follows from the chain's spacing and force, and no point moves more than ``max_move`` of
+   its chain's mean spacing in one step (a trust radius).
+4. Points are re-spread along the polyline by a weighted arc length (``core.chain``); the
    climbing point stays where it is. (String method, E, Ren & Vanden-Eijnden 2007; climbing
    image, Henkelman et al. 2000.)
 
-Every ``eval_every`` steps each path is evaluated densely (nodes plus ``density``
-interpolated points per interval) on the full objective; the lowest such maximum seen is
-kept with its path (so a path never reports more than the straight segment it started
-from), recorded in a history, and used for the stopping rule. Chains grow when the
-interpolated points peak above the nodes. The reported saddle is the dense maximum at a
-density where doubling the density changes no saddle by more than ``saddle_tol``.
+A pair is done, and leaves the batch, when
 
-With ``precision="bfloat16"`` the steps run under ``torch.autocast`` (matmuls and
-convolutions in bfloat16, the loss and the updates in float32); every evaluation that decides
-or reports a saddle (checks, growth, the final dense maxima) stays in float32.
+- *converged*: on the full objective, the largest force perpendicular to the path is below
+  ``force_tol * scale`` and the gradient at the climbing point below ``grad_tol * scale``,
+  where ``scale`` is the pair's own gradient scale (root-mean-square gradient norm along its
+  straight segment). The climbing point then sits on a critical point: the saddle;
+- *no barrier*: a dense evaluation of the path finds no point above its higher endpoint (a
+  route with no climb at all: the minimax value is that endpoint's);
+- or it reaches the step cap, and says so with its forces (an upper bound, not a saddle).
+
+The first ``noisy_steps`` steps may use ``step_objective`` (minibatches) to get near the
+valley cheaply; every later step, every convergence test and every reported value uses the
+full objective. Every ``eval_every`` steps each path is evaluated densely (nodes plus
+``density`` interpolated points per interval); chains grow where interpolated points peak
+above the nodes. The reported saddle is the dense maximum of the stored path at a density
+where doubling it changes no saddle by more than ``saddle_tol`` (``finish``), so anyone can
+recompute it from the stored path; once the climbing point is on the saddle, the maximum
+cannot read below it.
+
+With ``precision="bfloat16"`` the steps run under ``torch.autocast``; every evaluation that
+decides or reports a saddle stays in float32.
 
         loss
          |        x  <- climbing point (saddle)
@@ -43,58 +58,76 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from core.chain import (
+    dense_points,
+    insert_node,
+    midpoints,
+    on_polyline,
+    reparametrize,
+    resample,
+    straight_chains,
+    upwind_tangents,
+)
 from core.evaluate import Objective, values_and_grads, values_of
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("float32", "bfloat16")
+# FIRE's constants (Bitzek et al. 2006, as in ASE): steps downhill before the time step grows,
+# its growth and cut, the initial mixing and its decay; the first step of the fastest point
+# moves FIRE_START of its trust radius, and the time step grows at most to DT_GROWTH times it.
+N_MIN, F_INC, F_DEC, ALPHA0, F_ALPHA = 5, 1.1, 0.5, 0.1, 0.99
+FIRE_START, DT_GROWTH = 0.1, 100.0
 
 
 @dataclass(frozen=True)
 class PathOptions:
-    n_points: int = 12  # points per chain at the start, endpoints included
+    n_points: int = 10  # points per chain at the start, endpoints included
     max_points: int = 32  # chains grow up to this many points where under-resolved
-    steps: int = 2000  # step cap per pair
-    lr: float = 1e-2  # step size
-    momentum: float = 0.9  # heavy-ball momentum of interior points
-    climb_after: float = 0.1  # fraction of steps before the highest point starts climbing
+    steps: int = 1000  # step cap per pair
+    noisy_steps: int = 0  # first steps on step_objective (minibatches), if one is given
+    force_tol: float = 1e-2  # converged: max perpendicular force <= force_tol * scale ...
+    grad_tol: float = 1e-3  # ... and the climbing point's gradient <= grad_tol * scale
+    max_move: float = 0.2  # trust radius: most a point moves per step, in chain spacings
+    climb_after: int = 10  # steps before the highest interior point starts climbing
     weight: float = 2.0  # point density grows by (1 + weight * normalised loss) along a path
-    max_move: float = 0.5  # a point moves at most this fraction of its chain's mean spacing
-    eval_every: int = 50  # dense full-objective evaluation of every active path this often
+    eval_every: int = 25  # dense full-objective evaluation of every active path this often
     density: int = 4  # interpolated points per interval at those evaluations
     final_density: int = 8  # first density of the final evaluation; doubled until stable
     max_density: int = 64  # the final evaluation stops doubling here
     saddle_tol: float = 1e-4  # doubling the final density moves no saddle more than this
-    rtol: float = 1e-3  # converged: saddle fell less than atol + rtol * barrier ...
-    atol: float = 1e-6
-    patience: int = 3  # ... over this many evaluations
     chunk: int | None = None  # most parameter vectors per objective call
     precision: str = "float32"  # "bfloat16": steps under autocast; saddles stay float32
 
     def __post_init__(self) -> None:
         ints = ("n_points", "max_points", "steps", "eval_every", "density", "final_density")
-        for name in (*ints, "max_density", "patience"):
+        for name in (*ints, "max_density"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("noisy_steps", "climb_after"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
         if self.n_points < 3:
             raise ValueError(f"n_points must be at least 3, got {self.n_points}")
         if self.max_points < self.n_points:
             raise ValueError(f"max_points ({self.max_points}) < n_points ({self.n_points})")
         if self.max_density < self.final_density:
             raise ValueError(f"max_density ({self.max_density}) < final_density")
-        for name in ("lr", "max_move", "saddle_tol"):
+        for name in ("force_tol", "grad_tol", "max_move", "saddle_tol"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-        for name in ("momentum", "climb_after", "weight", "rtol", "atol"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not (isinstance(self.weight, int | float) and math.isfinite(self.weight)):
+            raise ValueError(f"weight must be a finite number, got {self.weight!r}")
+        if self.weight < 0:
+            raise ValueError(f"weight must be >= 0, got {self.weight!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.momentum >= 1 or self.climb_after > 1:
-            raise ValueError("momentum must be < 1 and climb_after <= 1")
+
+
+STATUSES = ("converged", "no barrier", "step cap")
 
 
 @dataclass
@@ -113,8 +146,17 @@ class Paths:
         (E,) the same for the straight segment between the two minima.
     densities : ndarray
         (E,) interpolated points per interval used for ``saddles``.
-    converged : ndarray
-        (E,) whether the stopping rule was met before the step cap.
+    status : ndarray
+        (E,) str, one of ``STATUSES``: "converged" (by force: the climbing point is on a
+        saddle), "no barrier" (the path never rises above its higher endpoint) or "step cap"
+        (stopped unconverged: the saddle is an upper bound).
+    force : ndarray
+        (E,) largest force perpendicular to the path at the last full-objective step, over
+        ``scale`` (NaN if none was taken).
+    climb_grad : ndarray
+        (E,) gradient norm at the climbing point at that step, over ``scale``.
+    scale : ndarray
+        (E,) the pair's gradient scale: RMS gradient norm along its straight segment.
     steps : ndarray
         (E,) steps taken.
     history_steps : ndarray
@@ -128,7 +170,10 @@ class Paths:
     saddles: np.ndarray
     straight: np.ndarray
     densities: np.ndarray
-    converged: np.ndarray
+    status: np.ndarray
+    force: np.ndarray
+    climb_grad: np.ndarray
+    scale: np.ndarray
     steps: np.ndarray
     history_steps: np.ndarray
     history: np.ndarray
@@ -136,14 +181,22 @@ class Paths:
     def __len__(self) -> int:
         return int(self.pairs.shape[0])
 
+    @property
+    def converged(self) -> np.ndarray:
+        """(E,) bool: done by force or with no barrier (not stopped by the step cap)."""
+        return self.status != "step cap"
 
-def dense_points(path: Tensor, density: int) -> Tensor:
-    """Nodes of ``path`` (N, P) plus ``density - 1`` evenly spaced points inside each
-    interval: ((N - 1) * density + 1, P)."""
-    t = torch.arange(density, dtype=path.dtype, device=path.device) / density  # (d,)
-    a, b = path[:-1], path[1:]  # (N-1, P)
-    inner = a[:, None, :] + t[None, :, None] * (b - a)[:, None, :]  # (N-1, d, P)
-    return torch.cat([inner.reshape(-1, path.shape[1]), path[-1:]])
+    def reason(self, e: int, opts: PathOptions | None = None) -> str:
+        """One line on why pair ``e`` stopped, with its forces against the tolerances."""
+        if self.status[e] == "no barrier":
+            return "no barrier: the path never rises above its higher endpoint"
+        o = opts or PathOptions()
+        return (
+            f"{self.status[e]} after {self.steps[e]} steps: perpendicular force "
+            f"{self.force[e]:.2g} (tol {o.force_tol:g}), climbing gradient "
+            f"{self.climb_grad[e]:.2g} (tol {o.grad_tol:g}), relative to the scale "
+            f"{self.scale[e]:.3g}"
+        )
 
 
 def path_profile(
@@ -181,16 +234,49 @@ def _dense_max(objective: Objective, paths: list[Tensor], density: int, chunk) -
     return max_over(objective, [dense_points(p, density) for p in paths], chunk)
 
 
-def _midpoints(path: Tensor, density: int) -> Tensor:
-    """The points that density ``2 * density`` adds to density ``density``: t = (2k+1)/(2d).
+def refine_peaks(
+    objective: Objective, paths: list[Tensor], density: int, chunk=None, iters: int = 48
+) -> list[Tensor]:
+    """Each path (N_e, P) with a node added at the maximum of the objective along it next to
+    its highest dense point (golden-section search over the two intervals around that point,
+    all paths at once), so a dense evaluation of the result cannot read below that peak.
 
-    They are computed exactly as ``dense_points(path, 2 * density)`` computes them, so the
-    union of both sets is bit for bit the dense point set at the doubled density.
-    """
-    d2 = 2 * density
-    t = torch.arange(1, d2, 2, dtype=path.dtype, device=path.device) / d2  # (d,)
-    a, b = path[:-1], path[1:]
-    return (a[:, None, :] + t[None, :, None] * (b - a)[:, None, :]).reshape(-1, path.shape[1])
+    A sampled maximum reads low by up to the curvature times the squared sampling step; this
+    puts a node on the peak to about 1e-10 of the bracket instead."""
+    dense = [dense_points(p, density) for p in paths]
+    vals = _values_over(objective, dense, chunk)
+    top = [int(np.argmax(v)) for v in vals]
+    lo_i = [max(k - 1, 0) for k in top]
+    hi_i = [min(k + 1, d.shape[0] - 1) for k, d in zip(top, dense, strict=True)]
+    a = torch.stack([d[i] for d, i in zip(dense, lo_i, strict=True)])  # (E, P)
+    k = torch.stack([d[i] for d, i in zip(dense, top, strict=True)])
+    b = torch.stack([d[i] for d, i in zip(dense, hi_i, strict=True)])
+    g = (math.sqrt(5) - 1) / 2
+    lo, hi = torch.zeros(len(paths), dtype=torch.float64), torch.full((len(paths),), 2.0)
+    x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+
+    def f(s):
+        return values_of(objective, on_polyline(a, k, b, s.to(a.device)), chunk).cpu().double()
+
+    f1, f2 = f(x1), f(x2)
+    for _ in range(iters):  # keep the bracket that holds the larger value: a maximum
+        right = f2 > f1
+        lo, hi = torch.where(right, x1, lo), torch.where(right, hi, x2)
+        x1, x2 = (
+            torch.where(right, x2, hi - g * (hi - lo)),
+            torch.where(right, lo + g * (hi - lo), x1),
+        )
+        new = f(torch.where(right, x2, x1))
+        f1, f2 = torch.where(right, f2, new), torch.where(right, new, f1)
+    s = torch.where(f2 > f1, x2, x1)
+    peak = on_polyline(a, k, b, s.to(a.device))
+    out = []
+    for e, p in enumerate(paths):
+        seg = lo_i[e] if float(s[e]) < 1 else top[e]  # dense segment seg -> seg + 1 holds it
+        after = seg // density
+        near = torch.minimum((p - peak[e]).norm(dim=1).min(), peak[e].new_tensor(math.inf))
+        out.append(p if float(near) <= 1e-12 * float(p.norm()) else insert_node(p, peak[e], after))
+    return out
 
 
 def final_saddles(
@@ -213,9 +299,7 @@ def final_saddles(
     if known is not None and d % opts.density == 0 and ratio & (ratio - 1) == 0:
         cur, d = np.asarray(known, dtype=np.float64), opts.density
         while d < opts.final_density:
-            cur = np.maximum(
-                cur, max_over(objective, [_midpoints(p, d) for p in paths], opts.chunk)
-            )
+            cur = np.maximum(cur, max_over(objective, [midpoints(p, d) for p in paths], opts.chunk))
             d *= 2
     else:
         cur = _dense_max(objective, paths, d, opts.chunk)
@@ -224,59 +308,13 @@ def final_saddles(
             saddles[todo] = cur
             log.info("%d paths did not settle below max_density=%d", todo.size, d)
             break
-        new = max_over(objective, [_midpoints(paths[i], d) for i in todo], opts.chunk)
+        new = max_over(objective, [midpoints(paths[i], d) for i in todo], opts.chunk)
         nxt = np.maximum(cur, new)
         ok = nxt - cur <= opts.saddle_tol
         saddles[todo[ok]], dens[todo[ok]] = cur[ok], d
         todo, cur, d = todo[~ok], nxt[~ok], 2 * d
         dens[todo] = d
     return saddles, dens
-
-
-def _reparametrize(x: Tensor, e: Tensor, climb: Tensor | None, weight: float) -> Tensor:
-    """Re-spread points along each polyline by loss-weighted arc length.
-
-    x (A, N, P) chains; e (A, N) node values; climb (A,) index kept in place or None.
-    """
-    a, n, _ = x.shape
-    seg = (x[:, 1:] - x[:, :-1]).norm(dim=2)  # (A, N-1)
-    lo, hi = e.amin(1, keepdim=True), e.amax(1, keepdim=True)
-    en = (e - lo) / (hi - lo).clamp_min(1e-30)
-    w = 1 + weight * 0.5 * (en[:, 1:] + en[:, :-1])  # (A, N-1)
-    m = torch.cat([seg.new_zeros(a, 1), (seg * w).cumsum(1)], 1)  # (A, N)
-    i = torch.arange(n, dtype=x.dtype, device=x.device)[None, :]  # (1, N)
-    total = m[:, -1:]
-    if climb is None:
-        u = total * i / (n - 1)
-    else:
-        c = climb[:, None].to(x.dtype)
-        mc = m.gather(1, climb[:, None])
-        u = torch.where(i <= c, mc * i / c, mc + (total - mc) * (i - c) / (n - 1 - c))
-    j = (torch.searchsorted(m.contiguous(), u.contiguous(), right=True) - 1).clamp(0, n - 2)
-    m0, m1 = m.gather(1, j), m.gather(1, j + 1)
-    frac = ((u - m0) / (m1 - m0).clamp_min(1e-30)).clamp(0, 1)[..., None]  # (A, N, 1)
-    flat = x.reshape(a * n, -1)  # whole rows by index: no (A, N, P) index tensor
-    at = (j + n * torch.arange(a, device=x.device)[:, None]).flatten()
-    # index_select and lerp in place: 2-3x faster than indexing and lerp, the same numbers
-    new = flat.index_select(0, at).view_as(x)
-    new.lerp_(flat.index_select(0, at + 1).view_as(x), frac)
-    new[:, 0], new[:, -1] = x[:, 0], x[:, -1]
-    if climb is not None:
-        rows = torch.arange(a, device=x.device)
-        new[rows, climb] = x[rows, climb]
-    return new
-
-
-def _resample(x: Tensor, e: Tensor, n_new: int, weight: float) -> Tensor:
-    """Chains (A, N, P) -> (A, n_new, P) on the same polylines, loss-weighted spacing."""
-    a, n, p = x.shape
-    # Insert evenly in parameter, then let the weighted re-spreading place the points.
-    t = torch.linspace(0, n - 1, n_new, dtype=x.dtype, device=x.device)
-    j = t.floor().long().clamp(max=n - 2)
-    f = (t - j)[None, :, None]
-    y = x[:, j] + f * (x[:, j + 1] - x[:, j])
-    ey = e[:, j] + f[..., 0] * (e[:, j + 1] - e[:, j])
-    return _reparametrize(y, ey, None, weight)
 
 
 def connect(
@@ -295,15 +333,16 @@ def connect(
     Parameters
     ----------
     objective : callable
-        (M, P) -> (M,), the full objective; saddles are evaluated on it.
+        (M, P) -> (M,), the full objective: convergence and saddles are judged on it.
     minima : Tensor
         (K, P) path endpoints.
     pairs : ndarray
         (E, 2) integer pairs of indices into ``minima``.
     step_objective : callable, optional
-        ``step_objective(step)`` gives the objective for one step (a minibatch).
+        ``step_objective(step)`` gives the objective of one of the first
+        ``options.noisy_steps`` steps (a minibatch).
     on_progress : callable, optional
-        ``on_progress(step, steps, n_converged)`` at every evaluation.
+        ``on_progress(step, steps, n_done)`` at every dense evaluation.
     straight : bool
         Evaluate the straight segments (their saddles, and the cap that no path reports more
         than its straight segment). False for a quick estimate (``core.pairs``' screen):
@@ -311,8 +350,7 @@ def connect(
     final : bool
         Evaluate the final saddles (``finish``). False leaves every saddle at its maximum over
         the dense points at ``opts.density`` (a lower bound of the final one, recomputable
-        from the stored path); ``finish`` can take them further later, pair by pair
-        (``core.pairs`` does so only where the barcode depends on them).
+        from the stored path); ``finish`` can take them further later, pair by pair.
     """
     opts = options or PathOptions()
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -321,27 +359,23 @@ def connect(
         raise ValueError(f"pairs must be distinct indices in [0, {k}), got {pairs.tolist()}")
     e = pairs.shape[0]
     if e == 0:
-        empty = np.zeros(0)
-        return Paths(pairs, [], empty, empty, empty.astype(int), empty.astype(bool),
-                     empty.astype(int), empty, np.zeros((0, 0)))  # fmt: skip
+        z = np.zeros(0)
+        return Paths(pairs, [], z, z, z.astype(int), z.astype(str), z, z, z, z.astype(int),
+                     z.astype(int), np.zeros((0, 0)))  # fmt: skip
     endpoint_vals = values_of(objective, minima, opts.chunk).to(minima.dtype)  # (K,)
 
-    # 1. Straight chains, and their honest saddles: the first candidate of every pair.
+    # 1. Straight chains, their honest saddles (the first candidate of every pair), and each
+    #    pair's gradient scale on the full objective.
     x = straight_chains(minima, pairs, opts.n_points)  # (E, N, P)
-    straight_paths = [x[i].clone() for i in range(e)]
-    best_paths = list(straight_paths)
+    run = _Run(e, x, opts)
     if straight:
-        best = _dense_max(objective, straight_paths, opts.density, opts.chunk)
-    else:  # no cap: the first evaluation of the chains sets their saddles
-        best = np.full(e, np.inf)
-    straight_known = best.copy()
+        run.best = _dense_max(objective, run.paths, opts.density, opts.chunk)
+    straight_known, run.hist = run.best.copy(), [run.best.copy()]
+    _, g0 = values_and_grads(objective, x[:, 1:-1].reshape(-1, x.shape[2]), opts.chunk)
+    run.scale = g0.view(e, -1).double().pow(2).sum(1).div(opts.n_points - 2).sqrt().cpu().numpy()
     ev = endpoint_vals.cpu().double().numpy()
-    low = np.maximum(ev[pairs[:, 0]], ev[pairs[:, 1]])  # (E,) the higher endpoint
-    hist_steps, hist = [0], [best.copy()]
-    active = np.ones(e, dtype=bool)
-    converged = np.zeros(e, dtype=bool)
-    steps = np.zeros(e, dtype=np.int64)
-    vel = torch.zeros_like(x[:, 1:-1])
+    high = np.maximum(ev[pairs[:, 0]], ev[pairs[:, 1]])  # (E,) the higher endpoint
+    rounding = 64 * torch.finfo(minima.dtype).eps * np.maximum(1.0, np.abs(high))
     ends = torch.stack([endpoint_vals[pairs[:, 0]], endpoint_vals[pairs[:, 1]]], 1)  # (E, 2)
     autocast = (
         torch.autocast(x.device.type, dtype=torch.bfloat16)
@@ -349,82 +383,74 @@ def connect(
         else contextlib.nullcontext()
     )
 
-    # The active chains only, compacted: a retired pair leaves these tensors at once, so a
-    # step touches no retired chain and needs no indexed copies.
+    # The active chains only, compacted: a finished pair leaves these tensors at once.
     rows = np.arange(e)  # pair index of each active chain
-    xa, va, ends_a = x, vel, ends
+    xa, ends_a, fire = x, ends, _Fire(x.shape[0], x.dtype, x.device)
     for step in range(1, opts.steps + 1):
         if rows.size == 0:
             break
-        (a_n, n, _), inner = xa.shape, xa[:, 1:-1]
-        f = step_objective(step) if step_objective else objective
+        (a_n, n, p), inner = xa.shape, xa[:, 1:-1]
+        noisy = step_objective is not None and step <= opts.noisy_steps
+        f = step_objective(step) if noisy else objective
         with autocast:
-            v, g = values_and_grads(f, inner.reshape(-1, xa.shape[2]), opts.chunk)
-        v, g = v.to(x.dtype).view(a_n, n - 2), g.to(x.dtype).view(a_n, n - 2, -1)
-        tau = xa[:, 2:] - xa[:, :-2]  # (A, N-2, P)
-        tau /= tau.norm(dim=2, keepdim=True).clamp_min(1e-30)
+            v, g = values_and_grads(f, inner.reshape(-1, p), opts.chunk)
+        v, g = v.to(x.dtype).view(a_n, n - 2), g.to(x.dtype).view(a_n, n - 2, p)
+        e_nodes = torch.cat([ends_a[:, :1], v, ends_a[:, 1:]], 1)  # (A, N)
+        tau = upwind_tangents(xa, e_nodes)  # (A, N-2, P)
         gpar = (g * tau).sum(2, keepdim=True)  # (A, N-2, 1)
-        g_perp = g.addcmul_(gpar, tau, value=-1)  # g - gpar * tau = -force, in g's memory
-        climb = None
-        if step > opts.climb_after * opts.steps:
-            climb = v.argmax(1)  # (A,) interior index of the highest point
-            r = torch.arange(a_n, device=x.device)
-            g_perp[r, climb] -= gpar[r, climb] * tau[r, climb]  # tangent component reversed
-            climb = climb + 1  # as a node index
-        # velocity += force; the move goes into g's memory (free now): no temporaries
-        move = torch.mul(va.mul_(opts.momentum).sub_(g_perp), opts.lr, out=g_perp)
-        spacing = (xa[:, 1:] - xa[:, :-1]).norm(dim=2).mean(1)  # (A,)
-        cap = (opts.max_move * spacing)[:, None, None]
-        norm = move.norm(dim=2, keepdim=True)
-        move *= torch.where(norm > cap, cap / norm.clamp_min(1e-30), 1.0)
-        inner += move
-        e_nodes = torch.cat([ends_a[:, :1], v, ends_a[:, 1:]], 1)
-        xa = _reparametrize(xa, e_nodes, climb, opts.weight)
-        steps[rows] += 1
+        force = g.addcmul_(gpar, tau, value=-1).neg_()  # -(g - gpar tau), in g's memory
+        fperp = force.norm(dim=2)  # (A, N-2)
+        climb, r = None, torch.arange(a_n, device=x.device)
+        if step > opts.climb_after:
+            ci = v.argmax(1)  # (A,) interior index of the highest point
+            force[r, ci] += gpar[r, ci] * tau[r, ci]  # -g + 2 gpar tau: climbs along the path
+            climb = ci + 1  # as a node index
+        run.steps[rows] += 1
+        if not noisy:
+            done = run.judge(rows, fperp, force, climb, opts)
+            if done.any():
+                run.retire(objective, rows, xa, done, "converged", opts)
+                kt = torch.as_tensor(np.flatnonzero(~done), device=x.device)
+                xa, ends_a, rows, fire = _keep(~done, xa, ends_a, rows, fire)
+                force, v, e_nodes = force[kt], v[kt], e_nodes[kt]
+                climb = None if climb is None else climb[kt]
+                if rows.size == 0:
+                    break
+        move = fire.step(force, _spacing(xa) * opts.max_move)
+        xa[:, 1:-1] += move
+        xa = reparametrize(xa, e_nodes, climb, opts.weight)
 
         if step % opts.eval_every == 0 or step == opts.steps:
-            vals = _values_over(objective, [dense_points(p, opts.density) for p in xa], opts.chunk)
-            est = np.array([v.max() for v in vals])
-            nodes = np.stack([v[:: opts.density] for v in vals])  # (A, N): nodes are dense points
-            for j, i in enumerate(rows):
-                if est[j] < best[i]:
-                    best[i], best_paths[i] = est[j], xa[j].clone()
-            row = np.full(e, np.nan)
-            row[rows] = best[rows]
-            hist_steps.append(step)
-            hist.append(row)
-            _stop_converged(hist, rows, low, opts, active, converged)
+            vals = _values_over(objective, [dense_points(q, opts.density) for q in xa], opts.chunk)
+            est = np.array([q.max() for q in vals])
+            nodes = np.stack([q[:: opts.density] for q in vals])  # (A, N): nodes are dense points
+            run.record(rows, xa, est)
+            flat = est <= high[rows] + rounding[rows]
+            if flat.any():
+                run.retire(objective, rows, xa, flat, "no barrier", opts, est)
+                xa, ends_a, rows, fire = _keep(~flat, xa, ends_a, rows, fire)
+                est, nodes = est[~flat], nodes[~flat]
             if on_progress:
-                on_progress(step, opts.steps, int(converged.sum()))
-            keep = active[rows]
-            if not keep.all():
-                kt = torch.as_tensor(np.flatnonzero(keep), device=x.device)
-                xa, va, ends_a, rows = xa[kt], va[kt], ends_a[kt], rows[keep]
-                est, nodes = est[keep], nodes[keep]
-            xa, va = _grow(xa, va, est, nodes, opts)
+                on_progress(step, opts.steps, int((run.status != "step cap").sum()))
+            xa, fire = _grow(xa, fire, est, nodes, opts)
 
     paths = Paths(
         pairs=pairs,
-        points=[p.detach() for p in best_paths],
-        saddles=best,
+        points=[q.detach() for q in run.paths],
+        saddles=run.best,
         straight=straight_known if straight else np.full(e, np.nan),
         densities=np.full(e, opts.density, dtype=np.int64),
-        converged=converged,
-        steps=steps,
-        history_steps=np.asarray(hist_steps, dtype=np.int64),
-        history=np.stack(hist, 1),
+        status=run.status,
+        force=run.force,
+        climb_grad=run.climb_grad,
+        scale=run.scale,
+        steps=run.steps,
+        history_steps=np.asarray(run.hist_steps, dtype=np.int64),
+        history=np.stack(run.hist, 1),
     )
     if final:
         finish(objective, minima, paths, np.arange(e), opts)
     return paths
-
-
-def straight_chains(minima: Tensor, pairs: np.ndarray, n: int) -> Tensor:
-    """(E, n, P) evenly spaced points on the straight segment of every pair, ends included:
-    the first chains of ``connect``, rebuilt the same to the bit by ``finish``."""
-    t = torch.linspace(0, 1, n, dtype=minima.dtype, device=minima.device)
-    a, b = minima[pairs[:, 0]], minima[pairs[:, 1]]  # (E, P)
-    return a[:, None] + t[None, :, None] * (b - a)[:, None]
 
 
 def finish(
@@ -441,12 +467,12 @@ def finish(
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     todo = idx[paths.densities[idx] < opts.final_density]
     if todo.size:
-        pts = [paths.points[i] for i in todo]
-        saddles, dens = final_saddles(objective, pts, opts, known=paths.saddles[todo])
+        pts = refine_peaks(objective, [paths.points[i] for i in todo], opts.density, opts.chunk)
+        saddles, dens = final_saddles(objective, pts, opts)
         if np.isfinite(paths.straight[todo]).all():  # connect(..., straight=True)
             line = list(straight_chains(minima, paths.pairs[todo], opts.n_points))
-            known = paths.straight[todo]
-            straight_s, sdens = final_saddles(objective, line, opts, known=known)
+            line = refine_peaks(objective, line, opts.density, opts.chunk)
+            straight_s, sdens = final_saddles(objective, line, opts)
             for j in np.flatnonzero(saddles > straight_s):
                 pts[j], saddles[j], dens[j] = line[j], straight_s[j], sdens[j]
             paths.straight[todo] = straight_s
@@ -456,18 +482,121 @@ def finish(
     return paths.saddles[idx]
 
 
-def _stop_converged(hist, idx, low, opts, active, converged) -> None:
-    """Retire pairs whose best saddle fell by less than atol + rtol * barrier lately."""
-    if len(hist) <= opts.patience:
-        return
-    now, then = hist[-1][idx], hist[-1 - opts.patience][idx]
-    barrier = np.maximum(now - low[idx], 0)
-    done = (then - now) <= opts.atol + opts.rtol * barrier
-    converged[idx[done]] = True
-    active[idx[done]] = False
+class _Run:
+    """What ``connect`` keeps per pair while the chains relax: best path and its dense
+    maximum, status, forces, steps, and the history of best estimates."""
+
+    def __init__(self, e: int, x: Tensor, opts: PathOptions) -> None:
+        self.paths = [x[i].clone() for i in range(e)]
+        self.best = np.full(e, np.inf)
+        self.status = np.full(e, "step cap", dtype=object)
+        self.force = np.full(e, np.nan)
+        self.climb_grad = np.full(e, np.nan)
+        self.scale = np.ones(e)
+        self.steps = np.zeros(e, dtype=np.int64)
+        self.hist_steps: list[int] = [0]
+        self.hist: list[np.ndarray] = []
+
+    def judge(self, rows, fperp, force, climb, opts) -> np.ndarray:
+        """Record the forces of a full-objective step; (A,) bool: converged by force."""
+        a_n = fperp.shape[0]
+        if climb is None:
+            fmax, gclimb = fperp.amax(1), torch.full((a_n,), math.inf, dtype=fperp.dtype)
+        else:
+            r = torch.arange(a_n, device=fperp.device)
+            gclimb = force[r, climb - 1].norm(dim=1)  # |force| = |gradient| at the climber
+            fmax = fperp.index_put((r, climb - 1), fperp.new_zeros(a_n)).amax(1)
+        s = self.scale[rows]
+        self.force[rows] = fmax.double().cpu().numpy() / s
+        self.climb_grad[rows] = gclimb.double().cpu().numpy() / s
+        return (self.force[rows] <= opts.force_tol) & (self.climb_grad[rows] <= opts.grad_tol)
+
+    def record(self, rows, xa, est) -> None:
+        """Keep the lowest dense maximum seen of every active pair, with its path."""
+        for j, i in enumerate(rows):
+            if est[j] < self.best[i]:
+                self.best[i], self.paths[i] = est[j], xa[j].clone()
+        row = np.full(self.best.size, np.nan)
+        row[rows] = self.best[rows]
+        self.hist_steps.append(int(self.steps[rows].max()))
+        self.hist.append(row)
+
+    def retire(self, objective, rows, xa, done, status, opts, est=None) -> None:
+        """Pairs ``rows[done]`` stop with their current chains as their paths."""
+        idx = np.flatnonzero(done)
+        chains = [xa[j].detach().clone() for j in idx]
+        if est is None:
+            est = np.full(len(done), np.nan)
+            est[idx] = _dense_max(objective, chains, opts.density, opts.chunk)
+        for j, q in zip(idx, chains, strict=True):
+            i = rows[j]
+            self.paths[i], self.best[i], self.status[i] = q, est[j], status
 
 
-def _grow(x, vel, est, nodes, opts):
+class _Fire:
+    """FIRE state of A chains: velocities (A, N-2, P), and per chain the time step, the
+    mixing factor and the count of steps since the last uphill one."""
+
+    def __init__(self, a: int, dtype, device) -> None:
+        self.v: Tensor | None = None
+        self.dt = torch.zeros(a, dtype=dtype, device=device)  # 0: not started
+        self.dt_max = torch.zeros(a, dtype=dtype, device=device)
+        self.alpha = torch.full((a,), ALPHA0, dtype=dtype, device=device)
+        self.streak = torch.zeros(a, dtype=torch.long, device=device)
+
+    def select(self, keep: Tensor) -> None:
+        self.v = None if self.v is None else self.v[keep]
+        self.dt, self.dt_max = self.dt[keep], self.dt_max[keep]
+        self.alpha, self.streak = self.alpha[keep], self.streak[keep]
+
+    def reset(self) -> None:
+        """New chain shapes (growth): velocities and mixing start again, time steps stay."""
+        self.v, self.alpha = None, torch.full_like(self.alpha, ALPHA0)
+        self.streak.zero_()
+
+    def step(self, force: Tensor, cap: Tensor) -> Tensor:
+        """(A, N-2, P) moves for ``force`` (A, N-2, P); no point moves more than ``cap`` (A,)."""
+        fn = force.flatten(1).norm(dim=1)  # (A,)
+        fresh = self.dt == 0
+        if fresh.any():  # first step: the fastest point moves FIRE_START of its trust radius
+            fmax = force.norm(dim=2).amax(1).clamp_min(1e-30)
+            dt0 = (FIRE_START * cap / fmax).sqrt()
+            self.dt = torch.where(fresh, dt0, self.dt)
+            self.dt_max = torch.where(fresh, DT_GROWTH * dt0, self.dt_max)
+        if self.v is None:
+            self.v = torch.zeros_like(force)
+        power = (force * self.v).sum((1, 2))  # (A,)
+        up = power > 0
+        vn = self.v.flatten(1).norm(dim=1)
+        mix = (self.alpha * vn / fn.clamp_min(1e-30))[:, None, None]
+        keep = (1 - self.alpha)[:, None, None]
+        self.v = torch.where(up[:, None, None], keep * self.v + mix * force, 0.0)
+        self.streak = torch.where(up, self.streak + 1, 0)
+        grow = up & (self.streak > N_MIN)
+        self.dt = torch.where(grow, torch.minimum(self.dt * F_INC, self.dt_max), self.dt)
+        self.dt = torch.where(up, self.dt, self.dt * F_DEC)
+        self.alpha = torch.where(grow, self.alpha * F_ALPHA, self.alpha)
+        self.alpha = torch.where(up, self.alpha, torch.full_like(self.alpha, ALPHA0))
+        self.v += self.dt[:, None, None] * force
+        move = self.dt[:, None, None] * self.v
+        norm = move.norm(dim=2, keepdim=True)  # (A, N-2, 1)
+        c = cap[:, None, None]
+        return move * torch.where(norm > c, c / norm.clamp_min(1e-30), 1.0)
+
+
+def _spacing(x: Tensor) -> Tensor:
+    """(A,) mean distance between neighbouring points of each chain."""
+    return (x[:, 1:] - x[:, :-1]).norm(dim=2).mean(1)
+
+
+def _keep(keep: np.ndarray, xa, ends_a, rows, fire):
+    """The active tensors without the chains that just finished."""
+    kt = torch.as_tensor(np.flatnonzero(keep), device=xa.device)
+    fire.select(kt)
+    return xa[kt], ends_a[kt], rows[keep], fire
+
+
+def _grow(x, fire, est, nodes, opts):
     """Add points to every active chain when one of them peaks between its nodes.
 
     x (A, N, P) active chains; est (A,) their dense maxima at this evaluation and nodes
@@ -475,11 +604,12 @@ def _grow(x, vel, est, nodes, opts):
     """
     a, n = x.shape[:2]
     if n >= opts.max_points or not a:
-        return x, vel
+        return x, fire
     gap = est - nodes.max(1)
     if not (gap > opts.saddle_tol).any():
-        return x, vel
+        return x, fire
     n_new = min(opts.max_points, n + max(n // 2, 1))
     log.debug("growing chains from %d to %d points", n, n_new)
-    x = _resample(x, torch.as_tensor(nodes, dtype=x.dtype, device=x.device), n_new, opts.weight)
-    return x, torch.zeros_like(x[:, 1:-1])
+    x = resample(x, torch.as_tensor(nodes, dtype=x.dtype, device=x.device), n_new, opts.weight)
+    fire.reset()
+    return x, fire

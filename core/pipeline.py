@@ -136,8 +136,9 @@ def _minima_options(config: RunConfig) -> MinimaOptions:
 def _path_options(config: RunConfig) -> PathOptions:
     p = config.paths
     return PathOptions(
-        n_points=p.n_points, max_points=p.max_points, steps=p.steps, lr=p.lr,
-        saddle_tol=p.saddle_tol, eval_every=50, density=2, precision=p.precision,
+        n_points=p.n_points, max_points=p.max_points, steps=p.steps, force_tol=p.force_tol,
+        grad_tol=p.grad_tol, noisy_steps=p.noisy_steps if p.batch_size else 0,
+        saddle_tol=p.saddle_tol, eval_every=25, density=2, precision=p.precision,
     )  # fmt: skip
 
 
@@ -197,12 +198,13 @@ def stage_paths(config: RunConfig, path_obj, store: RunStore, progress: Progress
     write_json(d / "paths.json", _paths_record(conn) | {"seconds": time.perf_counter() - t0})
 
 
+PATH_ARRAYS = ("pairs", "saddles", "straight", "densities", "status", "force", "climb_grad",
+               "scale", "steps", "history_steps", "history")  # fmt: skip
+
+
 def _paths_record(conn: Paths) -> dict[str, Any]:
-    return {
-        "pairs": conn.pairs, "saddles": conn.saddles, "straight": conn.straight,
-        "densities": conn.densities, "converged": conn.converged, "steps": conn.steps,
-        "history_steps": conn.history_steps, "history": conn.history,
-    }  # fmt: skip
+    # converged: not stopped by the step cap (by force, or with no barrier)
+    return {name: getattr(conn, name) for name in PATH_ARRAYS} | {"converged": conn.converged}
 
 
 def stage_results(config: RunConfig, store: RunStore) -> None:
@@ -220,7 +222,9 @@ def stage_results(config: RunConfig, store: RunStore) -> None:
         "n_failed": len(mins["failed"]),
         "n_pairs_total": len(values) * (len(values) - 1) // 2,
         "n_paths": len(conn),
-        "n_paths_converged": int(np.sum(conn.converged)),
+        "n_paths_converged": int(np.sum(conn.status == "converged")),
+        "n_paths_no_barrier": int(np.sum(conn.status == "no barrier")),
+        "n_paths_step_cap": int(np.sum(conn.status == "step cap")),
         # with pairs="mst", paths the barcode does not read keep their coarse maxima
         "n_paths_final": int(np.sum(conn.densities >= _path_options(config).final_density)),
         "seconds_minima": mins["seconds"],
@@ -231,17 +235,11 @@ def stage_results(config: RunConfig, store: RunStore) -> None:
 
 
 def _paths_from_record(rec: dict[str, Any], points: list[torch.Tensor]) -> Paths:
-    return Paths(
-        pairs=np.asarray(rec["pairs"], dtype=np.int64).reshape(-1, 2),
-        points=points,
-        saddles=np.asarray(rec["saddles"], dtype=np.float64),
-        straight=np.asarray(rec["straight"], dtype=np.float64),
-        densities=np.asarray(rec["densities"], dtype=np.int64),
-        converged=np.asarray(rec["converged"], dtype=bool),
-        steps=np.asarray(rec["steps"], dtype=np.int64),
-        history_steps=np.asarray(rec["history_steps"], dtype=np.int64),
-        history=np.asarray(rec["history"], dtype=np.float64),
-    )
+    types = {"pairs": np.int64, "densities": np.int64, "steps": np.int64,
+             "history_steps": np.int64, "status": object}  # fmt: skip
+    arrays = {n: np.asarray(rec[n], dtype=types.get(n, np.float64)) for n in PATH_ARRAYS}
+    arrays["pairs"] = arrays["pairs"].reshape(-1, 2)
+    return Paths(points=points, **arrays)
 
 
 def run(

@@ -61,8 +61,8 @@ def _paper(dataset: str, arch: str, l2: float, widths, depths, width: int, depth
         model=ModelConfig(arch=arch, width=width, depth=depth),
         train=TrainConfig(minima=8, regime="anneal", lr=1e-2, lr_final=1e-4, steps=20000,
                           batch_size=256, l2=l2, grad_tol=1e-3),
-        paths=PathConfig(pairs="all", n_points=12, max_points=32, steps=5000, lr=0.2,
-                         batch_size=256),
+        paths=PathConfig(pairs="all", n_points=10, max_points=16, steps=1000, batch_size=256,
+                         noisy_steps=200),
         device="auto",
     )  # fmt: skip
     seeds = (0, 1, 2)
@@ -81,8 +81,7 @@ def _cpu_base(dataset: str) -> RunConfig:
         model=ModelConfig(arch="mlp", width=8, depth=1),
         train=TrainConfig(minima=5, regime="anneal", lr=0.02, lr_final=1e-4, steps=1500,
                           l2=1e-4, grad_tol=1e-3),
-        paths=PathConfig(pairs="all", n_points=6, max_points=12, steps=800, lr=0.2,
-                         batch_size=50),
+        paths=PathConfig(pairs="all", n_points=6, max_points=12, steps=800),
         device="cpu",
     )  # fmt: skip
 
@@ -91,15 +90,10 @@ def _cpu(dataset: str) -> tuple[SweepSpec, ...]:
     """The grid of docs/REPRODUCTION.md, sized for a shared 2-core CPU and about an hour.
 
     Smaller than the paper's in every direction, all stated in the report: 300 training
-    examples, 5 minima (10 pairs), paths of 6 to 12 points with minibatches of 50, 3 seeds.
-    Path step size, measured on digits: for one hidden layer 0.2 for 800 steps (0.05 left the
-    saddles falling by 20% per 150 steps at step 600; 0.5 stalled them far above); for the
-    depth series 0.02 for 1500 steps (0.2 stalls deeper networks' paths at the straight
-    segment or on the ln(10) plateau, which the stopping rule then calls converged: depth 3
-    gave TO-scores of 14.6, 1.09, 0.14 at step sizes 0.2, 0.05, 0.02).
+    examples, 5 minima (10 pairs), paths of 6 to 12 points on the full 300 examples, 3 seeds.
     """
     base = _cpu_base(dataset)
-    deep = base.replace(paths={"lr": 0.02, "steps": 1500})
+    deep = base.replace(paths={"steps": 1500})
     seeds = (0, 1, 2)
     widths = (4, 8, 16, 32, 64, 128) if dataset == "digits" else (8, 32, 128)
     return (
@@ -110,25 +104,13 @@ def _cpu(dataset: str) -> tuple[SweepSpec, ...]:
     )
 
 
-def _large_step() -> tuple[SweepSpec, ...]:
-    """The depth series of digits at the one-hidden-layer step size 0.2 (a failure mode)."""
-    base = _cpu_base("digits")
-    seeds = (0, 1, 2)
-    return (
-        SweepSpec(base=base, widths=(8,), depths=(1, 2, 3, 4), seeds=seeds),
-        SweepSpec(base=base, widths=(16,), depths=(1, 2, 3), seeds=seeds),
-        SweepSpec(base=base.replace(model={"arch": "cnn"}), depths=(1, 2, 3), seeds=seeds),
-    )
-
-
 def _resolution() -> tuple[SweepSpec, ...]:
     """Points of cpu-digits with longer, finer paths (seed 0): widths 4, 8, 16 at depth 1, and
     depth 3 at width 16 (the prototype's depth observation) at the depth step size."""
     fine = {"n_points": 12, "max_points": 32, "steps": 2000}
     base = _cpu_base("digits").replace(paths=fine)
-    deep = base.replace(paths={"lr": 0.02})
     return (SweepSpec(base=base, widths=(4, 8, 16)),
-            SweepSpec(base=deep, widths=(16,), depths=(3,)))  # fmt: skip
+            SweepSpec(base=base, widths=(16,), depths=(3,)))  # fmt: skip
 
 
 def _tiny() -> tuple[SweepSpec, ...]:
@@ -167,9 +149,6 @@ PRESETS: dict[str, Preset] = {
                "depths 1-3, both regimes; 3 seeds", _cpu("digits"), "cpu"),
         Preset("cpu-mnist1d", "MNIST-1D: MLP widths 8, 32, 128 at depth 1, depths 1-4 at width "
                "8, CNN depths 1-3, both regimes; 3 seeds", _cpu("mnist1d"), "cpu"),
-        Preset("cpu-large-step", "the digits depth series (MLP width 8 and 16, CNN) at path step "
-               "size 0.2: deeper networks' paths stall and are called converged", _large_step(),
-               "cpu"),
         Preset("cpu-resolution", "digits MLP widths 4, 8, 16 at depth 1 and depth 3 at width 16, "
                "seed 0, paths of 12-32 points and 2000 steps: is the TO-score's plateau in "
                "cpu-digits the landscape or the path resolution?", _resolution(), "cpu"),

@@ -69,7 +69,7 @@ def run_row(run) -> dict[str, Any]:
     return {
         "run": run.run_id, "dataset": c.data.name, "arch": c.model.arch,
         "width": c.model.width, "depth": c.model.depth, "regime": c.train.regime,
-        "lr": c.train.lr, "path step": c.paths.lr, "seed": c.seed, "minima": s["n_minima"],
+        "lr": c.train.lr, "force tol": c.paths.force_tol, "seed": c.seed, "minima": s["n_minima"],
         "true minima": s["n_true_minima"], "TO sum": b.to_score("sum"),
         "TO max": b.to_score("max"), "paths": s["n_paths"],
         "paths converged": s["n_paths_converged"], "converged": converged(run),
@@ -94,7 +94,7 @@ def group_label(configs: Sequence, drop: Sequence[str] = ()) -> list[str]:
     keys = [k for k in flats[0] if k not in (*GROUP_SKIP, *drop)] if flats else []
     vary = [k for k in keys if len({json.dumps(f[k]) for f in flats}) > 1]
     short = {"data.name": "", "model.arch": "", "model.width": "width ", "model.depth": "depth ",
-             "train.regime": "", "train.lr": "lr ", "paths.lr": "path step "}  # fmt: skip
+             "train.regime": "", "train.lr": "lr ", "paths.force_tol": "force tol "}  # fmt: skip
     shape = ("paths.n_points", "paths.max_points", "paths.steps")
     out = []
     for f in flats:

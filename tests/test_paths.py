@@ -151,8 +151,8 @@ def test_dense_points_interpolates_linearly():
     [
         ({"n_points": 2}, "n_points"),
         ({"steps": 0}, "steps"),
-        ({"lr": float("nan")}, "lr"),
-        ({"momentum": 1.0}, "momentum"),
+        ({"force_tol": float("nan")}, "force_tol"),
+        ({"noisy_steps": -1}, "noisy_steps"),
         ({"max_points": 4}, "max_points"),
     ],
 )
@@ -187,19 +187,22 @@ def test_connect_then_finish_equals_connect(network_minima):
     density, which is never above the final saddle."""
     obj, ends = network_minima
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
-    opts = PathOptions(steps=60, lr=0.05, density=2, n_points=6)
+    opts = PathOptions(steps=60, density=2, n_points=6)
     full = connect(obj, ends, pairs, opts, step_objective=obj.minibatch)
     lazy = connect(obj, ends, pairs, opts, step_objective=obj.minibatch, final=False)
     assert (lazy.densities == opts.density).all() and (lazy.saddles <= full.saddles).all()
     for e in range(3):  # the coarse saddle is the path's maximum at the coarse density
         _, vals = path_profile(obj, lazy.points[e], opts.density)
         assert vals.max() == pytest.approx(lazy.saddles[e], rel=1e-6)
-    assert finish(obj, ends, lazy, [2, 0], opts).tolist() == full.saddles[[2, 0]].tolist()
+    np.testing.assert_allclose(
+        finish(obj, ends, lazy, [2, 0], opts), full.saddles[[2, 0]], rtol=1e-6
+    )
     assert lazy.densities[1] == opts.density  # not asked for: still coarse
     finish(obj, ends, lazy, [0, 1, 2], opts)  # 0 and 2 are final already: left alone
-    for name in ("saddles", "straight", "densities"):
-        np.testing.assert_array_equal(getattr(lazy, name), getattr(full, name))
-    assert all(torch.equal(a, b) for a, b in zip(lazy.points, full.points, strict=True))
+    # the peak search evaluates its points in blocks of other sizes: float32 rounding
+    np.testing.assert_array_equal(lazy.densities, full.densities)
+    for name in ("saddles", "straight"):
+        np.testing.assert_allclose(getattr(lazy, name), getattr(full, name), rtol=1e-6)
 
 
 @pytest.mark.usefixtures("one_thread")
@@ -208,7 +211,7 @@ def test_bfloat16_steps_keep_float32_saddles(network_minima):
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
     runs = {}
     for precision in ("float32", "bfloat16"):
-        opts = PathOptions(steps=300, lr=0.05, density=2, precision=precision)
+        opts = PathOptions(steps=300, density=2, precision=precision)
         runs[precision] = connect(obj, ends, pairs, opts, step_objective=obj.minibatch)
     fp, bf = runs["float32"], runs["bfloat16"]
     # the steps did run in bfloat16: the paths differ from the float32 ones
@@ -218,9 +221,13 @@ def test_bfloat16_steps_keep_float32_saddles(network_minima):
         # reported saddles are float32 evaluations of the stored path
         _, vals = path_profile(obj, bf.points[e], int(bf.densities[e]))
         assert vals.max() == pytest.approx(bf.saddles[e], rel=1e-6)
-        # and they agree with the float32 run to 5% of the optimised barrier (measured: 1-2%)
+        # where both converged by force they agree to 5% of the barrier; bfloat16 gradients
+        # may never get below the force tolerance, and then the pair says so
         barrier = fp.saddles[e] - max(low[i], low[j])
-        assert abs(bf.saddles[e] - fp.saddles[e]) <= 0.05 * barrier, (bf.saddles, fp.saddles)
+        if fp.status[e] == bf.status[e] == "converged":
+            assert abs(bf.saddles[e] - fp.saddles[e]) <= 0.05 * barrier, (bf.saddles, fp.saddles)
+        else:
+            assert "step cap" in (fp.status[e], bf.status[e])
         assert fp.saddles[e] < fp.straight[e]  # the optimisation did something to compare
 
 
@@ -244,9 +251,14 @@ def test_screen_is_a_short_half_point_run_and_an_upper_bound(three_pairs):
 
     screen = screened_saddles(counted, ends, pairs, opts)
     n = opts.n_points // 2
-    assert grad_rows == [len(pairs) * (n - 2)] * (opts.steps // 10)
-    # the endpoints, then every chain's dense points once
-    assert value_rows == [len(ends), len(pairs) * ((n - 1) * opts.density + 1)]
+    # the gradient scale on the straight chains, then at most a tenth of the steps, each on
+    # the chains still active (a converged chain leaves the batch)
+    scale, steps = grad_rows[0], grad_rows[1:]
+    assert scale == steps[0] == len(pairs) * (n - 2) and len(steps) <= opts.steps // 10
+    assert all(b <= a for a, b in zip(steps, steps[1:], strict=False))
+    # the endpoints, then every chain's dense points once (when it converges or at the end)
+    assert value_rows[0] == len(ends)
+    assert sum(value_rows[1:]) == len(pairs) * ((n - 1) * opts.density + 1)
     assert (screen >= p.saddles - opts.saddle_tol).all()
     assert (screen <= p.straight + opts.saddle_tol).all()
     assert (screen < p.straight - 0.05).any()  # it already bends round the central hill

@@ -191,7 +191,8 @@ def test_results_stage_tolerates_float32_rounding_of_a_saddle(tmp_path):
     write_json(d / "minima.json", {"values": values, "status": ["minimum"] * 2, "failed": {},
                                    "seconds": 0.0})  # fmt: skip
     write_json(d / "paths.json", {"pairs": [[0, 1]], "saddles": [1.116076111793518],
-                                  "straight": [2.0], "densities": [8], "converged": [True],
+                                  "straight": [2.0], "densities": [8], "status": ["converged"],
+                                  "force": [0.0], "climb_grad": [0.0], "scale": [1.0],
                                   "steps": [10], "history_steps": [0], "history": [[1.2]],
                                   "seconds": 0.0})  # fmt: skip
     stage_results(MICRO, store)
@@ -311,7 +312,7 @@ DASHBOARD_FORM = [
     ({"f_n_points": 12, "f_max_points": 8}, "paths.max_points=8"),
     ({"f_width": 5000}, "model.width=5000"),
     ({"f_grad_tol": 0.0}, "train.grad_tol=0.0"),
-    ({"f_path_lr": 0.0}, "paths.lr=0.0"),
+    ({"f_force_tol": 0.0}, "paths.force_tol=0.0"),
     ({"f_data_root": ""}, "data.data_root=''"),
     ({"f_width": 4096, "f_depth": 64}, "model.width=4096, model.depth=64"),
     ({"f_dataset": "mnist", "f_data_root": "{tmp}/data"}, "dataset 'mnist' was not found"),

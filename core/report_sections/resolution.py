@@ -65,11 +65,13 @@ def uncertainty(doc: Doc, runs, subsamples: int, fraction: float, say: Callable)
         )
 
 
-PATH_KEYS = tuple(f"paths.{k}" for k in ("n_points", "max_points", "steps", "lr", "batch_size"))
+PATH_KEYS = tuple(
+    f"paths.{k}" for k in ("n_points", "max_points", "steps", "force_tol", "batch_size")
+)
 
 
 def _setting(p) -> str:
-    return f"{p.n_points}-{p.max_points} pts, {p.steps} steps, step {p.lr:g}"
+    return f"{p.n_points}-{p.max_points} pts, {p.steps} steps, force tol {p.force_tol:g}"
 
 
 def best_barcode(group):
@@ -104,7 +106,7 @@ def resolution(doc: Doc, runs, budget) -> None:
     labels = R.group_label([g[0].config for g in groups.values()], PATH_KEYS)
     rows, changes, best = [], {}, []
     for lab, g in zip(labels, groups.values(), strict=True):
-        g = sorted(g, key=lambda r: (-r.config.paths.lr, r.config.paths.max_points,
+        g = sorted(g, key=lambda r: (-r.config.paths.force_tol, r.config.paths.max_points,
                                      r.config.paths.steps))  # fmt: skip
         for r in g:
             rows.append({"configuration": lab, "seed": r.config.seed,

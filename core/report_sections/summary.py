@@ -49,8 +49,9 @@ def scale_note(runs) -> str:
         f"({_span(x.data.name for x in c)}), training for at most "
         f"{_span(x.train.steps for x in c)} full-batch Adam steps, paths of "
         f"{_span(x.paths.n_points for x in c)} to {_span(x.paths.max_points for x in c)} points "
-        f"optimised for at most {_span(x.paths.steps for x in c)} steps on minibatches of "
-        f"{_span(x.paths.batch_size for x in c)} (step size {_span(x.paths.lr for x in c)}); "
+        f"relaxed by FIRE for at most {_span(x.paths.steps for x in c)} steps to a "
+        f"perpendicular force of {_span(x.paths.force_tol for x in c)} times each pair's "
+        "gradient scale; "
         "saddles are always evaluated on the run's whole training subset."
     )
 
@@ -168,7 +169,7 @@ def setup(doc: Doc, records, runs, missing) -> None:
     doc.h(3, "Runs whose paths did not all converge")
     if bad:
         doc.table([{k: b[k] for k in ("run", "dataset", "arch", "width", "depth", "regime",
-                                      "path step", "seed", "paths", "paths converged", "stalled",
+                                      "force tol", "seed", "paths", "paths converged", "stalled",
                                       "TO sum")}
                    for b in bad],
                   "Left out of all comparisons.")  # fmt: skip
