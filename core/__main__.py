@@ -156,6 +156,8 @@ def format_run(run) -> str:
         f"paths: {s['n_paths']} of {s['n_pairs_total']} pairs optimised, "
         f"{s['n_paths_converged']} converged by force, {s.get('n_paths_no_barrier', 0)} with "
         f"no barrier, {s.get('n_paths_step_cap', 0)} stopped at the step cap (upper bounds)",
+        f"saddles: {s.get('n_saddles_certified', 0)} certified index-1 (gradient below the "
+        "tolerance, exactly one clearly negative Hessian eigenvalue at the path's peak)",
         *_coarse_line(s),
         "",
         "  bar  minimum  birth      death      length     merges into  status   test-train",

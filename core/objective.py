@@ -462,6 +462,14 @@ class NetworkObjective:
             "error": 1.0 - acc,
         }
 
+    def twice_differentiable(self) -> NetworkObjective:
+        """A copy that evaluates through ``functional_call`` + ``vmap`` (no hand-written
+        gradient), which ``torch.func`` differentiates twice: Hessian-vector products for
+        ``core.certify``. Same data, model and values."""
+        twin = copy.copy(self)
+        twin.strategy, twin._auto = "vmap", False
+        return twin
+
     def compiled(self) -> NetworkObjective:
         """A copy whose loss runs through ``torch.compile`` (same data, model and options).
 

@@ -177,6 +177,9 @@ class Paths:
     steps: np.ndarray
     history_steps: np.ndarray
     history: np.ndarray
+    certified: np.ndarray | None = None  # (E,) bool, from core.certify (None: not checked)
+    eigs: np.ndarray | None = None  # (E, 2) lowest Hessian eigenvalues at the path's peak
+    peak_grad: np.ndarray | None = None  # (E,) gradient norm at the peak over ``scale``
 
     def __len__(self) -> int:
         return int(self.pairs.shape[0])

@@ -199,7 +199,8 @@ def stage_paths(config: RunConfig, path_obj, store: RunStore, progress: Progress
 
 
 PATH_ARRAYS = ("pairs", "saddles", "straight", "densities", "status", "force", "climb_grad",
-               "scale", "steps", "history_steps", "history")  # fmt: skip
+               "scale", "steps", "history_steps", "history", "certified", "eigs",
+               "peak_grad")  # fmt: skip
 
 
 def _paths_record(conn: Paths) -> dict[str, Any]:
@@ -225,6 +226,7 @@ def stage_results(config: RunConfig, store: RunStore) -> None:
         "n_paths_converged": int(np.sum(conn.status == "converged")),
         "n_paths_no_barrier": int(np.sum(conn.status == "no barrier")),
         "n_paths_step_cap": int(np.sum(conn.status == "step cap")),
+        "n_saddles_certified": int(np.sum(conn.certified)),
         # with pairs="mst", paths the barcode does not read keep their coarse maxima
         "n_paths_final": int(np.sum(conn.densities >= _path_options(config).final_density)),
         "seconds_minima": mins["seconds"],
@@ -236,9 +238,10 @@ def stage_results(config: RunConfig, store: RunStore) -> None:
 
 def _paths_from_record(rec: dict[str, Any], points: list[torch.Tensor]) -> Paths:
     types = {"pairs": np.int64, "densities": np.int64, "steps": np.int64,
-             "history_steps": np.int64, "status": object}  # fmt: skip
+             "history_steps": np.int64, "status": object, "certified": bool}  # fmt: skip
     arrays = {n: np.asarray(rec[n], dtype=types.get(n, np.float64)) for n in PATH_ARRAYS}
     arrays["pairs"] = arrays["pairs"].reshape(-1, 2)
+    arrays["eigs"] = arrays["eigs"].reshape(-1, 2)
     return Paths(points=points, **arrays)
 
 

@@ -193,6 +193,7 @@ def test_results_stage_tolerates_float32_rounding_of_a_saddle(tmp_path):
     write_json(d / "paths.json", {"pairs": [[0, 1]], "saddles": [1.116076111793518],
                                   "straight": [2.0], "densities": [8], "status": ["converged"],
                                   "force": [0.0], "climb_grad": [0.0], "scale": [1.0],
+                                  "certified": [True], "eigs": [[-1.0, 1.0]], "peak_grad": [0.0],
                                   "steps": [10], "history_steps": [0], "history": [[1.2]],
                                   "seconds": 0.0})  # fmt: skip
     stage_results(MICRO, store)
