@@ -20,6 +20,7 @@ from core.dashboard import (
     STATUS_WORDS,
     TO_SCORE_WORDS,
     convergence_words,
+    death_kinds,
     minimum_facts,
     no_obstruction,
     pairs_of_minimum,
@@ -82,7 +83,7 @@ else:
     left, right = st.columns([3, 2])
     with left:
         chart(
-            barcode_figure(bars, selected=k, ident=ident),
+            barcode_figure(bars, selected=k, ident=ident, death_kinds=death_kinds(run)),
             "barcode_chart",
             linked=True,
             export_name=f"barcode-{run.run_id}",

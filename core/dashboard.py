@@ -190,6 +190,26 @@ def pairs_of_minimum(run: Any, k: int) -> list[int]:
     return np.flatnonzero((pairs == k).any(axis=1)).tolist()
 
 
+def death_kinds(run: Any) -> dict[int, str]:
+    """Minimum -> what ends its bar (``core.plots.barcodes.DEATH_KINDS``): the status of the
+    path whose saddle killed it."""
+    p, b = run.paths, run.barcode
+    row = {(int(i), int(j)): e for e, (i, j) in enumerate(np.asarray(p["pairs"]).reshape(-1, 2))}
+    out = {}
+    for m, d, (i, j) in zip(b.minimum, b.deaths, b.saddle_edge, strict=True):
+        e = row.get((min(int(i), int(j)), max(int(i), int(j))))
+        if not np.isfinite(d) or e is None:
+            continue
+        status = p["status"][e]
+        out[int(m)] = (
+            "no barrier" if status == "no barrier"
+            else "upper bound (path not converged)" if status == "step cap"
+            else "certified saddle" if p["certified"][e]
+            else "saddle, not certified"
+        )  # fmt: skip
+    return out
+
+
 def convergence_words(run: Any) -> list[str]:
     """Sentences on how far the run's numbers can be trusted."""
     s, c = run.summary, run.config
@@ -204,9 +224,15 @@ def convergence_words(run: Any) -> list[str]:
             if stopped
             else " all of them are certified."
         ),
-        f"{s['n_paths_converged']} of {s['n_paths']} optimized paths converged (their saddle "
-        "estimate stopped falling); the others hit the step cap, so their saddles are upper "
+        f"{s['n_paths_converged']} of {s['n_paths']} optimized paths converged by force "
+        "(perpendicular force and the climbing point's gradient below the tolerances, on the "
+        f"full data), {s.get('n_paths_no_barrier', 0)} joined their minima with no barrier, "
+        f"and {s.get('n_paths_step_cap', 0)} stopped at the step cap: their saddles are upper "
         "bounds and the bars they end may be too long.",
+        f"{s.get('n_saddles_certified', 0)} saddles are certified index-1 saddles (gradient "
+        "below the tolerance and exactly one clearly negative Hessian eigenvalue at the path's "
+        "peak); in the barcode, certified deaths are solid, uncertified ones dotted, upper "
+        "bounds hatched.",
     ]
     if s["n_failed"]:
         why = "; ".join(f"start {k}: {reason}" for k, reason in m.get("failed", {}).items())

@@ -19,16 +19,18 @@ import torch
 from torch import Tensor
 
 from core.evaluate import Objective, values_and_grads
+from core.fire import Fire
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("minimum", "stalled", "max_steps", "diverged")
+OPTIMIZERS = ("adam", "momentum", "gd", "fire")
 
 
 @dataclass(frozen=True)
 class MinimaOptions:
-    optimizer: str = "adam"  # "adam" | "momentum" | "gd"; per-row state, nothing shared
-    lr: float = 1e-2  # initial step size
+    optimizer: str = "adam"  # "adam" | "momentum" | "gd" | "fire"; per-row state only
+    lr: float = 1e-2  # initial step size; for "fire", the most a start moves in one step
     lr_final: float = 1e-4  # step size at max_steps (cosine decay); = lr for a constant rate
     max_steps: int = 3000  # step cap per start
     grad_tol: float = 1e-4  # a start is a minimum once ||grad|| of the full objective is below
@@ -38,8 +40,8 @@ class MinimaOptions:
     chunk: int | None = None  # most parameter vectors per objective call
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "momentum", "gd"):
-            raise ValueError(f"optimizer must be adam, momentum or gd, got {self.optimizer!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         for name in ("lr", "lr_final", "grad_tol", "merge_distance"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
@@ -125,6 +127,8 @@ def descend(
     thetas (M, P), values (M,), grad_norms (M,), status (M,), steps (M,)
     """
     opts = options or MinimaOptions()
+    if opts.optimizer == "fire" and step_objective is None:
+        return _descend_fire(objective, starts, opts, on_progress)
     m = starts.shape[0]
     x = starts.detach().clone()
     mom = torch.zeros_like(x)
@@ -169,6 +173,45 @@ def descend(
     else:
         _check(objective, x, active, last_check, status, opts)
 
+    vals, grads = values_and_grads(objective, x, opts.chunk)
+    gn = grads.norm(dim=1)
+    for i in range(m):
+        if status[i] != "diverged" and not (torch.isfinite(vals[i]) and torch.isfinite(gn[i])):
+            status[i] = "diverged"
+    return x, vals.cpu().double().numpy(), gn.cpu().double().numpy(), status, steps
+
+
+def _descend_fire(objective, starts, opts, on_progress):
+    """``descend`` by FIRE on the full objective: every step's gradient is also the
+    convergence check, and a start that converged leaves the batch at once."""
+    m = starts.shape[0]
+    x = starts.detach().clone()
+    status, steps = ["max_steps"] * m, np.zeros(m, dtype=np.int64)
+    rows = np.arange(m)
+    fire = Fire(m, x.dtype, x.device)
+    for step in range(opts.max_steps):
+        if on_progress and step % opts.check_every == 0:
+            on_progress(step, opts.max_steps)
+        if rows.size == 0:
+            break
+        v, g = values_and_grads(objective, x[rows], opts.chunk)  # (A,), (A, P)
+        bad = (~torch.isfinite(g).all(1) | ~torch.isfinite(v)).cpu().numpy()
+        done = (g.norm(dim=1) <= opts.grad_tol).cpu().numpy() & ~bad
+        for i in rows[bad]:
+            status[i] = "diverged"
+        for i in rows[done]:
+            status[i] = "minimum"
+        keep = ~(bad | done)
+        if not keep.all():
+            kt = torch.as_tensor(np.flatnonzero(keep), device=x.device)
+            fire.select(kt)
+            rows, g = rows[keep], g[kt]
+            if rows.size == 0:
+                break
+        cap = torch.full((rows.size,), opts.lr, dtype=x.dtype, device=x.device)
+        rt = torch.as_tensor(rows, device=x.device)
+        x[rt] += fire.step(-g[:, None, :], cap)[:, 0]
+        steps[rows] += 1
     vals, grads = values_and_grads(objective, x, opts.chunk)
     gn = grads.norm(dim=1)
     for i in range(m):

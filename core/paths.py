@@ -69,15 +69,11 @@ from core.chain import (
     upwind_tangents,
 )
 from core.evaluate import Objective, values_and_grads, values_of
+from core.fire import Fire
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("float32", "bfloat16")
-# FIRE's constants (Bitzek et al. 2006, as in ASE): steps downhill before the time step grows,
-# its growth and cut, the initial mixing and its decay; the first step of the fastest point
-# moves FIRE_START of its trust radius, and the time step grows at most to DT_GROWTH times it.
-N_MIN, F_INC, F_DEC, ALPHA0, F_ALPHA = 5, 1.1, 0.5, 0.1, 0.99
-FIRE_START, DT_GROWTH = 0.1, 100.0
 
 
 @dataclass(frozen=True)
@@ -143,7 +139,9 @@ class Paths:
     saddles : ndarray
         (E,) max of the objective along the stored path at ``densities``.
     straight : ndarray
-        (E,) the same for the straight segment between the two minima.
+        (E,) the straight segment's maximum: final (as ``saddles``) where it could compete
+        with the path's saddle, else its maximum at ``PathOptions.density`` points per
+        interval, already above the path's saddle.
     densities : ndarray
         (E,) interpolated points per interval used for ``saddles``.
     status : ndarray
@@ -388,7 +386,7 @@ def connect(
 
     # The active chains only, compacted: a finished pair leaves these tensors at once.
     rows = np.arange(e)  # pair index of each active chain
-    xa, ends_a, fire = x, ends, _Fire(x.shape[0], x.dtype, x.device)
+    xa, ends_a, fire = x, ends, Fire(x.shape[0], x.dtype, x.device)
     for step in range(1, opts.steps + 1):
         if rows.size == 0:
             break
@@ -472,13 +470,17 @@ def finish(
     if todo.size:
         pts = refine_peaks(objective, [paths.points[i] for i in todo], opts.density, opts.chunk)
         saddles, dens = final_saddles(objective, pts, opts)
-        if np.isfinite(paths.straight[todo]).all():  # connect(..., straight=True)
-            line = list(straight_chains(minima, paths.pairs[todo], opts.n_points))
+        # the straight segment's sampled maximum is a lower bound of its maximum: where it is
+        # above the path's final saddle already, the segment cannot win and keeps it
+        near = np.flatnonzero(paths.straight[todo] <= saddles)  # NaN (no straight): never
+        if near.size:
+            line = list(straight_chains(minima, paths.pairs[todo[near]], opts.n_points))
             line = refine_peaks(objective, line, opts.density, opts.chunk)
             straight_s, sdens = final_saddles(objective, line, opts)
-            for j in np.flatnonzero(saddles > straight_s):
-                pts[j], saddles[j], dens[j] = line[j], straight_s[j], sdens[j]
-            paths.straight[todo] = straight_s
+            for k in np.flatnonzero(saddles[near] > straight_s):
+                j = near[k]
+                pts[j], saddles[j], dens[j] = line[k], straight_s[k], sdens[k]
+            paths.straight[todo[near]] = straight_s
         for j, i in enumerate(todo):
             paths.points[i] = pts[j].detach()
         paths.saddles[todo], paths.densities[todo] = saddles, dens
@@ -534,57 +536,6 @@ class _Run:
         for j, q in zip(idx, chains, strict=True):
             i = rows[j]
             self.paths[i], self.best[i], self.status[i] = q, est[j], status
-
-
-class _Fire:
-    """FIRE state of A chains: velocities (A, N-2, P), and per chain the time step, the
-    mixing factor and the count of steps since the last uphill one."""
-
-    def __init__(self, a: int, dtype, device) -> None:
-        self.v: Tensor | None = None
-        self.dt = torch.zeros(a, dtype=dtype, device=device)  # 0: not started
-        self.dt_max = torch.zeros(a, dtype=dtype, device=device)
-        self.alpha = torch.full((a,), ALPHA0, dtype=dtype, device=device)
-        self.streak = torch.zeros(a, dtype=torch.long, device=device)
-
-    def select(self, keep: Tensor) -> None:
-        self.v = None if self.v is None else self.v[keep]
-        self.dt, self.dt_max = self.dt[keep], self.dt_max[keep]
-        self.alpha, self.streak = self.alpha[keep], self.streak[keep]
-
-    def reset(self) -> None:
-        """New chain shapes (growth): velocities and mixing start again, time steps stay."""
-        self.v, self.alpha = None, torch.full_like(self.alpha, ALPHA0)
-        self.streak.zero_()
-
-    def step(self, force: Tensor, cap: Tensor) -> Tensor:
-        """(A, N-2, P) moves for ``force`` (A, N-2, P); no point moves more than ``cap`` (A,)."""
-        fn = force.flatten(1).norm(dim=1)  # (A,)
-        fresh = self.dt == 0
-        if fresh.any():  # first step: the fastest point moves FIRE_START of its trust radius
-            fmax = force.norm(dim=2).amax(1).clamp_min(1e-30)
-            dt0 = (FIRE_START * cap / fmax).sqrt()
-            self.dt = torch.where(fresh, dt0, self.dt)
-            self.dt_max = torch.where(fresh, DT_GROWTH * dt0, self.dt_max)
-        if self.v is None:
-            self.v = torch.zeros_like(force)
-        power = (force * self.v).sum((1, 2))  # (A,)
-        up = power > 0
-        vn = self.v.flatten(1).norm(dim=1)
-        mix = (self.alpha * vn / fn.clamp_min(1e-30))[:, None, None]
-        keep = (1 - self.alpha)[:, None, None]
-        self.v = torch.where(up[:, None, None], keep * self.v + mix * force, 0.0)
-        self.streak = torch.where(up, self.streak + 1, 0)
-        grow = up & (self.streak > N_MIN)
-        self.dt = torch.where(grow, torch.minimum(self.dt * F_INC, self.dt_max), self.dt)
-        self.dt = torch.where(up, self.dt, self.dt * F_DEC)
-        self.alpha = torch.where(grow, self.alpha * F_ALPHA, self.alpha)
-        self.alpha = torch.where(up, self.alpha, torch.full_like(self.alpha, ALPHA0))
-        self.v += self.dt[:, None, None] * force
-        move = self.dt[:, None, None] * self.v
-        norm = move.norm(dim=2, keepdim=True)  # (A, N-2, 1)
-        c = cap[:, None, None]
-        return move * torch.where(norm > c, c / norm.clamp_min(1e-30), 1.0)
 
 
 def _spacing(x: Tensor) -> Tensor:

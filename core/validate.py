@@ -24,7 +24,7 @@ from core.toy import ExactBars, exact_barcode, get_toy, starts_grid
 SIGNIFICANT = 0.005  # bars longer than this fraction of the value range are compared
 TOLERANCE = 0.01  # allowed bottleneck distance, as a fraction of the value range
 
-TOY_MINIMA = {"lr": 0.02, "lr_final": 1e-4, "max_steps": 3000, "grad_tol": 1e-6}
+TOY_MINIMA = {"optimizer": "fire", "lr": 0.1, "max_steps": 3000, "grad_tol": 1e-6}
 TOY_PATHS = {"saddle_tol": 1e-5, "grad_tol": 1e-5}
 
 

@@ -21,7 +21,7 @@ STARTS = torch.tensor(
 )
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "momentum", "gd"])
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "gd", "fire"])
 def test_batched_descent_equals_loop(optimizer):
     opts = MinimaOptions(optimizer=optimizer, lr=0.05, max_steps=400, grad_tol=1e-8)
     xb, vb, gb, sb, stb = descend(three_wells, STARTS, opts)
@@ -43,6 +43,23 @@ def test_finds_the_three_minima_and_merges_duplicates():
     x = m.thetas.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(three_wells(x).sum(), x)
     assert g.norm(dim=1).max() <= 1e-6
+
+
+def test_fire_stops_each_start_at_the_gradient_tolerance_and_counts_its_steps():
+    """FIRE checks every start at every step on the full objective and drops it at once."""
+    calls = []
+
+    def counted(x):
+        calls.append(x.shape[0])
+        return three_wells(x)
+
+    opts = MinimaOptions(optimizer="fire", lr=0.05, max_steps=2000, grad_tol=1e-8)
+    x, v, g, status, steps = descend(counted, STARTS, opts)
+    assert status == ["minimum"] * len(STARTS) and (g <= 1e-8).all()
+    steps_calls = calls[:-1]  # the last call evaluates every start once more
+    assert steps_calls[0] == len(STARTS)
+    assert all(b <= a for a, b in zip(steps_calls, steps_calls[1:], strict=False))
+    assert sum(calls[:-1]) == steps.sum() + len(STARTS)  # one row per step, plus the last check
 
 
 def test_step_cap_flags_a_stopping_point_not_a_minimum():

@@ -73,6 +73,22 @@ def test_barcode_selected_and_errors(bars):
     assert errs == {1: 0.0, 2: 0.05, 3: 0.1}
 
 
+def test_barcode_draws_each_kind_of_death_its_own_way(bars):
+    """Certified saddles solid, uncertified dotted, upper bounds hatched; each bar once."""
+    kinds = {
+        1: "certified saddle",
+        2: "saddle, not certified",
+        3: "upper bound (path not converged)",
+    }
+    fig = plots.barcode_figure(bars, death_kinds=kinds)
+    seen = {}
+    for kind, pattern in (("certified", ""), ("not certified", "."), ("upper bound", "/")):
+        t = _trace(fig, kind)
+        assert (t.marker.pattern.shape or "") == pattern
+        seen.update({int(c[0]): kind for c in t.customdata})
+    assert seen == {1: "certified", 2: "not certified", 3: "upper bound"}
+
+
 def test_barcode_says_no_obstruction_when_all_bars_vanish():
     v = np.array([0.1, 0.2, 0.3])
     s = np.array([[0.1, 0.2, 0.3], [0.2, 0.2, 0.3], [0.3, 0.3, 0.3]]) + 1e-12

@@ -16,6 +16,11 @@ def _bar_rows(bc: Barcode) -> np.ndarray:
     return np.lexsort((bc.births, -np.nan_to_num(bc.lengths, posinf=np.inf)))
 
 
+# what ends a bar -> the fill pattern of its segment
+DEATH_KINDS = {"certified saddle": "", "saddle, not certified": ".",
+               "upper bound (path not converged)": "/", "no barrier": ""}  # fmt: skip
+
+
 def barcode_figure(
     barcode: Barcode,
     *,
@@ -23,20 +28,27 @@ def barcode_figure(
     errors: dict[int, tuple[float, float]] | None = None,
     ident: str = "",
     loss_label: str = LOSS_LABEL,
+    death_kinds: dict[int, str] | None = None,
 ) -> go.Figure:
     """Horizontal bars [birth, death], one row per minimum, longest at the top.
 
     The essential bar is drawn to the right edge in its own colour and labelled with an
     arrow and "∞". ``errors`` maps a minimum to (birth error, death error), drawn as error
-    bars. customdata per bar: (minimum, birth, death, length, merges into, via i, via j).
+    bars. ``death_kinds`` maps a minimum to what its death is (one of ``DEATH_KINDS``): a
+    certified saddle is drawn solid, an uncertified one dotted, an upper bound hatched.
+    customdata per bar: (minimum, birth, death, length, merges into, via i, via j).
     """
     order = _bar_rows(barcode)  # top row first
     k = len(order)
     edge = right_edge(barcode.births, barcode.deaths)
     y_of = k - 1 - np.argsort(order)  # bar number -> row position (top = k - 1)
     fig = go.Figure()
-    for essential in (False, True):
+    kinds = death_kinds or {}
+    groups = [(False, kind) for kind in DEATH_KINDS] + [(False, None), (True, None)]
+    for essential, kind in groups:
         n = order[np.isinf(barcode.deaths[order]) == essential]
+        if not essential:
+            n = np.array([i for i in n if kinds.get(int(barcode.minimum[i])) == kind], dtype=int)
         if not n.size:
             continue
         birth, death = barcode.births[n], barcode.deaths[n]
@@ -45,9 +57,11 @@ def barcode_figure(
                                   barcode.merges_into[n], barcode.saddle_edge[n]])  # fmt: skip
         err = [errors.get(int(m), (0.0, 0.0)) for m in barcode.minimum[n]] if errors else None
         fig.add_trace(go.Bar(
-            name=f"essential (never dies, {INF})" if essential else "minima segments",
+            name=f"essential (never dies, {INF})" if essential else (
+                f"minima segments: {kind}" if kind else "minima segments"),
             orientation="h", base=birth, x=end - birth, y=y_of[n], customdata=custom,
-            marker_color=COLORS["essential" if essential else "bar"],
+            marker=dict(color=COLORS["essential" if essential else "bar"],
+                        pattern_shape=DEATH_KINDS.get(kind, "")),
             error_x=dict(array=[e[1] for e in err]) if err and not essential else None,
             hovertemplate="minimum %{customdata[0]}<br>birth %{customdata[1]:.5g}<br>"
             + ("never dies: the global minimum of its component" if essential else
