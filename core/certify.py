@@ -5,13 +5,17 @@ An index-1 saddle has a vanishing gradient and exactly one negative Hessian eige
 direction along the path, across which both basins meet. The eigenvalues come from Lanczos
 iterations on Hessian-vector products (forward-over-reverse: ``torch.func.jvp`` of
 ``torch.func.grad``), all pairs at once: one batched call of the objective per iteration,
-never the P x P Hessian. Lanczos resolves the extreme eigenvalues first; ``LANCZOS_STEPS``
-iterations, with full re-orthogonalisation, place the lowest two well enough to tell one
-clearly negative eigenvalue from none or two.
+never the P x P Hessian. Lanczos resolves the extreme eigenvalues first; with full
+re-orthogonalisation it runs until the residual bounds of the two lowest Ritz values decide
+the index at every point (at most ``LANCZOS_STEPS`` iterations).
 
-A pair is *certified* when its path converged by force, the gradient at its peak is below
-``grad_tol`` times the pair's gradient scale, the lowest eigenvalue is below
-``-EIG_TOL * |largest|`` and the second lowest above it. A path whose maximum is at an
+A pair is *certified* when its path converged by force, the gradient at its climbing point is
+below ``grad_tol`` times the pair's gradient scale, the lowest Ritz value is negative by more
+than its residual bound (so the Hessian surely has a negative eigenvalue there) and the second
+lowest is not (Ritz values are upper bounds of the eigenvalues in order, so Lanczos cannot rule
+out a second negative eigenvalue that it has not resolved; ``LANCZOS_STEPS`` makes that
+unlikely for the extreme ones). Bounds are widened by ``EIG_TOL`` of the largest eigenvalue,
+the rounding of the products. A path whose maximum is at an
 endpoint crosses no saddle ("no barrier") and gets no certificate.
 """
 
@@ -25,8 +29,9 @@ from torch import Tensor
 from core.evaluate import Objective, values_and_grads, values_of
 from core.paths import PathOptions, Paths
 
-LANCZOS_STEPS = 40  # Krylov dimension (fewer when P is smaller)
-EIG_TOL = 1e-3  # "clearly negative": below -EIG_TOL times the largest |eigenvalue|
+LANCZOS_STEPS = 300  # most Lanczos iterations (fewer when P is smaller)
+CHECK_EVERY = 10  # iterations between checks whether every index is decided
+EIG_TOL = 1e-5  # rounding of a Hessian-vector product, relative to the largest |eigenvalue|
 
 
 def hvp(objective: Objective, x: Tensor, v: Tensor) -> Tensor:
@@ -48,70 +53,106 @@ def hvp(objective: Objective, x: Tensor, v: Tensor) -> Tensor:
         return hv.detach()
 
 
+def _ritz(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two lowest Ritz values (E, 2), their residual bounds (E, 2) and the largest
+    |Ritz value| (E,) of the tridiagonal matrices with diagonals alpha (E, m) and off-diagonals
+    beta (E, m) (the last one couples to the next, unbuilt, Lanczos vector)."""
+    e, m = alpha.shape
+    low, res, top = np.full((e, 2), np.inf), np.zeros((e, 2)), np.zeros(e)
+    for i in range(e):
+        ritz, vecs = eigh_tridiagonal(alpha[i], beta[i, :-1])
+        # Ritz value t with vector s: some eigenvalue lies within beta_m |s_m| of t
+        bound = np.abs(beta[i, -1] * vecs[-1])
+        two = min(2, m)
+        low[i, :two], res[i, :two] = ritz[:two], bound[:two]
+        top[i] = np.abs(ritz).max()
+    return low, res, top
+
+
+def index_one(low: np.ndarray, res: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(E,) bool twice: exactly one clearly negative eigenvalue (the lowest Ritz value is
+    negative beyond its residual bound, the second is non-negative within its own), and whether
+    the Ritz values decide it either way yet. Bounds are widened by ``EIG_TOL * top``."""
+    noise = EIG_TOL * top
+    first_neg = low[:, 0] + res[:, 0] < -noise
+    first_pos = low[:, 0] - res[:, 0] > -noise
+    second_pos = low[:, 1] - res[:, 1] > -noise
+    second_neg = low[:, 1] + res[:, 1] < -noise
+    return first_neg & second_pos, first_pos | (first_neg & (second_pos | second_neg))
+
+
 def lowest_eigenvalues(
     objective: Objective, x: Tensor, steps: int = LANCZOS_STEPS, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lanczos on the Hessians at points x (E, P), all at once.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lanczos on the Hessians at points x (E, P), all at once, until every point's index
+    (none, one or more negative eigenvalues) is decided or ``steps`` iterations.
 
-    Returns (E, 2) the two lowest Ritz values and (E,) the largest |Ritz value|."""
+    Returns (E, 2) the two lowest Ritz values, (E, 2) their residual bounds (an eigenvalue
+    lies within the bound of its Ritz value) and (E,) the largest |Ritz value|."""
     twin = getattr(objective, "twice_differentiable", None)
     objective = twin() if callable(twin) else objective
     e, p = x.shape
     m = min(steps, p)
     g = torch.Generator(device="cpu").manual_seed(seed)
-    q = torch.randn(e, p, generator=g, dtype=torch.float64).to(x.device, x.dtype)
-    q = q / q.norm(dim=1, keepdim=True)
-    basis = [q]
+
+    def fresh(basis: Tensor) -> Tensor:  # a random unit vector orthogonal to the basis
+        r = torch.randn(e, p, generator=g, dtype=torch.float64).to(x.device, x.dtype)
+        for _ in range(2):
+            r = r - torch.einsum("ejp,ej->ep", basis, torch.einsum("ejp,ep->ej", basis, r))
+        return r / r.norm(dim=1, keepdim=True).clamp_min(1e-30)
+
+    basis = fresh(x.new_zeros(e, 0, p))[:, None]  # (E, j+1, P)
     alpha, beta = np.zeros((e, m)), np.zeros((e, m))
     for j in range(m):
-        w = hvp(objective, x, basis[-1]).detach()
-        alpha[:, j] = (w * basis[-1]).sum(1).double().cpu().numpy()
-        qs = torch.stack(basis, 1)  # (E, j+1, P)
+        q = basis[:, -1]
+        w = hvp(objective, x, q).detach()
+        alpha[:, j] = (w * q).sum(1).double().cpu().numpy()
         for _ in range(2):  # full re-orthogonalisation, twice is enough
-            w = w - torch.einsum("ejp,ej->ep", qs, torch.einsum("ejp,ep->ej", qs, w))
+            w = w - torch.einsum("ejp,ej->ep", basis, torch.einsum("ejp,ep->ej", basis, w))
         b = w.norm(dim=1)
         # breakdown (the Krylov space is invariant): go on from a fresh orthogonal direction
-        scale = torch.as_tensor(np.abs(alpha[:, : j + 1]).max(1), dtype=b.dtype, device=b.device)
-        dead = b <= 1e-10 * scale
-        beta[:, j] = np.where(dead.cpu().numpy(), 0.0, b.double().cpu().numpy())
+        dead = b.double().cpu().numpy() <= 1e-10 * np.abs(alpha[:, : j + 1]).max(1)
+        beta[:, j] = np.where(dead, 0.0, b.double().cpu().numpy())
+        if (j + 1) % CHECK_EVERY == 0 and index_one(*_ritz(alpha[:, : j + 1], beta[:, : j + 1]))[
+            1
+        ].all():
+            m = j + 1
+            break
         if j + 1 < m:
+            nxt = w / b.clamp_min(1e-30)[:, None]
             if dead.any():
-                r = torch.randn(e, p, generator=g, dtype=torch.float64).to(x.device, x.dtype)
-                for _ in range(2):
-                    r = r - torch.einsum("ejp,ej->ep", qs, torch.einsum("ejp,ep->ej", qs, r))
-                w = torch.where(dead[:, None], r, w)
-                b = w.norm(dim=1)
-            basis.append(w / b.clamp_min(1e-30)[:, None])
-    low, top = np.zeros((e, 2)), np.zeros(e)
-    for i in range(e):
-        ritz = eigh_tridiagonal(alpha[i], beta[i, :-1], eigvals_only=True)
-        low[i] = ritz[:2] if ritz.size > 1 else (ritz[0], np.inf)
-        top[i] = np.abs(ritz).max()
-    return low, top
+                nxt = torch.where(
+                    torch.as_tensor(dead, device=x.device)[:, None], fresh(basis), nxt
+                )
+            basis = torch.cat([basis, nxt[:, None]], 1)
+    return _ritz(alpha[:, :m], beta[:, :m])
 
 
 def certify(objective: Objective, paths: Paths, opts: PathOptions | None = None) -> None:
     """Fill ``paths.certified``, ``paths.eigs`` and ``paths.peak_grad`` in place.
 
-    The peak is each stored path's highest node (the final saddle search puts a node on the
-    path's maximum)."""
+    The point checked is the node that climbed (a converged path), else the path's highest
+    node. A converged path's maximum (``saddles``) can lie a little above the climbing node's
+    value (``peak_value``): straight chords between the nodes cut corners of a curved path."""
     opts = opts or PathOptions()
     n = len(paths)
     if n == 0:
         return
     peaks, inner = [], np.zeros(n, dtype=bool)
     for i, pts in enumerate(paths.points):
-        v = values_of(objective, pts, opts.chunk).double().cpu().numpy()
-        k = int(np.argmax(v))
-        peaks.append(pts[k])
-        inner[i] = 0 < k < len(v) - 1
+        climb = -1 if paths.climb is None else int(paths.climb[i])
+        if climb < 0:
+            v = values_of(objective, pts, opts.chunk).double().cpu().numpy()
+            climb = int(np.argmax(v))
+        peaks.append(pts[climb])
+        inner[i] = 0 < climb < len(pts) - 1
     x = torch.stack(peaks)  # (E, P)
-    _, g = values_and_grads(objective, x, opts.chunk)
+    v, g = values_and_grads(objective, x, opts.chunk)
+    paths.peak_value = v.double().cpu().numpy()
     paths.peak_grad = g.norm(dim=1).double().cpu().numpy() / paths.scale
-    eigs, top = lowest_eigenvalues(objective, x)
+    eigs, res, top = lowest_eigenvalues(objective, x)
     paths.eigs = eigs
-    tol = EIG_TOL * top
-    one_negative = (eigs[:, 0] < -tol) & (eigs[:, 1] > -tol)
+    one_negative, _ = index_one(eigs, res, top)
     paths.certified = (
         inner & (paths.status == "converged") & (paths.peak_grad <= opts.grad_tol) & one_negative
     )

@@ -80,7 +80,7 @@ class PathConfig:
     pairs: str = "all"  # "all" pairs, or "mst" refinement (fewer paths; an empirical rule)
     n_points: int = 10  # points per path at the start, endpoints included
     max_points: int = 16  # paths grow to this many points where under-resolved
-    steps: int = 1000  # step cap per path
+    steps: int = 3000  # step cap per path (a path that converges stops costing anything)
     force_tol: float = 1e-3  # converged: max perpendicular force <= force_tol * gradient scale
     grad_tol: float = 1e-4  # ... and the climbing point's gradient <= grad_tol * gradient scale
     batch_size: int | None = None  # minibatch for the first noisy_steps steps; None = full data

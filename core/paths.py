@@ -22,8 +22,10 @@ A pair is done, and leaves the batch, when
   ``force_tol * scale`` and the gradient at the climbing point below ``grad_tol * scale``,
   where ``scale`` is the pair's own gradient scale (root-mean-square gradient norm along its
   straight segment). The climbing point then sits on a critical point: the saddle;
-- *no barrier*: a dense evaluation of the path finds no point above its higher endpoint (a
-  route with no climb at all: the minimax value is that endpoint's);
+- *no barrier*: a dense evaluation of the path finds no point more than ``saddle_tol`` (the
+  stated resolution of a saddle) above its higher endpoint: a route with no climb at that
+  resolution (the minimax value is at least that endpoint's, and the path's maximum, at most
+  ``saddle_tol`` more, is what is reported);
 - or it reaches the step cap, and says so with its forces (an upper bound, not a saddle).
 
 The first ``noisy_steps`` steps may use ``step_objective`` (minibatches) to get near the
@@ -74,16 +76,17 @@ from core.fire import Fire
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("float32", "bfloat16")
+RESPREAD_EVERY = 1
 
 
 @dataclass(frozen=True)
 class PathOptions:
     n_points: int = 10  # points per chain at the start, endpoints included
-    max_points: int = 32  # chains grow up to this many points where under-resolved
-    steps: int = 1000  # step cap per pair
+    max_points: int = 16  # chains grow up to this many points where under-resolved
+    steps: int = 3000  # step cap per pair
     noisy_steps: int = 0  # first steps on step_objective (minibatches), if one is given
-    force_tol: float = 1e-2  # converged: max perpendicular force <= force_tol * scale ...
-    grad_tol: float = 1e-3  # ... and the climbing point's gradient <= grad_tol * scale
+    force_tol: float = 1e-3  # converged: max perpendicular force <= force_tol * scale ...
+    grad_tol: float = 1e-4  # ... and the climbing point's gradient <= grad_tol * scale
     max_move: float = 0.2  # trust radius: most a point moves per step, in chain spacings
     climb_after: int = 10  # steps before the highest interior point starts climbing
     weight: float = 2.0  # point density grows by (1 + weight * normalised loss) along a path
@@ -146,7 +149,8 @@ class Paths:
         (E,) interpolated points per interval used for ``saddles``.
     status : ndarray
         (E,) str, one of ``STATUSES``: "converged" (by force: the climbing point is on a
-        saddle), "no barrier" (the path never rises above its higher endpoint) or "step cap"
+        saddle), "no barrier" (the path never rises more than ``saddle_tol`` above its higher
+        endpoint) or "step cap"
         (stopped unconverged: the saddle is an upper bound).
     force : ndarray
         (E,) largest force perpendicular to the path at the last full-objective step, over
@@ -175,7 +179,9 @@ class Paths:
     steps: np.ndarray
     history_steps: np.ndarray
     history: np.ndarray
+    climb: np.ndarray | None = None  # (E,) node of the stored path that climbed; -1: none
     certified: np.ndarray | None = None  # (E,) bool, from core.certify (None: not checked)
+    peak_value: np.ndarray | None = None  # (E,) objective at the certified point
     eigs: np.ndarray | None = None  # (E, 2) lowest Hessian eigenvalues at the path's peak
     peak_grad: np.ndarray | None = None  # (E,) gradient norm at the peak over ``scale``
 
@@ -190,7 +196,7 @@ class Paths:
     def reason(self, e: int, opts: PathOptions | None = None) -> str:
         """One line on why pair ``e`` stopped, with its forces against the tolerances."""
         if self.status[e] == "no barrier":
-            return "no barrier: the path never rises above its higher endpoint"
+            return "no barrier: the path never rises more than saddle_tol above its higher endpoint"
         o = opts or PathOptions()
         return (
             f"{self.status[e]} after {self.steps[e]} steps: perpendicular force "
@@ -237,13 +243,14 @@ def _dense_max(objective: Objective, paths: list[Tensor], density: int, chunk) -
 
 def refine_peaks(
     objective: Objective, paths: list[Tensor], density: int, chunk=None, iters: int = 48
-) -> list[Tensor]:
+) -> tuple[list[Tensor], np.ndarray]:
     """Each path (N_e, P) with a node added at the maximum of the objective along it next to
     its highest dense point (golden-section search over the two intervals around that point,
     all paths at once), so a dense evaluation of the result cannot read below that peak.
 
     A sampled maximum reads low by up to the curvature times the squared sampling step; this
-    puts a node on the peak to about 1e-10 of the bracket instead."""
+    puts a node on the peak to about 1e-10 of the bracket instead. Returns the paths and (E,)
+    the node each new node was inserted after (-1: the peak was a node already)."""
     dense = [dense_points(p, density) for p in paths]
     vals = _values_over(objective, dense, chunk)
     top = [int(np.argmax(v)) for v in vals]
@@ -271,13 +278,15 @@ def refine_peaks(
         f1, f2 = torch.where(right, f2, new), torch.where(right, new, f1)
     s = torch.where(f2 > f1, x2, x1)
     peak = on_polyline(a, k, b, s.to(a.device))
-    out = []
+    out, where = [], np.full(len(paths), -1, dtype=np.int64)
     for e, p in enumerate(paths):
         seg = lo_i[e] if float(s[e]) < 1 else top[e]  # dense segment seg -> seg + 1 holds it
-        after = seg // density
-        near = torch.minimum((p - peak[e]).norm(dim=1).min(), peak[e].new_tensor(math.inf))
-        out.append(p if float(near) <= 1e-12 * float(p.norm()) else insert_node(p, peak[e], after))
-    return out
+        if float((p - peak[e]).norm(dim=1).min()) <= 1e-12 * float(p.norm()):
+            out.append(p)
+            continue
+        where[e] = seg // density
+        out.append(insert_node(p, peak[e], int(where[e])))
+    return out, where
 
 
 def final_saddles(
@@ -362,7 +371,9 @@ def connect(
     if e == 0:
         z = np.zeros(0)
         return Paths(pairs, [], z, z, z.astype(int), z.astype(str), z, z, z, z.astype(int),
-                     z.astype(int), np.zeros((0, 0)))  # fmt: skip
+                     z.astype(int), np.zeros((0, 0)), climb=z.astype(int),
+                     certified=z.astype(bool), eigs=np.zeros((0, 2)), peak_grad=z,
+                     peak_value=z)  # fmt: skip
     endpoint_vals = values_of(objective, minima, opts.chunk).to(minima.dtype)  # (K,)
 
     # 1. Straight chains, their honest saddles (the first candidate of every pair), and each
@@ -410,7 +421,7 @@ def connect(
         if not noisy:
             done = run.judge(rows, fperp, force, climb, opts)
             if done.any():
-                run.retire(objective, rows, xa, done, "converged", opts)
+                run.retire(objective, rows, xa, done, "converged", opts, climb=climb)
                 kt = torch.as_tensor(np.flatnonzero(~done), device=x.device)
                 xa, ends_a, rows, fire = _keep(~done, xa, ends_a, rows, fire)
                 force, v, e_nodes = force[kt], v[kt], e_nodes[kt]
@@ -419,14 +430,15 @@ def connect(
                     break
         move = fire.step(force, _spacing(xa) * opts.max_move)
         xa[:, 1:-1] += move
-        xa = reparametrize(xa, e_nodes, climb, opts.weight)
+        if step % RESPREAD_EVERY == 0:
+            xa = reparametrize(xa, e_nodes, climb, opts.weight)
 
         if step % opts.eval_every == 0 or step == opts.steps:
             vals = _values_over(objective, [dense_points(q, opts.density) for q in xa], opts.chunk)
             est = np.array([q.max() for q in vals])
             nodes = np.stack([q[:: opts.density] for q in vals])  # (A, N): nodes are dense points
             run.record(rows, xa, est)
-            flat = est <= high[rows] + rounding[rows]
+            flat = est <= high[rows] + np.maximum(rounding[rows], opts.saddle_tol)
             if flat.any():
                 run.retire(objective, rows, xa, flat, "no barrier", opts, est)
                 xa, ends_a, rows, fire = _keep(~flat, xa, ends_a, rows, fire)
@@ -448,6 +460,7 @@ def connect(
         steps=run.steps,
         history_steps=np.asarray(run.hist_steps, dtype=np.int64),
         history=np.stack(run.hist, 1),
+        climb=run.climb,
     )
     if final:
         finish(objective, minima, paths, np.arange(e), opts)
@@ -468,18 +481,25 @@ def finish(
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     todo = idx[paths.densities[idx] < opts.final_density]
     if todo.size:
-        pts = refine_peaks(objective, [paths.points[i] for i in todo], opts.density, opts.chunk)
+        pts, after = refine_peaks(
+            objective, [paths.points[i] for i in todo], opts.density, opts.chunk
+        )
+        if paths.climb is not None:  # a node inserted before the climbing node shifts it
+            shift = (after >= 0) & (paths.climb[todo] > after)
+            paths.climb[todo[shift]] += 1
         saddles, dens = final_saddles(objective, pts, opts)
         # the straight segment's sampled maximum is a lower bound of its maximum: where it is
         # above the path's final saddle already, the segment cannot win and keeps it
         near = np.flatnonzero(paths.straight[todo] <= saddles)  # NaN (no straight): never
         if near.size:
             line = list(straight_chains(minima, paths.pairs[todo[near]], opts.n_points))
-            line = refine_peaks(objective, line, opts.density, opts.chunk)
+            line, _ = refine_peaks(objective, line, opts.density, opts.chunk)
             straight_s, sdens = final_saddles(objective, line, opts)
             for k in np.flatnonzero(saddles[near] > straight_s):
                 j = near[k]
                 pts[j], saddles[j], dens[j] = line[k], straight_s[k], sdens[k]
+                if paths.climb is not None:
+                    paths.climb[todo[j]] = -1
             paths.straight[todo[near]] = straight_s
         for j, i in enumerate(todo):
             paths.points[i] = pts[j].detach()
@@ -499,6 +519,7 @@ class _Run:
         self.climb_grad = np.full(e, np.nan)
         self.scale = np.ones(e)
         self.steps = np.zeros(e, dtype=np.int64)
+        self.climb = np.full(e, -1, dtype=np.int64)
         self.hist_steps: list[int] = [0]
         self.hist: list[np.ndarray] = []
 
@@ -526,8 +547,9 @@ class _Run:
         self.hist_steps.append(int(self.steps[rows].max()))
         self.hist.append(row)
 
-    def retire(self, objective, rows, xa, done, status, opts, est=None) -> None:
-        """Pairs ``rows[done]`` stop with their current chains as their paths."""
+    def retire(self, objective, rows, xa, done, status, opts, est=None, climb=None) -> None:
+        """Pairs ``rows[done]`` stop with their current chains as their paths; ``climb`` (A,)
+        the node that climbed in each chain, if any."""
         idx = np.flatnonzero(done)
         chains = [xa[j].detach().clone() for j in idx]
         if est is None:
@@ -536,6 +558,8 @@ class _Run:
         for j, q in zip(idx, chains, strict=True):
             i = rows[j]
             self.paths[i], self.best[i], self.status[i] = q, est[j], status
+            if climb is not None:
+                self.climb[i] = int(climb[j])
 
 
 def _spacing(x: Tensor) -> Tensor:

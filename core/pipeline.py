@@ -199,8 +199,8 @@ def stage_paths(config: RunConfig, path_obj, store: RunStore, progress: Progress
 
 
 PATH_ARRAYS = ("pairs", "saddles", "straight", "densities", "status", "force", "climb_grad",
-               "scale", "steps", "history_steps", "history", "certified", "eigs",
-               "peak_grad")  # fmt: skip
+               "scale", "steps", "history_steps", "history", "climb", "certified", "eigs",
+               "peak_grad", "peak_value")  # fmt: skip
 
 
 def _paths_record(conn: Paths) -> dict[str, Any]:
@@ -238,7 +238,8 @@ def stage_results(config: RunConfig, store: RunStore) -> None:
 
 def _paths_from_record(rec: dict[str, Any], points: list[torch.Tensor]) -> Paths:
     types = {"pairs": np.int64, "densities": np.int64, "steps": np.int64,
-             "history_steps": np.int64, "status": object, "certified": bool}  # fmt: skip
+             "history_steps": np.int64, "status": object, "certified": bool,
+             "climb": np.int64}  # fmt: skip
     arrays = {n: np.asarray(rec[n], dtype=types.get(n, np.float64)) for n in PATH_ARRAYS}
     arrays["pairs"] = arrays["pairs"].reshape(-1, 2)
     arrays["eigs"] = arrays["eigs"].reshape(-1, 2)

@@ -44,10 +44,10 @@ def test_a_peak_on_a_slope_is_not_certified():
 def test_minimum_is_not_an_index_one_saddle():
     """At a minimum no eigenvalue is negative; at a maximum two are."""
     x = torch.tensor([[-1.0241203, 0.0]], dtype=torch.float64)
-    low, _ = lowest_eigenvalues(double_well, x)
+    low, _, _ = lowest_eigenvalues(double_well, x)
     assert (low > 0).all()
     bump = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
-    low, _ = lowest_eigenvalues(lambda t: -(t**2).sum(1), bump)
+    low, _, _ = lowest_eigenvalues(lambda t: -(t**2).sum(1), bump)
     np.testing.assert_allclose(low[0], [-2.0, -2.0], atol=1e-12)
 
 

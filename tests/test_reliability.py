@@ -194,6 +194,7 @@ def test_results_stage_tolerates_float32_rounding_of_a_saddle(tmp_path):
                                   "straight": [2.0], "densities": [8], "status": ["converged"],
                                   "force": [0.0], "climb_grad": [0.0], "scale": [1.0],
                                   "certified": [True], "eigs": [[-1.0, 1.0]], "peak_grad": [0.0],
+                                  "climb": [1], "peak_value": [1.116076111793518],
                                   "steps": [10], "history_steps": [0], "history": [[1.2]],
                                   "seconds": 0.0})  # fmt: skip
     stage_results(MICRO, store)

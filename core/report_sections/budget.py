@@ -34,12 +34,11 @@ def _budget_figure(doc: Doc, series, idx: list[int], labels: list[str], name: st
 def budget(doc: Doc, runs, budgets: Sequence[int], obs1=None) -> dict[str, Any]:
     doc.h(2, "TO-score vs the path-optimisation budget")
     doc.p(
-        "Each run stores every pair's best saddle estimate at each check (every 50 path steps; "
+        "Each run stores every pair's best saddle estimate at each check (every 25 path steps; "
         "step 0 = the straight segment). The barcode built from those estimates at step t is "
-        "what the run would report had it stopped there. The estimates are the maxima at 4 "
-        "points per interval; the stored saddles re-evaluate the same best paths at 8 or more "
-        "points per interval, so a run's TO-score is at least the last point of its curve "
-        "(the table shows both)."
+        "what the run would report had it stopped there. The estimates are the maxima at 2 "
+        "points per interval; the stored saddles evaluate the final paths at 8 or more points "
+        "per interval with a point on each path's peak (the table shows both)."
     )
     series = R.budget_series(runs, "sum")
     groups = groups_of(runs)
@@ -116,7 +115,7 @@ def _claim_vanish(seen: int, gone: int, b: int, settle: float) -> str:
     word = "holds" if share >= 0.5 else "partly holds" if share >= 0.1 else "does not hold"
     return (f"Prototype claim 1 (bars that look long at a small budget vanish at a larger one): "
             f"{word}: {gone} of {seen} bars visible after {b} path steps ({100 * share:.0f}%) "
-            "vanished by the end of the optimisation. Why: with these step sizes the TO-score "
+            "vanished by the end of the optimisation. Why: the TO-score "
             f"settles within 10% of its last value after a median of {settle:.0f} path steps "
             "(per configuration, table in the budget section); what lowers it further is a finer "
             "path (path resolution check).")  # fmt: skip
