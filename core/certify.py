@@ -26,7 +26,7 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
-from core.evaluate import Objective, values_and_grads, values_of
+from core.evaluate import Objective, values_and_grads
 from core.paths import PathOptions, Paths
 
 LANCZOS_STEPS = 300  # most Lanczos iterations (fewer when P is smaller)
@@ -131,31 +131,30 @@ def lowest_eigenvalues(
 def certify(objective: Objective, paths: Paths, opts: PathOptions | None = None) -> None:
     """Fill ``paths.certified``, ``paths.eigs`` and ``paths.peak_grad`` in place.
 
-    The point checked is the node that climbed (a converged path), else the path's highest
-    node. A converged path's maximum (``saddles``) can lie a little above the climbing node's
-    value (``peak_value``): straight chords between the nodes cut corners of a curved path."""
+    Only converged paths are checked, at the node that climbed (the others have no critical
+    point to certify: NaN). A converged path's maximum (``saddles``) can lie a little above the
+    climbing node's value (``peak_value``): chords between the nodes cut corners of a curved
+    path."""
     opts = opts or PathOptions()
     n = len(paths)
     if n == 0:
         return
-    peaks, inner = [], np.zeros(n, dtype=bool)
-    for i, pts in enumerate(paths.points):
-        climb = -1 if paths.climb is None else int(paths.climb[i])
-        if climb < 0:
-            v = values_of(objective, pts, opts.chunk).double().cpu().numpy()
-            climb = int(np.argmax(v))
-        peaks.append(pts[climb])
-        inner[i] = 0 < climb < len(pts) - 1
-    x = torch.stack(peaks)  # (E, P)
+    paths.certified = np.zeros(n, dtype=bool)
+    paths.eigs, paths.peak_grad = np.full((n, 2), np.nan), np.full(n, np.nan)
+    paths.peak_value = np.full(n, np.nan)
+    rows = np.flatnonzero((paths.status == "converged") & (paths.climb >= 0))
+    if rows.size == 0:
+        return
+    climbs = [int(paths.climb[i]) for i in rows]
+    x = torch.stack([paths.points[i][c] for i, c in zip(rows, climbs, strict=True)])  # (C, P)
     v, g = values_and_grads(objective, x, opts.chunk)
-    paths.peak_value = v.double().cpu().numpy()
-    paths.peak_grad = g.norm(dim=1).double().cpu().numpy() / paths.scale
+    paths.peak_value[rows] = v.double().cpu().numpy()
+    paths.peak_grad[rows] = g.norm(dim=1).double().cpu().numpy() / paths.scale[rows]
     eigs, res, top = lowest_eigenvalues(objective, x)
-    paths.eigs = eigs
+    paths.eigs[rows] = eigs
     one_negative, _ = index_one(eigs, res, top)
-    paths.certified = (
-        inner & (paths.status == "converged") & (paths.peak_grad <= opts.grad_tol) & one_negative
-    )
+    inner = np.array([0 < c < len(paths.points[i]) - 1 for i, c in zip(rows, climbs, strict=True)])
+    paths.certified[rows] = inner & (paths.peak_grad[rows] <= opts.grad_tol) & one_negative
 
 
 def certificate_reason(paths: Paths, e: int, opts: PathOptions | None = None) -> str:
@@ -163,12 +162,12 @@ def certificate_reason(paths: Paths, e: int, opts: PathOptions | None = None) ->
     opts = opts or PathOptions()
     if paths.status[e] == "no barrier":
         return "no barrier: no saddle to certify"
+    if paths.status[e] != "converged":
+        return "not certified: the path did not converge (its saddle is an upper bound)"
     lo1, lo2 = paths.eigs[e]
     words = f"gradient {paths.peak_grad[e]:.2g} x scale, lowest eigenvalues {lo1:.3g}, {lo2:.3g}"
     if paths.certified[e]:
         return f"certified index-1 saddle: {words}"
-    if paths.status[e] != "converged":
-        return f"not certified: the path did not converge ({words})"
     if paths.peak_grad[e] > opts.grad_tol:
         return f"not certified: the peak is on a slope ({words})"
     return f"not certified: not exactly one clearly negative eigenvalue ({words})"

@@ -47,13 +47,15 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from scipy.sparse.csgraph import minimum_spanning_tree
 from torch import Tensor
 
 from core.barcode import graph_matrix
 from core.certify import certify
+from core.chain import dense_points, straight_chains
 from core.evaluate import Objective
-from core.paths import PathOptions, Paths, connect, finish
+from core.paths import PathOptions, Paths, connect, final_saddles, finish, max_over
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,78 @@ def _open_edges(guess: np.ndarray, known: np.ndarray, drop_factor: float = 1.0) 
     return np.stack([i[order], j[order]], 1).astype(np.int64)
 
 
+def connect_all(objective, minima: Tensor, values: np.ndarray, opts: PathOptions, **run) -> Paths:
+    """A path for every pair, in two rounds.
+
+    1. Every minimum to the lowest one (the hub h): K - 1 paths.
+    2. A pair (i, j) whose route i -> h -> j already rises no more than ``saddle_tol`` above
+       max(L(i), L(j)) has no barrier at the stated resolution: its path is that route (the
+       two stored legs joined at h, re-evaluated densely), with no optimisation. Every other
+       pair is optimised from its straight segment.
+
+    In a landscape of one basin this optimises K - 1 paths instead of K(K-1)/2; where there
+    are barriers it optimises every pair, as one batch would. Rows come in ``all_pairs``
+    order."""
+    k = minima.shape[0]
+    pairs = all_pairs(k)
+    hub = int(np.argmin(values))
+    star = np.array([sorted((hub, j)) for j in range(k) if j != hub], dtype=np.int64).reshape(-1, 2)
+    first = connect(objective, minima, star, opts, **run)
+    leg = {int(i if j == hub else j): e for e, (i, j) in enumerate(first.pairs)}  # minimum -> row
+    rest = np.array([q for q in pairs if hub not in q], dtype=np.int64).reshape(-1, 2)
+    route = np.array([max(first.saddles[leg[i]], first.saddles[leg[j]]) for i, j in rest])
+    high = np.maximum(values[rest[:, 0]], values[rest[:, 1]]) if rest.size else np.zeros(0)
+    joined = route <= high + opts.saddle_tol
+    routes = [_route(first, leg, int(i), int(j)) for i, j in rest]
+    parts = [first, _joined_routes(objective, minima, rest[joined], routes, joined, opts)]
+    if (~joined).any():  # (starting these from their routes instead: no fewer evaluations)
+        parts.append(connect(objective, minima, rest[~joined], opts, **run))
+    done = merge_paths(parts)
+    order = np.lexsort((done.pairs[:, 1], done.pairs[:, 0]))
+    return take_paths(done, order)
+
+
+def _route(first: Paths, leg: dict, i: int, j: int) -> Tensor:
+    """(N, P) the path i -> hub -> j from the two stored legs."""
+    a, b = first.points[leg[i]], first.points[leg[j]]
+    a = a if first.pairs[leg[i]][0] == i else a.flip(0)  # i ... hub
+    b = b if first.pairs[leg[j]][1] == j else b.flip(0)  # hub ... j
+    return torch.cat([a, b[1:]])
+
+
+def _joined_routes(objective, minima, pairs, routes, joined, opts) -> Paths:
+    """Paths i -> hub -> j from the stored legs, status "no barrier", dense maxima evaluated."""
+    pts = [r for r, ok in zip(routes, joined, strict=True) if ok]
+    e = len(pts)
+    nan = np.full(e, np.nan)
+    line = [dense_points(q, opts.density) for q in straight_chains(minima, pairs, opts.n_points)]
+    paths = Paths(
+        pairs=pairs, points=pts, saddles=np.full(e, np.inf),
+        straight=max_over(objective, line, opts.chunk) if e else nan,
+        densities=np.full(e, opts.density, dtype=np.int64),
+        status=np.full(e, "no barrier", dtype=object), force=nan, climb_grad=nan, scale=nan,
+        steps=np.zeros(e, dtype=np.int64), history_steps=np.zeros(1, dtype=np.int64),
+        history=np.full((e, 1), np.nan), climb=np.full(e, -1, dtype=np.int64),
+    )  # fmt: skip
+    if e:
+        paths.saddles, paths.densities = final_saddles(objective, pts, opts)
+        paths.history[:, 0] = paths.saddles
+    return paths
+
+
+def take_paths(paths: Paths, rows: np.ndarray) -> Paths:
+    """The rows ``rows`` of ``paths`` (every per-pair field), in that order."""
+    kw = {}
+    for f in dataclasses.fields(Paths):
+        v = getattr(paths, f.name)
+        if f.name == "points":
+            v = [v[r] for r in rows]
+        elif f.name != "history_steps" and v is not None:
+            v = v[rows]
+        kw[f.name] = v
+    return Paths(**kw)
+
+
 def select_and_connect(
     objective: Objective,
     minima: Tensor,
@@ -175,7 +249,7 @@ def select_and_connect(
         raise ValueError(f"pairs must be one of {PAIR_STRATEGIES}, got {strategy!r}")
     run = dict(step_objective=step_objective, on_progress=on_progress)
     if strategy == "all" or k <= 2:
-        done = connect(objective, minima, all_pairs(k), opts, **run)
+        done = connect_all(objective, minima, values, opts, **run)
         certify(objective, done, opts)
         return done
 

@@ -413,18 +413,22 @@ def connect(
         force = g.addcmul_(gpar, tau, value=-1).neg_()  # -(g - gpar tau), in g's memory
         fperp = force.norm(dim=2)  # (A, N-2)
         climb, r = None, torch.arange(a_n, device=x.device)
+        peak = torch.zeros(a_n, dtype=torch.bool, device=x.device)
         if step > opts.climb_after:
             ci = v.argmax(1)  # (A,) interior index of the highest point
-            force[r, ci] += gpar[r, ci] * tau[r, ci]  # -g + 2 gpar tau: climbs along the path
+            # it climbs only above both ends: past an end that is no minimum it would not stop
+            peak = v[r, ci] > ends_a.amax(1)
+            up = gpar[r, ci] * tau[r, ci] * peak[:, None].to(x.dtype)
+            force[r, ci] += up  # -g + 2 gpar tau: climbs along the path
             climb = ci + 1  # as a node index
         run.steps[rows] += 1
         if not noisy:
-            done = run.judge(rows, fperp, force, climb, opts)
+            done = run.judge(rows, fperp, force, climb, peak, opts)
             if done.any():
                 run.retire(objective, rows, xa, done, "converged", opts, climb=climb)
                 kt = torch.as_tensor(np.flatnonzero(~done), device=x.device)
                 xa, ends_a, rows, fire = _keep(~done, xa, ends_a, rows, fire)
-                force, v, e_nodes = force[kt], v[kt], e_nodes[kt]
+                force, v, e_nodes, peak = force[kt], v[kt], e_nodes[kt], peak[kt]
                 climb = None if climb is None else climb[kt]
                 if rows.size == 0:
                     break
@@ -523,14 +527,17 @@ class _Run:
         self.hist_steps: list[int] = [0]
         self.hist: list[np.ndarray] = []
 
-    def judge(self, rows, fperp, force, climb, opts) -> np.ndarray:
-        """Record the forces of a full-objective step; (A,) bool: converged by force."""
+    def judge(self, rows, fperp, force, climb, peak, opts) -> np.ndarray:
+        """Record the forces of a full-objective step; (A,) bool: converged by force. A chain
+        with no climbing point (none yet, or no interior point above both ends) cannot
+        converge by force; it finishes with no barrier or at the step cap."""
         a_n = fperp.shape[0]
         if climb is None:
             fmax, gclimb = fperp.amax(1), torch.full((a_n,), math.inf, dtype=fperp.dtype)
         else:
             r = torch.arange(a_n, device=fperp.device)
             gclimb = force[r, climb - 1].norm(dim=1)  # |force| = |gradient| at the climber
+            gclimb = torch.where(peak, gclimb, math.inf)
             fmax = fperp.index_put((r, climb - 1), fperp.new_zeros(a_n)).amax(1)
         s = self.scale[rows]
         self.force[rows] = fmax.double().cpu().numpy() / s

@@ -37,8 +37,13 @@ def test_a_peak_on_a_slope_is_not_certified():
     p = connect(bent_well, ends, np.array([[0, 1]]), opts)
     certify(bent_well, p, opts)
     assert p.status[0] == "step cap" and not p.certified[0]
-    assert p.peak_grad[0] > opts.grad_tol  # the peak is on a slope
+    assert np.isnan(p.eigs[0]).all()  # nothing converged to certify
     assert "did not converge" in certificate_reason(p, 0, opts)
+    # the same chain judged as if it had converged: its peak is on a slope
+    p.status[0], p.climb[0] = "converged", int(torch.argmax(bent_well(p.points[0])))
+    certify(bent_well, p, opts)
+    assert p.peak_grad[0] > opts.grad_tol and not p.certified[0]
+    assert "on a slope" in certificate_reason(p, 0, opts)
 
 
 def test_minimum_is_not_an_index_one_saddle():

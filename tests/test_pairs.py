@@ -1,0 +1,60 @@
+"""Which pairs get optimised: the star round and routes joined at the hub."""
+
+import numpy as np
+import torch
+
+from core.pairs import connect_all
+from core.paths import PathOptions, connect, path_profile
+
+
+def bowl(x):
+    """One basin: (|x|^2 - 0)^2-ish bowl with a shallow ripple, every start in it."""
+    return (x**2).sum(1) + 0.05 * torch.sin(3 * x[:, 0])
+
+
+def three_wells(x):
+    """Three wells on a line at x = -2, 0, 2 (depths 1.0, 0.8, 0.6), barriers between."""
+    c = torch.tensor([-2.0, 0.0, 2.0], dtype=x.dtype)
+    d = torch.tensor([1.0, 0.8, 0.6], dtype=x.dtype)
+    r2 = (x[:, :1] - c) ** 2 + x[:, 1:2] ** 2
+    return 0.05 * (x**2).sum(1) - (d * torch.exp(-r2)).sum(1)
+
+
+def test_one_basin_optimises_only_the_star_and_joins_the_rest():
+    """Minima on the slopes of a bowl (not true minima; every pair has no barrier): K - 1
+    paths are optimised, the others are the routes through the lowest point, evaluated."""
+    pts = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.2], [-1.1, -0.3]], dtype=torch.float64)
+    values = bowl(pts).numpy()
+    calls = []
+
+    def counted(x):
+        calls.append(x.shape[0] if x.requires_grad else 0)
+        return bowl(x)
+
+    p = connect_all(counted, pts, values, PathOptions())
+    assert p.pairs.tolist() == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
+    assert (p.status == "no barrier").all()
+    joined = (p.pairs != 0).all(1)
+    assert (p.steps[joined] == 0).all() and (p.steps[~joined] > 0).all()
+    for e in np.flatnonzero(joined):  # the stored route through 0 holds its reported saddle
+        i, j = p.pairs[e]
+        _, vals = path_profile(bowl, p.points[e], int(p.densities[e]))
+        assert vals.max() == p.saddles[e] <= max(values[i], values[j]) + PathOptions().saddle_tol
+        assert torch.equal(p.points[e][0], pts[i]) and torch.equal(p.points[e][-1], pts[j])
+        assert any(torch.equal(q, pts[0]) for q in p.points[e])  # it passes through the hub
+
+
+def test_pairs_with_barriers_are_optimised_as_one_batch_would():
+    g = torch.Generator().manual_seed(0)
+    guess = torch.tensor([[-2.0, 0.0], [0.0, 0.0], [2.0, 0.0]], dtype=torch.float64)
+    mins = guess + 0.0 * torch.randn(3, 2, generator=g, dtype=torch.float64)
+    for _ in range(200):  # settle the guesses into the wells
+        x = mins.clone().requires_grad_(True)
+        (gr,) = torch.autograd.grad(three_wells(x).sum(), x)
+        mins = mins - 0.5 * gr
+    values = three_wells(mins).numpy()
+    opts = PathOptions(grad_tol=1e-6)
+    both = connect_all(three_wells, mins, values, opts)
+    one = connect(three_wells, mins, np.array([[0, 1], [0, 2], [1, 2]]), opts)
+    assert (both.status == "converged").all()
+    np.testing.assert_allclose(both.saddles, one.saddles, atol=1e-9)
