@@ -175,6 +175,8 @@ def connect_all(objective, minima: Tensor, values: np.ndarray, opts: PathOptions
     order."""
     k = minima.shape[0]
     pairs = all_pairs(k)
+    if k < 3:
+        return connect(objective, minima, pairs, opts, **run)
     hub = int(np.argmin(values))
     star = np.array([sorted((hub, j)) for j in range(k) if j != hub], dtype=np.int64).reshape(-1, 2)
     first = connect(objective, minima, star, opts, **run)

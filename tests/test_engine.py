@@ -151,3 +151,54 @@ def test_mst_rounds_with_coarse_saddles_take_the_rounds_of_final_ones(k, excess,
     assert len(set(refined)) < np.isfinite(np.triu(a, 1)).sum()  # not every optimised pair
     np.testing.assert_array_equal(barcode_from_graph(values, b).deaths,
                                   barcode_from_graph(values, a).deaths)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_doubling_points_and_steps_moves_no_converged_bar_on_a_small_network():
+    """A bar whose death moves by more than saddle_tol when the path budget doubles must be
+    ended, in one of the two runs, by a path that says it did not converge (step cap)."""
+    from core.data import load_dataset
+    from core.minima import MinimaOptions, find_minima
+    from core.models import build_model
+    from core.objective import NetworkObjective
+    from core.pairs import select_and_connect
+
+    data = load_dataset("digits", n_train=120, n_test=30)
+    model = build_model("mlp", 4, 1, data.input_shape, data.n_classes)
+    obj = NetworkObjective(model, data, l2=1e-3, batch_size=None)
+    train = MinimaOptions(lr=0.05, lr_final=1e-3, max_steps=1200, grad_tol=1e-4)
+    m = find_minima(obj, obj.init(6, seed=0), train)
+    base = PathOptions(density=2, steps=600)
+    double = PathOptions(density=2, n_points=20, max_points=32, steps=1200)
+    runs = []
+    for opts in (base, double):
+        p = select_and_connect(obj, m.thetas, m.values, opts)
+        b = barcode_from_graph(m.values, graph_matrix(m.values, p.pairs, p.saddles))
+        status = {tuple(q): s for q, s in zip(p.pairs.tolist(), p.status, strict=True)}
+        runs.append((b, status))
+    (a, sa), (b, sb) = runs
+    np.testing.assert_array_equal(a.births, b.births)
+    assert (np.abs(a.lengths[1:] - b.lengths[1:]) > base.saddle_tol).any()  # something to see
+    for k in np.flatnonzero(np.isfinite(a.deaths)):
+        if abs(a.deaths[k] - b.deaths[k]) > base.saddle_tol:
+            ea, eb = tuple(sorted(a.saddle_edge[k])), tuple(sorted(b.saddle_edge[k]))
+            assert "step cap" in (sa[ea], sb[eb]), (k, sa[ea], sb[eb])
+
+
+def test_doubling_points_and_steps_moves_no_bar_in_10_dimensions():
+    """On a warped 10-D landscape with an exact barcode, both budgets converge every path
+    and give the exact bars to within saddle_tol."""
+    from core.minima import MinimaOptions, find_minima
+    from core.pairs import select_and_connect
+    from core.separable import get_separable
+
+    land = get_separable("sep10")
+    m = find_minima(land.fn, land.starts(8, seed=0), MinimaOptions("fire", lr=0.1, grad_tol=1e-7))
+    base = PathOptions(grad_tol=1e-6)
+    double = PathOptions(grad_tol=1e-6, n_points=20, max_points=32, steps=2 * base.steps)
+    for opts in (base, double):
+        p = select_and_connect(land.fn, m.thetas, m.values, opts)
+        assert (p.status != "step cap").all()
+        b = barcode_from_graph(m.values, graph_matrix(m.values, p.pairs, p.saddles))
+        np.testing.assert_allclose(b.births, land.exact_births, atol=1e-9)
+        np.testing.assert_allclose(b.deaths, land.exact_deaths, atol=opts.saddle_tol)

@@ -73,7 +73,7 @@ def test_curved_valley_beats_straight_segment_and_matches_ring_saddle():
 @pytest.fixture(scope="module")
 def three_pairs():
     ends = minima_of(bent_well, [[0.0, 1.0], [0.0, -1.0], [1.0, 0.0]])
-    opts = PathOptions(steps=400, max_points=12)  # no growth, so batched == loop exactly
+    opts = PathOptions(steps=400, n_points=12, max_points=12)  # no growth: batched == loop
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
     return ends, opts, pairs, connect(bent_well, ends, pairs, opts)
 
@@ -262,3 +262,22 @@ def test_screen_is_a_short_half_point_run_and_an_upper_bound(three_pairs):
     assert (screen >= p.saddles - opts.saddle_tol).all()
     assert (screen <= p.straight + opts.saddle_tol).all()
     assert (screen < p.straight - 0.05).any()  # it already bends round the central hill
+
+
+def test_a_finished_pair_leaves_the_batch(three_pairs):
+    """Every step evaluates the chains still running and no others: the gradient rows are
+    the scale evaluation plus, per pair, its steps times its interior points."""
+    ends, opts, pairs, _ = three_pairs
+    rows = []
+
+    def counted(x):
+        if x.requires_grad:
+            rows.append(x.shape[0])
+        return bent_well(x)
+
+    p = connect(counted, ends, pairs, opts)
+    inner = opts.n_points - 2  # max_points = n_points here: no growth
+    assert rows[0] == len(pairs) * inner  # the gradient scale on the straight segments
+    assert sum(rows[1:]) == int(p.steps.sum()) * inner
+    assert len(set(p.steps.tolist())) > 1  # the pairs did finish at different steps
+    assert rows[-1] < rows[1]

@@ -1,0 +1,130 @@
+"""Does the default run's barcode depend on the path optimiser's settings?
+
+    .venv/bin/python bench/invariance.py [--threads 2] [--quick]
+
+Trains the default run's minima once (digits, MLP 32x2, 8 minima), then computes the paths
+and the barcode of those same minima with the default path settings and with each setting
+changed: twice the points and the step cap, a smaller and a larger trust radius, tighter
+force tolerances. Prints per variant the TO-score (sum, max), how the pairs finished
+(converged by force / no barrier / step cap), certified saddles, point evaluations and
+seconds, and the largest TO-score difference against the stated resolution (``saddle_tol``
+times the number of finite bars). Writes the ``bench/invariance.py`` block of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import machine, write_block  # noqa: E402
+from core.barcode import barcode_from_graph, graph_matrix  # noqa: E402
+from core.config import RunConfig  # noqa: E402
+from core.engine import rounding_tol  # noqa: E402
+from core.pairs import select_and_connect  # noqa: E402
+from core.pipeline import _path_options, objectives, run  # noqa: E402
+from core.runs import RunStore  # noqa: E402
+
+VARIANTS = {
+    "default": {},
+    "2x points and steps": {"n_points": 20, "max_points": 32, "steps": 6000},
+    "trust radius 0.05": {"max_move": 0.05},
+    "trust radius 0.5": {"max_move": 0.5},
+    "tolerances / 3": {"force_tol": 1e-3 / 3, "grad_tol": 1e-4 / 3},
+}
+
+
+class Counted:
+    """The objective, counting the points it evaluates."""
+
+    def __init__(self, f):
+        self.f, self.n = f, 0
+
+    def __call__(self, thetas):
+        self.n += thetas.shape[0]
+        return self.f(thetas)
+
+    def values_and_grads(self, thetas):
+        self.n += thetas.shape[0]
+        return self.f.values_and_grads(thetas)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="short caps, a smoke test")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    cfg = RunConfig().replace(model={"width": 32, "depth": 2})
+    if a.quick:
+        cfg = cfg.replace(train={"steps": 200}, paths={"steps": 50})
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        first = run(cfg, store=RunStore(tmp))
+        total = time.perf_counter() - t0
+    thetas = first.thetas
+    values = np.asarray(first.minima["values"], dtype=np.float64)
+    _, path_obj = objectives(cfg)
+    base = _path_options(cfg)
+    rows, scores = [], []
+    for name, change in VARIANTS.items():
+        opts = dataclasses.replace(base, **change)
+        if a.quick:
+            opts = dataclasses.replace(opts, steps=min(opts.steps, 50))
+        obj = Counted(path_obj)
+        t0 = time.perf_counter()
+        p = select_and_connect(obj, thetas, values, opts)
+        seconds = time.perf_counter() - t0
+        bars = barcode_from_graph(values, graph_matrix(values, p.pairs, p.saddles),
+                                  tol=rounding_tol(values))  # fmt: skip
+        n = {s: int((p.status == s).sum()) for s in ("converged", "no barrier", "step cap")}
+        scores.append(bars.to_score("sum"))
+        rows.append(
+            f"| {name} | {bars.to_score('sum'):.3g} | {bars.to_score('max'):.3g} | "
+            f"{n['converged']} / {n['no barrier']} / {n['step cap']} | {int(p.certified.sum())} "
+            f"| {obj.n:,} | {seconds:.0f} |"
+        )
+        print(rows[-1], flush=True)
+    finite = max(int(np.isfinite(bars.deaths).sum()), 1)  # finite bars
+    spread = max(scores) - min(scores)
+    allowed = max(0.03 * max(scores), base.saddle_tol * finite)
+    verdict = "within" if spread <= allowed else "**outside**"
+    body = "\n".join([
+        "## Settings invariance of the default run (`bench/invariance.py`)",
+        "",
+        f"`.venv/bin/python bench/invariance.py --threads {a.threads}`. Machine: {machine()}.",
+        "",
+        f"The default run (digits, MLP 32x2, 8 minima) end to end: {total:.0f} s "
+        f"(minima {first.summary['seconds_minima']:.0f} s, paths "
+        f"{first.summary['seconds_paths']:.0f} s), TO-score sum "
+        f"{first.summary['to_score_sum']:.3g}. Then the paths of the same minima again, with "
+        "each setting changed:",
+        "",
+        "| path settings | TO sum | TO max | converged / no barrier / step cap | certified | "
+        "point evaluations | seconds |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Largest TO-score difference between settings: {spread:.2g}, {verdict} the stated "
+        f"resolution ({allowed:.2g}: 3% of the largest score, or saddle_tol "
+        f"{base.saddle_tol:g} times the {finite} finite bars, whichever is larger).",
+    ])  # fmt: skip
+    print(body)
+    if not a.quick:
+        write_block("bench/invariance.py", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
