@@ -16,6 +16,7 @@ import numpy as np
 
 from core import sweep_cli
 from core.config import ARCHITECTURES, DATASETS, PAIRS, PRECISIONS, REGIMES, RunConfig
+from core.dashboard import NO_OBSTRUCTION, death_kinds, no_obstruction
 from core.runs import RunStore
 
 log = logging.getLogger("core")
@@ -145,6 +146,11 @@ def _coarse_line(s: dict) -> list[str]:
     ]
 
 
+SHORT_KINDS = {"certified saddle": "certified saddle", "saddle, not certified": "saddle",
+               "upper bound (path not converged)": "upper bound",
+               "no barrier": "no barrier"}  # fmt: skip
+
+
 def format_run(run) -> str:
     """The barcode, the TO-score and the convergence of a loaded run, as text."""
     c, m, s = run.config, run.minima, run.summary
@@ -160,9 +166,11 @@ def format_run(run) -> str:
         "tolerance, exactly one clearly negative Hessian eigenvalue at the path's peak)",
         *_coarse_line(s),
         "",
-        "  bar  minimum  birth      death      length     merges into  status   test-train",
+        "  bar  minimum  birth      death      length     merges into  status    death by"
+        "          test-train",
     ]
     b = run.barcode
+    kinds = death_kinds(run)
     for i in np.argsort(-np.where(np.isinf(b.lengths), np.inf, b.lengths), kind="stable"):
         k = int(b.minimum[i])
         death = "inf" if np.isinf(b.deaths[i]) else f"{b.deaths[i]:.6f}"
@@ -170,7 +178,7 @@ def format_run(run) -> str:
         into = "-" if b.merges_into[i] < 0 else str(int(b.merges_into[i]))
         lines.append(
             f"  {i:3d}  {k:7d}  {b.births[i]:.6f}  {death:>9}  {length:>9}  {into:>11}  "
-            f"{m['status'][k]:8} {m['gap_loss'][k]:+.4f}"
+            f"{m['status'][k]:9} {SHORT_KINDS.get(kinds.get(k), '-'):16} {m['gap_loss'][k]:+.4f}"
         )
     lines += [
         "",
@@ -180,8 +188,13 @@ def format_run(run) -> str:
     ]
     for start, why in sorted(m.get("failed", {}).items(), key=lambda kv: int(kv[0])):
         lines.append(f"start {start} left out of the barcode: {why}")
-    if s["to_score_max"] <= c.paths.saddle_tol:
-        lines.append("no obstruction found: all minima lie in one basin at this resolution")
+    if s.get("n_paths_step_cap"):
+        lines.append(
+            f"{s['n_paths_step_cap']} paths stopped at the step cap ({c.paths.steps}): the bars "
+            "they end are upper bounds; --path-steps raises the cap"
+        )
+    if no_obstruction(s["to_score_max"], c.paths.saddle_tol):
+        lines.append(NO_OBSTRUCTION)
     return "\n".join(lines)
 
 

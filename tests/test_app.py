@@ -238,7 +238,7 @@ def test_run_form_runs_and_opens_the_result(tmp_path, monkeypatch):
 
 def test_no_obstruction_is_a_tolerance_check():
     assert no_obstruction(0.0, 1e-4) and no_obstruction(1e-4, 1e-4)
-    assert not no_obstruction(2e-4, 1e-4)
+    assert no_obstruction(2e-4, 1e-4) and not no_obstruction(2.1e-4, 1e-4)
 
 
 def test_remaining_time_is_linear_in_the_steps_left():
