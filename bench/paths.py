@@ -39,7 +39,7 @@ from core.validate import TOY_MINIMA, TOY_PATHS
 name, counts = arg["name"], {"value": 0, "grad": 0}
 if name.startswith("sep"):
     spec = importlib.util.spec_from_file_location("separable", arg["sep_file"])
-    sep = importlib.util.module_from_spec(spec)
+    sep = sys.modules["separable"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sep)
     land = sep.get_separable(name)
     fn, starts = land.fn, land.starts(2 * len(land.exact_births), seed=0)
