@@ -90,8 +90,8 @@ def landscape_row(arch, width, depth, data, device, size) -> tuple[str, object, 
         obj, starts, step_objective=obj.minibatch, pairs="mst",
         minima={"optimizer": "adam", "lr": 0.01, "lr_final": 1e-4, "max_steps": size["train_steps"],
                 "grad_tol": 1e-3},
-        paths={"steps": size["path_steps"], "lr": 0.05, "density": 2, "eval_every": 50,
-               "max_density": size["max_density"]},
+        paths={"steps": size["path_steps"], "noisy_steps": size["path_steps"] // 2,
+               "density": 2, "eval_every": 50, "max_density": size["max_density"]},
     )  # fmt: skip
     sync(device)
     total = time.perf_counter() - t0
@@ -112,8 +112,8 @@ def precision_rows(obj, land, device, size) -> list[str]:
         ("float32", "float32", obj), ("bfloat16", "bfloat16", obj),
         ("compiled float32", "float32", obj.compiled()),
     ):  # fmt: skip
-        opts = PathOptions(steps=size["path_steps"], lr=0.05, density=2, precision=precision,
-                           max_density=size["max_density"])  # fmt: skip
+        opts = PathOptions(steps=size["path_steps"], noisy_steps=size["path_steps"], density=2,
+                           precision=precision, max_density=size["max_density"])  # fmt: skip
         connect(
             obj,
             land.minima.thetas,

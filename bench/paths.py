@@ -56,10 +56,10 @@ def counted(x):
     return fn(x)
 
 t0 = time.perf_counter()
-land = landscape_of(counted, starts, minima=TOY_MINIMA, paths=TOY_PATHS)
+land = landscape_of(counted, starts, minima=TOY_MINIMA, paths=TOY_PATHS, pairs=arg["pairs"])
 cold = time.perf_counter() - t0
 t0 = time.perf_counter()  # again, with the process's one-time imports and set-up done
-landscape_of(fn, starts, minima=TOY_MINIMA, paths=TOY_PATHS)
+landscape_of(fn, starts, minima=TOY_MINIMA, paths=TOY_PATHS, pairs=arg["pairs"])
 seconds = time.perf_counter() - t0
 b = land.barcode
 print(json.dumps({"counts": counts, "seconds": seconds, "cold": cold, "births": b.births.tolist(),
@@ -94,6 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", default="b413635", help="git revision to compare against")
     ap.add_argument("--only", nargs="*", default=list(NAMES))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pairs", choices=("all", "mst"), default="all", help="both sides' pairs")
     a = ap.parse_args(argv)
     sep_file = str(ROOT / "core" / "separable.py")
     rows = [
@@ -108,7 +109,8 @@ def main(argv=None) -> int:
                         a.baseline], check=True)  # fmt: skip
         try:
             for name in a.only:
-                arg = json.dumps({"name": name, "sep_file": sep_file, "threads": a.threads})
+                arg = json.dumps({"name": name, "sep_file": sep_file, "threads": a.threads,
+                                  "pairs": a.pairs})  # fmt: skip
                 old, new = run_fresh(ONE, arg, base), run_fresh(ONE, arg)
                 n_old, n_new = (sum(r["counts"].values()) for r in (old, new))
                 (d_old, m_old), (d_new, m_new) = distance(old), distance(new)
@@ -125,20 +127,21 @@ def main(argv=None) -> int:
     rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True).stdout.strip()  # fmt: skip
     body = "\n".join([
-        "## Point evaluations per barcode (`bench/paths.py`)",
+        f"## Point evaluations per barcode, pairs={a.pairs} (`bench/paths.py`)",
         "",
-        f"`.venv/bin/python bench/paths.py --baseline {a.baseline} --threads {a.threads}`: "
-        f"revision {a.baseline} (before) and {rev} (after), each landscape in a fresh process "
-        "per side, all pairs, each side's own toy settings. Evaluations count every point "
-        "the objective is evaluated at, with or without gradient. Seconds: a second call in "
-        "the same process; in brackets the first, which pays the process's one-time imports "
+        f"`.venv/bin/python bench/paths.py --baseline {a.baseline} --threads {a.threads} "
+        f"--pairs {a.pairs}`: revision {a.baseline} (before) and {rev} (after), each landscape "
+        f"in a fresh process per side, pairs={a.pairs}, each side's own toy settings. "
+        "Evaluations count every point the objective is evaluated at, with or without "
+        "gradient. Seconds: a second call in the same process; in brackets the first, which "
+        "pays the process's one-time imports "
         "and set-up (torch.func's for the certificates among them).",
         "",
         f"Machine: {machine()}.",
         "",
         *rows,
     ])  # fmt: skip
-    write_block("bench/paths.py", body)
+    write_block(f"bench/paths.py {a.pairs}", body)
     print("\n".join(rows))
     return 0
 

@@ -48,6 +48,7 @@ from bench.peer_topsearch import (  # noqa: E402
     exact_bars,
     wells_spec,
 )
+from bench.report import machine, write_block  # noqa: E402
 from core import landscape_of  # noqa: E402
 from core.toy import TOYS, exact_barcode, starts_grid  # noqa: E402
 from core.validate import TOY_MINIMA, TOY_PATHS  # noqa: E402
@@ -114,12 +115,12 @@ def run_peer(peer_python: str, starts: dict, bh_steps: int) -> dict:
         return json.loads(ofile.read_text())
 
 
-def run_engine(name: str, seed: int) -> dict:
+def run_engine(name: str, seed: int, pairs: str = "all") -> dict:
     """The engine on landscape ``name``: counts, seconds, minima, barcode error."""
     fn, starts = problem(name, seed)
     obj = Counted(fn)
     t0, c0 = time.perf_counter(), time.process_time()
-    land = landscape_of(obj, starts, minima=TOY_MINIMA, paths=TOY_PATHS)
+    land = landscape_of(obj, starts, minima=TOY_MINIMA, paths=TOY_PATHS, pairs=pairs)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     eb, ed, vrange = exact_bars(name)
     err = bar_errors(land.barcode.births, land.barcode.deaths, eb, ed, vrange)
@@ -179,6 +180,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of the starts")
     ap.add_argument("--out", help="also write both sides' results to this JSON file")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the engine")
+    ap.add_argument("--pairs", choices=("all", "mst"), default="all", help="the engine's pairs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not Path(args.peer_python).exists():
@@ -196,11 +198,20 @@ def main() -> None:
     engine = {}
     for name in names:
         check_grid(name)
-        engine[name] = run_engine(name, args.seed)
+        engine[name] = run_engine(name, args.seed, args.pairs)
         print(f"engine {name}: {engine[name]['seconds']:.2f} s", file=sys.stderr)
-    print(table(engine, peer))
     rev = ["git", "-C", str(ROOT), "describe", "--always", "--dirty"]
-    print(f"\nengine at {subprocess.run(rev, capture_output=True, text=True).stdout.strip()}")
+    at = subprocess.run(rev, capture_output=True, text=True).stdout.strip()
+    body = "\n".join([
+        f"## Against a peer: TopSearch 0.0.3 (`bench/peer.py`, engine pairs={args.pairs})",
+        "",
+        f"`.venv/bin/python bench/peer.py --pairs {args.pairs}` (engine at {at}; TopSearch in "
+        "its own venv). Machine: " + machine() + ".",
+        "",
+        table(engine, peer),
+    ])  # fmt: skip
+    print(body)
+    write_block(f"bench/peer.py {args.pairs}", body)
     if args.out:
         Path(args.out).write_text(json.dumps({"engine": engine, "topsearch": peer}, indent=1))
 

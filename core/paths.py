@@ -499,7 +499,10 @@ def finish(
             line = list(straight_chains(minima, paths.pairs[todo[near]], opts.n_points))
             line, _ = refine_peaks(objective, line, opts.density, opts.chunk)
             straight_s, sdens = final_saddles(objective, line, opts)
-            for k in np.flatnonzero(saddles[near] > straight_s):
+            # within saddle_tol a converged path (its climbing node on the saddle, which the
+            # certificate checks) is kept; the segment wins where it is lower beyond that
+            tie = np.where(paths.status[todo[near]] == "converged", opts.saddle_tol, 0.0)
+            for k in np.flatnonzero(saddles[near] > straight_s + tie):
                 j = near[k]
                 pts[j], saddles[j], dens[j] = line[k], straight_s[k], sdens[k]
                 if paths.climb is not None:

@@ -94,7 +94,8 @@ def test_bfloat16_and_compiled_steps_on_cuda_keep_float32_saddles(digits):
         ("float32", "float32", obj), ("bfloat16", "bfloat16", obj),
         ("compiled", "float32", obj.compiled()),
     ):  # fmt: skip
-        opts = PathOptions(steps=300, lr=0.05, density=2, precision=precision)
+        # half the steps on the (compiled or bfloat16) minibatches, then full-data steps
+        opts = PathOptions(steps=300, noisy_steps=150, density=2, precision=precision)
         runs[name] = connect(obj, ends, pairs, opts, step_objective=src.minibatch)
     low = obj(ends).detach().double().cpu().numpy()
     fp = runs["float32"]
@@ -104,4 +105,7 @@ def test_bfloat16_and_compiled_steps_on_cuda_keep_float32_saddles(digits):
             _, vals = path_profile(obj, p.points[e], int(p.densities[e]))
             assert vals.max() == pytest.approx(p.saddles[e], rel=1e-6), name
             barrier = fp.saddles[e] - max(low[i], low[j])
-            assert abs(p.saddles[e] - fp.saddles[e]) <= 0.05 * barrier, (name, p.saddles)
+            if fp.status[e] == p.status[e] == "converged":  # else one of them says it is not
+                assert abs(p.saddles[e] - fp.saddles[e]) <= 0.05 * barrier, (name, p.saddles)
+            else:
+                assert "step cap" in (fp.status[e], p.status[e]) or barrier <= opts.saddle_tol

@@ -83,7 +83,9 @@ def test_stored_saddle_equals_reevaluated_path_max(three_pairs):
     for e, pts in enumerate(p.points):
         _, vals = path_profile(bent_well, pts, int(p.densities[e]))
         assert vals.max() == pytest.approx(p.saddles[e], rel=1e-12, abs=1e-12)
-        assert p.saddles[e] <= p.straight[e] + 1e-12
+        # never above the straight segment, but for a converged path within saddle_tol
+        tie = opts.saddle_tol if p.status[e] == "converged" else 1e-12
+        assert p.saddles[e] <= p.straight[e] + tie
 
 
 def test_doubling_density_moves_no_saddle_beyond_tolerance(three_pairs):
