@@ -82,13 +82,14 @@ def index_one(low: np.ndarray, res: np.ndarray, top: np.ndarray) -> tuple[np.nda
 
 
 def lowest_eigenvalues(
-    objective: Objective, x: Tensor, steps: int = LANCZOS_STEPS, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    objective: Objective, x: Tensor, steps: int = LANCZOS_STEPS, seed: int = 0, vectors=False
+) -> tuple:
     """Lanczos on the Hessians at points x (E, P), all at once, until every point's index
     (none, one or more negative eigenvalues) is decided or ``steps`` iterations.
 
     Returns (E, 2) the two lowest Ritz values, (E, 2) their residual bounds (an eigenvalue
-    lies within the bound of its Ritz value) and (E,) the largest |Ritz value|."""
+    lies within the bound of its Ritz value) and (E,) the largest |Ritz value|; with
+    ``vectors``, also (E, P) the unit Ritz vectors of the lowest values."""
     twin = getattr(objective, "twice_differentiable", None)
     objective = twin() if callable(twin) else objective
     e, p = x.shape
@@ -125,7 +126,14 @@ def lowest_eigenvalues(
                     torch.as_tensor(dead, device=x.device)[:, None], fresh(basis), nxt
                 )
             basis = torch.cat([basis, nxt[:, None]], 1)
-    return _ritz(alpha[:, :m], beta[:, :m])
+    out = _ritz(alpha[:, :m], beta[:, :m])
+    if not vectors:
+        return out
+    coef = np.stack([eigh_tridiagonal(alpha[i, :m], beta[i, : m - 1])[1][:, 0] for i in range(e)])
+    v = torch.einsum(
+        "ejp,ej->ep", basis[:, :m], torch.as_tensor(coef, dtype=x.dtype, device=x.device)
+    )
+    return (*out, v / v.norm(dim=1, keepdim=True).clamp_min(1e-30))
 
 
 def certify(objective: Objective, paths: Paths, opts: PathOptions | None = None) -> None:

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from core.barcode import Barcode, barcode_from_graph, graph_matrix
 from core.evaluate import Objective
+from core.explore import add_minima, minima_from_saddles
 from core.minima import Minima, MinimaOptions, find_minima
 from core.pairs import PAIR_STRATEGIES, select_and_connect
 from core.paths import PathOptions, Paths
@@ -27,11 +28,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Landscape:
-    """What one pass of the engine found: minima, the paths between them, the barcode."""
+    """What one pass of the engine found: minima, the paths between them, the barcode, and
+    how many of the minima were found by descending from saddles (no start reached them)."""
 
     minima: Minima
     paths: Paths
     barcode: Barcode
+    from_saddles: int = 0
 
 
 def saddle_matrix(values: np.ndarray, paths: Paths) -> np.ndarray:
@@ -70,6 +73,7 @@ def landscape_of(
     pairs: str = "all",
     step_objective: Callable[[int], Objective] | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    explore: int = 2,
 ) -> Landscape:
     """Minima from ``starts``, min-max paths between them, and the H0 barcode.
 
@@ -88,6 +92,9 @@ def landscape_of(
         ``step_objective(step)``: the objective for one optimisation step (a minibatch).
     on_progress : callable, optional
         ``on_progress(stage, done, total)`` with stage "minima" or "paths".
+    explore : int
+        Rounds of descending from the certified saddles (``core.explore``): minima found so
+        that no start reached are added and every path is computed again. 0: none.
     """
     m_opts = _options(MinimaOptions, minima, "minima")
     p_opts = _options(PathOptions, paths, "paths")
@@ -101,18 +108,20 @@ def landscape_of(
         objective, starts, m_opts, step_objective=step_objective, on_progress=progress("minima")
     )
     log.info("%d distinct minima from %d starts", len(found), starts.shape[0])
-    conn = select_and_connect(
-        objective,
-        found.thetas,
-        found.values,
-        p_opts,
-        strategy=pairs,
-        step_objective=step_objective,
-        on_progress=progress("paths"),
-    )
+    added = 0
+    for round_ in range(explore + 1):
+        conn = select_and_connect(
+            objective, found.thetas, found.values, p_opts, strategy=pairs,
+            step_objective=step_objective, on_progress=progress("paths"),
+        )  # fmt: skip
+        extra = minima_from_saddles(objective, found, conn, m_opts) if round_ < explore else None
+        if extra is None:
+            break
+        log.info("%d minima found from saddles that no start reached", len(extra))
+        found, added = add_minima(found, extra), added + len(extra)
     tol = rounding_tol(found.values, found.thetas.dtype)
     bars = barcode_from_graph(found.values, saddle_matrix(found.values, conn), tol=tol)
-    return Landscape(minima=found, paths=conn, barcode=bars)
+    return Landscape(minima=found, paths=conn, barcode=bars, from_saddles=added)
 
 
 def barcode_of(objective: Objective, starts: Tensor, **options) -> Barcode:

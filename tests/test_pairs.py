@@ -58,3 +58,20 @@ def test_pairs_with_barriers_are_optimised_as_one_batch_would():
     one = connect(three_wells, mins, np.array([[0, 1], [0, 2], [1, 2]]), opts)
     assert (both.status == "converged").all()
     np.testing.assert_allclose(both.saddles, one.saddles, atol=1e-9)
+
+
+def test_a_minimum_no_start_reached_is_found_from_a_saddle():
+    """Starts only in the outer wells: the path between them runs through the middle well,
+    the climbing point stops at a saddle beside it, and the descent from that saddle finds the
+    middle minimum; the barcode then has all three bars."""
+    from core import landscape_of
+    from core.validate import TOY_MINIMA, TOY_PATHS
+
+    starts = torch.tensor([[-2.1, 0.1], [-1.9, -0.1], [2.1, 0.1], [1.9, 0.0]], dtype=torch.float64)
+    without = landscape_of(three_wells, starts, minima=TOY_MINIMA, paths=TOY_PATHS, explore=0)
+    land = landscape_of(three_wells, starts, minima=TOY_MINIMA, paths=TOY_PATHS)
+    assert len(without.minima) == 2 and len(land.minima) == 3 and land.from_saddles == 1
+    middle = land.minima.thetas[np.argsort(land.minima.thetas[:, 0].numpy())[1]]
+    assert abs(float(middle[0])) < 0.1  # the middle well, near x = 0
+    assert len(land.barcode) == 3 and land.barcode.n_essential == 1
+    assert (land.paths.status == "converged").all() and land.paths.certified.all()
