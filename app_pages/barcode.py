@@ -45,9 +45,10 @@ m1.metric("TO-score (sum)", f"{s['to_score_sum']:.6g}", help=TO_SCORE_WORDS["sum
 m2.metric("TO-score (max)", f"{s['to_score_max']:.6g}", help=TO_SCORE_WORDS["max"])
 m3.metric("Distinct minima", s["n_minima"], help=f"from {c.train.minima} training starts")
 m4.metric(
-    "Paths converged",
-    f"{s['n_paths_converged']} of {s['n_paths']}",
-    help="A path converged when its saddle estimate stopped falling.",
+    "Paths finished",
+    f"{s['n_paths'] - s.get('n_paths_step_cap', 0)} of {s['n_paths']}",
+    help="Converged by force (the climbing point on a saddle) or joined with no barrier; the "
+    "others stopped at the step cap and their saddles are upper bounds.",
 )
 st.caption(
     f"{TO_SCORE_WORDS['sum']}. {TO_SCORE_WORDS['max']}. Both in loss units (cross-entropy + L2)."

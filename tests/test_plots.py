@@ -120,7 +120,7 @@ def test_saddle_history_lines():
     np.testing.assert_array_equal(a.y, hist[0])
     assert a.line.dash == "solid" and b.line.dash == "dash"
     assert b.line.width > a.line.width and a.opacity < 1
-    assert "1/2 converged" in fig.layout.title.text
+    assert "1/2 finished" in fig.layout.title.text
 
 
 def _profile():

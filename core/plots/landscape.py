@@ -15,16 +15,17 @@ def saddle_history_figure(
     history_steps, history, pairs, *, converged=None, highlight: set[int] | None = None,
     log_y: bool = False, ident: str = "", loss_label: str = LOSS_LABEL,
 ) -> go.Figure:  # fmt: skip
-    """Best saddle estimate of each pair vs path-optimisation step: converged pairs solid,
-    unconverged dashed; ``highlight`` (pair numbers) drawn thick, the others faded.
-    ``log_y`` shows the late, small changes next to the first (straight-segment) values."""
+    """Best saddle estimate of each pair vs path-optimisation step: finished pairs (converged
+    or with no barrier) solid, pairs stopped at the step cap dashed; ``highlight`` (pair
+    numbers) drawn thick, the others faded. ``log_y`` shows the late, small changes next to
+    the first (straight-segment) values."""
     steps = np.asarray(history_steps)
     hist = np.asarray(history, dtype=np.float64).reshape(-1, len(steps))  # (E, T)
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     conv = np.ones(len(pairs), bool) if converged is None else np.asarray(converged, bool)
     fig = go.Figure()
     for e, (i, j) in enumerate(pairs):
-        group = "converged" if conv[e] else "not converged"
+        group = "finished" if conv[e] else "step cap (upper bound)"
         on = highlight is None or e in highlight
         fig.add_trace(go.Scatter(
             x=steps, y=hist[e], mode="lines", name=f"{i}-{j}", legendgroup=group,
@@ -37,7 +38,7 @@ def saddle_history_figure(
         ))  # fmt: skip
     fig.update_yaxes(type="log" if log_y else "linear")
     n_conv = int(conv.sum())
-    title = f"Saddle estimates during path optimisation ({n_conv}/{len(pairs)} converged)"
+    title = f"Saddle estimates during path optimisation ({n_conv}/{len(pairs)} finished)"
     return finish(fig, title, "path optimisation step", f"saddle estimate: {loss_label}", ident)
 
 
