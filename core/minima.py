@@ -173,9 +173,15 @@ def descend(
     else:
         _check(objective, x, active, last_check, status, opts)
 
+    return _final(objective, x, status, steps, opts)
+
+
+def _final(objective, x, status, steps, opts):
+    """``descend``'s result: values and gradient norms of every row, non-finite ones marked
+    diverged."""
     vals, grads = values_and_grads(objective, x, opts.chunk)
     gn = grads.norm(dim=1)
-    for i in range(m):
+    for i in range(x.shape[0]):
         if status[i] != "diverged" and not (torch.isfinite(vals[i]) and torch.isfinite(gn[i])):
             status[i] = "diverged"
     return x, vals.cpu().double().numpy(), gn.cpu().double().numpy(), status, steps
@@ -212,12 +218,7 @@ def _descend_fire(objective, starts, opts, on_progress):
         rt = torch.as_tensor(rows, device=x.device)
         x[rt] += fire.step(-g[:, None, :], cap)[:, 0]
         steps[rows] += 1
-    vals, grads = values_and_grads(objective, x, opts.chunk)
-    gn = grads.norm(dim=1)
-    for i in range(m):
-        if status[i] != "diverged" and not (torch.isfinite(vals[i]) and torch.isfinite(gn[i])):
-            status[i] = "diverged"
-    return x, vals.cpu().double().numpy(), gn.cpu().double().numpy(), status, steps
+    return _final(objective, x, status, steps, opts)
 
 
 def _check(objective, x, active, last_check, status, opts) -> None:
