@@ -140,11 +140,19 @@ with st.form("run_form"):
     with st.expander("Engine: minibatch, precision, memory"):
         c1, c2, c3, c4 = st.columns(4)
         path_batch = c1.number_input(
-            "Path minibatch (0 = full batch)",
+            "Path minibatch (0 = full data)",
             min_value=0,
             value=D.paths.batch_size or 0,
             key="f_path_batch",
-            help="Examples per path step; saddles are always evaluated on the whole train set.",
+            help="Examples per step for the first path steps (below); every later step, every "
+            "convergence test and every saddle uses the whole train set.",
+        )
+        noisy_steps = c1.number_input(
+            "Minibatch steps first",
+            min_value=0,
+            value=D.paths.noisy_steps,
+            key="f_noisy_steps",
+            help="How many path steps use the minibatch before the full-data steps.",
         )
         precision = c2.selectbox(
             "Path-step precision",
@@ -195,6 +203,7 @@ if submitted:
             "force_tol": float(force_tol),
             "grad_tol": float(force_tol) / 10,
             "batch_size": int(path_batch) or None,
+            "noisy_steps": int(noisy_steps),
             "saddle_tol": float(saddle_tol),
             "precision": precision,
             "compile": bool(compiled),
