@@ -25,7 +25,7 @@ from torch import Tensor
 
 from core.config import RunConfig
 from core.evaluate import values_of
-from core.paths import path_profile
+from core.saddles import path_profile
 
 if TYPE_CHECKING:
     from core.pipeline import Run

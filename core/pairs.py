@@ -55,7 +55,8 @@ from core.barcode import graph_matrix
 from core.certify import certify
 from core.chain import dense_points, straight_chains
 from core.evaluate import Objective
-from core.paths import PathOptions, Paths, connect, final_saddles, finish, max_over
+from core.paths import PathOptions, Paths, connect, finish
+from core.saddles import final_saddles, max_over
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,10 @@ import numpy as np
 import torch
 
 from core.barcode import Barcode, barcode_from_graph, graph_matrix
+from core.chain import dense_points
 from core.evaluate import values_of
-from core.paths import PathOptions, dense_points, max_over
+from core.paths import PathOptions
+from core.saddles import max_over
 
 log = logging.getLogger(__name__)
 

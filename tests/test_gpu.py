@@ -13,7 +13,8 @@ from core.data import load_dataset
 from core.evaluate import autograd_values_and_grads, values_and_grads
 from core.models import ARCHITECTURES, build_model
 from core.objective import STRATEGIES, NetworkObjective
-from core.paths import PathOptions, connect, path_profile
+from core.paths import PathOptions, connect
+from core.saddles import path_profile
 from core.validate import TOLERANCE, compare_engine_to_exact
 
 pytestmark = [

@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from core.pairs import connect_all
-from core.paths import PathOptions, connect, path_profile
+from core.paths import PathOptions, connect
+from core.saddles import path_profile
 
 
 def bowl(x):

@@ -5,7 +5,9 @@ import pytest
 import torch
 from conftest import adam_minima
 
-from core.paths import PathOptions, connect, dense_points, final_saddles, finish, path_profile
+from core.chain import dense_points
+from core.paths import PathOptions, connect, finish
+from core.saddles import final_saddles, path_profile
 
 
 def double_well(x):

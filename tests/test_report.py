@@ -8,8 +8,8 @@ import pytest
 from core import report as R
 from core.__main__ import main
 from core.analysis import run_objective
+from core.chain import dense_points
 from core.evaluate import values_of
-from core.paths import dense_points
 from core.runs import RunStore
 from core.stats import correlation
 from core.sweep import SweepSpec, run_sweep
