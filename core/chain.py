@@ -88,12 +88,6 @@ def resample(x: Tensor, e: Tensor, n_new: int, weight: float) -> Tensor:
     return reparametrize(y, ey, None, weight)
 
 
-def tangents(x: Tensor) -> Tensor:
-    """(A, N-2, P) unit tangents at the interior points: left neighbour to right neighbour."""
-    tau = x[:, 2:] - x[:, :-2]
-    return tau / tau.norm(dim=2, keepdim=True).clamp_min(1e-30)
-
-
 def upwind_tangents(x: Tensor, e: Tensor) -> Tensor:
     """(A, N-2, P) unit tangents at the interior points, pointing toward the higher neighbour
     (Henkelman & Jonsson 2000): kinks where the path turns at a minimum do not leak into the

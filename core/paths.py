@@ -74,7 +74,6 @@ from core.saddles import dense_max, final_saddles, refine_peaks, values_over
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("float32", "bfloat16")
-RESPREAD_EVERY = 1
 
 
 @dataclass(frozen=True)
@@ -311,8 +310,7 @@ def connect(
                     break
         move = fire.step(force, _spacing(xa) * opts.max_move)
         xa[:, 1:-1] += move
-        if step % RESPREAD_EVERY == 0:
-            xa = reparametrize(xa, e_nodes, climb, opts.weight)
+        xa = reparametrize(xa, e_nodes, climb, opts.weight)
 
         if step % opts.eval_every == 0 or step == opts.steps:
             vals = values_over(objective, [dense_points(q, opts.density) for q in xa], opts.chunk)
