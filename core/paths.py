@@ -349,10 +349,11 @@ def connect(
 def finish(
     objective: Objective, minima: Tensor, paths: Paths, idx: np.ndarray, opts: PathOptions
 ) -> np.ndarray:
-    """Final honest saddles of paths ``idx``, in place: dense until stable on the full
-    objective (``final_saddles``, from the maxima at ``opts.density`` that ``connect`` left),
+    """Final honest saddles of paths ``idx``, in place: a node on each path's peak
+    (``refine_peaks``), then dense until stable on the full objective (``final_saddles``),
     and never above the straight segment's, whose path replaces the optimised one where it is
-    lower. Paths already final are left alone. Returns the (len(idx),) final saddles.
+    lower (for a converged path: by more than ``saddle_tol``). Paths already final are left
+    alone. Returns the (len(idx),) final saddles.
 
     ``connect(..., final=False)`` then ``finish`` of every pair computes what ``connect``
     computes, to the bit: every point's value is the same whichever block it comes in.

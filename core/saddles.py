@@ -111,29 +111,18 @@ def refine_peaks(
 
 
 def final_saddles(
-    objective: Objective, paths: list[Tensor], opts: PathOptions, known: np.ndarray | None = None
+    objective: Objective, paths: list[Tensor], opts: PathOptions
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dense maxima at a density where doubling it moves no saddle beyond ``saddle_tol``.
-
-    Each doubling evaluates only the points it adds. ``known`` (E,), the dense maxima at
-    ``opts.density`` when the caller has them, is a subset of the points of every density
-    ``opts.density * 2**j``: from there only the added points are evaluated (the screen of
-    ``core.pairs``, whose final density is its density, evaluates nothing). Returns saddles
-    (E,), densities (E,).
+    """Dense maxima at a density where doubling it moves no saddle beyond ``saddle_tol``,
+    from ``opts.final_density`` up to ``opts.max_density``; each doubling evaluates only the
+    points it adds (``core.chain.midpoints``). Returns saddles (E,), densities (E,).
     """
     e = len(paths)
     saddles = np.full(e, np.nan)
     dens = np.full(e, opts.final_density, dtype=np.int64)
     todo = np.arange(e)
     d = opts.final_density
-    ratio = d // opts.density
-    if known is not None and d % opts.density == 0 and ratio & (ratio - 1) == 0:
-        cur, d = np.asarray(known, dtype=np.float64), opts.density
-        while d < opts.final_density:
-            cur = np.maximum(cur, max_over(objective, [midpoints(p, d) for p in paths], opts.chunk))
-            d *= 2
-    else:
-        cur = dense_max(objective, paths, d, opts.chunk)
+    cur = dense_max(objective, paths, d, opts.chunk)
     while todo.size:
         if 2 * d > opts.max_density:
             saddles[todo] = cur

@@ -97,10 +97,9 @@ def test_doubling_density_moves_no_saddle_beyond_tolerance(three_pairs):
         assert abs(vals.max() - p.saddles[e]) <= opts.saddle_tol
 
 
-def test_final_saddles_from_known_maxima_evaluate_only_the_added_points(three_pairs):
-    """Given the maxima at ``density`` (which connect has from its last check), the final
-    evaluation gives the same saddles and densities and evaluates only the points that the
-    doublings add; when the final density is the density, it evaluates nothing."""
+def test_final_saddles_evaluate_only_the_points_each_doubling_adds(three_pairs):
+    """The final evaluation at density d, then 2d, ...: each doubling evaluates the midpoints
+    of the previous points only, and gives what a fresh evaluation at its density gives."""
     _, opts, _, p = three_pairs
     rows = []
 
@@ -108,18 +107,14 @@ def test_final_saddles_from_known_maxima_evaluate_only_the_added_points(three_pa
         rows.append(x.shape[0])
         return bent_well(x)
 
-    known = np.array([path_profile(bent_well, x, opts.density)[1].max() for x in p.points])
-    plain = final_saddles(counted, p.points, opts)
-    n_plain, rows[:] = sum(rows), []
-    fast = final_saddles(counted, p.points, opts, known=known)
-    np.testing.assert_array_equal(fast[1], plain[1])
-    np.testing.assert_allclose(fast[0], plain[0], rtol=0, atol=1e-14)
-    intervals = sum(x.shape[0] - 1 for x in p.points)
-    assert n_plain - sum(rows) == opts.density * intervals + len(p.points)  # the known points
-    rows[:] = []
-    screen = PathOptions(density=4, final_density=4, max_density=4)
-    assert (final_saddles(counted, p.points, screen, known=known)[0] == known).all()
-    assert rows == []
+    saddles, dens = final_saddles(counted, p.points, opts)
+    intervals = [x.shape[0] - 1 for x in p.points]
+    assert rows[0] == sum(opts.final_density * i + 1 for i in intervals)
+    added = [sum(d * i for i, d in zip(intervals, [opts.final_density] * 3, strict=True))]
+    assert rows[1] == added[0]  # the first doubling: one midpoint per previous interval
+    for e, x in enumerate(p.points):
+        _, vals = path_profile(bent_well, x, int(dens[e]))
+        assert vals.max() == pytest.approx(saddles[e], abs=1e-14)
 
 
 def test_batched_equals_one_pair_at_a_time(three_pairs):
