@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.default_run import Counted  # noqa: E402
 from bench.report import machine, write_block  # noqa: E402
 from core.barcode import barcode_from_graph, graph_matrix  # noqa: E402
 from core.config import RunConfig  # noqa: E402
@@ -40,24 +41,6 @@ VARIANTS = {
     "trust radius 0.5": {"max_move": 0.5},
     "tolerances / 3": {"force_tol": 1e-3 / 3, "grad_tol": 1e-4 / 3},
 }
-
-
-class Counted:
-    """The objective, counting the points it evaluates."""
-
-    def __init__(self, f):
-        self.f, self.n = f, 0
-
-    def __call__(self, thetas):
-        self.n += thetas.shape[0]
-        return self.f(thetas)
-
-    def values_and_grads(self, thetas):
-        self.n += thetas.shape[0]
-        return self.f.values_and_grads(thetas)
-
-    def __getattr__(self, name):
-        return getattr(self.f, name)
 
 
 def main(argv=None) -> int:
@@ -82,7 +65,8 @@ def main(argv=None) -> int:
         opts = dataclasses.replace(base, **change)
         if a.quick:
             opts = dataclasses.replace(opts, steps=min(opts.steps, 50))
-        obj = Counted(path_obj)
+        tally: dict[str, tuple[int, float]] = {}
+        obj = Counted(path_obj, tally, "paths")
         t0 = time.perf_counter()
         p = select_and_connect(obj, thetas, values, opts)
         seconds = time.perf_counter() - t0
@@ -93,7 +77,7 @@ def main(argv=None) -> int:
         rows.append(
             f"| {name} | {bars.to_score('sum'):.3g} | {bars.to_score('max'):.3g} | "
             f"{n['converged']} / {n['no barrier']} / {n['step cap']} | {int(p.certified.sum())} "
-            f"| {obj.n:,} | {seconds:.0f} |"
+            f"| {tally['paths'][0]:,} | {seconds:.0f} |"
         )
         print(rows[-1], flush=True)
     finite = max(int(np.isfinite(bars.deaths).sum()), 1)  # finite bars

@@ -191,8 +191,17 @@ def format_run(run) -> str:
     if s.get("n_paths_step_cap"):
         lines.append(
             f"{s['n_paths_step_cap']} paths stopped at the step cap ({c.paths.steps}): the bars "
-            "they end are upper bounds; --path-steps raises the cap"
+            "they end are upper bounds; --path-steps raises the cap. Their forces, over each "
+            f"pair's gradient scale (tolerances {c.paths.force_tol:g} perpendicular, "
+            f"{c.paths.grad_tol:g} climbing):"
         )
+        p = run.paths
+        for e in np.flatnonzero(np.asarray(p["status"]) == "step cap"):
+            i, j = p["pairs"][e]
+            lines.append(
+                f"  pair ({i}, {j}): perpendicular {p['force'][e]:.2g}, climbing "
+                f"{p['climb_grad'][e]:.2g}"
+            )
     if no_obstruction(s["to_score_max"], c.paths.saddle_tol):
         lines.append(NO_OBSTRUCTION)
     return "\n".join(lines)

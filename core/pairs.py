@@ -53,10 +53,10 @@ from torch import Tensor
 
 from core.barcode import graph_matrix
 from core.certify import certify
-from core.chain import dense_points, straight_chains
+from core.chain import straight_chains
 from core.evaluate import Objective
 from core.paths import PathOptions, Paths, connect, finish
-from core.saddles import final_saddles, max_over
+from core.saddles import dense_max, final_saddles
 
 log = logging.getLogger(__name__)
 
@@ -208,10 +208,10 @@ def _joined_routes(objective, minima, pairs, routes, joined, opts) -> Paths:
     pts = [r for r, ok in zip(routes, joined, strict=True) if ok]
     e = len(pts)
     nan = np.full(e, np.nan)
-    line = [dense_points(q, opts.density) for q in straight_chains(minima, pairs, opts.n_points)]
+    line = list(straight_chains(minima, pairs, opts.n_points))
     paths = Paths(
         pairs=pairs, points=pts, saddles=np.full(e, np.inf),
-        straight=max_over(objective, line, opts.chunk) if e else nan,
+        straight=dense_max(objective, line, opts.density, opts.chunk) if e else nan,
         densities=np.full(e, opts.density, dtype=np.int64),
         status=np.full(e, "no barrier", dtype=object), force=nan, climb_grad=nan, scale=nan,
         steps=np.zeros(e, dtype=np.int64), history_steps=np.zeros(1, dtype=np.int64),

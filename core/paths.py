@@ -190,18 +190,6 @@ class Paths:
         """(E,) bool: done by force or with no barrier (not stopped by the step cap)."""
         return self.status != "step cap"
 
-    def reason(self, e: int, opts: PathOptions | None = None) -> str:
-        """One line on why pair ``e`` stopped, with its forces against the tolerances."""
-        if self.status[e] == "no barrier":
-            return "no barrier: the path never rises more than saddle_tol above its higher endpoint"
-        o = opts or PathOptions()
-        return (
-            f"{self.status[e]} after {self.steps[e]} steps: perpendicular force "
-            f"{self.force[e]:.2g} (tol {o.force_tol:g}), climbing gradient "
-            f"{self.climb_grad[e]:.2g} (tol {o.grad_tol:g}), relative to the scale "
-            f"{self.scale[e]:.3g}"
-        )
-
 
 def connect(
     objective: Objective,

@@ -239,3 +239,22 @@ def test_bad_memory_budget_is_one_line(tmp_path, capsys):
     code = main(["--runs-dir", str(tmp_path), "run", "--memory-mb", "0", *MICRO])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "memory_mb=0" in err
+
+
+def test_show_gives_the_forces_of_every_path_stopped_at_the_step_cap(tiny_runs):
+    """Each pair that the step cap stopped is listed with its stored forces, and the bars it
+    ends are called upper bounds; the other pairs are not listed."""
+    import copy
+
+    from core.__main__ import format_run
+
+    run = copy.deepcopy(tiny_runs.run)
+    p = run.paths
+    status = ["converged"] * len(p["status"])
+    status[1] = "step cap"
+    p["status"], p["force"], p["climb_grad"] = status, [0.5] * len(status), [0.25] * len(status)
+    run.summary["n_paths_step_cap"] = 1
+    text = format_run(run)
+    i, j = p["pairs"][1]
+    assert f"  pair ({i}, {j}): perpendicular 0.5, climbing 0.25" in text
+    assert "1 paths stopped at the step cap" in text and text.count("  pair (") == 1
