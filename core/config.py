@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMAT_VERSION = 2  # 2: paths relax by FIRE to force tolerances (no paths.lr)
+FORMAT_VERSION = 3  # 2: paths converge by force (no paths.lr); 3: relaxed by L-BFGS
 DATASETS = ("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 ARCHITECTURES = ("mlp", "cnn", "resnet", "transformer")
 REGIMES = ("anneal", "constant")
@@ -165,9 +165,9 @@ def _build(cls, d: Any, where: str):
         newer = " (a newer format)" if _is_int(v) and v > FORMAT_VERSION else ""
         if _is_int(v) and 1 <= v < FORMAT_VERSION:
             raise ValueError(
-                f"config.version={v!r}: written for the path optimiser with a step size "
-                f"(paths.lr), whose saddles depended on it; this program reads format version "
-                f"{FORMAT_VERSION}: run the experiment again"
+                f"config.version={v!r}: written for an earlier path optimiser, whose paths "
+                f"this program does not compute; it reads format version {FORMAT_VERSION}: "
+                "run the experiment again"
             )
         if not _is_int(v) or v > FORMAT_VERSION:
             raise ValueError(

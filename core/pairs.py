@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 PAIR_STRATEGIES = ("all", "mst")
 # a screened pair is a candidate while its screen, lowered by this many times the largest drop
-# that full optimisation has shown so far, is below the route between its minima: FIRE
+# that full optimisation has shown so far, is below the route between its minima: the
 # screens of a tenth of the steps sit further above converged saddles than their drops
 # suggest (on a 6-minimum network, 1x missed two bars by 0.035)
 MST_DROP = 2.0

@@ -1,17 +1,17 @@
-"""Min-max paths between minima: a batched climbing-image string method relaxed by FIRE.
+"""Min-max paths between minima: a batched climbing-image string method relaxed by L-BFGS.
 
 Each pair of minima gets a chain of N points, endpoints fixed. One step of all chains at
 once (every interior point of every chain in one batched call):
 
-1. Tangent at each interior point: the direction from its left to its right neighbour.
+1. Tangent at each interior point: toward its higher neighbour (upwind, Henkelman &
+   Jonsson 2000), a blend of both at a local extremum of the path.
 2. Force on each interior point: minus the gradient with its tangent component removed.
    After ``climb_after`` steps the highest interior point *climbs*: its tangent component is
    reversed, so it walks up the path to the saddle while still descending across it.
-3. The chain moves by FIRE (fast inertial relaxation, Bitzek et al. 2006): velocity mixed
-   toward the force, a time step that grows while the chain keeps going downhill and halves
-   (velocity zeroed) when it does not, per chain. No step size to tune: the first time step
-   follows from the chain's spacing and force, and no point moves more than ``max_move`` of
-   its chain's mean spacing in one step (a trust radius).
+3. Each chain moves by L-BFGS on its forces, the whole chain one vector (``core.lbfgs``;
+   global L-BFGS, Sheppard, Terrell & Henkelman 2008). No step size to tune: the curvature
+   pairs give the step, and no point moves more than ``max_move`` of its chain's mean
+   spacing in one step (a trust radius).
 4. Points are re-spread along the polyline by a weighted arc length (``core.chain``); the
    climbing point stays where it is. (String method, E, Ren & Vanden-Eijnden 2007; climbing
    image, Henkelman et al. 2000.)
@@ -68,7 +68,7 @@ from core.chain import (
     upwind_tangents,
 )
 from core.evaluate import Objective, values_and_grads, values_of
-from core.fire import Fire
+from core.lbfgs import Lbfgs
 from core.saddles import dense_max, final_saddles, refine_peaks, values_over
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,7 @@ def connect(
 
     # The active chains only, compacted: a finished pair leaves these tensors at once.
     rows = np.arange(e)  # pair index of each active chain
-    xa, ends_a, fire = x, ends, Fire(x.shape[0], x.dtype, x.device)
+    xa, ends_a, opt = x, ends, Lbfgs(x.shape[0], x.dtype, x.device)
     for step in range(1, opts.steps + 1):
         if rows.size == 0:
             break
@@ -291,12 +291,12 @@ def connect(
             if done.any():
                 run.retire(objective, rows, xa, done, "converged", opts, climb=climb)
                 kt = torch.as_tensor(np.flatnonzero(~done), device=x.device)
-                xa, ends_a, rows, fire = _keep(~done, xa, ends_a, rows, fire)
+                xa, ends_a, rows, opt = _keep(~done, xa, ends_a, rows, opt)
                 force, v, e_nodes, peak = force[kt], v[kt], e_nodes[kt], peak[kt]
                 climb = None if climb is None else climb[kt]
                 if rows.size == 0:
                     break
-        move = fire.step(force, _spacing(xa) * opts.max_move)
+        move = opt.step(force, _spacing(xa) * opts.max_move)
         xa[:, 1:-1] += move
         xa = reparametrize(xa, e_nodes, climb, opts.weight)
 
@@ -306,13 +306,20 @@ def connect(
             nodes = np.stack([q[:: opts.density] for q in vals])  # (A, N): nodes are dense points
             run.record(rows, xa, est)
             flat = est <= high[rows] + np.maximum(rounding[rows], opts.saddle_tol)
+            if flat.any():  # a sampled maximum can read low: the final saddle must agree
+                cand = np.flatnonzero(flat)
+                pts, _ = refine_peaks(objective, [xa[j] for j in cand], opts.density, opts.chunk)
+                fine, _ = final_saddles(objective, pts, opts)
+                late = fine > high[rows[cand]] + np.maximum(rounding[rows[cand]], opts.saddle_tol)
+                flat[cand[late]] = False
+                est[cand[late]] = fine[late]  # a peak between nodes: the chains grow
             if flat.any():
                 run.retire(objective, rows, xa, flat, "no barrier", opts, est)
-                xa, ends_a, rows, fire = _keep(~flat, xa, ends_a, rows, fire)
+                xa, ends_a, rows, opt = _keep(~flat, xa, ends_a, rows, opt)
                 est, nodes = est[~flat], nodes[~flat]
             if on_progress:
                 on_progress(step, opts.steps, int((run.status != "step cap").sum()))
-            xa, fire = _grow(xa, fire, est, nodes, opts)
+            xa, opt = _grow(xa, opt, est, nodes, opts)
 
     paths = Paths(
         pairs=pairs,
@@ -441,14 +448,14 @@ def _spacing(x: Tensor) -> Tensor:
     return (x[:, 1:] - x[:, :-1]).norm(dim=2).mean(1)
 
 
-def _keep(keep: np.ndarray, xa, ends_a, rows, fire):
+def _keep(keep: np.ndarray, xa, ends_a, rows, opt):
     """The active tensors without the chains that just finished."""
     kt = torch.as_tensor(np.flatnonzero(keep), device=xa.device)
-    fire.select(kt)
-    return xa[kt], ends_a[kt], rows[keep], fire
+    opt.select(kt)
+    return xa[kt], ends_a[kt], rows[keep], opt
 
 
-def _grow(x, fire, est, nodes, opts):
+def _grow(x, opt, est, nodes, opts):
     """Add points to every active chain when one of them peaks between its nodes.
 
     x (A, N, P) active chains; est (A,) their dense maxima at this evaluation and nodes
@@ -456,12 +463,12 @@ def _grow(x, fire, est, nodes, opts):
     """
     a, n = x.shape[:2]
     if n >= opts.max_points or not a:
-        return x, fire
+        return x, opt
     gap = est - nodes.max(1)
     if not (gap > opts.saddle_tol).any():
-        return x, fire
+        return x, opt
     n_new = min(opts.max_points, n + max(n // 2, 1))
     log.debug("growing chains from %d to %d points", n, n_new)
     x = resample(x, torch.as_tensor(nodes, dtype=x.dtype, device=x.device), n_new, opts.weight)
-    fire.reset()
-    return x, fire
+    opt.reset()
+    return x, opt

@@ -1,7 +1,7 @@
 """Fixtures shared by the test files: tiny real runs in a temporary run store.
 
 ``tiny_runs`` (session scope) trains two small runs once per test session, through the same
-``core.pipeline.run`` that the CLI and the dashboard use: digits, an MLP of depth 1 and width
+``core.pipeline.run`` that the CLI and the dashboard use: MNIST-1D, an MLP of depth 1 and width
 4 or 8, 3 starts, 150 training steps and 100 path steps, on the CPU. Any test file can use it::
 
     def test_something(tiny_runs):
@@ -26,7 +26,7 @@ from core.runs import RunStore
 def tiny_config(width: int = 8, *, minima: int = 3, seed: int = 0) -> RunConfig:
     """A run that finishes in seconds on a CPU and still has finite bars."""
     return RunConfig(
-        data=DataConfig(name="digits", n_train=300, n_test=150),
+        data=DataConfig(name="mnist1d", n_train=300, n_test=150),
         model=ModelConfig(arch="mlp", width=width, depth=1),
         train=TrainConfig(minima=minima, steps=150, lr=0.05, lr_final=1e-3),
         paths=PathConfig(steps=100, n_points=6, max_points=8),

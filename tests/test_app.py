@@ -81,7 +81,7 @@ def test_home_lists_runs_and_explains(runs_env):
     assert set(runs_env.ids) <= set(table["run"])
     row = table.set_index("run").loc[runs_env.run.run_id]
     assert row["TO-score sum"] == pytest.approx(runs_env.run.summary["to_score_sum"])
-    assert row["width"] == 8 and row["depth"] == 1 and row["dataset"] == "digits"
+    assert row["width"] == 8 and row["depth"] == 1 and row["dataset"] == "mnist1d"
     assert any(b.label == "Run the default experiment" for b in at.button)
     # the sidebar offers every saved run and makes the newest current
     picker = at.sidebar.selectbox(key="run_box")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.config import FORMAT_VERSION
 from core.__main__ import main
 from core.pipeline import load_run
 from core.runs import RunStore
@@ -71,8 +72,9 @@ BAD_CONFIG_FILES = [
     ({"model": {"width": True}}, "model.width=True"),
     ({"train": {"minima": 2.5}}, "train.minima=2.5"),
     ({"model": {"heads": 2}}, "unknown key config.model.heads"),
-    ({"version": 3, "model": {"heads": 2}}, "config.version=3 (a newer format)"),
-    ({"version": 1, "paths": {"lr": 0.05}}, "config.version=1: written for the path optimiser"),
+    ({"version": FORMAT_VERSION + 1, "model": {"heads": 2}},
+     f"config.version={FORMAT_VERSION + 1} (a newer format)"),
+    ({"version": 1, "paths": {"lr": 0.05}}, "config.version=1: written for an earlier path optimiser"),
     ('{"train": {"lr": NaN}}', "train.lr=nan"),
     ('{"model": {"width": 8', "not valid JSON"),
     (b"\xff\xfe\x00\x01binary", "is not UTF-8 text"),

@@ -51,7 +51,7 @@ def scale_note(runs) -> str:
         f"({_span(x.data.name for x in c)}), training for at most "
         f"{_span(x.train.steps for x in c)} full-batch Adam steps, paths of "
         f"{_span(x.paths.n_points for x in c)} to {_span(x.paths.max_points for x in c)} points "
-        f"relaxed by FIRE for at most {_span(x.paths.steps for x in c)} steps to a "
+        f"relaxed by L-BFGS for at most {_span(x.paths.steps for x in c)} steps to a "
         f"perpendicular force of {_span(x.paths.force_tol for x in c)} times each pair's "
         "gradient scale; "
         "saddles are always evaluated on the run's whole training subset."
