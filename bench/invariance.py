@@ -5,7 +5,7 @@
 Trains the default run's minima once (digits, MLP 32x2, 8 minima), then computes the paths
 and the barcode of those same minima with the default path settings and with each setting
 changed: twice the points and the step cap, a smaller and a larger trust radius, tighter
-force tolerances. Prints per variant the TO-score (sum, max), how the pairs finished
+force tolerances, a finer saddle resolution. Prints per variant the TO-score (sum, max), how the pairs finished
 (converged by force / no barrier / step cap), certified saddles, point evaluations and
 seconds, and the largest TO-score difference against the stated resolution (``saddle_tol``
 times the number of finite bars). Writes the ``bench/invariance.py`` block of BENCHMARKS.md.
@@ -40,6 +40,7 @@ VARIANTS = {
     "trust radius 0.05": {"max_move": 0.05},
     "trust radius 0.5": {"max_move": 0.5},
     "tolerances / 3": {"force_tol": 1e-3 / 3, "grad_tol": 1e-4 / 3},
+    "saddle resolution / 10": {"saddle_tol": 1e-5},
 }
 
 

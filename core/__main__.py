@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("name")
     t.add_argument("--starts", type=int, default=32)
     sweep_cli.add_commands(sub, _run_flags)
+    for command in sub.choices.values():  # the global options after the command too
+        command.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)  # fmt: skip
     return p
 
 

@@ -197,6 +197,11 @@ def test_run_list_show(tmp_path, capsys):
     assert rc == 0 and run_id in listing and "results" in listing
     rc, shown, _ = run_main(["--runs-dir", str(tmp_path), "show", run_id], capsys)
     assert rc == 0 and shown.splitlines()[0] == out.splitlines()[0]
+    # the global options work after the command too
+    rc, after, _ = run_main(["show", run_id, "--runs-dir", str(tmp_path), "-v"], capsys)
+    assert rc == 0 and after == shown
+    rc, listed, _ = run_main(["list", "--runs-dir", str(tmp_path)], capsys)
+    assert rc == 0 and listed == listing
     rc, again, err = run_main(["--runs-dir", str(tmp_path), "run", *MICRO], capsys)
     assert rc == 0 and "minima" not in err  # finished: loaded, not computed again
 
