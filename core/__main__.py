@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from core import sweep_cli
-from core.config import ARCHITECTURES, DATASETS, PAIRS, PRECISIONS, REGIMES, RunConfig
+from core.config import RunConfig, fields_of
 from core.dashboard import NO_OBSTRUCTION, death_kinds, no_obstruction
 from core.runs import RunStore
 
@@ -56,47 +56,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_flags(r: argparse.ArgumentParser) -> None:
-    """The flags that set a RunConfig's fields (``run`` and ``sweep``)."""
+    """A flag for every RunConfig field (``run`` and ``sweep``), from its declaration."""
     r.add_argument("--config", help="a config JSON file; flags below override its fields")
-    r.add_argument("--dataset", choices=DATASETS)
-    r.add_argument("--arch", choices=ARCHITECTURES)
-    r.add_argument("--width", type=int)
-    r.add_argument("--depth", type=int)
-    r.add_argument("--minima", type=int, help="number of independently trained networks")
-    r.add_argument("--seed", type=int)
-    r.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    r.add_argument("--n-train", type=int, help="training subset size")
-    r.add_argument("--n-test", type=int, help="test subset size")
-    r.add_argument("--data-root", help="where torchvision datasets live")
-    r.add_argument("--download", action="store_true", help="let torchvision download data")
-    r.add_argument("--regime", choices=REGIMES, help="learning-rate regime of training")
-    r.add_argument("--lr", type=float, help="training learning rate")
-    r.add_argument("--l2", type=float, help="weight of ||theta||^2/2 in the loss")
-    r.add_argument("--steps", type=int, help="training step cap")
-    r.add_argument("--batch-size", type=int, help="training minibatch (default: full batch)")
-    r.add_argument("--pairs", choices=PAIRS, help="which pairs get a path")
-    r.add_argument("--path-steps", type=int, help="path optimisation step cap")
-    r.add_argument("--path-points", type=int, help="points per path at the start")
-    r.add_argument("--path-max-points", type=int, help="points a path may grow to")
-    r.add_argument(
-        "--force-tol",
-        type=float,
-        help="converged: perpendicular force below this times the gradient scale",
-    )
-    r.add_argument(
-        "--climb-tol",
-        type=float,
-        help="converged: climbing point's gradient below this times the scale",
-    )
-    r.add_argument(
-        "--path-batch-size",
-        type=int,
-        help="minibatch of the first --noisy-steps path steps (0: full data)",
-    )
-    r.add_argument("--noisy-steps", type=int, help="path steps on minibatches first")
-    r.add_argument("--path-precision", choices=PRECISIONS, help="path steps' precision")
-    r.add_argument("--compile", action="store_true", help="torch.compile the path steps")
-    r.add_argument("--memory-mb", type=int, help="activation memory per evaluation block")
+    for where, f, default in fields_of(RunConfig()):
+        md, kind = f.metadata, str(f.type)
+        shown = "none" if default is None else default
+        kw = {"dest": where, "default": None, "help": f"{md['help']} [{where}, default {shown}]"}
+        if kind == "bool":
+            kw["action"] = "store_true"
+        elif md["choices"]:
+            kw["choices"] = md["choices"]
+        elif kind.startswith("int"):
+            kw.update(type=int, metavar="N")
+        elif kind == "float":
+            kw.update(type=float, metavar="X")
+        else:
+            kw["metavar"] = "TEXT"
+        r.add_argument(flag_of(f), **kw)
+
+
+def flag_of(f) -> str:
+    """The command-line flag of a config field."""
+    return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
 def config_from_args(a: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
@@ -117,25 +98,15 @@ def config_from_args(a: argparse.Namespace, base: RunConfig | None = None) -> Ru
             base = RunConfig.from_json(text)
         except ValueError as exc:
             raise ValueError(f"--config {a.config!r}: {exc}") from None
-    fields = {
-        "data": {"name": a.dataset, "n_train": a.n_train, "n_test": a.n_test,
-                 "data_root": a.data_root, "download": a.download or None},
-        "model": {"arch": a.arch, "width": a.width, "depth": a.depth},
-        "train": {"minima": a.minima, "regime": a.regime, "lr": a.lr, "l2": a.l2,
-                  "steps": a.steps, "batch_size": a.batch_size},
-        "paths": {"pairs": a.pairs, "steps": a.path_steps, "n_points": a.path_points,
-                  "max_points": a.path_max_points, "force_tol": a.force_tol,
-                  "grad_tol": a.climb_tol, "noisy_steps": a.noisy_steps,
-                  "precision": a.path_precision, "compile": a.compile or None},
-    }  # fmt: skip
     d = base.to_dict()
-    for section, kv in fields.items():
-        d[section].update({k: v for k, v in kv.items() if v is not None})
-    for k in ("seed", "device", "memory_mb"):
-        if getattr(a, k) is not None:
-            d[k] = getattr(a, k)
-    if a.path_batch_size is not None:  # 0 means full batch
-        d["paths"]["batch_size"] = a.path_batch_size or None
+    for where, f, _ in fields_of(base):
+        v = getattr(a, where, None)
+        if v is None:
+            continue
+        if f.metadata["zero_is_none"] and v == 0:
+            v = None
+        section, _, name = where.rpartition(".")
+        (d[section] if section else d)[name] = v
     return RunConfig.from_dict(d)
 
 

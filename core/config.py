@@ -44,32 +44,65 @@ def _coerce_floats(section: Any) -> None:
                 pass
 
 
+def knob(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    choices: tuple | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    zero_is_none: bool = False,
+) -> Any:
+    """A config field, declared once: its default, what it means (``help``), its bounds
+    (``lo``/``hi``, or ``choices``) and its command-line flag (``--name-with-dashes`` unless
+    ``flag`` says otherwise; ``zero_is_none``: the flag's 0 stands for None). ``validate``,
+    the CLI and the dashboard's Run page read these declarations."""
+    md = {
+        "help": help,
+        "flag": flag,
+        "choices": choices,
+        "lo": lo,
+        "hi": hi,
+        "zero_is_none": zero_is_none,
+    }
+    return field(default=default, metadata=md)
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "digits"  # one of DATASETS; digits and mnist1d work offline
-    n_train: int | None = None  # seeded subset of the training set; None = all
-    n_test: int | None = None  # seeded subset of the test set; None = all
-    data_root: str = "data"  # where torchvision datasets live
-    download: bool = False  # let torchvision download (needs the internet)
+    name: str = knob(
+        "digits", "dataset (digits and mnist1d work offline)", flag="--dataset", choices=DATASETS
+    )
+    n_train: int | None = knob(None, "seeded subset of the training set (default: all)")
+    n_test: int | None = knob(None, "seeded subset of the test set (default: all)")
+    data_root: str = knob("data", "where torchvision datasets live")
+    download: bool = knob(False, "let torchvision download data (needs the internet)")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "mlp"  # one of ARCHITECTURES
-    width: int = 8  # hidden units (mlp), channels (cnn, resnet), embedding size (transformer)
-    depth: int = 1  # hidden layers / conv blocks / residual blocks / encoder blocks
+    arch: str = knob("mlp", "architecture", choices=ARCHITECTURES)
+    width: int = knob(
+        8, "hidden units (mlp), channels (cnn, resnet), embedding size (transformer)", hi=4096
+    )
+    depth: int = knob(1, "hidden layers / conv blocks / residual blocks / encoder blocks", hi=64)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    minima: int = 8  # independent starts, one network each
-    regime: str = "anneal"  # "anneal": lr -> lr_final (cosine); "constant": lr throughout
-    lr: float = 0.02  # Adam step size at the start
-    lr_final: float = 1e-4  # step size at the end of the anneal
-    steps: int = 3000  # step cap per minimum
-    batch_size: int | None = None  # minibatch size for training steps; None = full batch
-    l2: float = 1e-4  # weight of ||theta||^2 / 2 in the loss (gives cross-entropy true minima)
-    grad_tol: float = 1e-3  # a trained network is a minimum once ||grad|| is below this
+    minima: int = knob(8, "independent starts, one trained network each", lo=2, hi=256)
+    regime: str = knob(
+        "anneal", "learning rate: 'anneal' (cosine, lr -> lr_final) or 'constant'", choices=REGIMES
+    )
+    lr: float = knob(0.02, "Adam step size at the start of training")
+    lr_final: float = knob(1e-4, "Adam step size at the end of the anneal")
+    steps: int = knob(3000, "training step cap per minimum", hi=10_000_000)
+    batch_size: int | None = knob(None, "training minibatch (default: full batch)")
+    l2: float = knob(
+        1e-4, "weight of ||theta||^2 / 2 in the loss (gives cross-entropy true minima)", lo=0
+    )
+    grad_tol: float = knob(1e-3, "a trained network is a minimum once ||grad|| is below this")
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
@@ -77,17 +110,57 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PathConfig:
-    pairs: str = "all"  # "all" pairs, or "mst" refinement (fewer paths; an empirical rule)
-    n_points: int = 10  # points per path at the start, endpoints included
-    max_points: int = 16  # paths grow to this many points where under-resolved
-    steps: int = 3000  # step cap per path (a path that converges stops costing anything)
-    force_tol: float = 1e-3  # converged: max perpendicular force <= force_tol * gradient scale
-    grad_tol: float = 1e-4  # ... and the climbing point's gradient <= grad_tol * gradient scale
-    batch_size: int | None = None  # minibatch for the first noisy_steps steps; None = full data
-    noisy_steps: int = 0  # path steps on minibatches before the full-data steps
-    saddle_tol: float = 1e-4  # doubling the final interpolation density moves no saddle more
-    precision: str = "float32"  # path steps in "bfloat16" (autocast); saddles always float32
-    compile: bool = False  # torch.compile the path-step loss (pays off on CUDA; ~30 s to build)
+    pairs: str = knob(
+        "all",
+        "which pairs get a path: 'all', or 'mst' refinement (fewer paths; an empirical rule)",
+        choices=PAIRS,
+    )
+    n_points: int = knob(
+        10, "points per path at the start, endpoints included", flag="--path-points", lo=3, hi=1024
+    )
+    max_points: int = knob(
+        16,
+        "points a path may grow to where under-resolved",
+        flag="--path-max-points",
+        lo=3,
+        hi=4096,
+    )
+    steps: int = knob(
+        3000,
+        "step cap per path (a finished path stops costing anything)",
+        flag="--path-steps",
+        hi=10_000_000,
+    )
+    force_tol: float = knob(
+        1e-3, "converged: largest perpendicular force below this times the pair's gradient scale"
+    )
+    grad_tol: float = knob(
+        1e-4,
+        "converged: the climbing point's gradient below this times the scale",
+        flag="--climb-tol",
+    )
+    batch_size: int | None = knob(
+        None,
+        "minibatch of the first noisy_steps path steps (0 or none: full data)",
+        flag="--path-batch-size",
+        zero_is_none=True,
+    )
+    noisy_steps: int = knob(
+        0, "path steps on minibatches before the full-data steps", lo=0, hi=10_000_000
+    )
+    saddle_tol: float = knob(
+        1e-4,
+        "resolution of a saddle: doubling the final density moves none more; 'no barrier' below it",
+    )
+    precision: str = knob(
+        "float32",
+        "path steps' precision ('bfloat16': autocast); saddles are always float32",
+        flag="--path-precision",
+        choices=PRECISIONS,
+    )
+    compile: bool = knob(
+        False, "torch.compile the path-step loss (pays off on CUDA; ~30 s to build)"
+    )
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
@@ -99,10 +172,15 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     paths: PathConfig = field(default_factory=PathConfig)
-    seed: int = 0  # every random choice (split, init, minibatches) derives from this
-    device: str = "auto"  # "auto" uses CUDA when present
-    memory_mb: int | None = None  # activation memory per evaluation block; None: half the free
-    # GPU memory, or a quarter of RAM. The engine sizes its blocks to stay under it.
+    seed: int = knob(
+        0, "every random choice (split, init, minibatches) derives from this", lo=0, hi=2**63 - 1
+    )
+    device: str = knob("auto", "'auto' uses CUDA when present", choices=DEVICES)
+    memory_mb: int | None = knob(
+        None,
+        "activation memory per evaluation block in MB "
+        "(default: half the free GPU memory, or a quarter of RAM)",
+    )
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -201,8 +279,12 @@ def _check(ok: bool, name: str, value: Any, want: str) -> None:
 
 
 def _pos_int(name, v, lo=1, hi=None):
-    _check(_is_int(v) and v >= lo and (hi is None or v <= hi), name, v,
-           f"an integer >= {lo}" + (f" and <= {hi}" if hi else ""))  # fmt: skip
+    _check(
+        _is_int(v) and v >= lo and (hi is None or v <= hi),
+        name,
+        v,
+        f"an integer >= {lo}" + (f" and <= {hi}" if hi else ""),
+    )
 
 
 def _is_finite(v: Any) -> bool:
@@ -214,50 +296,49 @@ def _is_finite(v: Any) -> bool:
 
 def _pos_float(name, v, allow_zero=False):
     ok = isinstance(v, int | float) and not isinstance(v, bool) and _is_finite(v)
-    _check(ok and (v > 0 or (allow_zero and v == 0)), name, v,
-           "a finite number " + (">= 0" if allow_zero else "> 0"))  # fmt: skip
-
-
-def _opt_int(name, v):
-    if v is not None:
-        _pos_int(name, v)
+    _check(
+        ok and (v > 0 or (allow_zero and v == 0)),
+        name,
+        v,
+        "a finite number " + (">= 0" if allow_zero else "> 0"),
+    )
 
 
 def validate(c: RunConfig) -> None:
-    """Raise ValueError naming the first bad field."""
+    """Raise ValueError naming the first bad field, from the fields' declarations."""
     for name, cls in SECTIONS.items():
         _check(isinstance(getattr(c, name), cls), name, getattr(c, name), f"a {cls.__name__}")
-    d, m, t, p = c.data, c.model, c.train, c.paths
-    _check(d.name in DATASETS, "data.name", d.name, f"one of {DATASETS}")
-    _opt_int("data.n_train", d.n_train)
-    _opt_int("data.n_test", d.n_test)
-    _check(isinstance(d.data_root, str) and d.data_root != "", "data.data_root", d.data_root,
-           "a non-empty path")  # fmt: skip
-    _check(isinstance(d.download, bool), "data.download", d.download, "true or false")
-    _check(m.arch in ARCHITECTURES, "model.arch", m.arch, f"one of {ARCHITECTURES}")
-    _pos_int("model.width", m.width, hi=4096)
-    _pos_int("model.depth", m.depth, hi=64)
-    _pos_int("train.minima", t.minima, lo=2, hi=256)
-    _check(t.regime in REGIMES, "train.regime", t.regime, f"one of {REGIMES}")
-    _pos_float("train.lr", t.lr)
-    _pos_float("train.lr_final", t.lr_final)
-    _pos_int("train.steps", t.steps, hi=10_000_000)
-    _opt_int("train.batch_size", t.batch_size)
-    _pos_float("train.l2", t.l2, allow_zero=True)
-    _pos_float("train.grad_tol", t.grad_tol)
-    _check(p.pairs in PAIRS, "paths.pairs", p.pairs, f"one of {PAIRS}")
-    _pos_int("paths.n_points", p.n_points, lo=3, hi=1024)
-    _pos_int("paths.max_points", p.max_points, lo=p.n_points if _is_int(p.n_points) else 3,
-             hi=4096)  # fmt: skip
-    _pos_int("paths.steps", p.steps, hi=10_000_000)
-    _pos_float("paths.force_tol", p.force_tol)
-    _pos_float("paths.grad_tol", p.grad_tol)
-    _opt_int("paths.batch_size", p.batch_size)
-    _pos_int("paths.noisy_steps", p.noisy_steps, lo=0, hi=10_000_000)
-    _pos_float("paths.saddle_tol", p.saddle_tol)
-    _check(p.precision in PRECISIONS, "paths.precision", p.precision, f"one of {PRECISIONS}")
-    _check(isinstance(p.compile, bool), "paths.compile", p.compile, "true or false")
-    _opt_int("memory_mb", c.memory_mb)
-    _pos_int("seed", c.seed, lo=0, hi=2**63 - 1)
-    _check(c.device in DEVICES, "device", c.device, f"one of {DEVICES}")
+    for where, f, v in fields_of(c):
+        _check_field(where, f, v)
+    p = c.paths
+    if _is_int(p.n_points):  # the one bound that depends on another field
+        _pos_int("paths.max_points", p.max_points, lo=p.n_points, hi=4096)
     _pos_int("version", c.version, hi=FORMAT_VERSION)
+
+
+def fields_of(c: RunConfig):
+    """(``"section.name"``, dataclass field, value) of every declared field of ``c``, sections
+    first, in declaration order (``version`` left out)."""
+    for f in dataclasses.fields(c):
+        sub = getattr(c, f.name)
+        if f.name in SECTIONS:
+            for g in dataclasses.fields(sub):
+                yield f"{f.name}.{g.name}", g, getattr(sub, g.name)
+        elif f.name != "version":
+            yield f.name, f, sub
+
+
+def _check_field(where: str, f: dataclasses.Field, v: Any) -> None:
+    md, kind = f.metadata, str(f.type)
+    if md.get("choices"):
+        _check(v in md["choices"], where, v, f"one of {md['choices']}")
+    elif kind == "bool":
+        _check(isinstance(v, bool), where, v, "true or false")
+    elif kind == "str":
+        _check(isinstance(v, str) and v != "", where, v, "a non-empty path")
+    elif kind.startswith("int"):
+        if not (kind.endswith("None") and v is None):
+            lo = md.get("lo")
+            _pos_int(where, v, lo=1 if lo is None else lo, hi=md.get("hi"))
+    elif kind == "float":
+        _pos_float(where, v, allow_zero=md.get("lo") == 0)

@@ -5,6 +5,7 @@ Most cases call ``core.__main__.main`` in-process (fast); a few start ``python -
 check the real exit code and that stderr really is one line.
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import FORMAT_VERSION
-from core.__main__ import main
+from core.__main__ import _parser, config_from_args, flag_of, main
+from core.config import FORMAT_VERSION, RunConfig, fields_of
 from core.pipeline import load_run
 from core.runs import RunStore
 
@@ -72,9 +73,14 @@ BAD_CONFIG_FILES = [
     ({"model": {"width": True}}, "model.width=True"),
     ({"train": {"minima": 2.5}}, "train.minima=2.5"),
     ({"model": {"heads": 2}}, "unknown key config.model.heads"),
-    ({"version": FORMAT_VERSION + 1, "model": {"heads": 2}},
-     f"config.version={FORMAT_VERSION + 1} (a newer format)"),
-    ({"version": 1, "paths": {"lr": 0.05}}, "config.version=1: written for an earlier path optimiser"),
+    (
+        {"version": FORMAT_VERSION + 1, "model": {"heads": 2}},
+        f"config.version={FORMAT_VERSION + 1} (a newer format)",
+    ),
+    (
+        {"version": 1, "paths": {"lr": 0.05}},
+        "config.version=1: written for an earlier path optimiser",
+    ),
     ('{"train": {"lr": NaN}}', "train.lr=nan"),
     ('{"model": {"width": 8', "not valid JSON"),
     (b"\xff\xfe\x00\x01binary", "is not UTF-8 text"),
@@ -265,3 +271,37 @@ def test_show_gives_the_forces_of_every_path_stopped_at_the_step_cap(tiny_runs):
     i, j = p["pairs"][1]
     assert f"  pair ({i}, {j}): perpendicular 0.5, climbing 0.25" in text
     assert "1 paths stopped at the step cap" in text and text.count("  pair (") == 1
+
+
+def _other_value(f, default):
+    """A valid value of a config field other than its default, and its command-line words."""
+    kind, md = str(f.type), f.metadata
+    if kind == "bool":
+        return True, []
+    if md["choices"]:
+        v = next(c for c in md["choices"] if c != default)
+    elif kind.startswith("int"):
+        v = 5 if default is None else default + 1
+    else:
+        v = default * 2
+    return v, [str(v)]
+
+
+def test_every_config_field_has_a_flag_that_sets_it():
+    """The flags are generated from the config's declarations: each one sets its own field
+    and no other, and every field (but the format version) has one."""
+    base = RunConfig()
+    before = {w: v for w, _, v in fields_of(base)}
+    sections = ("data", "model", "train", "paths")
+    assert len(before) == sum(len(dataclasses.fields(getattr(base, s))) for s in sections) + 3
+    flags = [flag_of(f) for _, f, _ in fields_of(base)]
+    assert len(set(flags)) == len(flags)
+    for where, f, default in fields_of(base):
+        value, words = _other_value(f, default)
+        got = config_from_args(_parser().parse_args(["run", flag_of(f), *words]))
+        after = {w: v for w, _, v in fields_of(got)}
+        assert {w for w in before if after[w] != before[w]} == {where}
+        assert after[where] == value
+    # 0 stands for "none" where the declaration says so
+    a = _parser().parse_args(["run", "--path-batch-size", "0", "--noisy-steps", "5"])
+    assert config_from_args(a).paths.batch_size is None
