@@ -46,6 +46,7 @@ def _coerce_floats(section: Any) -> None:
 
 def knob(
     default: Any,
+    label: str,
     help: str,
     *,
     flag: str | None = None,
@@ -53,11 +54,13 @@ def knob(
     lo: float | None = None,
     hi: float | None = None,
     zero_is_none: bool = False,
+    advanced: bool = False,
 ) -> Any:
-    """A config field, declared once: its default, what it means (``help``), its bounds
-    (``lo``/``hi``, or ``choices``) and its command-line flag (``--name-with-dashes`` unless
-    ``flag`` says otherwise; ``zero_is_none``: the flag's 0 stands for None). ``validate``,
-    the CLI and the dashboard's Run page read these declarations."""
+    """A config field, declared once: its default, its name in the dashboard (``label``) and
+    what it means (``help``), its bounds (``lo``/``hi``, or ``choices``), its command-line
+    flag (``--name-with-dashes`` unless ``flag`` says otherwise; ``zero_is_none``: the flag's
+    0 stands for None), and whether the Run page tucks it away (``advanced``). ``validate``,
+    the CLI's flags and the Run page's form are generated from these declarations."""
     md = {
         "help": help,
         "flag": flag,
@@ -65,6 +68,8 @@ def knob(
         "lo": lo,
         "hi": hi,
         "zero_is_none": zero_is_none,
+        "label": label,
+        "advanced": advanced,
     }
     return field(default=default, metadata=md)
 
@@ -72,37 +77,64 @@ def knob(
 @dataclass(frozen=True)
 class DataConfig:
     name: str = knob(
-        "digits", "dataset (digits and mnist1d work offline)", flag="--dataset", choices=DATASETS
+        "digits",
+        "Dataset",
+        "dataset (digits and mnist1d work offline)",
+        flag="--dataset",
+        choices=DATASETS,
     )
-    n_train: int | None = knob(None, "seeded subset of the training set (default: all)")
-    n_test: int | None = knob(None, "seeded subset of the test set (default: all)")
-    data_root: str = knob("data", "where torchvision datasets live")
-    download: bool = knob(False, "let torchvision download data (needs the internet)")
+    n_train: int | None = knob(
+        None, "Training examples (0 = all)", "seeded subset of the training set (default: all)"
+    )
+    n_test: int | None = knob(
+        None, "Test examples (0 = all)", "seeded subset of the test set (default: all)"
+    )
+    data_root: str = knob("data", "Data folder (torchvision)", "where torchvision datasets live")
+    download: bool = knob(
+        False, "Allow download", "let torchvision download data (needs the internet)"
+    )
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = knob("mlp", "architecture", choices=ARCHITECTURES)
+    arch: str = knob("mlp", "Architecture", "architecture", choices=ARCHITECTURES)
     width: int = knob(
-        8, "hidden units (mlp), channels (cnn, resnet), embedding size (transformer)", hi=4096
+        8,
+        "Width",
+        "hidden units (mlp), channels (cnn, resnet), embedding size (transformer)",
+        hi=4096,
     )
-    depth: int = knob(1, "hidden layers / conv blocks / residual blocks / encoder blocks", hi=64)
+    depth: int = knob(
+        1, "Depth", "hidden layers / conv blocks / residual blocks / encoder blocks", hi=64
+    )
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    minima: int = knob(8, "independent starts, one trained network each", lo=2, hi=256)
+    minima: int = knob(
+        8, "Minima (training starts)", "independent starts, one trained network each", lo=2, hi=256
+    )
     regime: str = knob(
-        "anneal", "learning rate: 'anneal' (cosine, lr -> lr_final) or 'constant'", choices=REGIMES
+        "anneal",
+        "Learning-rate regime",
+        "learning rate: 'anneal' (cosine, lr -> lr_final) or 'constant'",
+        choices=REGIMES,
     )
-    lr: float = knob(0.02, "Adam step size at the start of training")
-    lr_final: float = knob(1e-4, "Adam step size at the end of the anneal")
-    steps: int = knob(3000, "training step cap per minimum", hi=10_000_000)
-    batch_size: int | None = knob(None, "training minibatch (default: full batch)")
+    lr: float = knob(0.02, "Learning rate (Adam)", "Adam step size at the start of training")
+    lr_final: float = knob(1e-4, "Final learning rate", "Adam step size at the end of the anneal")
+    steps: int = knob(3000, "Training steps (cap)", "training step cap per minimum", hi=10_000_000)
+    batch_size: int | None = knob(
+        None, "Minibatch (0 = full batch)", "training minibatch (default: full batch)"
+    )
     l2: float = knob(
-        1e-4, "weight of ||theta||^2 / 2 in the loss (gives cross-entropy true minima)", lo=0
+        1e-4,
+        "L2 weight",
+        "weight of ||theta||^2 / 2 in the loss (gives cross-entropy true minima)",
+        lo=0,
     )
-    grad_tol: float = knob(1e-3, "a trained network is a minimum once ||grad|| is below this")
+    grad_tol: float = knob(
+        1e-3, "Gradient tolerance", "a trained network is a minimum once ||grad|| is below this"
+    )
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
@@ -112,14 +144,21 @@ class TrainConfig:
 class PathConfig:
     pairs: str = knob(
         "all",
+        "Pairs",
         "which pairs get a path: 'all', or 'mst' refinement (fewer paths; an empirical rule)",
         choices=PAIRS,
     )
     n_points: int = knob(
-        10, "points per path at the start, endpoints included", flag="--path-points", lo=3, hi=1024
+        10,
+        "Points per path",
+        "points per path at the start, endpoints included",
+        flag="--path-points",
+        lo=3,
+        hi=1024,
     )
     max_points: int = knob(
         16,
+        "Max points per path",
         "points a path may grow to where under-resolved",
         flag="--path-max-points",
         lo=3,
@@ -127,39 +166,56 @@ class PathConfig:
     )
     steps: int = knob(
         3000,
+        "Path steps (cap)",
         "step cap per path (a finished path stops costing anything)",
         flag="--path-steps",
         hi=10_000_000,
     )
     force_tol: float = knob(
-        1e-3, "converged: largest perpendicular force below this times the pair's gradient scale"
+        1e-3,
+        "Force tolerance (x gradient scale)",
+        "converged: largest perpendicular force below this times the pair's gradient scale",
     )
     grad_tol: float = knob(
         1e-4,
+        "Climbing tolerance (x gradient scale)",
         "converged: the climbing point's gradient below this times the scale",
         flag="--climb-tol",
     )
     batch_size: int | None = knob(
         None,
+        "Path minibatch (0 = full data)",
         "minibatch of the first noisy_steps path steps (0 or none: full data)",
         flag="--path-batch-size",
         zero_is_none=True,
+        advanced=True,
     )
     noisy_steps: int = knob(
-        0, "path steps on minibatches before the full-data steps", lo=0, hi=10_000_000
+        0,
+        "Minibatch steps first",
+        "path steps on minibatches before the full-data steps",
+        lo=0,
+        hi=10_000_000,
+        advanced=True,
     )
     saddle_tol: float = knob(
         1e-4,
+        "Saddle tolerance",
         "resolution of a saddle: doubling the final density moves none more; 'no barrier' below it",
     )
     precision: str = knob(
         "float32",
+        "Path-step precision",
         "path steps' precision ('bfloat16': autocast); saddles are always float32",
         flag="--path-precision",
         choices=PRECISIONS,
+        advanced=True,
     )
     compile: bool = knob(
-        False, "torch.compile the path-step loss (pays off on CUDA; ~30 s to build)"
+        False,
+        "torch.compile path steps",
+        "torch.compile the path-step loss (pays off on CUDA; ~30 s to build)",
+        advanced=True,
     )
 
     def __post_init__(self) -> None:
@@ -173,13 +229,19 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     paths: PathConfig = field(default_factory=PathConfig)
     seed: int = knob(
-        0, "every random choice (split, init, minibatches) derives from this", lo=0, hi=2**63 - 1
+        0,
+        "Seed",
+        "every random choice (split, init, minibatches) derives from this",
+        lo=0,
+        hi=2**63 - 1,
     )
-    device: str = knob("auto", "'auto' uses CUDA when present", choices=DEVICES)
+    device: str = knob("auto", "Device", "'auto' uses CUDA when present", choices=DEVICES)
     memory_mb: int | None = knob(
         None,
+        "Memory budget, MiB (0 = automatic)",
         "activation memory per evaluation block in MB "
         "(default: half the free GPU memory, or a quarter of RAM)",
+        advanced=True,
     )
     version: int = FORMAT_VERSION
 

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_pages._form import key_of
+from core.config import RunConfig, fields_of
 from core.dashboard import (
     alive_bars,
     generalization_points,
@@ -201,25 +203,47 @@ def test_learn_level_slider_changes_the_components(runs_env):
 def test_run_form_rejects_bad_settings_before_running(runs_env):
     before = sorted(p.name for p in runs_env.root.iterdir())
     at = open_page("run")
-    at.number_input(key="f_minima").set_value(1)
+    at.number_input(key="f_train_minima").set_value(1)
     at.button[0].click()  # the form's submit button is the first button on a fresh page
     at.run()
     assert not at.exception
     assert len(at.error) == 1
     assert "train.minima=1" in at.error[0].value
-    at.number_input(key="f_minima").set_value(4)
-    at.number_input(key="f_lr").set_value(0.0)
+    at.number_input(key="f_train_minima").set_value(4)
+    at.number_input(key="f_train_lr").set_value(0.0)
     at.button[0].click()
     at.run()
     assert len(at.error) == 1 and "train.lr=0.0" in at.error[0].value
     assert sorted(p.name for p in runs_env.root.iterdir()) == before  # nothing started
 
 
+def test_run_form_has_a_widget_for_every_config_field(runs_env):
+    """The form is generated from the config's declarations: every field has its widget,
+    showing the field's default, and the untouched form submits the default config."""
+    at = open_page("run")
+    kinds = ("number_input", "selectbox", "checkbox", "text_input")
+    widgets = {w.key: w for kind in kinds for w in getattr(at, kind)}
+    for where, _, default in fields_of(RunConfig()):
+        w = widgets[key_of(where)]
+        assert w.value == (0 if default is None else default), where
+    assert len([k for k in widgets if k and k.startswith("f_")]) == len(
+        list(fields_of(RunConfig()))
+    )
+
+
 def test_run_form_runs_and_opens_the_result(tmp_path, monkeypatch):
     monkeypatch.setenv("BARCODES_RUNS_DIR", str(tmp_path))
     at = open_page("run")
-    small = {"f_width": 4, "f_minima": 3, "f_n_train": 200, "f_n_test": 100, "f_steps": 60,
-             "f_path_steps": 50, "f_n_points": 6, "f_max_points": 8}  # fmt: skip
+    small = {
+        "f_model_width": 4,
+        "f_train_minima": 3,
+        "f_data_n_train": 200,
+        "f_data_n_test": 100,
+        "f_train_steps": 60,
+        "f_paths_steps": 50,
+        "f_paths_n_points": 6,
+        "f_paths_max_points": 8,
+    }
     for key, value in small.items():
         at.number_input(key=key).set_value(value)
     at.selectbox(key="f_device").set_value("cpu")

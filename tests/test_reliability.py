@@ -310,23 +310,30 @@ def open_page(page: str, **state) -> AppTest:
 # (widget settings on the run page, words of the st.error); cheap training settings first so
 # that nothing long could start even if a case were accepted
 DASHBOARD_FORM = [
-    ({"f_n_points": 2}, "paths.n_points=2"),
-    ({"f_n_points": 12, "f_max_points": 8}, "paths.max_points=8"),
-    ({"f_width": 5000}, "model.width=5000"),
-    ({"f_grad_tol": 0.0}, "train.grad_tol=0.0"),
-    ({"f_force_tol": 0.0}, "paths.force_tol=0.0"),
-    ({"f_data_root": ""}, "data.data_root=''"),
-    ({"f_width": 4096, "f_depth": 64}, "model.width=4096, model.depth=64"),
-    ({"f_dataset": "mnist", "f_data_root": "{tmp}/data"}, "dataset 'mnist' was not found"),
+    ({"f_paths_n_points": 2}, "paths.n_points=2"),
+    ({"f_paths_n_points": 12, "f_paths_max_points": 8}, "paths.max_points=8"),
+    ({"f_model_width": 5000}, "model.width=5000"),
+    ({"f_train_grad_tol": 0.0}, "train.grad_tol=0.0"),
+    ({"f_paths_force_tol": 0.0}, "paths.force_tol=0.0"),
+    ({"f_data_data_root": ""}, "data.data_root=''"),
+    ({"f_model_width": 4096, "f_model_depth": 64}, "model.width=4096, model.depth=64"),
+    ({"f_data_name": "mnist", "f_data_data_root": "{tmp}/data"}, "dataset 'mnist' was not found"),
 ]
-CHEAP = {"f_width": 4, "f_depth": 1, "f_minima": 3, "f_steps": 5, "f_path_steps": 5,
-         "f_n_train": 100, "f_n_test": 50}  # fmt: skip
+CHEAP = {
+    "f_model_width": 4,
+    "f_model_depth": 1,
+    "f_train_minima": 3,
+    "f_train_steps": 5,
+    "f_paths_steps": 5,
+    "f_data_n_train": 100,
+    "f_data_n_test": 50,
+}
 
 
 def form_widget(at: AppTest, key: str):
-    if key == "f_dataset":
+    if key == "f_data_name":
         return at.selectbox(key=key)
-    if key == "f_data_root":
+    if key == "f_data_data_root":
         return at.text_input(key=key)
     return at.number_input(key=key)
 
