@@ -37,7 +37,8 @@ __all__ = ["Plane", "Profile", "minima_table", "path_profile_of", "plane_of", "r
 
 @functools.lru_cache(maxsize=4)
 def _objective_from_json(config_json: str):
-    from core.pipeline import objectives, resolve_device  # network code loads only when needed
+    from core.objective import resolve_device  # network code loads only when needed
+    from core.pipeline import objectives
 
     cfg = RunConfig.from_json(config_json)
     # a run computed on a GPU can still be inspected on a machine without one
@@ -93,11 +94,6 @@ class Profile:
     pair: tuple[int, int]
     length: float
     straight_length: float
-
-    @property
-    def saddle_s(self) -> float:
-        """Arc-length position of the path's maximum."""
-        return float(self.s[int(np.argmax(self.values))])
 
 
 def _pair_index(run: Run, pair: int) -> int:

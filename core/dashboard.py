@@ -381,6 +381,7 @@ def check_runnable(config: Any) -> None:
     the dataset (a torchvision dataset that is not on disk and may not be downloaded) and
     counts the network's parameters against the size limit.
     """
-    from core.pipeline import objectives, resolve_device
+    from core.objective import resolve_device
+    from core.pipeline import objectives
 
     objectives(config, resolve_device(config.device))

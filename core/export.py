@@ -53,14 +53,13 @@ class _Exporter:
         import kaleido  # lazy on purpose: never imported by ``import core``
 
         path = browser_path()
-        if path and "BROWSER_PATH" not in os.environ:
-            os.environ["BROWSER_PATH"] = path  # choreographer reads it to find the browser
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="kaleido", daemon=True)
         self.thread.start()
 
         async def start():
-            k = kaleido.Kaleido(n=1, mathjax=False)  # MathJax would come from a CDN
+            # MathJax would come from a CDN; without a path choreographer searches itself
+            k = kaleido.Kaleido(n=1, mathjax=False, **({"path": path} if path else {}))
             await k.open()
             return k
 

@@ -92,10 +92,13 @@ MIN_BLOCK_ROWS = 1024
 
 
 def resolve_device(device) -> torch.device:
-    """``"auto"`` -> cuda if available else cpu; anything else through ``torch.device``."""
+    """``"auto"`` -> cuda if available else cpu; anything else through ``torch.device``;
+    ValueError for CUDA on a machine without it."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but CUDA is not available on this machine")
     if device.type == "cuda" and device.index is None and torch.cuda.is_available():
         device = torch.device("cuda", torch.cuda.current_device())  # as tensors report it
     return device

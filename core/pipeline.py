@@ -16,7 +16,7 @@ Reliability, in one place:
   PyTorch's ``meta`` device (``check_size``).
 - Starts whose loss or gradient is not finite are left out with the reason (minima.json
   ``failed``, ``summary["n_failed"]``); the run goes on with the rest.
-- Test hook: ``$BARCODES_TEST_PAUSE_AT`` makes the process sleep at a named point (see
+- Test hook: ``core.runs.PAUSE_AT`` makes the process sleep at a named point (see
   ``core.runs.pause_point``) so that the crash tests can kill it there.
 """
 
@@ -37,7 +37,7 @@ from core.data import load_dataset
 from core.engine import rounding_tol, saddle_matrix
 from core.minima import MinimaOptions, find_minima
 from core.models import build_model, n_params
-from core.objective import NetworkObjective
+from core.objective import NetworkObjective, resolve_device
 from core.pairs import select_and_connect
 from core.paths import PathOptions, Paths
 from core.runs import (
@@ -52,14 +52,6 @@ from core.runs import (
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but CUDA is not available on this machine")
-    return torch.device(name)
 
 
 @dataclass

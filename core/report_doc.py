@@ -15,7 +15,6 @@ import math
 import os
 import platform
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from core.runs import RunStore
+from core.runs import RunStore, atomic_write
 from core.sweep import load_sweep
 
 log = logging.getLogger(__name__)
@@ -218,16 +217,8 @@ def build_report(
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write a file atomically: a temporary file in the same folder, then a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a file atomically (the run store's writer: a temporary file, then a rename)."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_report(

@@ -58,7 +58,7 @@ STAGE_FILES = {
     "results": ("results.json",),
 }  # written in this order; a stage is finished once its .json exists
 TMP_PREFIX = ".tmp-"
-PAUSE_ENV = "BARCODES_TEST_PAUSE_AT"
+PAUSE_AT: str | None = None  # set by the crash tests' harness: the point to sleep at
 
 
 class RunBusyError(ValueError):
@@ -66,18 +66,17 @@ class RunBusyError(ValueError):
 
 
 def pause_point(name: str) -> None:
-    """Test hook for the crash tests: when ``$BARCODES_TEST_PAUSE_AT`` equals ``name``, say
-    ``paused at NAME`` on stderr and sleep until killed. Points: "minima" and "paths"
-    (inside the optimisation, at a progress report), "write:FILE" (FILE's temp file is
-    written and fsynced, not yet renamed). Unset, it costs one dict lookup.
-    """
-    if os.environ.get(PAUSE_ENV) == name:
+    """Test hook for the crash tests: when ``PAUSE_AT`` (set by their harness) equals
+    ``name``, say ``paused at NAME`` on stderr and sleep until killed. Points: "minima" and
+    "paths" (inside the optimisation, at a progress report), "write:FILE" (FILE's temp file
+    is written and fsynced, not yet renamed)."""
+    if PAUSE_AT == name:
         print(f"paused at {name}", file=sys.stderr, flush=True)
         while True:
             time.sleep(60)
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """``write(tmp_path)``, fsync, rename to ``path``, fsync the folder; no partial ``path``."""
     tmp = path.parent / f"{TMP_PREFIX}{path.name}-{secrets.token_hex(6)}"
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -102,7 +101,7 @@ def _atomic_write(path: Path, write) -> None:
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically; non-finite floats become the strings "inf"/"-inf"/"nan"."""
     text = json.dumps(_jsonable(obj), indent=1, allow_nan=False)
-    _atomic_write(path, lambda tmp: tmp.write_text(text))
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def read_json(path: Path) -> Any:
@@ -118,7 +117,7 @@ def read_json(path: Path) -> Any:
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Write tensors atomically as safetensors (no pickle)."""
     cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    _atomic_write(path, lambda tmp: save_file(cpu, str(tmp)))
+    atomic_write(path, lambda tmp: save_file(cpu, str(tmp)))
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -194,13 +193,6 @@ class RunStore:
         if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
             raise ValueError(f"run id {run_id!r:.60} is not 12 lowercase hex digits")
         return self.root / run_id
-
-    def create(self, config: RunConfig) -> Path:
-        d = self.dir(config.run_id)
-        d.mkdir(parents=True, exist_ok=True)
-        if not (d / "config.json").exists():
-            write_json(d / "config.json", config.to_dict())
-        return d
 
     def config(self, run_id: str) -> RunConfig:
         """The run's config; ValueError if it is missing, corrupt or not this run's."""

@@ -65,6 +65,16 @@ def runs_env(tiny_runs, monkeypatch) -> TinyRuns:
     return tiny_runs
 
 
+def run_dir(store: RunStore, config: RunConfig) -> Path:
+    """A run folder holding only ``config``'s config.json (for tests that write stages)."""
+    from core.runs import write_json
+
+    d = store.dir(config.run_id)
+    d.mkdir(parents=True, exist_ok=True)
+    write_json(d / "config.json", config.to_dict())
+    return d
+
+
 def adam_minima(objective, m: int = 3, steps: int = 300, lr: float = 0.05) -> torch.Tensor:
     """(m, P) ends for path tests: ``objective.init(m, seed=0)`` after ``steps`` Adam steps on
     the whole objective."""

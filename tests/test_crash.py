@@ -12,7 +12,6 @@ Two processes writing the same run at once both finish and leave the clean run's
 a process that finds the run locked waits, writing nothing, until the lock is released.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import torch
 from core.__main__ import main
 from core.config import RunConfig
 from core.pipeline import load_run
-from core.runs import PAUSE_ENV, RunStore, read_json, read_tensors
+from core.runs import RunStore, read_json, read_tensors
 
 pytestmark = pytest.mark.slow
 
@@ -47,15 +46,18 @@ RUN_ID = RunConfig.from_dict(
 TIMEOUT = 120  # seconds for one process to reach its pause point or finish
 
 
+# the CLI with the pause point injected: argv[1] is the point ("" for none)
+HARNESS = (
+    "import sys, core.runs; core.runs.PAUSE_AT = sys.argv[1] or None; "
+    "from core.__main__ import main; sys.exit(main(sys.argv[2:]))"
+)
+
+
 def start(runs: Path, log: Path, pause: str | None = None) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV}
-    if pause:
-        env[PAUSE_ENV] = pause
     with open(log, "w") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "core", "--runs-dir", str(runs), "run", *TINY],
+            [sys.executable, "-c", HARNESS, pause or "", "--runs-dir", str(runs), "run", *TINY],
             cwd=ROOT,
-            env=env,
             stdout=subprocess.DEVNULL,
             stderr=err,
         )

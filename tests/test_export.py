@@ -6,6 +6,7 @@ import zipfile
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from conftest import run_dir
 
 from core.config import RunConfig
 from core.export import browser_path, figure_bytes, run_archive, table_csv
@@ -64,7 +65,7 @@ def test_table_csv_round_trip():
 def test_run_archive(tmp_path):
     store = RunStore(tmp_path / "runs")
     cfg = RunConfig()
-    d = store.create(cfg)
+    d = run_dir(store, cfg)
     write_json(d / "minima.json", {"values": [0.1, 0.2]})
     (d / ".tmp-abc").write_text("half-written")
     data = run_archive(store, cfg.run_id)
@@ -79,7 +80,7 @@ def test_run_archive(tmp_path):
 
 def test_run_archive_leaves_out_dotfiles_and_symlinks(tmp_path):
     store = RunStore(tmp_path / "runs")
-    d = store.create(RunConfig())
+    d = run_dir(store, RunConfig())
     secret = tmp_path / "secret.txt"
     secret.write_text("private")
     (d / "leak.json").symlink_to(secret)

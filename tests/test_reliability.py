@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_dir
 from streamlit.testing.v1 import AppTest
 
 from core import Barcode, landscape_of
@@ -186,7 +187,7 @@ def test_a_single_surviving_minimum_still_gives_a_barcode(tmp_path, monkeypatch)
 def test_results_stage_tolerates_float32_rounding_of_a_saddle(tmp_path):
     """A saddle at an endpoint, evaluated in another float32 batch, read 1.2e-7 below it."""
     store = RunStore(tmp_path)
-    d = store.create(MICRO)
+    d = run_dir(store, MICRO)
     values = [0.8674233555793762, 1.1160762310028076]
     write_json(d / "minima.json", {"values": values, "status": ["minimum"] * 2, "failed": {},
                                    "seconds": 0.0})  # fmt: skip

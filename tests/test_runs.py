@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import run_dir
 
 from core.barcode import barcode_from_graph
 from core.config import RunConfig
@@ -32,7 +33,7 @@ from core.runs import (
 def fake_run(store: RunStore, seed: int = 0, stage: str = "results") -> str:
     """Write a consistent run of 3 minima (P = 2) up to ``stage``; returns its id."""
     config = RunConfig(seed=seed)
-    d = store.create(config)
+    d = run_dir(store, config)
     values = np.array([0.1, 0.2, 0.3]) + seed
     write_tensors(d / "minima.safetensors", {"thetas": torch.arange(6.0).view(3, 2)})
     write_json(
