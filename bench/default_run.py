@@ -73,10 +73,14 @@ def versus(rev: str, sections: dict, repeats: int) -> str:
     seconds = ", ".join(
         f"({o['total']:.1f}, {n['total']:.1f})" for o, n in zip(olds, news, strict=True)
     )
-    short = subprocess.run([*git, "rev-parse", "--short", rev], check=True, text=True,
-                           capture_output=True).stdout.strip()  # fmt: skip
-    same = "the same configuration" if old["config"] == new["config"] else (
-        "**configurations differ** (defaults changed in between)")  # fmt: skip
+    short = subprocess.run(
+        [*git, "rev-parse", "--short", rev], check=True, text=True, capture_output=True
+    ).stdout.strip()
+    same = (
+        "the same configuration"
+        if old["config"] == new["config"]
+        else ("**configurations differ** (defaults changed in between)")
+    )
     # A change at the level of float32 rounding can change the trajectories and with them
     # the work (steps until the stopping rules hold): say how much each side did.
     work = " and ".join(
@@ -125,8 +129,11 @@ def main() -> None:
     a = ap.parse_args()
     sections = {"model": {"width": a.width, "depth": a.depth}, "train": {"minima": a.minima}}
     if a.quick:
-        sections = {**sections, "train": {"minima": a.minima, "steps": 200},
-                    "paths": {"steps": 100}}  # fmt: skip
+        sections = {
+            **sections,
+            "train": {"minima": a.minima, "steps": 200},
+            "paths": {"steps": 100},
+        }
     cfg = RunConfig().replace(**sections)
 
     # 1. The run itself, with counters on every objective call (autograd's backward passes
@@ -160,8 +167,9 @@ def main() -> None:
     steps = long - short
 
     def timed(batch_pairs, n):
-        opts = PathOptions(steps=n, eval_every=10**6, max_points=12, density=2, max_density=8,
-                           noisy_steps=n)  # fmt: skip
+        opts = PathOptions(
+            steps=n, eval_every=10**6, max_points=12, density=2, max_density=8, noisy_steps=n
+        )
         t0 = time.perf_counter()
         connect(pa, thetas, batch_pairs, opts, step_objective=pa.minibatch, final=False)
         return time.perf_counter() - t0

@@ -154,12 +154,23 @@ def bench_arch(arch, data, device, m, repeats, batch=None) -> list[dict]:
         wall, cpu = (statistics.median(t[i] for t in times[s]) for i in (0, 1))
         obj = objectives.get(s, objectives["fused"])
         block = m if s == "fused, one block" else obj.block_size(m, b)
-        rows.append(dict(
-            arch=arch, size=f"{width}x{depth}", P=n_params(model), strategy=s,
-            chosen=obj.strategy_for(block), block=block,
-            wall=wall, cpu=cpu, speedup=loop[0] / wall,
-            cpu_speedup=loop[1] / cpu, rate=flops / wall, peak=peak, repeats=repeats,
-        ))  # fmt: skip
+        rows.append(
+            dict(
+                arch=arch,
+                size=f"{width}x{depth}",
+                P=n_params(model),
+                strategy=s,
+                chosen=obj.strategy_for(block),
+                block=block,
+                wall=wall,
+                cpu=cpu,
+                speedup=loop[0] / wall,
+                cpu_speedup=loop[1] / cpu,
+                rate=flops / wall,
+                peak=peak,
+                repeats=repeats,
+            )
+        )
     return rows
 
 
@@ -227,32 +238,34 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(threads)
     load_after = os.getloadavg()[0]
     command = " ".join(["bench/engine.py", *(sys.argv[1:] if argv is None else argv)])
-    body = "\n".join([
-        f"## Batched loss + gradient on {device.type} (`{command}`)",
-        "",
-        f"- Machine: {machine()}; {platform.platform()}.",
-        f"- Load average (1 min) before / after: {load_before:.1f} / {load_after:.1f} on "
-        f"{os.cpu_count()} cores: read the ratios (all strategies were timed in the same "
-        "interleaved rounds) rather than the absolute times.",
-        f"- Task: digits train split ({data.x_train.shape[0]} examples, or its first minibatch), "
-        f"M = {m} parameter vectors: objective value + gradient w.r.t. thetas (M, P). One "
-        "warm-up round, then median of `rounds` rounds; each round times every strategy and a "
-        "float32 2048x2048 matmul once (with the same threads).",
-        "- Every strategy is called as the engine calls it (`core.evaluate.values_and_grads`), "
-        "in chunks of `objective.block_size(M)` vectors (a block's activations within half "
-        "the CPU's last-level cache; the memory budget on a GPU); `fused, one block` is the "
-        "fused strategy with all M vectors in one call, for comparison; `fused, autograd` (MLP) "
-        "is fused with autograd's backward instead of the model's hand-written one "
-        "(`ce_and_grad_many`); `fused, its products alone` (MLP) runs only the matrix "
-        "products of the fused MLP's loss and gradient, in the same blocks, shapes and "
-        "layouts, on random operands: no biases, ReLU, softmax or copies, so its rate is the "
-        "ceiling that these matrix shapes put on the fused MLP (counted with the same FLOPs). "
-        "`auto` takes the loop for blocks of one network.",
-        "- FLOPs = 3 x forward (2 x multiply-adds, counted by FlopCounterMode on one network) x "
-        "M x B. Speed-up = loop time / strategy time (> 1: faster than the loop). CPU s = CPU "
-        "time of the process (all threads).",
-        *tables,
-    ])  # fmt: skip
+    body = "\n".join(
+        [
+            f"## Batched loss + gradient on {device.type} (`{command}`)",
+            "",
+            f"- Machine: {machine()}; {platform.platform()}.",
+            f"- Load average (1 min) before / after: {load_before:.1f} / {load_after:.1f} on "
+            f"{os.cpu_count()} cores: read the ratios (all strategies were timed in the same "
+            "interleaved rounds) rather than the absolute times.",
+            f"- Task: digits train split ({data.x_train.shape[0]} examples, or its first "
+            f"minibatch), M = {m} parameter vectors: objective value + gradient w.r.t. thetas "
+            "(M, P). One warm-up round, then median of `rounds` rounds; each round times every "
+            "strategy and a float32 2048x2048 matmul once (with the same threads).",
+            "- Every strategy is called as the engine calls it (`core.evaluate.values_and_grads`), "
+            "in chunks of `objective.block_size(M)` vectors (a block's activations within half "
+            "the CPU's last-level cache; the memory budget on a GPU); `fused, one block` is the "
+            "fused strategy with all M vectors in one call, for comparison; `fused, autograd` "
+            "(MLP) is fused with autograd's backward instead of the model's hand-written one "
+            "(`ce_and_grad_many`); `fused, its products alone` (MLP) runs only the matrix "
+            "products of the fused MLP's loss and gradient, in the same blocks, shapes and "
+            "layouts, on random operands: no biases, ReLU, softmax or copies, so its rate is the "
+            "ceiling that these matrix shapes put on the fused MLP (counted with the same FLOPs). "
+            "`auto` takes the loop for blocks of one network.",
+            "- FLOPs = 3 x forward (2 x multiply-adds, counted by FlopCounterMode on one network) "
+            "x M x B. Speed-up = loop time / strategy time (> 1: faster than the loop). CPU s = "
+            "CPU time of the process (all threads).",
+            *tables,
+        ]
+    )
     print(f"load average before / after: {load_before:.1f} / {load_after:.1f}")
     if not args.no_write:
         write_block(BLOCK, body)

@@ -74,10 +74,22 @@ class FakeData:
         self.n_classes, self.input_shape, self.name = 10, (3, 32, 32), "cifar10-shaped"
 
 
-FULL = {"n_train": 2048, "train_steps": 400, "path_steps": 300, "m": 64, "matmul": 4096,
-        "max_density": 64}  # fmt: skip
-QUICK = {"n_train": 64, "train_steps": 20, "path_steps": 10, "m": 4, "matmul": 1024,
-         "max_density": 8}  # fmt: skip
+FULL = {
+    "n_train": 2048,
+    "train_steps": 400,
+    "path_steps": 300,
+    "m": 64,
+    "matmul": 4096,
+    "max_density": 64,
+}
+QUICK = {
+    "n_train": 64,
+    "train_steps": 20,
+    "path_steps": 10,
+    "m": 4,
+    "matmul": 1024,
+    "max_density": 8,
+}
 
 
 def landscape_row(arch, width, depth, data, device, size) -> tuple[str, object, object]:
@@ -87,12 +99,25 @@ def landscape_row(arch, width, depth, data, device, size) -> tuple[str, object, 
     starts = obj.init(8, seed=0)
     t0 = time.perf_counter()
     land = landscape_of(
-        obj, starts, step_objective=obj.minibatch, pairs="mst",
-        minima={"optimizer": "adam", "lr": 0.01, "lr_final": 1e-4, "max_steps": size["train_steps"],
-                "grad_tol": 1e-3},
-        paths={"steps": size["path_steps"], "noisy_steps": size["path_steps"] // 2,
-               "density": 2, "eval_every": 50, "max_density": size["max_density"]},
-    )  # fmt: skip
+        obj,
+        starts,
+        step_objective=obj.minibatch,
+        pairs="mst",
+        minima={
+            "optimizer": "adam",
+            "lr": 0.01,
+            "lr_final": 1e-4,
+            "max_steps": size["train_steps"],
+            "grad_tol": 1e-3,
+        },
+        paths={
+            "steps": size["path_steps"],
+            "noisy_steps": size["path_steps"] // 2,
+            "density": 2,
+            "eval_every": 50,
+            "max_density": size["max_density"],
+        },
+    )
     sync(device)
     total = time.perf_counter() - t0
     conn = land.paths
@@ -109,11 +134,17 @@ def precision_rows(obj, land, device, size) -> list[str]:
     pairs = land.paths.pairs[:4]
     results = {}
     for name, precision, step_src in (
-        ("float32", "float32", obj), ("bfloat16", "bfloat16", obj),
+        ("float32", "float32", obj),
+        ("bfloat16", "bfloat16", obj),
         ("compiled float32", "float32", obj.compiled()),
-    ):  # fmt: skip
-        opts = PathOptions(steps=size["path_steps"], noisy_steps=size["path_steps"], density=2,
-                           precision=precision, max_density=size["max_density"])  # fmt: skip
+    ):
+        opts = PathOptions(
+            steps=size["path_steps"],
+            noisy_steps=size["path_steps"],
+            density=2,
+            precision=precision,
+            max_density=size["max_density"],
+        )
         connect(
             obj,
             land.minima.thetas,
@@ -226,8 +257,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs")
-    ap.add_argument("--sections", default="default,batched,landscapes,precisions",
-                    help="comma-separated subset (precisions needs landscapes)")  # fmt: skip
+    ap.add_argument(
+        "--sections",
+        default="default,batched,landscapes,precisions",
+        help="comma-separated subset (precisions needs landscapes)",
+    )
     a = ap.parse_args()
     wanted = set(a.sections.split(","))
     if a.device == "cuda" and not torch.cuda.is_available():

@@ -5,10 +5,11 @@
 Trains the default run's minima once (digits, MLP 32x2, 8 minima), then computes the paths
 and the barcode of those same minima with the default path settings and with each setting
 changed: twice the points and the step cap, a smaller and a larger trust radius, tighter
-force tolerances, a finer saddle resolution. Prints per variant the TO-score (sum, max), how the pairs finished
-(converged by force / no barrier / step cap), certified saddles, point evaluations and
-seconds, and the largest TO-score difference against the stated resolution (``saddle_tol``
-times the number of finite bars). Writes the ``bench/invariance.py`` block of BENCHMARKS.md.
+force tolerances, a finer saddle resolution. Prints per variant the TO-score (sum, max),
+how the pairs finished (converged by force / no barrier / step cap), certified saddles,
+point evaluations and seconds, and the largest TO-score difference against the stated
+resolution (``saddle_tol`` times the number of finite bars). Writes the
+``bench/invariance.py`` block of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -71,8 +72,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         p = select_and_connect(obj, thetas, values, opts)
         seconds = time.perf_counter() - t0
-        bars = barcode_from_graph(values, graph_matrix(values, p.pairs, p.saddles),
-                                  tol=rounding_tol(values))  # fmt: skip
+        bars = barcode_from_graph(
+            values, graph_matrix(values, p.pairs, p.saddles), tol=rounding_tol(values)
+        )
         n = {s: int((p.status == s).sum()) for s in ("converged", "no barrier", "step cap")}
         scores.append(bars.to_score("sum"))
         rows.append(
@@ -85,26 +87,28 @@ def main(argv=None) -> int:
     spread = max(scores) - min(scores)
     allowed = max(0.03 * max(scores), base.saddle_tol * finite)
     verdict = "within" if spread <= allowed else "**outside**"
-    body = "\n".join([
-        "## Settings invariance of the default run (`bench/invariance.py`)",
-        "",
-        f"`.venv/bin/python bench/invariance.py --threads {a.threads}`. Machine: {machine()}.",
-        "",
-        f"The default run (digits, MLP 32x2, 8 minima) end to end: {total:.0f} s "
-        f"(minima {first.summary['seconds_minima']:.0f} s, paths "
-        f"{first.summary['seconds_paths']:.0f} s), TO-score sum "
-        f"{first.summary['to_score_sum']:.3g}. Then the paths of the same minima again, with "
-        "each setting changed:",
-        "",
-        "| path settings | TO sum | TO max | converged / no barrier / step cap | certified | "
-        "point evaluations | seconds |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-        f"Largest TO-score difference between settings: {spread:.2g}, {verdict} the stated "
-        f"resolution ({allowed:.2g}: 3% of the largest score, or saddle_tol "
-        f"{base.saddle_tol:g} times the {finite} finite bars, whichever is larger).",
-    ])  # fmt: skip
+    body = "\n".join(
+        [
+            "## Settings invariance of the default run (`bench/invariance.py`)",
+            "",
+            f"`.venv/bin/python bench/invariance.py --threads {a.threads}`. Machine: {machine()}.",
+            "",
+            f"The default run (digits, MLP 32x2, 8 minima) end to end: {total:.0f} s "
+            f"(minima {first.summary['seconds_minima']:.0f} s, paths "
+            f"{first.summary['seconds_paths']:.0f} s), TO-score sum "
+            f"{first.summary['to_score_sum']:.3g}. Then the paths of the same minima again, with "
+            "each setting changed:",
+            "",
+            "| path settings | TO sum | TO max | converged / no barrier / step cap | certified | "
+            "point evaluations | seconds |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"Largest TO-score difference between settings: {spread:.2g}, {verdict} the stated "
+            f"resolution ({allowed:.2g}: 3% of the largest score, or saddle_tol "
+            f"{base.saddle_tol:g} times the {finite} finite bars, whichever is larger).",
+        ]
+    )
     print(body)
     if not a.quick:
         write_block("bench/invariance.py", body)

@@ -42,11 +42,14 @@ from core.validate import SIGNIFICANT  # noqa: E402
 
 
 def config(k: int, pairs: str, train_steps: int, path_steps: int, seed: int = 0) -> RunConfig:
-    return RunConfig.from_dict({
-        "model": {"arch": "mlp", "width": 8, "depth": 1}, "seed": seed,
-        "train": {"minima": k, "steps": train_steps},
-        "paths": {"pairs": pairs, "steps": path_steps},
-    })  # fmt: skip
+    return RunConfig.from_dict(
+        {
+            "model": {"arch": "mlp", "width": 8, "depth": 1},
+            "seed": seed,
+            "train": {"minima": k, "steps": train_steps},
+            "paths": {"pairs": pairs, "steps": path_steps},
+        }
+    )
 
 
 def tree_only(guess, values, optimise) -> np.ndarray:
@@ -117,13 +120,29 @@ def measure(k: int, seed: int, train_steps: int, path_steps: int) -> dict:
         known, rounds = replay(rule, g, values, saddles)
         bars = barcode_from_graph(values, known, tol=1e-6)
         err = float(np.max(np.abs(finite_deaths(bars) - finite_deaths(reference)), initial=0))
-        rows.append(dict(rule=name, paths=sum(rounds), rounds=rounds, err=err,
-                         to=bars.to_score("sum")))  # fmt: skip
-    rows.append(dict(rule="all pairs", paths=len(pairs), rounds=[len(pairs)], err=0.0,
-                     to=reference.to_score("sum")))  # fmt: skip
-    return dict(k=k, seed=seed, rows=rows, scale=scale, spread=spread, seconds_all=seconds_all,
-                seconds_mst=seconds_mst, live_paths=live.summary["n_paths"],
-                live_to=live.summary["to_score_sum"])  # fmt: skip
+        rows.append(
+            dict(rule=name, paths=sum(rounds), rounds=rounds, err=err, to=bars.to_score("sum"))
+        )
+    rows.append(
+        dict(
+            rule="all pairs",
+            paths=len(pairs),
+            rounds=[len(pairs)],
+            err=0.0,
+            to=reference.to_score("sum"),
+        )
+    )
+    return dict(
+        k=k,
+        seed=seed,
+        rows=rows,
+        scale=scale,
+        spread=spread,
+        seconds_all=seconds_all,
+        seconds_mst=seconds_mst,
+        live_paths=live.summary["n_paths"],
+        live_to=live.summary["to_score_sum"],
+    )
 
 
 def main() -> None:

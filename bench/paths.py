@@ -68,8 +68,17 @@ print(json.dumps({"counts": counts, "seconds": seconds, "cold": cold, "births": 
                   "n_paths": len(land.paths)}))
 """
 
-NAMES = ("camel", "himmelblau", "muller_brown", "rastrigin", "ring", "wells", "sep10", "sep40",
-         "sep100")  # fmt: skip
+NAMES = (
+    "camel",
+    "himmelblau",
+    "muller_brown",
+    "rastrigin",
+    "ring",
+    "wells",
+    "sep10",
+    "sep40",
+    "sep100",
+)
 SIGNIFICANT = 0.005  # bars shorter than this fraction of the range are ties, not compared
 
 
@@ -105,12 +114,15 @@ def main(argv=None) -> int:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base),
-                        a.baseline], check=True)  # fmt: skip
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), a.baseline],
+            check=True,
+        )
         try:
             for name in a.only:
-                arg = json.dumps({"name": name, "sep_file": sep_file, "threads": a.threads,
-                                  "pairs": a.pairs})  # fmt: skip
+                arg = json.dumps(
+                    {"name": name, "sep_file": sep_file, "threads": a.threads, "pairs": a.pairs}
+                )
                 old, new = run_fresh(ONE, arg, base), run_fresh(ONE, arg)
                 n_old, n_new = (sum(r["counts"].values()) for r in (old, new))
                 (d_old, m_old), (d_new, m_new) = distance(old), distance(new)
@@ -122,25 +134,29 @@ def main(argv=None) -> int:
                 )
                 print(rows[-1], flush=True)
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
-                           check=True)  # fmt: skip
-    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()  # fmt: skip
-    body = "\n".join([
-        f"## Point evaluations per barcode, pairs={a.pairs} (`bench/paths.py`)",
-        "",
-        f"`.venv/bin/python bench/paths.py --baseline {a.baseline} --threads {a.threads} "
-        f"--pairs {a.pairs}`: revision {a.baseline} (before) and {rev} (after), each landscape "
-        f"in a fresh process per side, pairs={a.pairs}, each side's own toy settings. "
-        "Evaluations count every point the objective is evaluated at, with or without "
-        "gradient. Seconds: a second call in the same process; in brackets the first, which "
-        "pays the process's one-time imports "
-        "and set-up (torch.func's for the certificates among them).",
-        "",
-        f"Machine: {machine()}.",
-        "",
-        *rows,
-    ])  # fmt: skip
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=True
+            )
+    rev = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    body = "\n".join(
+        [
+            f"## Point evaluations per barcode, pairs={a.pairs} (`bench/paths.py`)",
+            "",
+            f"`.venv/bin/python bench/paths.py --baseline {a.baseline} --threads {a.threads} "
+            f"--pairs {a.pairs}`: revision {a.baseline} (before) and {rev} (after), each landscape "
+            f"in a fresh process per side, pairs={a.pairs}, each side's own toy settings. "
+            "Evaluations count every point the objective is evaluated at, with or without "
+            "gradient. Seconds: a second call in the same process; in brackets the first, which "
+            "pays the process's one-time imports "
+            "and set-up (torch.func's for the certificates among them).",
+            "",
+            f"Machine: {machine()}.",
+            "",
+            *rows,
+        ]
+    )
     write_block(f"bench/paths.py {a.pairs}", body)
     print("\n".join(rows))
     return 0

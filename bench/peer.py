@@ -202,14 +202,16 @@ def main() -> None:
         print(f"engine {name}: {engine[name]['seconds']:.2f} s", file=sys.stderr)
     rev = ["git", "-C", str(ROOT), "describe", "--always", "--dirty"]
     at = subprocess.run(rev, capture_output=True, text=True).stdout.strip()
-    body = "\n".join([
-        f"## Against a peer: TopSearch 0.0.3 (`bench/peer.py`, engine pairs={args.pairs})",
-        "",
-        f"`.venv/bin/python bench/peer.py --pairs {args.pairs}` (engine at {at}; TopSearch in "
-        "its own venv). Machine: " + machine() + ".",
-        "",
-        table(engine, peer),
-    ])  # fmt: skip
+    body = "\n".join(
+        [
+            f"## Against a peer: TopSearch 0.0.3 (`bench/peer.py`, engine pairs={args.pairs})",
+            "",
+            f"`.venv/bin/python bench/peer.py --pairs {args.pairs}` (engine at {at}; TopSearch in "
+            "its own venv). Machine: " + machine() + ".",
+            "",
+            table(engine, peer),
+        ]
+    )
     print(body)
     write_block(f"bench/peer.py {args.pairs}", body)
     if args.out:

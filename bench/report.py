@@ -58,7 +58,11 @@ def run_fresh(code: str, arg: str, tree: Path = ROOT) -> dict:
     ``tree`` (its own peak memory, no state shared with the caller) and return the JSON object
     on the last line it prints."""
     out = subprocess.run(
-        [sys.executable, "-c", code, arg], cwd=tree, check=True, capture_output=True, text=True,
+        [sys.executable, "-c", code, arg],
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(tree)},
-    )  # fmt: skip
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])

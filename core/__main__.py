@@ -50,8 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     sweep_cli.add_commands(sub, _run_flags)
     for command in sub.choices.values():  # the global options after the command too
         command.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                             help=argparse.SUPPRESS)  # fmt: skip
+        command.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
     return p
 
 
@@ -121,9 +126,12 @@ def _coarse_line(s: dict) -> list[str]:
     ]
 
 
-SHORT_KINDS = {"certified saddle": "certified saddle", "saddle, not certified": "saddle",
-               "upper bound (path not converged)": "upper bound",
-               "no barrier": "no barrier"}  # fmt: skip
+SHORT_KINDS = {
+    "certified saddle": "certified saddle",
+    "saddle, not certified": "saddle",
+    "upper bound (path not converged)": "upper bound",
+    "no barrier": "no barrier",
+}
 
 
 def format_run(run) -> str:
@@ -209,13 +217,17 @@ def cmd_run(a, store: RunStore) -> int:
 
 def cmd_list(a, store: RunStore) -> int:
     runs, bad = store.list()
-    print(f"{'run':12}  {'dataset':8} {'arch':6} {'w':>4} {'d':>2} {'K':>3}  "
-          f"{'TO(sum)':>10} {'TO(max)':>10}  stage")  # fmt: skip
+    print(
+        f"{'run':12}  {'dataset':8} {'arch':6} {'w':>4} {'d':>2} {'K':>3}  "
+        f"{'TO(sum)':>10} {'TO(max)':>10}  stage"
+    )
     for r in runs:
         c, s = r.config, r.summary
         to = f"{s['to_score_sum']:10.4g} {s['to_score_max']:10.4g}" if s else " " * 21
-        print(f"{r.run_id:12}  {c.data.name:8} {c.model.arch:6} {c.model.width:4d} "
-              f"{c.model.depth:2d} {c.train.minima:3d}  {to}  {r.stage}")  # fmt: skip
+        print(
+            f"{r.run_id:12}  {c.data.name:8} {c.model.arch:6} {c.model.width:4d} "
+            f"{c.model.depth:2d} {c.train.minima:3d}  {to}  {r.stage}"
+        )
     for name, why in bad:
         print(f"{name}: unreadable, skipped ({why})", file=sys.stderr)
     return 0
@@ -241,13 +253,21 @@ def cmd_toy(a, store: RunStore) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         a = _parser().parse_args(argv)
-        logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
-                            format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+        logging.basicConfig(
+            level=logging.INFO if a.verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
         store = RunStore(a.runs_dir)
-        commands = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "toy": cmd_toy,
-                    "sweep": lambda a, s: sweep_cli.cmd_sweep(a, s, config_from_args),
-                    "sweeps": sweep_cli.cmd_sweeps, "presets": sweep_cli.cmd_presets,
-                    "report": sweep_cli.cmd_report}  # fmt: skip
+        commands = {
+            "run": cmd_run,
+            "list": cmd_list,
+            "show": cmd_show,
+            "toy": cmd_toy,
+            "sweep": lambda a, s: sweep_cli.cmd_sweep(a, s, config_from_args),
+            "sweeps": sweep_cli.cmd_sweeps,
+            "presets": sweep_cli.cmd_presets,
+            "report": sweep_cli.cmd_report,
+        }
         return commands[a.command](a, store)
     except (UsageError, ValueError) as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
@@ -257,8 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_one_line(exc.strerror or str(exc))}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished stages are saved; run the same command to resume",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "interrupted: finished stages are saved; run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

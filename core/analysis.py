@@ -272,8 +272,7 @@ def plane_of(
     return plane
 
 
-_COLUMNS = ("train_loss", "test_loss", "train_error", "test_error", "gap_loss",
-            "gap_error")  # fmt: skip
+_COLUMNS = ("train_loss", "test_loss", "train_error", "test_error", "gap_loss", "gap_error")
 
 
 def minima_table(run: Run) -> list[dict[str, Any]]:

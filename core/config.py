@@ -23,8 +23,11 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("float32", "bfloat16")
 # Fields added after runs were first stored: at their default they are left out of the hash,
 # so the run ids of configs written before them stay what they were.
-LATER_DEFAULTS = {("paths", "precision"): "float32", ("paths", "compile"): False,
-                  ("memory_mb", None): None}  # fmt: skip
+LATER_DEFAULTS = {
+    ("paths", "precision"): "float32",
+    ("paths", "compile"): False,
+    ("memory_mb", None): None,
+}
 MAX_PARAMS = 50_000_000  # refuse networks this large before allocating anything
 MAX_PATH_VALUES = 500_000_000  # refuse runs whose path points (E x N x P) exceed this
 

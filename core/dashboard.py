@@ -55,8 +55,13 @@ def run_label(info_or_run: Any) -> str:
 def _network_columns(r: RunInfo) -> dict[str, Any]:
     """The columns that name a run and its network, first in every table of runs."""
     m = r.config.model
-    return {"run": r.run_id, "dataset": r.config.data.name, "architecture": m.arch,
-            "width": m.width, "depth": m.depth}  # fmt: skip
+    return {
+        "run": r.run_id,
+        "dataset": r.config.data.name,
+        "architecture": m.arch,
+        "width": m.width,
+        "depth": m.depth,
+    }
 
 
 def runs_table(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
@@ -204,11 +209,14 @@ def death_kinds(run: Any) -> dict[int, str]:
             continue
         status = p["status"][e]
         out[int(m)] = (
-            "no barrier" if status == "no barrier"
-            else "upper bound (path not converged)" if status == "step cap"
-            else "certified saddle" if p["certified"][e]
+            "no barrier"
+            if status == "no barrier"
+            else "upper bound (path not converged)"
+            if status == "step cap"
+            else "certified saddle"
+            if p["certified"][e]
             else "saddle, not certified"
-        )  # fmt: skip
+        )
     return out
 
 

@@ -111,9 +111,14 @@ def landscape_of(
     added = 0
     for round_ in range(explore + 1):
         conn = select_and_connect(
-            objective, found.thetas, found.values, p_opts, strategy=pairs,
-            step_objective=step_objective, on_progress=progress("paths"),
-        )  # fmt: skip
+            objective,
+            found.thetas,
+            found.values,
+            p_opts,
+            strategy=pairs,
+            step_objective=step_objective,
+            on_progress=progress("paths"),
+        )
         extra = minima_from_saddles(objective, found, conn, m_opts) if round_ < explore else None
         if extra is None:
             break

@@ -45,10 +45,13 @@ def minima_from_saddles(
     if not new:
         return None
     return Minima(
-        thetas=found.thetas[new], values=found.values[new], grad_norms=found.grad_norms[new],
-        status=[found.status[k] for k in new], steps=found.steps[new],
+        thetas=found.thetas[new],
+        values=found.values[new],
+        grad_norms=found.grad_norms[new],
+        status=[found.status[k] for k in new],
+        steps=found.steps[new],
         start_of=np.zeros(0, dtype=np.int64),
-    )  # fmt: skip
+    )
 
 
 def add_minima(minima: Minima, extra: Minima) -> Minima:

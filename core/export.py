@@ -30,8 +30,14 @@ log = logging.getLogger(__name__)
 __all__ = ["FORMATS", "MIME", "browser_path", "figure_bytes", "run_archive", "table_csv"]
 
 FORMATS = ("png", "svg", "pdf", "html")
-MIME = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf",
-        "html": "text/html", "csv": "text/csv", "zip": "application/zip"}  # fmt: skip
+MIME = {
+    "png": "image/png",
+    "svg": "image/svg+xml",
+    "pdf": "application/pdf",
+    "html": "text/html",
+    "csv": "text/csv",
+    "zip": "application/zip",
+}
 TIMEOUT_S = 120.0  # longest wait for the browser to start or for one figure
 _LOCK = threading.Lock()
 _exporter: _Exporter | None = None

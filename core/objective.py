@@ -384,8 +384,9 @@ class NetworkObjective:
             else:
                 ce, g = None, None
                 for j in range(0, b, b_block):
-                    c, gj = _hand_ce_and_grad(self.model, th, x[j : j + b_block],
-                                              y[j : j + b_block])  # fmt: skip
+                    c, gj = _hand_ce_and_grad(
+                        self.model, th, x[j : j + b_block], y[j : j + b_block]
+                    )
                     gj.mul_(inv_b)
                     ce, g = (c, gj) if g is None else (ce + c, g.add_(gj))
                 v = ce / b + 0.5 * self.l2 * th.pow(2).sum(1)

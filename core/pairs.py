@@ -136,9 +136,14 @@ def screened_saddles(objective, minima, pairs, opts: PathOptions, step_objective
     (the optimised paths evaluate their own). Upper bounds: maxima along paths."""
     steps, n = max(1, opts.steps // 10), max(3, opts.n_points // 2)
     short = dataclasses.replace(
-        opts, steps=steps, eval_every=steps, n_points=n, max_points=n,
-        final_density=opts.density, max_density=opts.density,
-    )  # fmt: skip
+        opts,
+        steps=steps,
+        eval_every=steps,
+        n_points=n,
+        max_points=n,
+        final_density=opts.density,
+        max_density=opts.density,
+    )
     run = connect(objective, minima, pairs, short, step_objective=step_objective, straight=False)
     return run.saddles
 
@@ -210,13 +215,20 @@ def _joined_routes(objective, minima, pairs, routes, joined, opts) -> Paths:
     nan = np.full(e, np.nan)
     line = list(straight_chains(minima, pairs, opts.n_points))
     paths = Paths(
-        pairs=pairs, points=pts, saddles=np.full(e, np.inf),
+        pairs=pairs,
+        points=pts,
+        saddles=np.full(e, np.inf),
         straight=dense_max(objective, line, opts.density, opts.chunk) if e else nan,
         densities=np.full(e, opts.density, dtype=np.int64),
-        status=np.full(e, "no barrier", dtype=object), force=nan, climb_grad=nan, scale=nan,
-        steps=np.zeros(e, dtype=np.int64), history_steps=np.zeros(1, dtype=np.int64),
-        history=np.full((e, 1), np.nan), climb=np.full(e, -1, dtype=np.int64),
-    )  # fmt: skip
+        status=np.full(e, "no barrier", dtype=object),
+        force=nan,
+        climb_grad=nan,
+        scale=nan,
+        steps=np.zeros(e, dtype=np.int64),
+        history_steps=np.zeros(1, dtype=np.int64),
+        history=np.full((e, 1), np.nan),
+        climb=np.full(e, -1, dtype=np.int64),
+    )
     if e:
         paths.saddles, paths.densities = final_saddles(objective, pts, opts)
         paths.history[:, 0] = paths.saddles
@@ -278,8 +290,10 @@ def select_and_connect(
     final = int((done.densities >= opts.final_density).sum())
     log.info(
         "mst strategy optimised %d of %d pairs, %d with final saddles (the barcode's tree)",
-        len(done), len(candidates), final,
-    )  # fmt: skip
+        len(done),
+        len(candidates),
+        final,
+    )
     return done
 
 

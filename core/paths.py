@@ -234,10 +234,25 @@ def connect(
     e = pairs.shape[0]
     if e == 0:
         z = np.zeros(0)
-        return Paths(pairs, [], z, z, z.astype(int), z.astype(str), z, z, z, z.astype(int),
-                     z.astype(int), np.zeros((0, 0)), climb=z.astype(int),
-                     certified=z.astype(bool), eigs=np.zeros((0, 2)), peak_grad=z,
-                     peak_value=z)  # fmt: skip
+        return Paths(
+            pairs,
+            [],
+            z,
+            z,
+            z.astype(int),
+            z.astype(str),
+            z,
+            z,
+            z,
+            z.astype(int),
+            z.astype(int),
+            np.zeros((0, 0)),
+            climb=z.astype(int),
+            certified=z.astype(bool),
+            eigs=np.zeros((0, 2)),
+            peak_grad=z,
+            peak_value=z,
+        )
     endpoint_vals = values_of(objective, minima, opts.chunk).to(minima.dtype)  # (K,)
 
     # 1. Straight chains, their honest saddles (the first candidate of every pair), and each

@@ -73,17 +73,29 @@ def objectives(config: RunConfig, device: torch.device | None = None):
     device = device or resolve_device(config.device)
     d, m, t, p = config.data, config.model, config.train, config.paths
     data = load_dataset(
-        d.name, data_root=d.data_root, download=d.download,
-        n_train=d.n_train, n_test=d.n_test, seed=config.seed, device=device,
-    )  # fmt: skip
+        d.name,
+        data_root=d.data_root,
+        download=d.download,
+        n_train=d.n_train,
+        n_test=d.n_test,
+        seed=config.seed,
+        device=device,
+    )
     check_size(config, data.input_shape, data.n_classes)
     model = build_model(m.arch, m.width, m.depth, data.input_shape, data.n_classes)
 
     budget = config.memory_mb << 20 if config.memory_mb else None
 
     def make(batch):
-        return NetworkObjective(model, data, l2=t.l2, batch_size=batch, seed=config.seed,
-                                device=device, memory_budget=budget)  # fmt: skip
+        return NetworkObjective(
+            model,
+            data,
+            l2=t.l2,
+            batch_size=batch,
+            seed=config.seed,
+            device=device,
+            memory_budget=budget,
+        )
 
     train_obj = make(t.batch_size)
     path_obj = train_obj if p.batch_size == t.batch_size else make(p.batch_size)
@@ -128,10 +140,17 @@ def _minima_options(config: RunConfig) -> MinimaOptions:
 def _path_options(config: RunConfig) -> PathOptions:
     p = config.paths
     return PathOptions(
-        n_points=p.n_points, max_points=p.max_points, steps=p.steps, force_tol=p.force_tol,
-        grad_tol=p.grad_tol, noisy_steps=p.noisy_steps if p.batch_size else 0,
-        saddle_tol=p.saddle_tol, eval_every=25, density=2, precision=p.precision,
-    )  # fmt: skip
+        n_points=p.n_points,
+        max_points=p.max_points,
+        steps=p.steps,
+        force_tol=p.force_tol,
+        grad_tol=p.grad_tol,
+        noisy_steps=p.noisy_steps if p.batch_size else 0,
+        saddle_tol=p.saddle_tol,
+        eval_every=25,
+        density=2,
+        precision=p.precision,
+    )
 
 
 def _stepper(obj: NetworkObjective, batch: int | None, compiled: bool = False):
@@ -148,10 +167,12 @@ def stage_minima(config: RunConfig, train_obj, store: RunStore, progress: Progre
     starts = train_obj.init(config.train.minima, config.seed)
     try:
         found = find_minima(
-            train_obj, starts, _minima_options(config),
+            train_obj,
+            starts,
+            _minima_options(config),
             step_objective=_stepper(train_obj, config.train.batch_size),
             on_progress=(lambda s, n: progress("minima", s, n)) if progress else None,
-        )  # fmt: skip
+        )
     except ValueError as exc:
         if "diverged" not in str(exc):
             raise
@@ -160,13 +181,19 @@ def stage_minima(config: RunConfig, train_obj, store: RunStore, progress: Progre
     te = train_obj.evaluate(found.thetas, "test")
     rec = {
         "values": found.values,  # the landscape: train cross-entropy + l2 term
-        "train_loss": tr["loss"], "test_loss": te["loss"],
-        "train_error": tr["error"], "test_error": te["error"],
-        "gap_loss": te["loss"] - tr["loss"], "gap_error": te["error"] - tr["error"],
-        "grad_norm": found.grad_norms, "status": found.status, "steps": found.steps,
-        "start_of": found.start_of, "failed": {str(k): v for k, v in found.failed.items()},
+        "train_loss": tr["loss"],
+        "test_loss": te["loss"],
+        "train_error": tr["error"],
+        "test_error": te["error"],
+        "gap_loss": te["loss"] - tr["loss"],
+        "gap_error": te["error"] - tr["error"],
+        "grad_norm": found.grad_norms,
+        "status": found.status,
+        "steps": found.steps,
+        "start_of": found.start_of,
+        "failed": {str(k): v for k, v in found.failed.items()},
         "seconds": time.perf_counter() - t0,
-    }  # fmt: skip
+    }
     d = store.dir(config.run_id)
     write_tensors(d / "minima.safetensors", {"thetas": found.thetas})
     write_json(d / "minima.json", rec)
@@ -178,10 +205,14 @@ def stage_paths(config: RunConfig, path_obj, store: RunStore, progress: Progress
     thetas = read_tensors(d / "minima.safetensors")["thetas"].to(path_obj.device)
     values = np.asarray(read_json(d / "minima.json")["values"], dtype=np.float64)
     conn = select_and_connect(
-        path_obj, thetas, values, _path_options(config), strategy=config.paths.pairs,
+        path_obj,
+        thetas,
+        values,
+        _path_options(config),
+        strategy=config.paths.pairs,
         step_objective=_stepper(path_obj, config.paths.batch_size, config.paths.compile),
         on_progress=(lambda s, n, c: progress("paths", s, n)) if progress else None,
-    )  # fmt: skip
+    )
     sizes = [p.shape[0] for p in conn.points]
     points = torch.cat(conn.points) if conn.points else thetas.new_zeros(0, thetas.shape[1])
     write_tensors(  # points (sum of N_e, P); with one minimum there is no path at all
@@ -190,9 +221,24 @@ def stage_paths(config: RunConfig, path_obj, store: RunStore, progress: Progress
     write_json(d / "paths.json", _paths_record(conn) | {"seconds": time.perf_counter() - t0})
 
 
-PATH_ARRAYS = ("pairs", "saddles", "straight", "densities", "status", "force", "climb_grad",
-               "scale", "steps", "history_steps", "history", "climb", "certified", "eigs",
-               "peak_grad", "peak_value")  # fmt: skip
+PATH_ARRAYS = (
+    "pairs",
+    "saddles",
+    "straight",
+    "densities",
+    "status",
+    "force",
+    "climb_grad",
+    "scale",
+    "steps",
+    "history_steps",
+    "history",
+    "climb",
+    "certified",
+    "eigs",
+    "peak_grad",
+    "peak_value",
+)
 
 
 def _paths_record(conn: Paths) -> dict[str, Any]:
@@ -229,9 +275,15 @@ def stage_results(config: RunConfig, store: RunStore) -> None:
 
 
 def _paths_from_record(rec: dict[str, Any], points: list[torch.Tensor]) -> Paths:
-    types = {"pairs": np.int64, "densities": np.int64, "steps": np.int64,
-             "history_steps": np.int64, "status": object, "certified": bool,
-             "climb": np.int64}  # fmt: skip
+    types = {
+        "pairs": np.int64,
+        "densities": np.int64,
+        "steps": np.int64,
+        "history_steps": np.int64,
+        "status": object,
+        "certified": bool,
+        "climb": np.int64,
+    }
     arrays = {n: np.asarray(rec[n], dtype=types.get(n, np.float64)) for n in PATH_ARRAYS}
     arrays["pairs"] = arrays["pairs"].reshape(-1, 2)
     arrays["eigs"] = arrays["eigs"].reshape(-1, 2)

@@ -41,11 +41,14 @@ GPU_FLOPS = 10e12  # assumed sustained FLOP/s of the batched fp32 objective on o
 
 # dataset -> (input shape, classes, training examples in the full split)
 DATASET_SHAPES = {
-    "digits": ((1, 8, 8), 10, 1437), "mnist1d": ((1, 40), 10, 4000),
-    "mnist": ((1, 28, 28), 10, 60000), "fashion_mnist": ((1, 28, 28), 10, 60000),
-    "cifar10": ((3, 32, 32), 10, 50000), "cifar100": ((3, 32, 32), 100, 50000),
+    "digits": ((1, 8, 8), 10, 1437),
+    "mnist1d": ((1, 40), 10, 4000),
+    "mnist": ((1, 28, 28), 10, 60000),
+    "fashion_mnist": ((1, 28, 28), 10, 60000),
+    "cifar10": ((3, 32, 32), 10, 50000),
+    "cifar100": ((3, 32, 32), 100, 50000),
     "svhn": ((3, 32, 32), 10, 73257),
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,21 @@ def _paper(dataset: str, arch: str, l2: float, widths, depths, width: int, depth
     base = RunConfig(
         data=DataConfig(name=dataset, n_train=10000, n_test=10000 if dataset != "svhn" else None),
         model=ModelConfig(arch=arch, width=width, depth=depth),
-        train=TrainConfig(minima=8, regime="anneal", lr=1e-2, lr_final=1e-4, steps=20000,
-                          batch_size=256, l2=l2, grad_tol=1e-3),
-        paths=PathConfig(pairs="all", n_points=10, max_points=16, steps=1000, batch_size=256,
-                         noisy_steps=200),
+        train=TrainConfig(
+            minima=8,
+            regime="anneal",
+            lr=1e-2,
+            lr_final=1e-4,
+            steps=20000,
+            batch_size=256,
+            l2=l2,
+            grad_tol=1e-3,
+        ),
+        paths=PathConfig(
+            pairs="all", n_points=10, max_points=16, steps=1000, batch_size=256, noisy_steps=200
+        ),
         device="auto",
-    )  # fmt: skip
+    )
     seeds = (0, 1, 2)
     specs = []
     if widths:
@@ -84,11 +96,12 @@ def _cpu_base(dataset: str) -> RunConfig:
     return RunConfig(
         data=DataConfig(name=dataset, n_train=300),
         model=ModelConfig(arch="mlp", width=8, depth=1),
-        train=TrainConfig(minima=5, regime="anneal", lr=0.02, lr_final=1e-4, steps=1500,
-                          l2=1e-4, grad_tol=1e-3),
+        train=TrainConfig(
+            minima=5, regime="anneal", lr=0.02, lr_final=1e-4, steps=1500, l2=1e-4, grad_tol=1e-3
+        ),
         paths=PathConfig(pairs="all", n_points=6, max_points=12, steps=800),
         device="cpu",
-    )  # fmt: skip
+    )
 
 
 def _cpu(dataset: str) -> tuple[SweepSpec, ...]:
@@ -114,8 +127,10 @@ def _resolution() -> tuple[SweepSpec, ...]:
     depth 3 at width 16 (the prototype's depth observation) at the depth step size."""
     fine = {"n_points": 12, "max_points": 32, "steps": 2000}
     base = _cpu_base("digits").replace(paths=fine)
-    return (SweepSpec(base=base, widths=(4, 8, 16)),
-            SweepSpec(base=base, widths=(16,), depths=(3,)))  # fmt: skip
+    return (
+        SweepSpec(base=base, widths=(4, 8, 16)),
+        SweepSpec(base=base, widths=(16,), depths=(3,)),
+    )
 
 
 def _tiny() -> tuple[SweepSpec, ...]:
@@ -132,34 +147,71 @@ def _tiny() -> tuple[SweepSpec, ...]:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset("fc-mnist", "fully connected on MNIST: widths 32-256 at depth 2, depths 1-4 at "
-               "width 64, both regimes; 3 seeds", _paper("mnist", "mlp", 1e-5, (32, 64, 128, 256),
-                                                        (1, 2, 3, 4), 64, 2)),
-        Preset("fc-fashion-mnist", "fully connected on Fashion-MNIST, as fc-mnist",
-               _paper("fashion_mnist", "mlp", 1e-5, (32, 64, 128, 256), (1, 2, 3, 4), 64, 2)),
-        Preset("cnn-cifar10", "the authors' CNN depth experiment on CIFAR10: 1-3 conv blocks of "
-               "32 channels, both regimes; 3 seeds", _paper("cifar10", "cnn", 5e-5, (), (1, 2, 3),
-                                                           32, 1)),
-        Preset("cnn-svhn", "CNN on SVHN, as cnn-cifar10",
-               _paper("svhn", "cnn", 5e-5, (), (1, 2, 3), 32, 1)),
-        Preset("resnet-cifar10", "ResNet-like on CIFAR10: widths 8-32 at 2 residual blocks, 1-3 "
-               "blocks at width 16, both regimes; 3 seeds",
-               _paper("cifar10", "resnet", 5e-5, (8, 16, 32), (1, 2, 3), 16, 2)),
-        Preset("resnet-svhn", "ResNet-like on SVHN, as resnet-cifar10",
-               _paper("svhn", "resnet", 5e-5, (8, 16, 32), (1, 2, 3), 16, 2)),
-        Preset("cpu-reproduction", "docs/REPRODUCTION.md: cpu-digits then cpu-mnist1d (measured: "
-               "75 runs, 60 minutes of run time on a shared 2-core CPU, OMP_NUM_THREADS=1)",
-               _cpu("digits") + _cpu("mnist1d"), "cpu"),
-        Preset("cpu-digits", "digits: MLP widths 4-128 at depth 1, depths 1-4 at width 8, CNN "
-               "depths 1-3, both regimes; 3 seeds", _cpu("digits"), "cpu"),
-        Preset("cpu-mnist1d", "MNIST-1D: MLP widths 8, 32, 128 at depth 1, depths 1-4 at width "
-               "8, CNN depths 1-3, both regimes; 3 seeds", _cpu("mnist1d"), "cpu"),
-        Preset("cpu-resolution", "digits MLP widths 4, 8, 16 at depth 1 and depth 3 at width 16, "
-               "seed 0, paths of 12-32 points and 2000 steps: is the TO-score's plateau in "
-               "cpu-digits the landscape or the path resolution?", _resolution(), "cpu"),
+        Preset(
+            "fc-mnist",
+            "fully connected on MNIST: widths 32-256 at depth 2, depths 1-4 at "
+            "width 64, both regimes; 3 seeds",
+            _paper("mnist", "mlp", 1e-5, (32, 64, 128, 256), (1, 2, 3, 4), 64, 2),
+        ),
+        Preset(
+            "fc-fashion-mnist",
+            "fully connected on Fashion-MNIST, as fc-mnist",
+            _paper("fashion_mnist", "mlp", 1e-5, (32, 64, 128, 256), (1, 2, 3, 4), 64, 2),
+        ),
+        Preset(
+            "cnn-cifar10",
+            "the authors' CNN depth experiment on CIFAR10: 1-3 conv blocks of "
+            "32 channels, both regimes; 3 seeds",
+            _paper("cifar10", "cnn", 5e-5, (), (1, 2, 3), 32, 1),
+        ),
+        Preset(
+            "cnn-svhn",
+            "CNN on SVHN, as cnn-cifar10",
+            _paper("svhn", "cnn", 5e-5, (), (1, 2, 3), 32, 1),
+        ),
+        Preset(
+            "resnet-cifar10",
+            "ResNet-like on CIFAR10: widths 8-32 at 2 residual blocks, 1-3 "
+            "blocks at width 16, both regimes; 3 seeds",
+            _paper("cifar10", "resnet", 5e-5, (8, 16, 32), (1, 2, 3), 16, 2),
+        ),
+        Preset(
+            "resnet-svhn",
+            "ResNet-like on SVHN, as resnet-cifar10",
+            _paper("svhn", "resnet", 5e-5, (8, 16, 32), (1, 2, 3), 16, 2),
+        ),
+        Preset(
+            "cpu-reproduction",
+            "docs/REPRODUCTION.md: cpu-digits then cpu-mnist1d (measured: "
+            "75 runs, 60 minutes of run time on a shared 2-core CPU, OMP_NUM_THREADS=1)",
+            _cpu("digits") + _cpu("mnist1d"),
+            "cpu",
+        ),
+        Preset(
+            "cpu-digits",
+            "digits: MLP widths 4-128 at depth 1, depths 1-4 at width 8, CNN "
+            "depths 1-3, both regimes; 3 seeds",
+            _cpu("digits"),
+            "cpu",
+        ),
+        Preset(
+            "cpu-mnist1d",
+            "MNIST-1D: MLP widths 8, 32, 128 at depth 1, depths 1-4 at width "
+            "8, CNN depths 1-3, both regimes; 3 seeds",
+            _cpu("mnist1d"),
+            "cpu",
+        ),
+        Preset(
+            "cpu-resolution",
+            "digits MLP widths 4, 8, 16 at depth 1 and depth 3 at width 16, "
+            "seed 0, paths of 12-32 points and 2000 steps: is the TO-score's plateau in "
+            "cpu-digits the landscape or the path resolution?",
+            _resolution(),
+            "cpu",
+        ),
         Preset("tiny", "a 4-run smoke test (seconds)", _tiny(), "cpu"),
     ]
-}  # fmt: skip
+}
 
 
 def get_preset(name: str) -> Preset:
@@ -199,9 +251,14 @@ def run_cost(c: RunConfig) -> dict[str, Any]:
     hvp = pairs * LANCZOS_STEPS * n  # the certificates: a Hessian-vector product ~ 5 forwards
     checks = 3 * f * checks_train + f * (dense + final) + 5 * f * hvp
     flops = 3 * f * (train_step * t.steps + path_examples) + checks
-    return {"parameters": p, "forward FLOPs per example": f,
-            "examples per training step": train_step, "examples per path step": int(path_step),
-            "FLOPs": flops, "check FLOPs": checks}  # fmt: skip
+    return {
+        "parameters": p,
+        "forward FLOPs per example": f,
+        "examples per training step": train_step,
+        "examples per path step": int(path_step),
+        "FLOPs": flops,
+        "check FLOPs": checks,
+    }
 
 
 def estimate_cost(preset: Preset | str) -> dict[str, Any]:
@@ -215,9 +272,12 @@ def estimate_cost(preset: Preset | str) -> dict[str, Any]:
     flops = sum(x["FLOPs"] for x in costs)
     params = [x["parameters"] for x in costs]
     return {
-        "preset": preset.name, "runs": len(costs), "parameters": (min(params), max(params)),
+        "preset": preset.name,
+        "runs": len(costs),
+        "parameters": (min(params), max(params)),
         "examples per training step": max(x["examples per training step"] for x in costs),
         "examples per path step": max(x["examples per path step"] for x in costs),
-        "PFLOP": flops / 1e15, "GPU minutes": math.ceil(flops / GPU_FLOPS / 60),
+        "PFLOP": flops / 1e15,
+        "GPU minutes": math.ceil(flops / GPU_FLOPS / 60),
         "share in full-data checks": sum(x["check FLOPs"] for x in costs) / flops,
-    }  # fmt: skip
+    }

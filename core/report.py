@@ -35,10 +35,22 @@ from core.sweep import flat_fields
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Series", "budget_curve", "budget_series", "converged", "group_label",
-           "run_row", "series_keys", "stalled",
-           "regime_rows", "score_series", "segment_gap", "segment_gap_points", "trend",
-           "vanishing_bars"]  # fmt: skip
+__all__ = [
+    "Series",
+    "budget_curve",
+    "budget_series",
+    "converged",
+    "group_label",
+    "run_row",
+    "series_keys",
+    "stalled",
+    "regime_rows",
+    "score_series",
+    "segment_gap",
+    "segment_gap_points",
+    "trend",
+    "vanishing_bars",
+]
 
 GROUP_SKIP = ("seed", "device", "data.data_root", "data.download")
 
@@ -67,24 +79,37 @@ def run_row(run) -> dict[str, Any]:
     c, s, m = run.config, run.summary, run.minima
     b = run.barcode
     return {
-        "run": run.run_id, "dataset": c.data.name, "arch": c.model.arch,
-        "width": c.model.width, "depth": c.model.depth, "regime": c.train.regime,
-        "lr": c.train.lr, "force tol": c.paths.force_tol, "seed": c.seed, "minima": s["n_minima"],
-        "true minima": s["n_true_minima"], "TO sum": b.to_score("sum"),
-        "TO max": b.to_score("max"), "paths": s["n_paths"],
-        "paths converged": s["n_paths_converged"], "converged": converged(run),
+        "run": run.run_id,
+        "dataset": c.data.name,
+        "arch": c.model.arch,
+        "width": c.model.width,
+        "depth": c.model.depth,
+        "regime": c.train.regime,
+        "lr": c.train.lr,
+        "force tol": c.paths.force_tol,
+        "seed": c.seed,
+        "minima": s["n_minima"],
+        "true minima": s["n_true_minima"],
+        "TO sum": b.to_score("sum"),
+        "TO max": b.to_score("max"),
+        "paths": s["n_paths"],
+        "paths converged": s["n_paths_converged"],
+        "converged": converged(run),
         "stalled": stalled(run),
         "bars > tol": int(np.sum(b.lengths[np.isfinite(b.deaths)] > c.paths.saddle_tol)),
-        "train loss": float(np.mean(m["train_loss"])), "test loss": float(np.mean(m["test_loss"])),
-        "gap loss": float(np.mean(m["gap_loss"])), "gap error": float(np.mean(m["gap_error"])),
+        "train loss": float(np.mean(m["train_loss"])),
+        "test loss": float(np.mean(m["test_loss"])),
+        "gap loss": float(np.mean(m["gap_loss"])),
+        "gap error": float(np.mean(m["gap_error"])),
         "seconds": float(s["seconds_minima"] + s["seconds_paths"]),
-    }  # fmt: skip
+    }
 
 
 def _group(config, drop: Sequence[str]) -> str:
     flat = flat_fields(config)
-    return json.dumps({k: v for k, v in flat.items() if k not in (*GROUP_SKIP, *drop)},
-                      sort_keys=True)  # fmt: skip
+    return json.dumps(
+        {k: v for k, v in flat.items() if k not in (*GROUP_SKIP, *drop)}, sort_keys=True
+    )
 
 
 def group_label(configs: Sequence, drop: Sequence[str] = ()) -> list[str]:
@@ -93,8 +118,15 @@ def group_label(configs: Sequence, drop: Sequence[str] = ()) -> list[str]:
     flats = [flat_fields(c) for c in configs]
     keys = [k for k in flats[0] if k not in (*GROUP_SKIP, *drop)] if flats else []
     vary = [k for k in keys if len({json.dumps(f[k]) for f in flats}) > 1]
-    short = {"data.name": "", "model.arch": "", "model.width": "width ", "model.depth": "depth ",
-             "train.regime": "", "train.lr": "lr ", "paths.force_tol": "force tol "}  # fmt: skip
+    short = {
+        "data.name": "",
+        "model.arch": "",
+        "model.width": "width ",
+        "model.depth": "depth ",
+        "train.regime": "",
+        "train.lr": "lr ",
+        "paths.force_tol": "force tol ",
+    }
     shape = ("paths.n_points", "paths.max_points", "paths.steps")
     out = []
     for f in flats:
@@ -134,14 +166,17 @@ def series_keys(specs: Sequence, by: str) -> set[str]:
     from core.sweep import expand
 
     field = f"model.{by}"
-    return {_group(c, (field,)) for s in specs if len(getattr(s, f"{by}s")) >= 2
-            for c in expand(s)}  # fmt: skip
+    return {_group(c, (field,)) for s in specs if len(getattr(s, f"{by}s")) >= 2 for c in expand(s)}
 
 
 def score_series(
-    runs: Sequence, by: str, kind: str = "sum", *, only_converged: bool = True,
+    runs: Sequence,
+    by: str,
+    kind: str = "sum",
+    *,
+    only_converged: bool = True,
     keys: set[str] | None = None,
-) -> tuple[list[Series], list[str]]:  # fmt: skip
+) -> tuple[list[Series], list[str]]:
     """TO-score against ``by`` for every group of runs that differ only in ``by`` and seed.
 
     ``keys`` (from ``series_keys``) keeps only the groups a sweep swept along ``by``, so two
@@ -169,8 +204,15 @@ def score_series(
         if len(at) < 2:
             continue
         xs = sorted(at)
-        out.append(Series(label, by, xs, [[r.barcode.to_score(kind) for r in at[x]] for x in xs],
-                          [[r.run_id for r in at[x]] for x in xs]))  # fmt: skip
+        out.append(
+            Series(
+                label,
+                by,
+                xs,
+                [[r.barcode.to_score(kind) for r in at[x]] for x in xs],
+                [[r.run_id for r in at[x]] for x in xs],
+            )
+        )
     return out, left_out
 
 
@@ -204,10 +246,17 @@ def segment_gap_points(runs: Sequence, gap: str = "loss") -> list[dict[str, Any]
     for r, label in zip(runs, labels, strict=True):
         seg = r.barcode.segment_of()
         for k in np.flatnonzero(np.isfinite(seg)):
-            out.append({"run": r.run_id, "config": label, "regime": r.config.train.regime,
-                        "minimum": int(k), "length": float(seg[k]),
-                        "birth": float(r.barcode.values[k]),
-                        "gap": float(r.minima[f"gap_{gap}"][k])})  # fmt: skip
+            out.append(
+                {
+                    "run": r.run_id,
+                    "config": label,
+                    "regime": r.config.train.regime,
+                    "minimum": int(k),
+                    "length": float(seg[k]),
+                    "birth": float(r.barcode.values[k]),
+                    "gap": float(r.minima[f"gap_{gap}"][k]),
+                }
+            )
     return out
 
 
@@ -236,15 +285,24 @@ def segment_gap(points: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, An
         zl[m], zg[m] = _zscore(length[m]), _zscore(gap[m])
         rl[m], rg[m] = _residual(length[m], birth[m]), _residual(gap[m], birth[m])
         res = _corr(length[m], gap[m], seed)
-        per_run.append({
-            "run": rid, "config": points[int(np.argmax(m))]["config"], "n": int(m.sum()),
-            "pearson": res.pearson if res else nan, "p (r)": res.pearson_p_perm if res else nan,
-            "spearman": res.spearman if res else nan,
-            "p (rho)": res.spearman_p_perm if res else nan,
-        })  # fmt: skip
-    return {"pooled": _corr(length, gap, seed), "within": _corr(zl, zg, seed),
-            "partial": _corr(rl, rg, seed), "birth": _corr(birth, gap, seed),
-            "per_run": per_run}  # fmt: skip
+        per_run.append(
+            {
+                "run": rid,
+                "config": points[int(np.argmax(m))]["config"],
+                "n": int(m.sum()),
+                "pearson": res.pearson if res else nan,
+                "p (r)": res.pearson_p_perm if res else nan,
+                "spearman": res.spearman if res else nan,
+                "p (rho)": res.spearman_p_perm if res else nan,
+            }
+        )
+    return {
+        "pooled": _corr(length, gap, seed),
+        "within": _corr(zl, zg, seed),
+        "partial": _corr(rl, rg, seed),
+        "birth": _corr(birth, gap, seed),
+        "per_run": per_run,
+    }
 
 
 def _residual(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -265,32 +323,43 @@ def regime_rows(runs: Sequence) -> list[dict[str, Any]]:
     groups: dict[str, list] = {}
     for r in runs:
         groups.setdefault(_group(r.config, drop), []).append(r)
-    groups = {k: g for k, g in groups.items()
-              if len({(r.config.train.regime, r.config.train.lr) for r in g}) > 1}  # fmt: skip
+    groups = {
+        k: g
+        for k, g in groups.items()
+        if len({(r.config.train.regime, r.config.train.lr) for r in g}) > 1
+    }
     labels = group_label([g[0].config for g in groups.values()], drop) if groups else []
     rows = []
     for label, members in zip(labels, groups.values(), strict=True):
         regimes = sorted({(r.config.train.regime, r.config.train.lr) for r in members})
-        pts = {g: segment_gap_points([r for r in members
-                                      if (r.config.train.regime, r.config.train.lr) == g])
-               for g in regimes}  # fmt: skip
+        pts = {
+            g: segment_gap_points(
+                [r for r in members if (r.config.train.regime, r.config.train.lr) == g]
+            )
+            for g in regimes
+        }
         ind = [i for i, g in enumerate(regimes) for _ in pts[g]]
         lens = [p["length"] for g in regimes for p in pts[g]]
         test = _corr(ind, lens) if len(regimes) == 2 else None
         for g in regimes:
             rs = [r for r in members if (r.config.train.regime, r.config.train.lr) == g]
             ls = np.array([p["length"] for p in pts[g]]) if pts[g] else np.array([np.nan])
-            rows.append({
-                "configuration": label, "regime": f"{g[0]} (lr {g[1]:g})", "runs": len(rs),
-                "minima": int(sum(r.summary["n_minima"] for r in rs)),
-                "mean segment": float(np.mean(ls)), "median segment": float(np.median(ls)),
-                "mean TO sum": float(np.mean([r.barcode.to_score("sum") for r in rs])),
-                "true minima": int(sum(r.summary["n_true_minima"] for r in rs)),
-                "train loss": float(np.mean([np.mean(r.minima["train_loss"]) for r in rs])),
-                "gap loss": float(np.mean([np.mean(r.minima["gap_loss"]) for r in rs])),
-                "gap error": float(np.mean([np.mean(r.minima["gap_error"]) for r in rs])),
-                "p (length)": test.pearson_p_perm if test else np.nan,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "configuration": label,
+                    "regime": f"{g[0]} (lr {g[1]:g})",
+                    "runs": len(rs),
+                    "minima": int(sum(r.summary["n_minima"] for r in rs)),
+                    "mean segment": float(np.mean(ls)),
+                    "median segment": float(np.median(ls)),
+                    "mean TO sum": float(np.mean([r.barcode.to_score("sum") for r in rs])),
+                    "true minima": int(sum(r.summary["n_true_minima"] for r in rs)),
+                    "train loss": float(np.mean([np.mean(r.minima["train_loss"]) for r in rs])),
+                    "gap loss": float(np.mean([np.mean(r.minima["gap_loss"]) for r in rs])),
+                    "gap error": float(np.mean([np.mean(r.minima["gap_error"]) for r in rs])),
+                    "p (length)": test.pearson_p_perm if test else np.nan,
+                }
+            )
     return rows
 
 
@@ -362,7 +431,11 @@ def vanishing_bars(run, budget: int, *, rel: float = 0.1) -> dict[str, Any]:
     tol = run.config.paths.saddle_tol
     seen = np.isfinite(early) & (early > tol)
     gone = seen & np.isfinite(final) & (final <= np.maximum(tol, rel * early))
-    return {"run": run.run_id, "budget": int(steps[max(t, 0)]), "visible": int(seen.sum()),
-            "vanished": int(gone.sum()),
-            "TO at budget": float(np.sum(early[np.isfinite(early)])),
-            "TO final": run.barcode.to_score("sum")}  # fmt: skip
+    return {
+        "run": run.run_id,
+        "budget": int(steps[max(t, 0)]),
+        "visible": int(seen.sum()),
+        "vanished": int(gone.sum()),
+        "TO at budget": float(np.sum(early[np.isfinite(early)])),
+        "TO final": run.barcode.to_score("sum"),
+    }

@@ -107,8 +107,12 @@ class Doc:
             elif b[0] == "table":
                 cols = list(dict.fromkeys(k for r in b[1] for k in r))
                 head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-                body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(r.get(c, '')))}</td>"
-                                                for c in cols) + "</tr>" for r in b[1])  # fmt: skip
+                body = "".join(
+                    "<tr>"
+                    + "".join(f"<td>{html.escape(fmt(r.get(c, '')))}</td>" for c in cols)
+                    + "</tr>"
+                    for r in b[1]
+                )
                 cap = f"<caption>{html.escape(b[2])}</caption>" if b[2] else ""
                 out.append(f"<table>{cap}<tr>{head}</tr>{body}</table>")
             elif b[0] == "figure":
@@ -121,8 +125,10 @@ class Doc:
             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
             "padding:2px 6px;font-size:90%}caption{text-align:left;font-style:italic}"
         )
-        return (f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style>"
-                f"</head><body>{''.join(out)}</body></html>")  # fmt: skip
+        return (
+            f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style>"
+            f"</head><body>{''.join(out)}</body></html>"
+        )
 
 
 def _inline(text: str) -> str:
@@ -157,8 +163,10 @@ def _verdict(res, want_negative: bool | None) -> str:
     if want_negative is None:
         sign = "positively" if res.spearman > 0 else "negatively"
         word = f"{sign} related" if sig else "no significant relation"
-        return (f"{word} (Spearman rho = {res.spearman:.2f}, permutation p = "
-                f"{res.spearman_p_perm:.3g}, n = {res.n})")  # fmt: skip
+        return (
+            f"{word} (Spearman rho = {res.spearman:.2f}, permutation p = "
+            f"{res.spearman_p_perm:.3g}, n = {res.n})"
+        )
     word = "decreases" if res.spearman < 0 else "increases"
     return (word if sig else "no significant trend") + (
         f" (Spearman rho = {res.spearman:.2f} [{res.spearman_ci[0]:.2f}, "
@@ -169,11 +177,16 @@ def _verdict(res, want_negative: bool | None) -> str:
 def _corr_row(name: str, res) -> dict[str, Any]:
     if res is None:
         return {"test": name, "n": 0}
-    return {"test": name, "n": res.n, "Pearson r": res.pearson,
-            "r 95% CI": f"[{res.pearson_ci[0]:.2f}, {res.pearson_ci[1]:.2f}]",
-            "p (r, perm.)": res.pearson_p_perm, "Spearman rho": res.spearman,
-            "rho 95% CI": f"[{res.spearman_ci[0]:.2f}, {res.spearman_ci[1]:.2f}]",
-            "p (rho, perm.)": res.spearman_p_perm}  # fmt: skip
+    return {
+        "test": name,
+        "n": res.n,
+        "Pearson r": res.pearson,
+        "r 95% CI": f"[{res.pearson_ci[0]:.2f}, {res.pearson_ci[1]:.2f}]",
+        "p (r, perm.)": res.pearson_p_perm,
+        "Spearman rho": res.spearman,
+        "rho 95% CI": f"[{res.spearman_ci[0]:.2f}, {res.spearman_ci[1]:.2f}]",
+        "p (rho, perm.)": res.spearman_p_perm,
+    }
 
 
 def build_report(
@@ -254,5 +267,7 @@ def write_report(
 def machine() -> str:
     import torch
 
-    return (f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
-            f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+    return (
+        f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )

@@ -38,10 +38,23 @@ from core.runs import RunStore, read_json, write_json
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SweepProgress", "SweepRecord", "SweepResult", "SweepSpec", "common_fields", "describe",
-    "differing_fields", "expand", "flat_fields", "list_sweeps", "load_sweep", "parse_list",
-    "plan_sweep", "run_sweep", "sweep_configs", "sweep_id",
-]  # fmt: skip
+    "SweepProgress",
+    "SweepRecord",
+    "SweepResult",
+    "SweepSpec",
+    "common_fields",
+    "describe",
+    "differing_fields",
+    "expand",
+    "flat_fields",
+    "list_sweeps",
+    "load_sweep",
+    "parse_list",
+    "plan_sweep",
+    "run_sweep",
+    "sweep_configs",
+    "sweep_id",
+]
 
 MAX_RUNS = 2000  # refuse sweeps larger than this before running anything
 SWEEP_ID = re.compile(r"^[0-9a-f]{12}$")
@@ -138,16 +151,27 @@ def _check_members(name: str, values: tuple, allowed: tuple) -> None:
 def expand(spec: SweepSpec) -> list[RunConfig]:
     """Every run of one grid, in sweep order; ValueError naming the first invalid point."""
     b = spec.base
-    axes = [spec.seeds or (b.seed,), spec.datasets or (b.data.name,),
-            spec.archs or (b.model.arch,), spec.regimes or (b.train.regime,),
-            spec.depths or (b.model.depth,), spec.widths or (b.model.width,)]  # fmt: skip
+    axes = [
+        spec.seeds or (b.seed,),
+        spec.datasets or (b.data.name,),
+        spec.archs or (b.model.arch,),
+        spec.regimes or (b.train.regime,),
+        spec.depths or (b.model.depth,),
+        spec.widths or (b.model.width,),
+    ]
     out = []
     for seed, data, arch, regime, depth, width in itertools.product(*axes):
         name, lr = _regime(regime)
         train = {"regime": name} | ({"lr": lr} if lr is not None else {})
         try:
-            out.append(b.replace(data={"name": data}, model={"arch": arch, "width": width,
-                                 "depth": depth}, train=train, seed=seed))  # fmt: skip
+            out.append(
+                b.replace(
+                    data={"name": data},
+                    model={"arch": arch, "width": width, "depth": depth},
+                    train=train,
+                    seed=seed,
+                )
+            )
         except ValueError as exc:
             raise ValueError(
                 f"sweep point (dataset={data}, arch={arch}, regime={regime}, depth={depth}, "
@@ -176,8 +200,9 @@ def sweep_configs(specs: SweepSpec | Sequence[SweepSpec]) -> list[RunConfig]:
 
 def sweep_id(specs: SweepSpec | Sequence[SweepSpec]) -> str:
     """12 hex digits of the SHA-256 of the specs' canonical JSON."""
-    canon = json.dumps([s.to_dict() for s in _as_specs(specs)], sort_keys=True,
-                       separators=(",", ":"))  # fmt: skip
+    canon = json.dumps(
+        [s.to_dict() for s in _as_specs(specs)], sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
 
@@ -197,9 +222,14 @@ class SweepRecord:
     name: str = ""  # a preset's name, when it came from one
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sweep_id": self.sweep_id, "name": self.name,
-                "specs": [s.to_dict() for s in self.specs], "run_ids": self.run_ids,
-                "invocations": self.invocations, "errors": self.errors}  # fmt: skip
+        return {
+            "sweep_id": self.sweep_id,
+            "name": self.name,
+            "specs": [s.to_dict() for s in self.specs],
+            "run_ids": self.run_ids,
+            "invocations": self.invocations,
+            "errors": self.errors,
+        }
 
     @property
     def compute_seconds(self) -> float:
@@ -221,8 +251,14 @@ def load_sweep(store: RunStore, sid: str) -> SweepRecord:
     d = read_json(p)
     try:
         specs = tuple(SweepSpec.from_dict(s) for s in d["specs"])
-        rec = SweepRecord(sid, specs, list(d["run_ids"]), list(d["invocations"]),
-                          dict(d["errors"]), str(d.get("name", "")))  # fmt: skip
+        rec = SweepRecord(
+            sid,
+            specs,
+            list(d["run_ids"]),
+            list(d["invocations"]),
+            dict(d["errors"]),
+            str(d.get("name", "")),
+        )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{p} is corrupt ({type(exc).__name__}: {exc})") from None
     if sweep_id(specs) != sid:
@@ -239,8 +275,9 @@ def list_sweeps(store: RunStore) -> list[SweepRecord]:
             out.append(load_sweep(store, p.stem))
         except ValueError as exc:
             log.warning("skipping sweep file %s: %s", p, exc)
-    return sorted(out, key=lambda r: r.invocations[-1]["started"] if r.invocations else 0,
-                  reverse=True)  # fmt: skip
+    return sorted(
+        out, key=lambda r: r.invocations[-1]["started"] if r.invocations else 0, reverse=True
+    )
 
 
 def _save(store: RunStore, rec: SweepRecord) -> None:
@@ -272,8 +309,10 @@ class SweepProgress:
     @property
     def fraction(self) -> float:
         """Fraction of the sweep finished, counting runs and the stage within this run."""
-        inner = {"minima": 0.3 * self.done / max(self.total, 1),
-                 "paths": 0.3 + 0.7 * self.done / max(self.total, 1)}.get(self.stage)  # fmt: skip
+        inner = {
+            "minima": 0.3 * self.done / max(self.total, 1),
+            "paths": 0.3 + 0.7 * self.done / max(self.total, 1),
+        }.get(self.stage)
         return (self.index + (1.0 if inner is None else inner)) / max(self.n_runs, 1)
 
 
@@ -337,8 +376,14 @@ def run_sweep(
         rec = SweepRecord(sid, specs, ids, [], {}, name)
     rec.name = name or rec.name
     started, t0, c0 = time.time(), time.perf_counter(), time.process_time()
-    inv = {"started": started, "seconds": 0.0, "cpu_seconds": 0.0, "new": 0, "reused": 0,
-           "failed": 0}  # fmt: skip
+    inv = {
+        "started": started,
+        "seconds": 0.0,
+        "cpu_seconds": 0.0,
+        "new": 0,
+        "reused": 0,
+        "failed": 0,
+    }
     rec.invocations.append(inv)
     _save(store, rec)  # the sweep is on record (and listed) from its first moment
     new, reused, failed = [], [], {}
@@ -372,8 +417,13 @@ def run_sweep(
 
 
 def _record(inv: dict, t0: float, c0: float, new: list, reused: list, failed: dict) -> None:
-    inv.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
-               new=len(new), reused=len(reused), failed=len(failed))  # fmt: skip
+    inv.update(
+        seconds=time.perf_counter() - t0,
+        cpu_seconds=time.process_time() - c0,
+        new=len(new),
+        reused=len(reused),
+        failed=len(failed),
+    )
 
 
 def parse_list(text: str, kind: type, name: str) -> tuple:
@@ -392,8 +442,10 @@ def parse_list(text: str, kind: type, name: str) -> tuple:
 
 def describe(c: RunConfig) -> str:
     """``digits mlp w8 d1 anneal lr0.02 seed 0``: the swept fields of one run."""
-    return (f"{c.data.name} {c.model.arch} w{c.model.width} d{c.model.depth} "
-            f"{c.train.regime} lr{c.train.lr:g} seed {c.seed}")  # fmt: skip
+    return (
+        f"{c.data.name} {c.model.arch} w{c.model.width} d{c.model.depth} "
+        f"{c.train.regime} lr{c.train.lr:g} seed {c.seed}"
+    )
 
 
 def differing_fields(configs: Sequence[RunConfig]) -> dict[str, list[Any]]:

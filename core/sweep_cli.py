@@ -21,15 +21,21 @@ def add_commands(sub, run_flags) -> None:
     """Add the commands to the subparsers ``sub``; ``run_flags(parser)`` adds the run flags."""
     s = sub.add_parser("sweep", help="run a grid of configurations (cached by run id)")
     run_flags(s)
-    s.add_argument("--preset", help="a named sweep (see `python -m core presets`); run flags "
-                   "given as well override its settings")  # fmt: skip
+    s.add_argument(
+        "--preset",
+        help="a named sweep (see `python -m core presets`); run flags "
+        "given as well override its settings",
+    )
     s.add_argument("--widths", help="comma-separated widths, e.g. 4,8,16")
     s.add_argument("--depths", help="comma-separated depths, e.g. 1,2,3")
     s.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2")
     s.add_argument("--datasets", help="comma-separated datasets")
     s.add_argument("--archs", help="comma-separated architectures")
-    s.add_argument("--regimes", help=f"comma-separated regimes ({', '.join(REGIMES)}), each "
-                   "optionally with its own learning rate: anneal,constant:0.001")  # fmt: skip
+    s.add_argument(
+        "--regimes",
+        help=f"comma-separated regimes ({', '.join(REGIMES)}), each "
+        "optionally with its own learning rate: anneal,constant:0.001",
+    )
     s.add_argument("--dry-run", action="store_true", help="print the runs and their cost only")
     sub.add_parser("sweeps", help="list saved sweeps")
     sub.add_parser("presets", help="list the named sweeps with their expected cost")
@@ -63,8 +69,9 @@ def specs_from_args(a: argparse.Namespace, config_from_args):
     specs = []
     for s in preset.specs:
         given = {k: v for k, v in axes.items() if v}
-        kw = {k: getattr(s, k) for k in ("widths", "depths", "seeds", "datasets", "archs",
-                                         "regimes")} | given  # fmt: skip
+        kw = {
+            k: getattr(s, k) for k in ("widths", "depths", "seeds", "datasets", "archs", "regimes")
+        } | given
         specs.append(SweepSpec(base=config_from_args(a, s.base), **kw))
     return tuple(specs), preset.name
 
@@ -76,15 +83,19 @@ def cmd_sweep(a, store: RunStore, config_from_args) -> int:
     plan = plan_sweep(specs, store)
     sid = sweep_id(specs)
     cached = sum(stage == "results" for _, stage in plan)
-    print(f"sweep {sid}{f' ({name})' if name else ''}: {len(plan)} runs, {cached} already "
-          "finished", flush=True)  # fmt: skip
+    print(
+        f"sweep {sid}{f' ({name})' if name else ''}: {len(plan)} runs, {cached} already finished",
+        flush=True,
+    )
     if a.dry_run:
         from core.presets import run_cost
 
         for c, stage in plan:
             cost = run_cost(c)
-            print(f"  {c.run_id}  {describe(c):48} {stage:8} {cost['parameters']:>9,} params "
-                  f"{cost['FLOPs'] / 1e12:9.2f} TFLOP")  # fmt: skip
+            print(
+                f"  {c.run_id}  {describe(c):48} {stage:8} {cost['parameters']:>9,} params "
+                f"{cost['FLOPs'] / 1e12:9.2f} TFLOP"
+            )
         return 0
     t0, shown = time.perf_counter(), {}
 
@@ -98,14 +109,19 @@ def cmd_sweep(a, store: RunStore, config_from_args) -> int:
             print(f"{head}: {p.stage} ({p.total} steps max)", flush=True)
         elif p.stage == "done":
             start = shown.get((p.index, "minima"), shown.get((p.index, "paths"), shown[key]))
-            print(f"{head}: done in {shown[key] - start:.0f} s "
-                  f"(sweep {time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
+            print(
+                f"{head}: done in {shown[key] - start:.0f} s "
+                f"(sweep {time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
         else:
             print(f"{head}: {p.stage}", flush=True)
 
     res = run_sweep(specs, store, progress, name=name)
-    print(f"sweep {res.sweep_id}: {len(res.run_ids)} runs, {len(res.new)} new, "
-          f"{len(res.reused)} re-used, {len(res.failed)} failed, {res.seconds:.0f} s")  # fmt: skip
+    print(
+        f"sweep {res.sweep_id}: {len(res.run_ids)} runs, {len(res.new)} new, "
+        f"{len(res.reused)} re-used, {len(res.failed)} failed, {res.seconds:.0f} s"
+    )
     for rid, why in res.failed.items():
         print(f"run {rid} failed: {why}", file=sys.stderr)
     print(f"report: python -m core --runs-dir {store.root} report {res.sweep_id} --out docs/")
@@ -117,8 +133,10 @@ def cmd_sweeps(a, store: RunStore) -> int:
 
     for rec in list_sweeps(store):
         done = sum(store.stage(i) == "results" for i in rec.run_ids)
-        print(f"{rec.sweep_id}  {rec.name or '-':14} {done:4d}/{len(rec.run_ids):<4d} finished  "
-              f"{rec.compute_seconds / 60:7.1f} min")  # fmt: skip
+        print(
+            f"{rec.sweep_id}  {rec.name or '-':14} {done:4d}/{len(rec.run_ids):<4d} finished  "
+            f"{rec.compute_seconds / 60:7.1f} min"
+        )
     return 0
 
 
@@ -149,9 +167,15 @@ def cmd_report(a, store: RunStore) -> int:
         raise ValueError(f"--images={a.images!r}: must be png, svg, pdf (comma-separated) or none")
     cmd = f"python -m core --runs-dir {store.root} report {' '.join(a.sweep_ids)} --out {a.out}"
     t0 = time.perf_counter()
-    doc = build_report(store, a.sweep_ids, title=a.title, subsamples=a.subsamples,
-                       fraction=a.fraction, command=cmd,
-                       progress=lambda s: print(f"report: {s}", file=sys.stderr))  # fmt: skip
+    doc = build_report(
+        store,
+        a.sweep_ids,
+        title=a.title,
+        subsamples=a.subsamples,
+        fraction=a.fraction,
+        command=cmd,
+        progress=lambda s: print(f"report: {s}", file=sys.stderr),
+    )
     paths = write_report(doc, a.out, name=a.name, formats=formats, images=images)
     for p in paths:
         if p.suffix in (".md", ".html"):

@@ -41,8 +41,15 @@ log = logging.getLogger(__name__)
 
 FINAL_DENSITY = PathOptions().final_density  # the density the engine's final saddles start at
 
-__all__ = ["BarSpread", "SeedSpread", "reevaluate", "seed_spread", "subsample_indices",
-           "subsample_objective", "subsample_spread"]  # fmt: skip
+__all__ = [
+    "BarSpread",
+    "SeedSpread",
+    "reevaluate",
+    "seed_spread",
+    "subsample_indices",
+    "subsample_objective",
+    "subsample_spread",
+]
 
 
 def subsample_indices(n: int, n_subsamples: int, fraction: float, seed: int) -> list[np.ndarray]:
@@ -65,11 +72,21 @@ def subsample_objective(objective, indices: np.ndarray):
     from core.objective import NetworkObjective
 
     idx = torch.as_tensor(np.asarray(indices), dtype=torch.int64, device=objective.device)
-    data = SimpleNamespace(x_train=objective.x_train[idx], y_train=objective.y_train[idx],
-                           x_test=objective.x_test, y_test=objective.y_test)  # fmt: skip
-    return NetworkObjective(objective.model, data, l2=objective.l2, batch_size=None,
-                            seed=objective.seed, strategy=objective.strategy,
-                            device=objective.device)  # fmt: skip
+    data = SimpleNamespace(
+        x_train=objective.x_train[idx],
+        y_train=objective.y_train[idx],
+        x_test=objective.x_test,
+        y_test=objective.y_test,
+    )
+    return NetworkObjective(
+        objective.model,
+        data,
+        l2=objective.l2,
+        batch_size=None,
+        seed=objective.seed,
+        strategy=objective.strategy,
+        device=objective.device,
+    )
 
 
 def reevaluate(run, objective, *, chunk: int | None = 2048) -> tuple[np.ndarray, np.ndarray]:
@@ -167,12 +184,17 @@ class BarSpread:
         for k in range(len(seg)):
             lens = self.lengths[:, k]
             fin = lens[np.isfinite(lens)]
-            rows.append({
-                "minimum": k, "birth": float(ref.values[k]), "birth std": err[k][0],
-                "length": float(seg[k]), "death std": err[k][1],
-                "length std": float(fin.std(ddof=1)) if fin.size > 1 else 0.0,
-                "finite in": f"{fin.size}/{len(lens)}",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "minimum": k,
+                    "birth": float(ref.values[k]),
+                    "birth std": err[k][0],
+                    "length": float(seg[k]),
+                    "death std": err[k][1],
+                    "length std": float(fin.std(ddof=1)) if fin.size > 1 else 0.0,
+                    "finite in": f"{fin.size}/{len(lens)}",
+                }
+            )
         return rows
 
 
@@ -232,10 +254,10 @@ def subsample_spread(
         births.append(values)
         deaths.append(d)
         bars.append(b)
-    log.info("run %s: %d subsets of %.0f%% re-evaluated", run.run_id, n_subsamples,
-             100 * fraction)  # fmt: skip
-    return BarSpread(run.run_id, float(fraction), run.barcode, np.array(births),
-                     np.array(deaths), bars)  # fmt: skip
+    log.info("run %s: %d subsets of %.0f%% re-evaluated", run.run_id, n_subsamples, 100 * fraction)
+    return BarSpread(
+        run.run_id, float(fraction), run.barcode, np.array(births), np.array(deaths), bars
+    )
 
 
 @dataclass(frozen=True)
@@ -255,9 +277,12 @@ class SeedSpread:
         """Mean, standard deviation, min and max of both TO-scores over the seeds."""
         out = {}
         for name, v in (("sum", self.to_sum), ("max", self.to_max)):
-            out |= {f"TO {name} mean": float(v.mean()), f"TO {name} min": float(v.min()),
-                    f"TO {name} max": float(v.max()),
-                    f"TO {name} std": float(v.std(ddof=1)) if v.size > 1 else 0.0}  # fmt: skip
+            out |= {
+                f"TO {name} mean": float(v.mean()),
+                f"TO {name} min": float(v.min()),
+                f"TO {name} max": float(v.max()),
+                f"TO {name} std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+            }
         return out
 
     def rank_spread(self) -> tuple[np.ndarray, np.ndarray]:
@@ -280,6 +305,9 @@ def seed_spread(runs: Sequence) -> SeedSpread:
     ranked = np.full((len(runs), width), np.nan)
     for i, x in enumerate(lens):
         ranked[i, : len(x)] = x
-    return SeedSpread([r.run_id for r in runs],
-                      np.array([r.barcode.to_score("sum") for r in runs]),
-                      np.array([r.barcode.to_score("max") for r in runs]), ranked)  # fmt: skip
+    return SeedSpread(
+        [r.run_id for r in runs],
+        np.array([r.barcode.to_score("sum") for r in runs]),
+        np.array([r.barcode.to_score("max") for r in runs]),
+        ranked,
+    )

@@ -84,8 +84,9 @@ def test_plane_through_three_minima(run):
             pts = run.path_points[e]
             off = float(_distance_to_plane(pts, a, b, c).max())
             assert plane.off_plane[tuple(pair)] == pytest.approx(off, rel=1e-6, abs=1e-9)
-            np.testing.assert_allclose(plane.paths_uv[tuple(pair)][0],
-                                       plane.minima_uv[idx.index(pair[0])], atol=1e-9)  # fmt: skip
+            np.testing.assert_allclose(
+                plane.paths_uv[tuple(pair)][0], plane.minima_uv[idx.index(pair[0])], atol=1e-9
+            )
 
 
 def test_plane_bad_input(run):
@@ -115,5 +116,6 @@ def test_minima_table_matches_the_run(run):
             assert row["merges_into"] == bars.merges_into[n]
             i, j = bars.saddle_edge[n]
             assert row["via"] == f"{i}-{j}"
-            assert bars.deaths[n] == pytest.approx(run.paths["saddles"][
-                run.paths["pairs"].index([i, j])])  # fmt: skip
+            assert bars.deaths[n] == pytest.approx(
+                run.paths["saddles"][run.paths["pairs"].index([i, j])]
+            )

@@ -25,8 +25,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "tests" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # url path -> (plotly charts the page shows, a text at the end of the page: it has finished)
 PAGES = {
     "": (2, "Download table (CSV)"),
@@ -63,16 +70,30 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
 @pytest.fixture(scope="module")
 def server(tiny_runs, tmp_path_factory):
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent: the browser test needs the system Chromium "
-                    "(.ci/run installs it; this machine has none)")  # fmt: skip
+        pytest.skip(
+            f"{CHROMIUM} is absent: the browser test needs the system Chromium "
+            "(.ci/run installs it; this machine has none)"
+        )
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
     env = os.environ | {"BARCODES_RUNS_DIR": str(tiny_runs.root)}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-           "--server.headless", "true", "--server.address", "127.0.0.1",
-           "--server.fileWatcherType", "none"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.fileWatcherType",
+        "none",
+    ]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -22,15 +22,41 @@ from core.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
-    "--dataset", "digits", "--n-train", "200", "--n-test", "100", "--arch", "mlp",
-    "--width", "4", "--depth", "1", "--minima", "3", "--steps", "100",
-    "--path-steps", "60", "--device", "cpu",
-]  # fmt: skip
+    "--dataset",
+    "digits",
+    "--n-train",
+    "200",
+    "--n-test",
+    "100",
+    "--arch",
+    "mlp",
+    "--width",
+    "4",
+    "--depth",
+    "1",
+    "--minima",
+    "3",
+    "--steps",
+    "100",
+    "--path-steps",
+    "60",
+    "--device",
+    "cpu",
+]
 # the same with cheaper settings (later flags win): a run of a few seconds
 MICRO = [
-    *TINY, "--n-train", "100", "--n-test", "50", "--steps", "20", "--path-steps", "20",
-    "--path-points", "4",
-]  # fmt: skip
+    *TINY,
+    "--n-train",
+    "100",
+    "--n-test",
+    "50",
+    "--steps",
+    "20",
+    "--path-steps",
+    "20",
+    "--path-points",
+    "4",
+]
 
 
 def config_file(tmp_path: Path, content, name: str = "config.json") -> str:
@@ -236,16 +262,32 @@ def test_real_exit_code_and_one_stderr_line(tmp_path, argv, words):
 def test_engine_flags_set_their_config_fields():
     from core.__main__ import _parser, config_from_args
 
-    a = _parser().parse_args(["run", "--path-batch-size", "0", "--path-precision", "bfloat16",
-                              "--compile", "--memory-mb", "512"])  # fmt: skip
+    a = _parser().parse_args(
+        [
+            "run",
+            "--path-batch-size",
+            "0",
+            "--path-precision",
+            "bfloat16",
+            "--compile",
+            "--memory-mb",
+            "512",
+        ]
+    )
     c = config_from_args(a)
     assert (c.paths.batch_size, c.paths.precision, c.paths.compile, c.memory_mb) == (
-        None, "bfloat16", True, 512,
-    )  # fmt: skip
+        None,
+        "bfloat16",
+        True,
+        512,
+    )
     d = config_from_args(_parser().parse_args(["run", "--path-batch-size", "64"]))
     assert (d.paths.batch_size, d.paths.precision, d.paths.compile, d.memory_mb) == (
-        64, "float32", False, None,
-    )  # fmt: skip
+        64,
+        "float32",
+        False,
+        None,
+    )
 
 
 def test_bad_memory_budget_is_one_line(tmp_path, capsys):

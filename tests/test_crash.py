@@ -30,10 +30,27 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
-    "--dataset", "digits", "--n-train", "200", "--n-test", "100", "--arch", "mlp",
-    "--width", "4", "--depth", "1", "--minima", "3", "--steps", "100",
-    "--path-steps", "60", "--device", "cpu",
-]  # fmt: skip
+    "--dataset",
+    "digits",
+    "--n-train",
+    "200",
+    "--n-test",
+    "100",
+    "--arch",
+    "mlp",
+    "--width",
+    "4",
+    "--depth",
+    "1",
+    "--minima",
+    "3",
+    "--steps",
+    "100",
+    "--path-steps",
+    "60",
+    "--device",
+    "cpu",
+]
 RUN_ID = RunConfig.from_dict(
     {
         "data": {"name": "digits", "n_train": 200, "n_test": 100},

@@ -89,10 +89,15 @@ def test_mst_pairs_give_the_all_pairs_barcode_on_a_small_network():
     model = build_model("mlp", 4, 1, data.input_shape, data.n_classes)
     obj = NetworkObjective(model, data, l2=1e-3, batch_size=None)
     options = dict(
-        minima={"optimizer": "adam", "lr": 0.05, "lr_final": 1e-3, "max_steps": 1200,
-                "grad_tol": 1e-4},
+        minima={
+            "optimizer": "adam",
+            "lr": 0.05,
+            "lr_final": 1e-3,
+            "max_steps": 1200,
+            "grad_tol": 1e-4,
+        },
         paths={"steps": 2000, "density": 2},
-    )  # fmt: skip
+    )
     full = landscape_of(obj, obj.init(6, seed=0), pairs="all", **options)
     mst = landscape_of(obj, obj.init(6, seed=0), pairs="mst", **options)
     k = len(full.minima)
@@ -108,9 +113,13 @@ def test_mst_pairs_give_the_all_pairs_barcode_on_a_small_network():
 # (K, screen excess, coarse deficit, seed): random cases, and cases (found by search) where
 # rounds that do not refine the pair of the largest drop take other batches
 ROUND_CASES = [(12, 0.3, 0.3, s) for s in range(8)] + [
-    (16, 0.2, 0.5, 5), (16, 0.5, 0.5, 14), (16, 0.5, 1.0, 10), (24, 0.05, 0.1, 1),
-    (24, 0.2, 0.5, 13), (24, 0.5, 0.5, 6),
-]  # fmt: skip
+    (16, 0.2, 0.5, 5),
+    (16, 0.5, 0.5, 14),
+    (16, 0.5, 1.0, 10),
+    (24, 0.05, 0.1, 1),
+    (24, 0.2, 0.5, 13),
+    (24, 0.5, 0.5, 6),
+]
 
 
 @pytest.mark.parametrize("k, excess, deficit, seed", ROUND_CASES)
@@ -149,8 +158,9 @@ def test_mst_rounds_with_coarse_saddles_take_the_rounds_of_final_ones(k, excess,
     np.testing.assert_array_equal(spanning_tree_edges(b), tree)
     np.testing.assert_array_equal(b[tree[:, 0], tree[:, 1]], a[tree[:, 0], tree[:, 1]])
     assert len(set(refined)) < np.isfinite(np.triu(a, 1)).sum()  # not every optimised pair
-    np.testing.assert_array_equal(barcode_from_graph(values, b).deaths,
-                                  barcode_from_graph(values, a).deaths)  # fmt: skip
+    np.testing.assert_array_equal(
+        barcode_from_graph(values, b).deaths, barcode_from_graph(values, a).deaths
+    )
 
 
 @pytest.mark.slow

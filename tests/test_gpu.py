@@ -92,9 +92,10 @@ def test_bfloat16_and_compiled_steps_on_cuda_keep_float32_saddles(digits):
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
     runs = {}
     for name, precision, src in (
-        ("float32", "float32", obj), ("bfloat16", "bfloat16", obj),
+        ("float32", "float32", obj),
+        ("bfloat16", "bfloat16", obj),
         ("compiled", "float32", obj.compiled()),
-    ):  # fmt: skip
+    ):
         # half the steps on the (compiled or bfloat16) minibatches, then full-data steps
         opts = PathOptions(steps=300, noisy_steps=150, density=2, precision=precision)
         runs[name] = connect(obj, ends, pairs, opts, step_objective=src.minibatch)

@@ -97,10 +97,12 @@ def test_mlp_hand_written_gradient_equals_autograd_of_the_loop(depth, scale):
     x = torch.randn(7, 1, 8, 8, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 10, (7,), generator=gen)
     ce, grads = model.ce_and_grad_many(unflatten(thetas.detach(), model), x, y)
-    loop = torch.stack([
-        F.cross_entropy(functional_call(model, unflatten(t, model), (x,)), y, reduction="sum")
-        for t in thetas
-    ])  # fmt: skip
+    loop = torch.stack(
+        [
+            F.cross_entropy(functional_call(model, unflatten(t, model), (x,)), y, reduction="sum")
+            for t in thetas
+        ]
+    )
     (want,) = torch.autograd.grad(loop.sum(), thetas)
     got = torch.cat([grads[n].reshape(3, -1) for n, _ in model.named_parameters()], 1)
     torch.testing.assert_close(ce, loop.detach(), rtol=1e-12, atol=1e-12)

@@ -35,9 +35,13 @@ def digits(n_train: int = 48, n_test: int = 20) -> SimpleNamespace:
     y = torch.tensor(y, dtype=torch.int64)
     n = n_train + n_test
     return SimpleNamespace(
-        x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:n], y_test=y[n_train:n],
-        n_classes=10, input_shape=(1, 8, 8),
-    )  # fmt: skip
+        x_train=x[:n_train],
+        y_train=y[:n_train],
+        x_test=x[n_train:n],
+        y_test=y[n_train:n],
+        n_classes=10,
+        input_shape=(1, 8, 8),
+    )
 
 
 def sequences(n_train: int = 30) -> SimpleNamespace:
@@ -45,9 +49,13 @@ def sequences(n_train: int = 30) -> SimpleNamespace:
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(n_train + 10, 1, 40, generator=g), torch.arange(n_train + 10) % 10
     return SimpleNamespace(
-        x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:],
-        n_classes=10, input_shape=(1, 40),
-    )  # fmt: skip
+        x_train=x[:n_train],
+        y_train=y[:n_train],
+        x_test=x[n_train:],
+        y_test=y[n_train:],
+        n_classes=10,
+        input_shape=(1, 40),
+    )
 
 
 DATA = digits()
@@ -166,8 +174,11 @@ def test_direct_values_and_grads_equal_autograd_of_the_loss(depth, monkeypatch):
         for name, f in cases.items():
             expected[name, dtype] = autograd_values_and_grads(f, thetas)  # via _HandGradCE
     calls = []
-    monkeypatch.setattr(objective_module, "autograd_values_and_grads",
-                        lambda *a: calls.append(a) or autograd_values_and_grads(*a))  # fmt: skip
+    monkeypatch.setattr(
+        objective_module,
+        "autograd_values_and_grads",
+        lambda *a: calls.append(a) or autograd_values_and_grads(*a),
+    )
     for dtype in (torch.float32, torch.float64):
         thetas = whole.init(5, seed=3).to(dtype)
         for name, f in cases.items():
@@ -415,8 +426,13 @@ def test_peak_memory_stays_under_the_budget_whatever_the_number_of_points():
 
     budget, m = 64, 4000
     code = MEMORY_PROBE.format(budget=budget, m=m)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).parent.parent).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    ).stdout
     before, peak, per_example, n = (int(v) for v in out.split())
     one_block = ACTIVATION_FACTOR * per_example * n * m
     assert one_block > 50 * (budget << 20)  # the test would notice one block

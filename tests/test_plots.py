@@ -114,8 +114,9 @@ def test_diagram_points_and_axes(bars):
 def test_saddle_history_lines():
     steps = np.array([0, 50, 100])
     hist = np.array([[3.0, 2.0, 1.5], [4.0, 3.5, np.nan]])
-    fig = plots.saddle_history_figure(steps, hist, [[0, 1], [1, 2]], converged=[True, False],
-                                      highlight={1})  # fmt: skip
+    fig = plots.saddle_history_figure(
+        steps, hist, [[0, 1], [1, 2]], converged=[True, False], highlight={1}
+    )
     a, b = fig.data
     np.testing.assert_array_equal(a.y, hist[0])
     assert a.line.dash == "solid" and b.line.dash == "dash"
@@ -165,8 +166,9 @@ def _plane():
     u = v = np.linspace(-1, 2, 4)
     Z = np.add.outer(v, u)
     uv = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, 1.0]])
-    return Plane(u, v, Z, (4, 1, 7), uv, np.array([0.1, 0.2, 0.3]),
-                 {(1, 4): uv[[0, 1]]}, {(1, 4): 0.25})  # fmt: skip
+    return Plane(
+        u, v, Z, (4, 1, 7), uv, np.array([0.1, 0.2, 0.3]), {(1, 4): uv[[0, 1]]}, {(1, 4): 0.25}
+    )
 
 
 def test_plane_figure():
@@ -217,8 +219,9 @@ def test_to_score_axis_is_log_when_scores_span_orders_of_magnitude():
     assert fig.layout.yaxis.type == "log"
     narrow = plots.to_score_figure([8, 32], [0.3, 0.2], [0.25, 0.15], [0.35, 0.25], x_label="w")
     assert narrow.layout.yaxis.type == "linear"
-    forced = plots.to_score_figure([8, 32], [0.3, 0.2], [0.25, 0.15], [0.35, 0.25],
-                                   x_label="w", log_y=True)  # fmt: skip
+    forced = plots.to_score_figure(
+        [8, 32], [0.3, 0.2], [0.25, 0.15], [0.35, 0.25], x_label="w", log_y=True
+    )
     assert forced.layout.yaxis.type == "log"
 
 
@@ -234,8 +237,9 @@ def test_growing_barcode_truncates_at_the_level():
     births, deaths = np.array([0.0, 1.0, 0.5, 0.2]), np.array([INF, 1.5, 0.9, 2.0])
     below_second = plots.growing_barcode_figure(births, deaths, 0.1)
     assert len(_trace(below_second, "so far").x) == 1
-    fig = plots.growing_barcode_figure(births, deaths, 1.2, exact=type("E", (), {
-        "births": births, "deaths": deaths})())  # fmt: skip
+    fig = plots.growing_barcode_figure(
+        births, deaths, 1.2, exact=type("E", (), {"births": births, "deaths": deaths})()
+    )
     lo, hi = _bar_extents(_trace(fig, "so far"))
     np.testing.assert_allclose(lo, [0.0, 0.2, 0.5, 1.0])  # oldest first
     np.testing.assert_allclose(hi, [1.2, 1.2, 0.9, 1.2])  # min(death, level)
@@ -268,8 +272,9 @@ def test_surface_has_the_level_plane():
 
 
 def test_merge_tree_heights(bars):
-    fig = plots.merge_tree_figure(bars.births, bars.deaths, bars.merges_into, bars.minimum,
-                                  ident=IDENT)  # fmt: skip
+    fig = plots.merge_tree_figure(
+        bars.births, bars.deaths, bars.merges_into, bars.minimum, ident=IDENT
+    )
     leaves = _trace(fig, "births")
     assert dict(zip(leaves.customdata, leaves.y, strict=True)) == {0: 0.0, 3: 0.2, 2: 0.5, 1: 1.0}
     joins = _trace(fig, "deaths")
@@ -295,16 +300,16 @@ def _all_figures(bars):
         "plane": plots.plane_figure(_plane(), ident=IDENT),
         "generalization": plots.generalization_figure(
             [1, 2, 3, 4], [1, 3, 2, 4], stats=st, ident=IDENT
-        ),  # fmt: skip
+        ),
         "to_score": plots.to_score_figure(
             [1, 2], [1, 0], [0, 0], [2, 1], x_label="width", ident=IDENT
-        ),  # fmt: skip
+        ),
         "surface": plots.surface_figure(xs, ys, Z, level=3.0, ident=IDENT),
         "sublevel": plots.sublevel_figure(xs, ys, Z, (Z <= 3).astype(int) - 1, 3.0, ident=IDENT),
         "growing": plots.growing_barcode_figure(bars.births, bars.deaths, 0.6, ident=IDENT),
         "merge": plots.merge_tree_figure(
             bars.births, bars.deaths, bars.merges_into, bars.minimum, ident=IDENT
-        ),  # fmt: skip
+        ),
     }
 
 

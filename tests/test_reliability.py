@@ -75,7 +75,7 @@ LIBRARY = [
     (
         lambda tmp: run(
             TINY.replace(data={"name": "svhn", "data_root": str(tmp)}), store=RunStore(tmp / "runs")
-        ),  # fmt: skip
+        ),
         r"dataset 'svhn' was not found",
     ),
     (lambda tmp: load_run(RunStore(tmp), "../../etc"), r"run id '\.\./\.\./etc' is not 12"),
@@ -189,15 +189,32 @@ def test_results_stage_tolerates_float32_rounding_of_a_saddle(tmp_path):
     store = RunStore(tmp_path)
     d = run_dir(store, MICRO)
     values = [0.8674233555793762, 1.1160762310028076]
-    write_json(d / "minima.json", {"values": values, "status": ["minimum"] * 2, "failed": {},
-                                   "seconds": 0.0})  # fmt: skip
-    write_json(d / "paths.json", {"pairs": [[0, 1]], "saddles": [1.116076111793518],
-                                  "straight": [2.0], "densities": [8], "status": ["converged"],
-                                  "force": [0.0], "climb_grad": [0.0], "scale": [1.0],
-                                  "certified": [True], "eigs": [[-1.0, 1.0]], "peak_grad": [0.0],
-                                  "climb": [1], "peak_value": [1.116076111793518],
-                                  "steps": [10], "history_steps": [0], "history": [[1.2]],
-                                  "seconds": 0.0})  # fmt: skip
+    write_json(
+        d / "minima.json",
+        {"values": values, "status": ["minimum"] * 2, "failed": {}, "seconds": 0.0},
+    )
+    write_json(
+        d / "paths.json",
+        {
+            "pairs": [[0, 1]],
+            "saddles": [1.116076111793518],
+            "straight": [2.0],
+            "densities": [8],
+            "status": ["converged"],
+            "force": [0.0],
+            "climb_grad": [0.0],
+            "scale": [1.0],
+            "certified": [True],
+            "eigs": [[-1.0, 1.0]],
+            "peak_grad": [0.0],
+            "climb": [1],
+            "peak_value": [1.116076111793518],
+            "steps": [10],
+            "history_steps": [0],
+            "history": [[1.2]],
+            "seconds": 0.0,
+        },
+    )
     stage_results(MICRO, store)
     bars = Barcode.from_dict(read_json(d / "results.json")["barcode"])
     assert list(bars.lengths) == [math.inf, 0.0]
@@ -258,8 +275,14 @@ def test_no_pickle_is_ever_loaded():
 def test_a_run_folder_holds_only_json_and_safetensors(tiny_runs):
     d = tiny_runs.store.dir(tiny_runs.run.run_id)
     names = {p.name for p in d.iterdir() if not p.name.startswith(".")}
-    assert names == {"config.json", "minima.json", "minima.safetensors", "paths.json",
-                     "paths.safetensors", "results.json"}  # fmt: skip
+    assert names == {
+        "config.json",
+        "minima.json",
+        "minima.safetensors",
+        "paths.json",
+        "paths.safetensors",
+        "results.json",
+    }
     assert {p.name for p in d.iterdir() if p.name.startswith(".")} <= {".lock"}
 
 
@@ -410,6 +433,12 @@ def test_corpus_size():
     from test_config import BAD_DICTS
     from test_runs import BAD_IDS
 
-    sizes = [len(LIBRARY), len(DASHBOARD_FORM), len(BAD_ARGV), len(BAD_CONFIG_FILES),
-             len(BAD_DICTS), len(BAD_IDS)]  # fmt: skip
+    sizes = [
+        len(LIBRARY),
+        len(DASHBOARD_FORM),
+        len(BAD_ARGV),
+        len(BAD_CONFIG_FILES),
+        len(BAD_DICTS),
+        len(BAD_IDS),
+    ]
     assert sum(sizes) >= 30 and np.all(np.array(sizes) > 0)

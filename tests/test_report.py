@@ -26,8 +26,9 @@ def test_run_row_and_series_equal_the_runs(runs):
         row = R.run_row(r)
         assert row["TO sum"] == r.barcode.to_score("sum") == r.summary["to_score_sum"]
         assert row["TO max"] == r.barcode.to_score("max")
-        assert row["gap loss"] == pytest.approx(np.mean(r.minima["test_loss"])
-                                                - np.mean(r.minima["train_loss"]))  # fmt: skip
+        assert row["gap loss"] == pytest.approx(
+            np.mean(r.minima["test_loss"]) - np.mean(r.minima["train_loss"])
+        )
         assert row["converged"] == (all(r.paths["converged"]) and row["stalled"] == 0)
     (s,), left_out = R.score_series(runs, "width", only_converged=False)
     assert (s.xs, left_out) == ([4, 8], [])
@@ -109,8 +110,18 @@ def test_report_document_carries_the_numbers(sweep, tiny_runs, tmp_path):
 def test_cli_report_writes_markdown(sweep, tmp_path, capsys):
     store, sid = sweep
     out = tmp_path / "docs"
-    args = ["--runs-dir", str(store.root), "report", sid, "--out", str(out), "--images", "none",
-            "--subsamples", "2"]  # fmt: skip
+    args = [
+        "--runs-dir",
+        str(store.root),
+        "report",
+        sid,
+        "--out",
+        str(out),
+        "--images",
+        "none",
+        "--subsamples",
+        "2",
+    ]
     assert main(args) == 0
     assert (out / "REPRODUCTION.md").read_text().startswith("# Reproduction")
     assert main(["--runs-dir", str(store.root), "report", "0123456789ab"]) == 2
@@ -119,8 +130,16 @@ def test_cli_report_writes_markdown(sweep, tmp_path, capsys):
 
 def test_regime_rows_compare_two_regimes(tiny_runs):
     a = tiny_runs.run
-    fake = type(a)(a.run_id[::-1], a.config.replace(train={"regime": "constant", "lr": 0.001}),
-                   a.minima, a.thetas, a.paths, a.path_points, a.barcode, a.summary)  # fmt: skip
+    fake = type(a)(
+        a.run_id[::-1],
+        a.config.replace(train={"regime": "constant", "lr": 0.001}),
+        a.minima,
+        a.thetas,
+        a.paths,
+        a.path_points,
+        a.barcode,
+        a.summary,
+    )
     rows = R.regime_rows([a, fake])
     assert [r["regime"] for r in rows] == ["anneal (lr 0.05)", "constant (lr 0.001)"]
     seg = a.barcode.segment_of()
@@ -150,8 +169,9 @@ def test_a_path_kept_at_a_climbing_straight_segment_is_stalled(tiny_runs):
     paths["straight"] = list(top + 1.0)  # every straight segment climbs 1.0
     paths["saddles"] = list(top + 1.0)  # ... and nothing better was found
     paths["converged"] = [True] * len(pairs)
-    fake = type(r)(r.run_id, r.config, r.minima, r.thetas, paths, r.path_points, r.barcode,
-                   r.summary)  # fmt: skip
+    fake = type(r)(
+        r.run_id, r.config, r.minima, r.thetas, paths, r.path_points, r.barcode, r.summary
+    )
     assert R.stalled(fake) == len(pairs) and not R.converged(fake)
     paths["saddles"] = list(top + 0.5)
     assert R.stalled(fake) == 0 and R.converged(fake)

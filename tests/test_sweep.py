@@ -30,8 +30,14 @@ def test_expansion_counts_order_and_fields():
     assert len({c.run_id for c in configs}) == 18
     # seeds outermost, then depth, then width innermost
     assert [(c.seed, c.model.depth, c.model.width) for c in configs[:7]] == [
-        (0, 1, 4), (0, 1, 8), (0, 1, 16), (0, 2, 4), (0, 2, 8), (0, 2, 16), (1, 1, 4),
-    ]  # fmt: skip
+        (0, 1, 4),
+        (0, 1, 8),
+        (0, 1, 16),
+        (0, 2, 4),
+        (0, 2, 8),
+        (0, 2, 16),
+        (1, 1, 4),
+    ]
     assert all(c.train == RunConfig().train and c.data == RunConfig().data for c in configs)
 
 
@@ -113,8 +119,10 @@ def test_sweep_reuses_finished_runs_and_records_itself(store, tiny_runs):
     res = run_sweep(spec, store, events.append, name="test")
     assert (res.new, res.failed) == ([], {})
     assert res.reused == [tiny_runs.other.run_id, tiny_runs.run.run_id]
-    assert [(e.index, e.stage, e.fraction) for e in events] == [(0, "cached", 0.5),
-                                                                (1, "cached", 1.0)]  # fmt: skip
+    assert [(e.index, e.stage, e.fraction) for e in events] == [
+        (0, "cached", 0.5),
+        (1, "cached", 1.0),
+    ]
     rec = load_sweep(store, res.sweep_id)
     assert rec.run_ids == res.run_ids and rec.name == "test" and rec.specs == (spec,)
     assert (store.root / "sweeps" / f"{res.sweep_id}.json").exists()
@@ -123,8 +131,9 @@ def test_sweep_reuses_finished_runs_and_records_itself(store, tiny_runs):
 
 @pytest.mark.slow
 def test_a_new_run_is_computed_once(store):
-    spec = SweepSpec(base=tiny_config(8).replace(train={"minima": 3}, paths={"steps": 40}),
-                     widths=(4,))  # fmt: skip
+    spec = SweepSpec(
+        base=tiny_config(8).replace(train={"minima": 3}, paths={"steps": 40}), widths=(4,)
+    )
     first = run_sweep(spec, store)
     second = run_sweep(spec, store)
     assert (len(first.new), len(first.reused)) == (1, 0)

@@ -29,9 +29,23 @@ from core.plots.teaching import (
 )
 
 __all__ = [
-    "COLORS", "INF", "LOSS_LABEL", "LOSS_SCALE", "SERIES", "barcode_figure",
-    "barcodes_overlay_figure", "diagram_figure", "generalization_figure",
-    "growing_barcode_figure", "ident_of", "merge_tree_figure", "plane_figure",
-    "profile_figure", "projection_figure", "saddle_history_figure", "sublevel_figure",
-    "surface_figure", "to_score_figure",
-]  # fmt: skip
+    "COLORS",
+    "INF",
+    "LOSS_LABEL",
+    "LOSS_SCALE",
+    "SERIES",
+    "barcode_figure",
+    "barcodes_overlay_figure",
+    "diagram_figure",
+    "generalization_figure",
+    "growing_barcode_figure",
+    "ident_of",
+    "merge_tree_figure",
+    "plane_figure",
+    "profile_figure",
+    "projection_figure",
+    "saddle_history_figure",
+    "sublevel_figure",
+    "surface_figure",
+    "to_score_figure",
+]

@@ -18,8 +18,18 @@ COLORS = {
     "level": "#8172B3",  # the filtration level on teaching figures
     "ghost": "rgba(120,120,120,0.35)",  # exact bars behind estimated ones
 }
-SERIES = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3",
-          "#8C8C8C", "#CCB974", "#64B5CD")  # fmt: skip
+SERIES = (
+    "#4C72B0",
+    "#DD8452",
+    "#55A868",
+    "#C44E52",
+    "#8172B3",
+    "#937860",
+    "#DA8BC3",
+    "#8C8C8C",
+    "#CCB974",
+    "#64B5CD",
+)
 LOSS_SCALE = "Viridis"
 LOSS_LABEL = "loss (cross-entropy + L2)"
 INF = "\u221e"
@@ -47,9 +57,18 @@ def finish(fig: go.Figure, title: str, x: str, y: str, ident: str, z: str | None
     else:
         fig.update_scenes(xaxis_title_text=x, yaxis_title_text=y, zaxis_title_text=z)
     if ident:
-        fig.add_annotation(name="ident", text=ident, xref="paper", yref="paper", x=1, y=1.0,
-                           xanchor="right", yanchor="bottom", showarrow=False,
-                           font=dict(size=10, color="#666"))  # fmt: skip
+        fig.add_annotation(
+            name="ident",
+            text=ident,
+            xref="paper",
+            yref="paper",
+            x=1,
+            y=1.0,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            font=dict(size=10, color="#666"),
+        )
     return fig
 
 

@@ -18,8 +18,17 @@ def surface_figure(xs, ys, Z, *, level: float | None = None, ident: str = "") ->
     title = "The landscape f(x, y)"
     if level is not None:
         flat = [[0, COLORS["level"]], [1, COLORS["level"]]]
-        fig.add_trace(go.Surface(x=xs, y=ys, z=np.full_like(Z, level), name=f"level {level:.4g}",
-                                 showscale=False, opacity=0.45, colorscale=flat))  # fmt: skip
+        fig.add_trace(
+            go.Surface(
+                x=xs,
+                y=ys,
+                z=np.full_like(Z, level),
+                name=f"level {level:.4g}",
+                showscale=False,
+                opacity=0.45,
+                colorscale=flat,
+            )
+        )
         title += f" and the level c = {level:.4g}"
     return finish(fig, title, "x", "y", ident, z="f(x, y)")
 
@@ -35,24 +44,55 @@ def sublevel_figure(
     cols = [SERIES[c % len(SERIES)] for c in range(max(n, 1))]
     nc = len(cols)  # a stepped scale: component c gets exactly cols[c]
     scale = [[q / nc, col] for c, col in enumerate(cols) for q in (c, c + 1)]
-    fig = go.Figure(go.Heatmap(
-        x=xs, y=ys, z=z, zmin=-0.5, zmax=len(cols) - 0.5, colorscale=scale, showscale=False,
-        opacity=0.75, name="sublevel set", hovertemplate="component %{z}<extra></extra>",
-    ))  # fmt: skip
-    fig.add_trace(go.Contour(x=xs, y=ys, z=Z, contours_coloring="lines", showscale=False,
-                             ncontours=20, line=dict(width=1), colorscale="Greys",
-                             name="contours of f", hoverinfo="skip"))  # fmt: skip
-    for pts, name, sym, col in ((minima_xy, "minima", "circle", "black"),
-                                (saddles_xy, "saddles", "x", COLORS["saddle"])):  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            x=xs,
+            y=ys,
+            z=z,
+            zmin=-0.5,
+            zmax=len(cols) - 0.5,
+            colorscale=scale,
+            showscale=False,
+            opacity=0.75,
+            name="sublevel set",
+            hovertemplate="component %{z}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Contour(
+            x=xs,
+            y=ys,
+            z=Z,
+            contours_coloring="lines",
+            showscale=False,
+            ncontours=20,
+            line=dict(width=1),
+            colorscale="Greys",
+            name="contours of f",
+            hoverinfo="skip",
+        )
+    )
+    for pts, name, sym, col in (
+        (minima_xy, "minima", "circle", "black"),
+        (saddles_xy, "saddles", "x", COLORS["saddle"]),
+    ):
         if pts is not None and len(pts):
             pts = np.asarray(pts, np.float64).reshape(-1, 2)
-            fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name,
-                                     customdata=np.arange(len(pts)),
-                                     marker=dict(symbol=sym, size=10, color=col)))  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=pts[:, 0],
+                    y=pts[:, 1],
+                    mode="markers",
+                    name=name,
+                    customdata=np.arange(len(pts)),
+                    marker=dict(symbol=sym, size=10, color=col),
+                )
+            )
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     word = "component" if n == 1 else "components"
-    return finish(fig, f"Sublevel set {{f \u2264 {level:.4g}}}: {n} connected {word}",
-                   "x", "y", ident)  # fmt: skip
+    return finish(
+        fig, f"Sublevel set {{f \u2264 {level:.4g}}}: {n} connected {word}", "x", "y", ident
+    )
 
 
 def growing_barcode_figure(
@@ -72,18 +112,31 @@ def growing_barcode_figure(
     if exact is not None:
         eo = np.lexsort((ed, eb))
         ee = np.where(np.isinf(ed[eo]), edge, ed[eo])
-        fig.add_trace(go.Bar(orientation="h", base=eb[eo], x=ee - eb[eo], y=np.arange(len(eo)),
-                             name="exact (grid)", marker=dict(color="rgba(0,0,0,0)",
-                             line=dict(color=COLORS["ghost"], width=2))))  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                orientation="h",
+                base=eb[eo],
+                x=ee - eb[eo],
+                y=np.arange(len(eo)),
+                name="exact (grid)",
+                marker=dict(color="rgba(0,0,0,0)", line=dict(color=COLORS["ghost"], width=2)),
+            )
+        )
     born = b <= level
     end = np.minimum(np.where(np.isinf(d), edge, d), max(level, -np.inf))[born]
     alive = d[born] > level
-    fig.add_trace(go.Bar(
-        orientation="h", base=b[born], x=end - b[born], y=np.flatnonzero(born),
-        customdata=order[born], name="bars so far",
-        marker=dict(color=np.where(alive, COLORS["bar"], COLORS["straight"])),
-        hovertemplate="bar of minimum %{customdata}<br>born %{base:.4g}<extra></extra>",
-    ))  # fmt: skip
+    fig.add_trace(
+        go.Bar(
+            orientation="h",
+            base=b[born],
+            x=end - b[born],
+            y=np.flatnonzero(born),
+            customdata=order[born],
+            name="bars so far",
+            marker=dict(color=np.where(alive, COLORS["bar"], COLORS["straight"])),
+            hovertemplate="bar of minimum %{customdata}<br>born %{base:.4g}<extra></extra>",
+        )
+    )
     fig.add_vline(
         x=level,
         line=dict(color=COLORS["level"], width=2, dash="dash"),
@@ -94,8 +147,9 @@ def growing_barcode_figure(
     fig.update_xaxes(range=[lo - 0.05 * (edge - lo), edge + 0.02 * (edge - lo)])
     fig.update_yaxes(range=[-0.6, max(len(b), len(eb)) - 0.4], showticklabels=False)
     fig.update_layout(barmode="overlay")
-    title = (f"Barcode at level c = {level:.4g}: {int(alive.sum())} alive, "
-             f"{int((~alive).sum())} dead")  # fmt: skip
+    title = (
+        f"Barcode at level c = {level:.4g}: {int(alive.sum())} alive, {int((~alive).sum())} dead"
+    )
     return finish(fig, title, loss_label, "bars (oldest at the bottom)", ident)
 
 
@@ -158,25 +212,47 @@ def merge_tree_figure(
     for r in roots:
         lx += [x[r], x[r], None]
         ly += [h[r], top, None]
-    fig = go.Figure(go.Scatter(x=lx, y=ly, mode="lines", name="merge tree", hoverinfo="skip",
-                               line=dict(color=COLORS["path"], width=2)))  # fmt: skip
+    fig = go.Figure(
+        go.Scatter(
+            x=lx,
+            y=ly,
+            mode="lines",
+            name="merge tree",
+            hoverinfo="skip",
+            line=dict(color=COLORS["path"], width=2),
+        )
+    )
     leaves = [("leaf", n) for n in range(len(b))]
-    fig.add_trace(go.Scatter(
-        x=[x[v] for v in leaves], y=b, mode="markers", name="minima (births)",
-        customdata=np.array(labels, dtype=object), marker=dict(size=11, color=COLORS["bar"]),
-        hovertemplate="minimum %{customdata}<br>birth %{y:.5g}<extra></extra>",
-    ))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=[x[v] for v in leaves],
+            y=b,
+            mode="markers",
+            name="minima (births)",
+            customdata=np.array(labels, dtype=object),
+            marker=dict(size=11, color=COLORS["bar"]),
+            hovertemplate="minimum %{customdata}<br>birth %{y:.5g}<extra></extra>",
+        )
+    )
     joins = list(children)
-    fig.add_trace(go.Scatter(
-        x=[x[j] for j in joins], y=[h[j] for j in joins], mode="markers",
-        name="saddles (deaths)", marker=dict(size=10, symbol="x", color=COLORS["saddle"]),
-        customdata=np.array([[labels[j[1]], merges_into[j[1]]] for j in joins], dtype=object)
-        if joins else None,
-        hovertemplate="minimum %{customdata[0]} merges into %{customdata[1]}<br>"
-        "death %{y:.5g}<extra></extra>",
-    ))  # fmt: skip
-    fig.add_annotation(x=x[roots[0]], y=top, text=INF, showarrow=False, yanchor="bottom",
-                       font=dict(size=16))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=[x[j] for j in joins],
+            y=[h[j] for j in joins],
+            mode="markers",
+            name="saddles (deaths)",
+            marker=dict(size=10, symbol="x", color=COLORS["saddle"]),
+            customdata=np.array([[labels[j[1]], merges_into[j[1]]] for j in joins], dtype=object)
+            if joins
+            else None,
+            hovertemplate="minimum %{customdata[0]} merges into %{customdata[1]}<br>"
+            "death %{y:.5g}<extra></extra>",
+        )
+    )
+    fig.add_annotation(
+        x=x[roots[0]], y=top, text=INF, showarrow=False, yanchor="bottom", font=dict(size=16)
+    )
     fig.update_xaxes(tickvals=[x[v] for v in leaves], ticktext=[f"min {lab}" for lab in labels])
-    return finish(fig, "Merge tree (disconnectivity graph) of the H0 barcode", "minimum",
-                   loss_label, ident)  # fmt: skip
+    return finish(
+        fig, "Merge tree (disconnectivity graph) of the H0 barcode", "minimum", loss_label, ident
+    )

@@ -12,6 +12,17 @@ from core.report_sections.resolution import best_barcode, resolution, uncertaint
 from core.report_sections.summary import how_to, intro, scale_note, setup, verdicts
 
 __all__ = [
-    "best_barcode", "budget", "claims", "how_to", "intro", "observation1", "observation2",
-    "regimes", "resolution", "scale_note", "setup", "uncertainty", "verdicts",
-]  # fmt: skip
+    "best_barcode",
+    "budget",
+    "claims",
+    "how_to",
+    "intro",
+    "observation1",
+    "observation2",
+    "regimes",
+    "resolution",
+    "scale_note",
+    "setup",
+    "uncertainty",
+    "verdicts",
+]

@@ -22,13 +22,22 @@ def _budget_figure(doc: Doc, series, idx: list[int], labels: list[str], name: st
     grid = np.unique(np.concatenate([series[i][1] for i in idx]))
     curves = [on_grid(grid, series[i][1], series[i][2]) for i in idx]
     fig = plots.to_score_figure(
-        grid, [c.mean(0) for c in curves], [c.min(0) for c in curves],
-        [c.max(0) for c in curves], x_label="path-optimisation steps", series_labels=labels,
-        band_label="min..max over seeds", ident=what,
-    )  # fmt: skip
+        grid,
+        [c.mean(0) for c in curves],
+        [c.min(0) for c in curves],
+        [c.max(0) for c in curves],
+        x_label="path-optimisation steps",
+        series_labels=labels,
+        band_label="min..max over seeds",
+        ident=what,
+    )
     fig.update_yaxes(type="log")
-    doc.figure(name, fig, f"{what}: TO-score (sum) of the barcode built from the saddle history "
-               "at each path step, mean over seeds (log scale; zero is not drawn).")  # fmt: skip
+    doc.figure(
+        name,
+        fig,
+        f"{what}: TO-score (sum) of the barcode built from the saddle history "
+        "at each path step, mean over seeds (log scale; zero is not drawn).",
+    )
 
 
 def budget(doc: Doc, runs, budgets: Sequence[int], obs1=None) -> dict[str, Any]:
@@ -48,13 +57,25 @@ def budget(doc: Doc, runs, budgets: Sequence[int], obs1=None) -> dict[str, Any]:
     for by in ("width", "depth"):  # one figure per series of Observation 1
         for s, _ in (obs1 or {}).get(f"{by} all", []):
             idx = [key_of[R._group(by_id[ids[0]].config, ())] for ids in s.run_ids]
-            _budget_figure(doc, series, idx, [f"{by} {x}" for x in s.xs],
-                           f"to_score_vs_budget_{by}_{_slug(s.label)}", s.label)  # fmt: skip
+            _budget_figure(
+                doc,
+                series,
+                idx,
+                [f"{by} {x}" for x in s.xs],
+                f"to_score_vs_budget_{by}_{_slug(s.label)}",
+                s.label,
+            )
             plotted.update(idx)
     rest = [i for i in range(len(groups)) if i not in plotted]
     if rest:
-        _budget_figure(doc, series, rest, [series[i][0] for i in rest],
-                       "to_score_vs_budget_other", "other configurations")  # fmt: skip
+        _budget_figure(
+            doc,
+            series,
+            rest,
+            [series[i][0] for i in rest],
+            "to_score_vs_budget_other",
+            "other configurations",
+        )
     rows, vanish = [], []
     by_label = {}
     for (lab, g, v), r_group in zip(series, groups, strict=True):
@@ -76,23 +97,39 @@ def budget(doc: Doc, runs, budgets: Sequence[int], obs1=None) -> dict[str, Any]:
         for r in r_group:
             vanish.append(R.vanishing_bars(r, budgets[-1]) | {"configuration": lab})
         by_label[lab] = (g, v, r_group)
-    doc.table(rows, "Mean TO-score (sum) over seeds at fixed budgets, at the last check, and "
-              "the stored (final, dense) value.")  # fmt: skip
+    doc.table(
+        rows,
+        "Mean TO-score (sum) over seeds at fixed budgets, at the last check, and "
+        "the stored (final, dense) value.",
+    )
     seen = sum(v["visible"] for v in vanish)
     gone = sum(v["vanished"] for v in vanish)
     agg: dict[str, list] = {}
     for v in vanish:
         agg.setdefault(v["configuration"], []).append(v)
-    doc.table([{"configuration": k, f"visible at {budgets[-1]} steps": sum(x["visible"] for x in v),
+    doc.table(
+        [
+            {
+                "configuration": k,
+                f"visible at {budgets[-1]} steps": sum(x["visible"] for x in v),
                 "vanished by the end": sum(x["vanished"] for x in v),
                 "TO at budget": np.mean([x["TO at budget"] for x in v]),
-                "TO final": np.mean([x["TO final"] for x in v])} for k, v in agg.items()],
-              f"Bars visible after {budgets[-1]} path steps that vanish by the end (final length "
-              "<= max(tolerance, 10% of the length at the budget)).")  # fmt: skip
+                "TO final": np.mean([x["TO final"] for x in v]),
+            }
+            for k, v in agg.items()
+        ],
+        f"Bars visible after {budgets[-1]} path steps that vanish by the end (final length "
+        "<= max(tolerance, 10% of the length at the budget)).",
+    )
     settle = float(np.median([r["steps to within 10%"] for r in rows]))
     claims = [_claim_vanish(seen, gone, budgets[-1], settle)]
-    return {"rows": rows, "vanish": (seen, gone), "claims": claims, "by_label": by_label,
-            "budgets": budgets}  # fmt: skip
+    return {
+        "rows": rows,
+        "vanish": (seen, gone),
+        "claims": claims,
+        "by_label": by_label,
+        "budgets": budgets,
+    }
 
 
 def _drop(steps: np.ndarray, v: np.ndarray) -> str:
@@ -109,16 +146,20 @@ def _settle(steps: np.ndarray, v: np.ndarray) -> int:
 
 def _claim_vanish(seen: int, gone: int, b: int, settle: float) -> str:
     if not seen:
-        return (f"Prototype claim 1 (long bars at a small budget vanish later): not testable "
-                f"here, no bar was visible after {b} steps.")  # fmt: skip
+        return (
+            f"Prototype claim 1 (long bars at a small budget vanish later): not testable "
+            f"here, no bar was visible after {b} steps."
+        )
     share = gone / seen
     word = "holds" if share >= 0.5 else "partly holds" if share >= 0.1 else "does not hold"
-    return (f"Prototype claim 1 (bars that look long at a small budget vanish at a larger one): "
-            f"{word}: {gone} of {seen} bars visible after {b} path steps ({100 * share:.0f}%) "
-            "vanished by the end of the optimisation. Why: the TO-score "
-            f"settles within 10% of its last value after a median of {settle:.0f} path steps "
-            "(per configuration, table in the budget section); what lowers it further is a finer "
-            "path (path resolution check).")  # fmt: skip
+    return (
+        f"Prototype claim 1 (bars that look long at a small budget vanish at a larger one): "
+        f"{word}: {gone} of {seen} bars visible after {b} path steps ({100 * share:.0f}%) "
+        "vanished by the end of the optimisation. Why: the TO-score "
+        f"settles within 10% of its last value after a median of {settle:.0f} path steps "
+        "(per configuration, table in the budget section); what lowers it further is a finer "
+        "path (path resolution check)."
+    )
 
 
 def claims(doc: Doc, runs, obs1, budget) -> None:
@@ -150,10 +191,15 @@ def claims(doc: Doc, runs, obs1, budget) -> None:
             flat = {r["width"] for r in mine if r[ONE] == r["runs"]}
             first = next((w for w in widths if all(x in flat for x in widths if x >= w)), None)
             holds = any(w >= 16 for w in widths) and all(w in flat for w in widths if w >= 16)
-            where = (f"every run is a single basin from width {first} on" if first else
-                     "no width of the sweep gives a single basin in every run")  # fmt: skip
-            text.append(f"Prototype claim 2 (one basin from width 16 on), {s.label}: "
-                        f"{'holds' if holds else 'does not hold'}: {where}.")  # fmt: skip
+            where = (
+                f"every run is a single basin from width {first} on"
+                if first
+                else "no width of the sweep gives a single basin in every run"
+            )
+            text.append(
+                f"Prototype claim 2 (one basin from width 16 on), {s.label}: "
+                f"{'holds' if holds else 'does not hold'}: {where}."
+            )
     text += _claim_depth(budget)
     budget["claims"] += text
 
@@ -182,12 +228,15 @@ def _claim_depth(budget) -> list[str]:
         bad = sum(R.stalled(r) > 0 for r in runs)
         why = _why_depth(res[budget["budgets"][0]], res[None])
         if bad:
-            why = (f"But {bad} of its {len(runs)} runs stalled (paths kept at straight segments "
-                   "that climb a barrier): their TO-scores measure the failed optimisation, not "
-                   "the landscape.")  # fmt: skip
-        out.append(f"Prototype claim 3 (deeper networks have the larger TO-score at a fixed "
-                   f"budget), {lab}, depths {[f[0] for f in fam]}: " + "; ".join(parts)
-                   + f". {why}")  # fmt: skip
+            why = (
+                f"But {bad} of its {len(runs)} runs stalled (paths kept at straight segments "
+                "that climb a barrier): their TO-scores measure the failed optimisation, not "
+                "the landscape."
+            )
+        out.append(
+            f"Prototype claim 3 (deeper networks have the larger TO-score at a fixed "
+            f"budget), {lab}, depths {[f[0] for f in fam]}: " + "; ".join(parts) + f". {why}"
+        )
     return out
 
 

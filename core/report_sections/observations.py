@@ -22,26 +22,34 @@ def _series_figure(series: Sequence[R.Series], by: str, name: str, doc: Doc, whi
         return [m.get(x, np.nan) for x in xs]
 
     fig = plots.to_score_figure(
-        xs, [on_grid(s, s.means) for s in series], [on_grid(s, s.los) for s in series],
-        [on_grid(s, s.his) for s in series], x_label=by, series_labels=[s.label for s in series],
-        y_label="TO-score (sum; loss units)", log_x=by == "width",
+        xs,
+        [on_grid(s, s.means) for s in series],
+        [on_grid(s, s.los) for s in series],
+        [on_grid(s, s.his) for s in series],
+        x_label=by,
+        series_labels=[s.label for s in series],
+        y_label="TO-score (sum; loss units)",
+        log_x=by == "width",
         band_label="min..max over seeds",
-    )  # fmt: skip
+    )
     lows = np.array([x for s in series for x in s.los], dtype=float)
     if lows.size and np.all(lows > 0):  # log scale where every value can be drawn on it
         fig.update_yaxes(type="log")
     if by == "depth":
         fig.update_xaxes(dtick=1)
-    doc.figure(name, fig, f"TO-score (sum) vs {by}: mean over seeds (line) and min..max "
-               f"(band), {which}.")  # fmt: skip
+    doc.figure(
+        name, fig, f"TO-score (sum) vs {by}: mean over seeds (line) and min..max (band), {which}."
+    )
 
 
 def observation1(doc: Doc, runs, specs=None) -> dict[str, Any]:
     doc.h(2, "Observation 1: TO-score vs width and depth")
-    doc.p("Two views: *converged runs only* (every path met the stopping rule), which is the "
-          "comparison the paper's claim needs; and *all runs at the fixed budget*, whose "
-          "TO-scores are upper bounds wherever paths were still improving (see the budget "
-          "section for how far from converged they were).")  # fmt: skip
+    doc.p(
+        "Two views: *converged runs only* (every path met the stopping rule), which is the "
+        "comparison the paper's claim needs; and *all runs at the fixed budget*, whose "
+        "TO-scores are upper bounds wherever paths were still improving (see the budget "
+        "section for how far from converged they were)."
+    )
     out: dict[str, Any] = {}
     by_id = {r.run_id: r for r in runs}
     for by in ("width", "depth"):
@@ -79,31 +87,52 @@ def observation1(doc: Doc, runs, specs=None) -> dict[str, Any]:
                 )
         doc.table(rows, f"TO-score (sum) vs {by}: means over seeds, min..max over all seeds.")
         trends = {s.label: res for s, res in out[f"{by} all"]}
-        doc.table([{"series": s.label,
+        doc.table(
+            [
+                {
+                    "series": s.label,
                     "converged runs": _verdict(conv_trend(out[by], s.label), True),
-                    "all runs (fixed budget)": _verdict(trends[s.label], True)} for s in every],
-                  f"Spearman correlation of {by} with the TO-score (sum) over runs.")  # fmt: skip
+                    "all runs (fixed budget)": _verdict(trends[s.label], True),
+                }
+                for s in every
+            ],
+            f"Spearman correlation of {by} with the TO-score (sum) over runs.",
+        )
         if left_out:
             n = len([i for s in every for ids in s.run_ids for i in ids if i in left_out])
-            doc.p(f"{n} runs of these series are left out of the converged view; they are listed "
-                  "under Convergence.")  # fmt: skip
-        firsts = [(s.label, x, by_id[ids[0]]) for s in every
-                  for x, ids in zip(s.xs, s.run_ids, strict=True)]  # fmt: skip
-        doc.figure(f"barcodes_vs_{by}", plots.barcodes_overlay_figure(
-            [r.barcode for _, _, r in firsts],
-            [f"{lab}, {by} {x} (seed {r.config.seed}"
-             f"{'' if R.converged(r) else ', not converged'})" for lab, x, r in firsts]),
-            f"Barcodes side by side along {by} (first seed of each point).")  # fmt: skip
+            doc.p(
+                f"{n} runs of these series are left out of the converged view; they are listed "
+                "under Convergence."
+            )
+        firsts = [
+            (s.label, x, by_id[ids[0]])
+            for s in every
+            for x, ids in zip(s.xs, s.run_ids, strict=True)
+        ]
+        doc.figure(
+            f"barcodes_vs_{by}",
+            plots.barcodes_overlay_figure(
+                [r.barcode for _, _, r in firsts],
+                [
+                    f"{lab}, {by} {x} (seed {r.config.seed}"
+                    f"{'' if R.converged(r) else ', not converged'})"
+                    for lab, x, r in firsts
+                ],
+            ),
+            f"Barcodes side by side along {by} (first seed of each point).",
+        )
     return out
 
 
 def observation2(doc: Doc, runs) -> dict[str, Any]:
     doc.h(2, "Observation 2: segment length vs generalization gap")
     conv = [r for r in runs if R.converged(r)]
-    doc.p(f"One point per minimum with a finite segment, from the {len(conv)} converged runs. "
-          "*Pooled* correlates raw values over all runs (configurations differ in scale); "
-          "*within runs* z-scores lengths and gaps inside each run first; *birth* is a control: "
-          "the minimum's own training loss against its gap.")  # fmt: skip
+    doc.p(
+        f"One point per minimum with a finite segment, from the {len(conv)} converged runs. "
+        "*Pooled* correlates raw values over all runs (configurations differ in scale); "
+        "*within runs* z-scores lengths and gaps inside each run first; *birth* is a control: "
+        "the minimum's own training loss against its gap."
+    )
     out = {}
     for gap in ("loss", "error"):
         pts = R.segment_gap_points(conv, gap)
@@ -116,23 +145,37 @@ def observation2(doc: Doc, runs) -> dict[str, Any]:
         vis = [p for p in pts if p["length"] > tol]
         res["visible"] = R.segment_gap(vis)["pooled"] if len(vis) >= 3 else None
         out[gap] = res
-        doc.table([_corr_row("pooled", res["pooled"]), _corr_row("within runs", res["within"]),
-                   _corr_row(f"pooled, visible bars only (> {fmt(tol)})", res["visible"]),
-                   _corr_row("control: birth (loss) vs gap", res["birth"])],
-                  f"Segment length vs generalization gap ({gap}: test - train).")  # fmt: skip
+        doc.table(
+            [
+                _corr_row("pooled", res["pooled"]),
+                _corr_row("within runs", res["within"]),
+                _corr_row(f"pooled, visible bars only (> {fmt(tol)})", res["visible"]),
+                _corr_row("control: birth (loss) vs gap", res["birth"]),
+            ],
+            f"Segment length vs generalization gap ({gap}: test - train).",
+        )
         if pts:
-            doc.figure(f"segment_vs_gap_{gap}", plots.generalization_figure(
-                [p["length"] for p in pts], [p["gap"] for p in pts], stats=res["pooled"],
-                gap_kind=gap, groups=[p["config"] for p in pts],
-                minima=[p["minimum"] for p in pts]),
+            doc.figure(
+                f"segment_vs_gap_{gap}",
+                plots.generalization_figure(
+                    [p["length"] for p in pts],
+                    [p["gap"] for p in pts],
+                    stats=res["pooled"],
+                    gap_kind=gap,
+                    groups=[p["config"] for p in pts],
+                    minima=[p["minimum"] for p in pts],
+                ),
                 f"Generalization gap ({gap}) vs segment length, every finite bar of every "
-                "converged run, coloured by configuration.")  # fmt: skip
+                "converged run, coloured by configuration.",
+            )
     per = [r for r in out["loss"]["per_run"] if r["n"] >= 3]
     if per:
         sig = sum(r["p (rho)"] < ALPHA for r in per if np.isfinite(r["p (rho)"]))
         pos = sum(r["spearman"] > 0 for r in per if np.isfinite(r["spearman"]))
-        doc.p(f"Per run (loss gap): {sig} of {len(per)} runs have a significant Spearman "
-              f"correlation at {ALPHA}; {pos} of {len(per)} are positive.")  # fmt: skip
+        doc.p(
+            f"Per run (loss gap): {sig} of {len(per)} runs have a significant Spearman "
+            f"correlation at {ALPHA}; {pos} of {len(per)} are positive."
+        )
         doc.table(per, "Per-run correlation of segment length with the loss gap.")
     return out
 
@@ -143,9 +186,12 @@ def regimes(doc: Doc, runs) -> None:
     if not rows:
         doc.p("No configuration was run in both regimes with converged paths.")
         return
-    doc.table(rows, "Per regime: segment lengths of all finite bars, TO-score, losses and gaps "
-              "(means over minima and seeds); p (length): permutation test of the difference in "
-              "segment length between the two regimes.")  # fmt: skip
+    doc.table(
+        rows,
+        "Per regime: segment lengths of all finite bars, TO-score, losses and gaps "
+        "(means over minima and seeds); p (length): permutation test of the difference in "
+        "segment length between the two regimes.",
+    )
     drop = ("train.regime", "train.lr")
     conv = [r for r in runs if R.converged(r)]
     both: dict[str, set] = {}
@@ -153,11 +199,19 @@ def regimes(doc: Doc, runs) -> None:
         both.setdefault(R._group(r.config, drop), set()).add(r.config.train.regime)
     members = [r for r in conv if len(both[R._group(r.config, drop)]) > 1]
     pts = R.segment_gap_points(members, "loss")
-    name = {r.run_id: f"{r.config.data.name} {r.config.model.arch} w{r.config.model.width} "
-            f"d{r.config.model.depth}: {r.config.train.regime} (lr {r.config.train.lr:g})"
-            for r in members}  # fmt: skip
+    name = {
+        r.run_id: f"{r.config.data.name} {r.config.model.arch} w{r.config.model.width} "
+        f"d{r.config.model.depth}: {r.config.train.regime} (lr {r.config.train.lr:g})"
+        for r in members
+    }
     if pts:
-        doc.figure("regimes_segment_vs_gap", plots.generalization_figure(
-            [p["length"] for p in pts], [p["gap"] for p in pts], gap_kind="loss",
-            groups=[name[p["run"]] for p in pts]),
-            "Loss gap vs segment length, by training regime.")  # fmt: skip
+        doc.figure(
+            "regimes_segment_vs_gap",
+            plots.generalization_figure(
+                [p["length"] for p in pts],
+                [p["gap"] for p in pts],
+                gap_kind="loss",
+                groups=[name[p["run"]] for p in pts],
+            ),
+            "Loss gap vs segment length, by training regime.",
+        )

@@ -62,9 +62,11 @@ def how_to(doc: Doc, records, runs_dir: str) -> None:
     """The commands that computed the sweeps (named ones through their preset)."""
     lines = []
     for r in records:
-        src = (f"`OMP_NUM_THREADS=1 python -m core --runs-dir {runs_dir} sweep --preset {r.name}`"
-               if r.name else f"a sweep given by flags (its specs: `{runs_dir}/sweeps/"
-               f"{r.sweep_id}.json`)")  # fmt: skip
+        src = (
+            f"`OMP_NUM_THREADS=1 python -m core --runs-dir {runs_dir} sweep --preset {r.name}`"
+            if r.name
+            else f"a sweep given by flags (its specs: `{runs_dir}/sweeps/{r.sweep_id}.json`)"
+        )
         lines.append(f"sweep {r.sweep_id}: {src}, {len(r.run_ids)} runs")
     doc.p("The runs were computed by (a finished run is never computed again):")
     doc.bullets(lines)
@@ -81,18 +83,24 @@ def verdicts(obs1, obs2, budget, runs) -> Doc:
     for by in ("width", "depth"):
         for s, res in obs1[f"{by} all"]:
             conv = _verdict(conv_trend(obs1[by], s.label), True)
-            items.append(f"Observation 1, TO-score vs {by} ({s.label}): converged runs: {conv}; "
-                         f"all runs at the fixed budget: {_verdict(res, True)}.")  # fmt: skip
+            items.append(
+                f"Observation 1, TO-score vs {by} ({s.label}): converged runs: {conv}; "
+                f"all runs at the fixed budget: {_verdict(res, True)}."
+            )
     for gap in ("loss", "error"):
         o = obs2[gap]
-        items.append(f"Observation 2, segment length vs generalization gap ({gap}), pooled over "
-                     f"converged runs: {_verdict(o['pooled'], None)}; within runs "
-                     f"(z-scored per run): {_verdict(o['within'], None)}.")  # fmt: skip
+        items.append(
+            f"Observation 2, segment length vs generalization gap ({gap}), pooled over "
+            f"converged runs: {_verdict(o['pooled'], None)}; within runs "
+            f"(z-scored per run): {_verdict(o['within'], None)}."
+        )
     items += budget["claims"]
     d.bullets(items)
     n_conv = sum(R.converged(r) for r in runs)
-    d.p(f"{n_conv} of {len(runs)} runs converged (all paths); the others are listed under "
-        "Convergence and left out of every comparison of configurations.")  # fmt: skip
+    d.p(
+        f"{n_conv} of {len(runs)} runs converged (all paths); the others are listed under "
+        "Convergence and left out of every comparison of configurations."
+    )
     return d
 
 
@@ -112,11 +120,17 @@ def _overall(obs1, obs2) -> list[str]:
         if not kinds:
             out.append(f"Observation 1 vs {by}: no series of converged runs to test.")
             continue
-        words = {"down": "decreases in", "up": "increases in",
-                 "flat": "shows no significant trend in",
-                 "untestable": "cannot be tested in"}  # fmt: skip
-        parts = [f"{words[k]} {', '.join(lab for lab, kk in kinds if kk == k)}"
-                 for k in words if any(kk == k for _, kk in kinds)]  # fmt: skip
+        words = {
+            "down": "decreases in",
+            "up": "increases in",
+            "flat": "shows no significant trend in",
+            "untestable": "cannot be tested in",
+        }
+        parts = [
+            f"{words[k]} {', '.join(lab for lab, kk in kinds if kk == k)}"
+            for k in words
+            if any(kk == k for _, kk in kinds)
+        ]
         got = {k for _, k in kinds}
         verdict = "is not supported"
         if {"up", "down"} <= got:
@@ -125,9 +139,11 @@ def _overall(obs1, obs2) -> list[str]:
             verdict = "does not hold"
         elif "down" in got:
             verdict = "holds" if got <= {"down", "untestable"} else "partly holds"
-        out.append(f"Observation 1 (TO-score decreases with {by}) {verdict} here (converged "
-                   f"runs, Spearman over seeds, p < {ALPHA}): the TO-score "
-                   f"{'; it '.join(parts)}.")  # fmt: skip
+        out.append(
+            f"Observation 1 (TO-score decreases with {by}) {verdict} here (converged "
+            f"runs, Spearman over seeds, p < {ALPHA}): the TO-score "
+            f"{'; it '.join(parts)}."
+        )
     o = obs2["loss"]
     pooled, within = _kind(o["pooled"]), _kind(o["within"])
     if within in ("up", "down"):
@@ -143,19 +159,30 @@ def _overall(obs1, obs2) -> list[str]:
         )
     else:
         text = "does not hold: no significant relation, pooled or within runs"
-    out.append(f"Observation 2 (segment length relates to the generalization gap) {text} "
-               "(loss gap; statistics below).")  # fmt: skip
+    out.append(
+        f"Observation 2 (segment length relates to the generalization gap) {text} "
+        "(loss gap; statistics below)."
+    )
     return out
 
 
 def setup(doc: Doc, records, runs, missing) -> None:
     doc.h(2, "Setup, convergence and cost")
-    doc.table([{"sweep": r.sweep_id, "name": r.name or "-", "runs": len(r.run_ids),
+    doc.table(
+        [
+            {
+                "sweep": r.sweep_id,
+                "name": r.name or "-",
+                "runs": len(r.run_ids),
                 "invocations": len(r.invocations),
                 "wall time (s)": r.compute_seconds,
                 "new runs": sum(i["new"] for i in r.invocations),
-                "failed": len(r.errors)} for r in records],
-              "Sweeps: wall time of all invocations that computed them.")  # fmt: skip
+                "failed": len(r.errors),
+            }
+            for r in records
+        ],
+        "Sweeps: wall time of all invocations that computed them.",
+    )
     cfgs = [r.config for r in runs]
     doc.p(
         "Machine of this report: " + machine() + ". Compute time of the runs (minima + "
@@ -165,16 +192,36 @@ def setup(doc: Doc, records, runs, missing) -> None:
         [{"field": k, "value": v} for k, v in common_fields(cfgs).items()],
         "Settings shared by every run.",
     )
-    doc.table([{"field": k, "values": ", ".join(map(str, v))}
-               for k, v in differing_fields(cfgs).items()], "Settings that vary.")  # fmt: skip
+    doc.table(
+        [{"field": k, "values": ", ".join(map(str, v))} for k, v in differing_fields(cfgs).items()],
+        "Settings that vary.",
+    )
     bad = [R.run_row(r) for r in runs if not R.converged(r)]
     doc.h(3, "Runs whose paths did not all converge")
     if bad:
-        doc.table([{k: b[k] for k in ("run", "dataset", "arch", "width", "depth", "regime",
-                                      "force tol", "seed", "paths", "paths converged", "stalled",
-                                      "TO sum")}
-                   for b in bad],
-                  "Left out of all comparisons.")  # fmt: skip
+        doc.table(
+            [
+                {
+                    k: b[k]
+                    for k in (
+                        "run",
+                        "dataset",
+                        "arch",
+                        "width",
+                        "depth",
+                        "regime",
+                        "force tol",
+                        "seed",
+                        "paths",
+                        "paths converged",
+                        "stalled",
+                        "TO sum",
+                    )
+                }
+                for b in bad
+            ],
+            "Left out of all comparisons.",
+        )
     else:
         doc.p("None: every path of every run met the stopping rule.")
     stop = [R.run_row(r) for r in runs if r.summary["n_true_minima"] < r.summary["n_minima"]]
