@@ -6,9 +6,10 @@ out, and the climbing point's reversed), but near a converged path it behaves li
 global L-BFGS of Sheppard, Terrell & Henkelman (J. Chem. Phys. 128, 134106, 2008) treats a
 whole chain as one vector and keeps a curvature pair only while it has positive curvature.
 Each system has its own memory; a pair with ``s . y <= 0``, or a direction that is not
-downhill, clears that system's memory and it takes a short steepest-descent step. On a
-network's flat, badly conditioned valleys this needs ~10x fewer steps than FIRE (whose
-time step stays near the stability limit of the stiffest direction).
+downhill, clears that system's memory and it takes a short steepest-descent step. Why not
+FIRE: on a network's flat, badly conditioned valleys its time step stays near the stability
+limit of the stiffest direction, while L-BFGS scales each direction by its curvature
+(BENCHMARKS.md, the default run).
 """
 
 from __future__ import annotations
