@@ -141,8 +141,8 @@ class MLP(nn.Module):
         buffers in place (the softmax, one exp per logit, into the logits; the ReLU mask into
         the incoming gradient) and skips autograd's graph, its zero-filled gradients of the
         parameter slices and the input gradient of the first layer. Equal to autograd to
-        float32 rounding (tests/test_models.py); with ``NetworkObjective.values_and_grads``
-        1.3-1.6x faster than autograd's backward on the 2-core CPU (bench/engine.py).
+        float32 rounding (tests/test_models.py); faster than autograd's backward
+        (bench/engine.py, ``fused, autograd``).
         """
         n = len(self.hidden)
         names = [f"hidden.{i}" for i in range(n)] + ["head"]  # layer i's parameters

@@ -16,8 +16,7 @@ Three ways to evaluate M networks, equal to float32 rounding in values and gradi
   backward pass, computed with the loss (``_HandGradCE`` for autograd callers), its
   activations freed before the backward pass is asked for. ``values_and_grads(thetas)``,
   which ``core.evaluate`` calls, takes it without autograd around it at all (the l2 term and
-  the per-block slices by hand, the same numbers to the bit): 1.3-1.6x faster than autograd's
-  backward on the 2-core CPU (bench/engine.py).
+  the per-block slices by hand, the same numbers to the bit).
 
 ``"auto"`` takes the fastest for the architecture and device from ``AUTO_STRATEGY``, a table
 measured by ``bench/engine.py`` (see BENCHMARKS.md), and the loop for a block of one network
@@ -34,9 +33,7 @@ Speed has its own block size, ``block_size(m)``, which ``core.evaluate`` asks fo
 as its chunk (a forward and backward pass per chunk, so no checkpointing is needed): on a CPU,
 as many vectors as keep one block's activations within half the last-level cache
 (``cpu_block_bytes``), but not fewer than ``MIN_BLOCK_ROWS`` network-examples; on a GPU, the
-memory budget. Measured on the 2-core EPYC (32 MiB L3, bench/engine.py): loss + gradient of 64
-vectors on the digits train set ran 1.7x (MLP), 1.8x (CNN), 2.0x (ResNet) and 2.7x
-(transformer) faster in these blocks than in one block.
+memory budget. ``bench/engine.py`` measures every strategy and block size (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -64,30 +61,21 @@ log = logging.getLogger(__name__)
 STRATEGIES = ("auto", "loop", "vmap", "fused")
 
 # Fastest strategy per device kind and architecture for blocks of several networks (a block of
-# one takes the loop), measured by bench/engine.py (BENCHMARKS.md, minibatch tables). "cpu":
-# several intra-op threads, fused won everywhere (MLP 9.7x, CNN 1.3x, ResNet 1.5x, transformer
-# 1.9x); "cpu1": one thread (OMP_NUM_THREADS=1), where the loop's per-network convolutions
-# tied with or beat the grouped ones (fused CNN 0.88-1.03x over two runs), ResNet a tie;
-# "cuda": on an H100 (BENCHMARKS.md, GPU check) fused was the fastest on minibatches of 128
-# for every architecture (7.5-48x the loop) and on 2,048 images for the MLP, CNN and
-# transformer; the ResNet's whole-set blocks tied with the loop (0.9x and 1.4x in two runs).
+# one takes the loop), from bench/engine.py's tables and the GPU check in BENCHMARKS.md.
+# "cpu1": one intra-op thread, where per-network convolutions keep up with grouped ones.
 AUTO_STRATEGY = {
     "cpu": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
     "cpu1": {"mlp": "fused", "cnn": "loop", "resnet": "loop", "transformer": "fused"},
     "cuda": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
 }
 
-ACTIVATION_FACTOR = 2  # peak memory / saved activations (measured 1.1-1.2 for cnn, M=64)
+ACTIVATION_FACTOR = 2  # peak memory / saved activations, with a margin
 # An evaluation without gradients holds the logits and the loss's temporaries of their size
-# (log-softmax, the class indices' gather) per network and example. For narrow networks they
-# are most of its memory (MLP 8x1: 64 bytes saved for backward, 120 of these): sized by the
-# saved activations, its blocks of 91 vectors x 1437 examples ran 1.9x slower than blocks of
-# 31-48 (bench/engine.py's machine); for the gradient's blocks the saved activations measured
-# best.
+# (log-softmax, the class indices' gather) per network and example: for narrow networks most
+# of its memory, so value-only blocks are sized by these copies, not the saved activations.
 LOGIT_COPIES = 3
 # A speed block holds at least this many (network, example) pairs: fewer and the per-call
-# overhead outweighs the cache (the transformer on 256 examples ran 1.4x faster in blocks of
-# 8 networks than of 2; the CNN on 1437 examples fastest one network at a time).
+# overhead outweighs the cache.
 MIN_BLOCK_ROWS = 1024
 
 
@@ -478,13 +466,11 @@ class NetworkObjective:
         """A copy whose loss runs through ``torch.compile`` (same data, model and options).
 
         What is compiled is the loss through the logits, which autograd differentiates; blocks
-        that take the model's hand-written gradient (the fused MLP) run it eagerly: compiled,
-        its in-place backward gave wrong gradients under torch 2.11 (cosine 0.006 with the
-        eager ones, on an H100 and on its CPU; BENCHMARKS.md, GPU check), though not under
-        2.14.1. Values equal the eager ones to float32 rounding (tests/test_objective.py,
-        tests/test_gpu.py). Building takes tens of seconds per input shape; on the 2-core CPU
-        it measured no faster than eager (28.7 vs 27.8 GFLOP/s, MLP 32x2), so it is meant for
-        CUDA.
+        that take the model's hand-written gradient (the fused MLP) run it eagerly: its
+        in-place backward is not safe to compile (BENCHMARKS.md, GPU check). Values equal
+        the eager ones to float32 rounding (tests/test_objective.py, tests/test_gpu.py).
+        Building takes tens of seconds per input shape and gains nothing on a CPU, so it is
+        meant for CUDA.
         """
         twin = copy.copy(self)
         twin._perm = None

@@ -9,35 +9,31 @@ AutoNEB (Draxler et al. 2018), with estimates good enough to choose the tree:
 1. Screen: every pair gets a short optimisation (a tenth of the steps, half the starting
    points, no growth, one evaluation, no straight segment). Its saddle is an upper bound,
    far closer to the optimised saddle than the straight segment's (which is dominated by
-   the distance between the minima). Half the points cost 40% of the gradient work of a
-   screen with all of them; replayed on six runs (bench/mst_rules.py) they led to as many
-   paths (295 vs 291 in all) and the same barcode error in three, a smaller one in two (8
-   minima: 19% -> 4% and 30% -> 17% of the saddle spread), a larger one in one (0 -> 0.9%).
+   the distance between the minima). Half the points cost less than half the gradient
+   work, and chose the tree as well as all of them (bench/mst_rules.py).
 2. Optimise fully the edges of the minimum spanning tree of the best-known saddles
    (optimised where known, screened elsewhere) that are not optimised yet.
 3. Every unoptimised pair whose screened saddle, lowered by the largest drop that full
    optimisation has produced so far (screened - optimised over the optimised pairs), is below
    the current minimax route between its minima could still change the barcode: optimise
    those too, at most K - 1 per round and the lowest margin first (routes fall as optimised
-   edges arrive, so later candidates often drop out: 106 instead of 156 paths for 32 minima
-   when this was measured). Repeat 2-3 until no pair qualifies.
+   edges arrive, so later candidates often drop out). Repeat 2-3 until no pair qualifies.
 
 Final saddles (dense until stable, ``core.paths.finish``) cost as much as the rounds' own
 evaluations; each round's paths come with their coarse maxima (lower bounds) instead, and a
 pair gets its final saddle only when the rule reads it (``_settle``): an edge of the spanning
 tree of the best-known saddles, or the pair of the largest drop. Rounds and barcode are those
 of final saddles everywhere, to the bit (the tree does not change when a non-tree edge rises,
-and a coarse drop only overstates); 32 minima: 49 of 103 paths needed them.
+and a coarse drop only overstates).
 
 The final graph holds the fully optimised paths only. The stopping rule is empirical (a pair
 might drop further than any seen), not a proof; ``uncertified_pairs`` counts the pairs that a
 true lower bound (no saddle is below the higher of its two minima) cannot rule out, runs
 report it, and the tests check on toy landscapes and small networks that the barcode equals
 the all-pairs one. With paths far from converged it need not: ``bench/mst_rules.py`` replays
-the rule on stored all-pairs saddles (BENCHMARKS.md: at 300 path steps, off by 0-17% of the
-saddle spread for 8-32 minima). (Straight-segment bounds alone, tried first, chose the tree
-once and never changed it: optimising tree edges only lowers the tree, so no bound above it
-ever entered.)
+the rule on stored all-pairs saddles and measures how far off it is (BENCHMARKS.md). Why not
+straight-segment bounds alone: optimising tree edges only lowers the tree, so no bound above
+it ever enters, and the first tree would never change.
 """
 
 from __future__ import annotations
