@@ -16,8 +16,8 @@ from typing import Any
 
 import streamlit as st
 
-from core.dashboard import run_label
-from core.runs import RunStore
+from core.runs.store import RunStore
+from core.views.dashboard import run_label
 
 FORMATS = {
     "png": "image/png",
@@ -50,7 +50,7 @@ def saved_runs() -> list:
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the run...")
 def _load(root: str, run_id: str, stage: str):
-    from core.pipeline import load_run
+    from core.runs.pipeline import load_run
 
     return load_run(RunStore(root), run_id)
 
@@ -213,19 +213,19 @@ def chart(fig, key: str, *, linked: bool = False, export_name: str | None = None
 
 
 def _figure_bytes(fig, fmt: str) -> bytes:
-    from core.export import figure_bytes
+    from core.views.export import figure_bytes
 
     return figure_bytes(fig, fmt)
 
 
 def _table_bytes(rows) -> bytes:
-    from core.export import table_csv
+    from core.views.export import table_csv
 
     return table_csv(rows)
 
 
 def _archive_bytes(root: str, run_id: str) -> bytes:
-    from core.export import run_archive
+    from core.views.export import run_archive
 
     return run_archive(RunStore(root), run_id)
 

@@ -1,4 +1,4 @@
-"""The Run page's form, generated from the config's declarations (``core.config.knob``):
+"""The Run page's form, generated from the config's declarations (``core.runs.config.knob``):
 one widget per field, keyed ``f_<section>_<name>``, with the field's label, help and default."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import RunConfig, fields_of
+from core.runs.config import RunConfig, fields_of
 
 HEADINGS = {
     "data": "Data",

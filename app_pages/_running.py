@@ -1,6 +1,6 @@
 """Running a config from a page: progress per stage, cancel, resume, and opening the result.
 
-The run itself is ``core.pipeline.run``; this module only reports its progress. A click
+The run itself is ``core.runs.pipeline.run``; this module only reports its progress. A click
 anywhere (the Cancel button, another page) interrupts the script at the next progress
 report; the stages that finished stay saved, and the same config resumes from them.
 """
@@ -12,7 +12,7 @@ import time
 import streamlit as st
 
 from app_pages._common import store
-from core.dashboard import STAGE_WORDS, STAGES, progress_words
+from core.views.dashboard import STAGE_WORDS, STAGES, progress_words
 
 
 def run_with_progress(config):
@@ -21,8 +21,8 @@ def run_with_progress(config):
     A click anywhere (the Cancel button, another page) interrupts the run at its next
     progress report; the finished stages stay saved and the same config resumes from them.
     """
-    from core.dashboard import check_runnable
-    from core.pipeline import run
+    from core.runs.pipeline import run
+    from core.views.dashboard import check_runnable
 
     try:
         check_runnable(config)

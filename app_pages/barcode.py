@@ -14,8 +14,8 @@ from app_pages._common import (
     minimum_picker,
     select_from_table,
 )
-from core.analysis import minima_table
-from core.dashboard import (
+from core.views.analysis import minima_table
+from core.views.dashboard import (
     NO_OBSTRUCTION,
     STATUS_WORDS,
     TO_SCORE_WORDS,
@@ -25,7 +25,7 @@ from core.dashboard import (
     no_obstruction,
     pairs_of_minimum,
 )
-from core.plots import barcode_figure, diagram_figure, ident_of, saddle_history_figure
+from core.views.plots import barcode_figure, diagram_figure, ident_of, saddle_history_figure
 
 run = current_run()
 c, s, bars = run.config, run.summary, run.barcode

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from app_pages._common import chart, export_table, load, saved_runs
-from core.dashboard import TO_SCORE_WORDS, run_label, sweep_rows, to_score_series
-from core.plots import barcodes_overlay_figure, to_score_figure
+from core.views.dashboard import TO_SCORE_WORDS, run_label, sweep_rows, to_score_series
+from core.views.plots import barcodes_overlay_figure, to_score_figure
 
 st.title("Compare runs")
 st.markdown(

@@ -5,9 +5,9 @@ import math
 import streamlit as st
 
 from app_pages._common import chart, export_table, load, saved_runs
-from core.dashboard import generalization_points, run_label
-from core.plots import generalization_figure
-from core.stats import correlation
+from core.views.dashboard import generalization_points, run_label
+from core.views.plots import generalization_figure
+from core.views.stats import correlation
 
 
 @st.cache_data(max_entries=32, show_spinner="Bootstrapping the correlations...")

@@ -5,8 +5,8 @@ import streamlit as st
 
 from app_pages._common import chart, export_table, saved_runs
 from app_pages._running import open_run, pending_notice, run_with_progress
-from core.config import RunConfig
-from core.dashboard import (
+from core.runs.config import RunConfig
+from core.views.dashboard import (
     TO_SCORE_WORDS,
     alive_bars,
     level_range,
@@ -14,7 +14,7 @@ from core.dashboard import (
     sublevel,
     toy_picture,
 )
-from core.plots import growing_barcode_figure, sublevel_figure
+from core.views.plots import growing_barcode_figure, sublevel_figure
 
 
 @st.cache_data(show_spinner=False)

@@ -11,14 +11,14 @@ from app_pages._common import (
     minimum_picker,
     runs_dir,
 )
-from core.analysis import path_profile_of, plane_of
-from core.dashboard import minimum_facts, pair_index, pair_labels
-from core.plots import ident_of, plane_figure, profile_figure, projection_figure
+from core.views.analysis import path_profile_of, plane_of
+from core.views.dashboard import minimum_facts, pair_index, pair_labels
+from core.views.plots import ident_of, plane_figure, profile_figure, projection_figure
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def projection(root: str, run_id: str, method: str, dims: int):
-    from core.projection import pca_project, umap_project
+    from core.views.projection import pca_project, umap_project
 
     run = load(run_id)
     if method == "umap":

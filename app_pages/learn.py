@@ -4,16 +4,16 @@ import numpy as np
 import streamlit as st
 
 from app_pages._common import chart
-from core.dashboard import alive_bars, level_range, sublevel, toy_view
-from core.plots import (
+from core.engine.toy import TOYS
+from core.engine.validate import SIGNIFICANT, TOLERANCE
+from core.views.dashboard import alive_bars, level_range, sublevel, toy_view
+from core.views.plots import (
     barcode_figure,
     growing_barcode_figure,
     merge_tree_figure,
     sublevel_figure,
     surface_figure,
 )
-from core.toy import TOYS
-from core.validate import SIGNIFICANT, TOLERANCE
 
 
 @st.cache_data(

@@ -5,7 +5,7 @@ import streamlit as st
 from app_pages._common import store
 from app_pages._form import config_form
 from app_pages._running import open_run, pending_notice, run_with_progress
-from core.config import RunConfig
+from core.runs.config import RunConfig
 
 D = RunConfig()  # the defaults shown in the form
 

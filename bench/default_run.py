@@ -29,18 +29,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import ROOT, machine, run_fresh, write_block  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.pairs import all_pairs  # noqa: E402
-from core.paths import PathOptions, connect  # noqa: E402
-from core.pipeline import objectives, run  # noqa: E402
-from core.runs import RunStore  # noqa: E402
+from core.engine.pairs import all_pairs  # noqa: E402
+from core.engine.paths import PathOptions, connect  # noqa: E402
+from core.runs.config import RunConfig  # noqa: E402
+from core.runs.pipeline import objectives, run  # noqa: E402
+from core.runs.store import RunStore  # noqa: E402
 
 # The run end to end: seconds, TO sum and the full configuration it ran.
 END_TO_END = r"""
 import dataclasses, json, sys, tempfile, time
-from core.config import RunConfig
-from core.pipeline import run
-from core.runs import RunStore
+from core.runs.config import RunConfig
+from core.runs.pipeline import run
+from core.runs.store import RunStore
 cfg = RunConfig().replace(**json.loads(sys.argv[1]))
 with tempfile.TemporaryDirectory() as tmp:
     t0 = time.perf_counter()
@@ -97,7 +97,7 @@ def versus(rev: str, sections: dict, repeats: int) -> str:
 
 class Counted:
     """Wrap an objective: count parameter vectors and seconds spent in it, through its call
-    and through its own ``values_and_grads`` where it has one (``core.evaluate`` uses it)."""
+    and through its own ``values_and_grads`` where it has one (``core.engine.evaluate`` uses it)."""
 
     def __init__(self, f, tally, key):
         self.f, self.tally, self.key = f, tally, key
@@ -139,7 +139,7 @@ def main() -> None:
     # 1. The run itself, with counters on every objective call (autograd's backward passes
     #    run in the caller's time, not here; the MLP's hand-written one runs inside the call).
     tally: dict[str, tuple[int, float]] = {}
-    import core.pipeline as pipeline
+    import core.runs.pipeline as pipeline
 
     real = pipeline.objectives
 

@@ -15,7 +15,7 @@ the MLP's rate is from the matmul's because of its thin matrix shapes, and how f
 of everything else.
 
 On a CPU with several threads it then repeats the table with one intra-op thread (one
-round), the other CPU row of ``AUTO_STRATEGY`` in core/objective.py, which is chosen from
+round), the other CPU row of ``AUTO_STRATEGY`` in core/nets/objective.py, which is chosen from
 these tables. Writes them into BENCHMARKS.md between ``<!-- bench/engine.py start -->`` and
 ``<!-- bench/engine.py end -->``, leaving the rest of the file alone.
 """
@@ -36,10 +36,10 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import machine, write_block  # noqa: E402
-from core.data import load_dataset  # noqa: E402
-from core.evaluate import _chunks, values_and_grads  # noqa: E402
-from core.models import ARCHITECTURES, build_model, n_params  # noqa: E402
-from core.objective import NetworkObjective  # noqa: E402
+from core.engine.evaluate import _chunks, values_and_grads  # noqa: E402
+from core.nets.data import load_dataset  # noqa: E402
+from core.nets.models import ARCHITECTURES, build_model, n_params  # noqa: E402
+from core.nets.objective import NetworkObjective  # noqa: E402
 
 BLOCK = "bench/engine.py"
 # (width, depth): the resnet is narrower so that every architecture costs about the same per
@@ -111,8 +111,8 @@ def mlp_products(model: torch.nn.Module, sizes: list[int], b: int, device: torch
 
 
 def loss_and_grad(objective: NetworkObjective, thetas: torch.Tensor, chunk: int | None = None):
-    """The engine's own call (``core.evaluate.values_and_grads``): in ``objective.block_size``
-    chunks unless ``chunk`` is given."""
+    """The engine's own call (``core.engine.evaluate.values_and_grads``): in
+    ``objective.block_size`` chunks unless ``chunk`` is given."""
     return lambda: values_and_grads(objective, thetas, chunk)
 
 
@@ -250,16 +250,16 @@ def main(argv: list[str] | None = None) -> int:
             f"minibatch), M = {m} parameter vectors: objective value + gradient w.r.t. thetas "
             "(M, P). One warm-up round, then median of `rounds` rounds; each round times every "
             "strategy and a float32 2048x2048 matmul once (with the same threads).",
-            "- Every strategy is called as the engine calls it (`core.evaluate.values_and_grads`), "
-            "in chunks of `objective.block_size(M)` vectors (a block's activations within half "
-            "the CPU's last-level cache; the memory budget on a GPU); `fused, one block` is the "
-            "fused strategy with all M vectors in one call, for comparison; `fused, autograd` "
-            "(MLP) is fused with autograd's backward instead of the model's hand-written one "
-            "(`ce_and_grad_many`); `fused, its products alone` (MLP) runs only the matrix "
-            "products of the fused MLP's loss and gradient, in the same blocks, shapes and "
-            "layouts, on random operands: no biases, ReLU, softmax or copies, so its rate is the "
-            "ceiling that these matrix shapes put on the fused MLP (counted with the same FLOPs). "
-            "`auto` takes the loop for blocks of one network.",
+            "- Every strategy is called as the engine calls it "
+            "(`core.engine.evaluate.values_and_grads`), in chunks of `objective.block_size(M)` "
+            "vectors (a block's activations within half the CPU's last-level cache; the memory "
+            "budget on a GPU); `fused, one block` is the fused strategy with all M vectors in one "
+            "call, for comparison; `fused, autograd` (MLP) is fused with autograd's backward "
+            "instead of the model's hand-written one (`ce_and_grad_many`); `fused, its products "
+            "alone` (MLP) runs only the matrix products of the fused MLP's loss and gradient, in "
+            "the same blocks, shapes and layouts, on random operands: no biases, ReLU, softmax or "
+            "copies, so its rate is the ceiling that these matrix shapes put on the fused MLP "
+            "(counted with the same FLOPs). `auto` takes the loop for blocks of one network.",
             "- FLOPs = 3 x forward (2 x multiply-adds, counted by FlopCounterMode on one network) "
             "x M x B. Speed-up = loop time / strategy time (> 1: faster than the loop). CPU s = "
             "CPU time of the process (all threads).",

@@ -7,7 +7,7 @@
    3x32x32 images, and a minibatch of 128 of them: the cost is what is measured, not the
    accuracy): loop, vmap and fused, and the achieved FLOP/s next to a float32 matmul in the
    same run.
-3. A CIFAR10-shaped CNN and ResNet landscape, 8 minima, ``pairs="mst"`` (``core.engine``):
+3. A CIFAR10-shaped CNN and ResNet landscape, 8 minima, ``pairs="mst"`` (``core.engine.landscape``):
    synthetic images (ten class templates plus noise, so the networks have something to
    learn; the GPU machine cannot download CIFAR10), timed per stage.
 4. Path steps in bfloat16 and through ``torch.compile`` against float32 on the CNN minima:
@@ -32,14 +32,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import machine, write_block  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.engine import landscape_of  # noqa: E402
-from core.evaluate import values_and_grads  # noqa: E402
-from core.models import build_model  # noqa: E402
-from core.objective import NetworkObjective  # noqa: E402
-from core.paths import PathOptions, connect  # noqa: E402
-from core.pipeline import run  # noqa: E402
-from core.runs import RunStore  # noqa: E402
+from core.engine.evaluate import values_and_grads  # noqa: E402
+from core.engine.landscape import landscape_of  # noqa: E402
+from core.engine.paths import PathOptions, connect  # noqa: E402
+from core.nets.models import build_model  # noqa: E402
+from core.nets.objective import NetworkObjective  # noqa: E402
+from core.runs.config import RunConfig  # noqa: E402
+from core.runs.pipeline import run  # noqa: E402
+from core.runs.store import RunStore  # noqa: E402
 
 
 def sync(device):

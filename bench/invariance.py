@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.default_run import Counted  # noqa: E402
 from bench.report import machine, write_block  # noqa: E402
-from core.barcode import barcode_from_graph, graph_matrix  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.engine import rounding_tol  # noqa: E402
-from core.pairs import select_and_connect  # noqa: E402
-from core.pipeline import _path_options, objectives, run  # noqa: E402
-from core.runs import RunStore  # noqa: E402
+from core.engine.barcode import barcode_from_graph, graph_matrix  # noqa: E402
+from core.engine.landscape import rounding_tol  # noqa: E402
+from core.engine.pairs import select_and_connect  # noqa: E402
+from core.runs.config import RunConfig  # noqa: E402
+from core.runs.pipeline import _path_options, objectives, run  # noqa: E402
+from core.runs.store import RunStore  # noqa: E402
 
 VARIANTS = {
     "default": {},

@@ -4,10 +4,10 @@
 
 For K = 8, 16, 32 minima and seeds 0 and 1 (the ``bench/scaling.py`` setting: MLP width 8
 depth 1 on digits, 600 train steps, 300 path steps) it optimises every pair once (the
-reference: the all-pairs barcode) and screens every pair (``core.pairs.screened_saddles``),
+reference: the all-pairs barcode) and screens every pair (``core.engine.pairs.screened_saddles``),
 then replays rules on those numbers: a rule chooses which pairs to optimise, round by round,
 and each pair it opens gets its saddle from the all-pairs run. ``"mst"`` is the engine's own
-``core.pairs.mst_rounds``; chain growth is batch-wide, so a pair optimised in a smaller batch
+``core.engine.pairs.mst_rounds``; chain growth is batch-wide, so a pair optimised in a smaller batch
 can end slightly differently, and the replay is checked against a real ``pairs="mst"`` run in
 the same script.
 ``"mst, 12-point screen"`` is the engine rule on the screen the engine had before (twice the
@@ -33,12 +33,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import machine, write_block  # noqa: E402
-from core.barcode import barcode_from_graph, graph_matrix  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.pairs import mst_rounds, screened_saddles, spanning_tree_edges  # noqa: E402
-from core.pipeline import _path_options, _stepper, objectives, run  # noqa: E402
-from core.runs import RunStore  # noqa: E402
-from core.validate import SIGNIFICANT  # noqa: E402
+from core.engine.barcode import barcode_from_graph, graph_matrix  # noqa: E402
+from core.engine.pairs import mst_rounds, screened_saddles, spanning_tree_edges  # noqa: E402
+from core.engine.validate import SIGNIFICANT  # noqa: E402
+from core.runs.config import RunConfig  # noqa: E402
+from core.runs.pipeline import _path_options, _stepper, objectives, run  # noqa: E402
+from core.runs.store import RunStore  # noqa: E402
 
 
 def config(k: int, pairs: str, train_steps: int, path_steps: int, seed: int = 0) -> RunConfig:

@@ -2,15 +2,15 @@
 
     .venv/bin/python bench/paths.py [--baseline REV] [--only NAME ...] [--threads 1]
 
-For every landscape (the 2-D toys of ``core.toy`` and the warped separable landscapes of
-``core.separable`` in 10, 40 and 100 dimensions), runs ``landscape_of`` with each side's own
-toy settings (``core.validate.TOY_MINIMA`` / ``TOY_PATHS``), all pairs, in a fresh process
+For every landscape (the 2-D toys of ``core.engine.toy`` and the warped separable landscapes of
+``core.engine.separable`` in 10, 40 and 100 dimensions), runs ``landscape_of`` with each side's own
+toy settings (``core.engine.validate.TOY_MINIMA`` / ``TOY_PATHS``), all pairs, in a fresh process
 per side on that side's sources (REV checked out in a temporary worktree), counting every
 point the objective is evaluated at (a row of an (M, P) call, with or without gradient).
 Prints, per landscape, the evaluations of each side and their ratio, the seconds, and how
 far each barcode is from the exact one: the bottleneck distance between the finite bars as a
 fraction of the value range, and whether any bar is missing or spurious. Exact bars: a
-801 x 801 grid for the toys (``core.toy.exact_barcode``, itself good to ~1e-5 of the range),
+801 x 801 grid for the toys (``core.engine.toy.exact_barcode``, itself good to ~1e-5 of the range),
 the Kunneth formula for the separable landscapes (exact). Writes the ``bench/paths.py``
 block of BENCHMARKS.md.
 """
@@ -35,7 +35,7 @@ import numpy as np, torch
 arg = json.loads(sys.argv[1])
 torch.set_num_threads(arg["threads"])
 from core import landscape_of
-from core.validate import TOY_MINIMA, TOY_PATHS
+from core.engine.validate import TOY_MINIMA, TOY_PATHS
 name, counts = arg["name"], {"value": 0, "grad": 0}
 if name.startswith("sep"):
     spec = importlib.util.spec_from_file_location("separable", arg["sep_file"])
@@ -45,7 +45,7 @@ if name.startswith("sep"):
     fn, starts = land.fn, land.starts(2 * len(land.exact_births), seed=0)
     births, deaths, vr = land.exact_births, land.exact_deaths, land.value_range
 else:
-    from core.toy import exact_barcode, get_toy, starts_grid
+    from core.engine.toy import exact_barcode, get_toy, starts_grid
     toy = get_toy(name)
     fn, starts = toy.fn, starts_grid(toy, 32)
     ex = exact_barcode(toy, resolution=801)

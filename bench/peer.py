@@ -4,9 +4,9 @@
 
 TopSearch lives in its own virtual environment (it pins numpy < 2 and pulls in rdkit); this
 script (project venv) runs ``bench/peer_topsearch.py`` there as a subprocess, then runs the
-engine (``core.landscape_of`` with ``core.validate``'s TOY_MINIMA and TOY_PATHS, as
+engine (``core.landscape_of`` with ``core.engine.validate``'s TOY_MINIMA and TOY_PATHS, as
 ``compare_engine_to_exact`` does) on the same landscapes and starts, and prints one markdown
-table. Landscapes: four 2-D toys of ``core.toy`` (32 starts from ``starts_grid``) and a 12-D
+table. Landscapes: four 2-D toys of ``core.engine.toy`` (32 starts from ``starts_grid``) and a 12-D
 sum of three rotated tilted double wells and nine quadratic directions (8 minima; 64 starts
 uniform in [-2, 2]^12). Exact barcodes: ``bench.peer_topsearch.exact_bars`` (the project's
 grid bars refined to the true critical points; Kunneth for the 12-D landscape).
@@ -50,8 +50,8 @@ from bench.peer_topsearch import (  # noqa: E402
 )
 from bench.report import machine, write_block  # noqa: E402
 from core import landscape_of  # noqa: E402
-from core.toy import TOYS, exact_barcode, starts_grid  # noqa: E402
-from core.validate import TOY_MINIMA, TOY_PATHS  # noqa: E402
+from core.engine.toy import TOYS, exact_barcode, starts_grid  # noqa: E402
+from core.engine.validate import TOY_MINIMA, TOY_PATHS  # noqa: E402
 
 PEER_PYTHON = "/work/peer-venv/bin/python"
 PEER_SCRIPT = ROOT / "bench" / "peer_topsearch.py"
@@ -93,7 +93,7 @@ def problem(name: str, seed: int) -> tuple:
 
 
 def check_grid(name: str) -> None:
-    """Warn if core.toy's grid bars moved away from the constants the peer script keeps."""
+    """Warn if core.engine.toy's grid bars moved away from the constants the peer script keeps."""
     if name not in GRID:
         return
     ex = exact_barcode(TOYS[name])
@@ -101,7 +101,10 @@ def check_grid(name: str) -> None:
     same = len(kept) == len(ex.births) and np.allclose(kept[:, 0], ex.births, atol=1e-5)
     fin = np.isfinite(ex.deaths)
     if not (same and np.allclose(kept[fin, 1], ex.deaths[fin], atol=1e-5)):
-        print(f"warning: {name}: core.toy.exact_barcode no longer matches GRID", file=sys.stderr)
+        print(
+            f"warning: {name}: core.engine.toy.exact_barcode no longer matches GRID",
+            file=sys.stderr,
+        )
 
 
 def run_peer(peer_python: str, starts: dict, bh_steps: int) -> dict:

@@ -42,7 +42,7 @@ from scipy import optimize
 INF = float("inf")
 WELLS_DIM, WELLS_TILT = 12, (0.2, 0.3, 0.25)  # 3 tilted double wells + 9 quadratic directions
 MB = np.array(
-    [  # Müller-Brown A, a, b, c, x0, y0 (rows) of its 4 terms, as in core/toy.py
+    [  # Müller-Brown A, a, b, c, x0, y0 (rows) of its 4 terms, as in core/engine/toy.py
         [-200.0, -100.0, -170.0, 15.0],
         [-1.0, -1.0, -6.5, 0.7],
         [0.0, 0.0, 11.0, 0.6],
@@ -52,7 +52,7 @@ MB = np.array(
     ]
 )
 # Exact bars of the 2-D toys on the project's 801 x 801 grid, printed in the project venv by
-#   .venv/bin/python -c "from core.toy import TOYS, exact_barcode as e; b = e(TOYS['camel']);
+#   .venv/bin/python -c "from core.engine.toy import TOYS, exact_barcode as e; b = e(TOYS['camel']);
 #   print(b.value_range, b.minima, b.saddles, b.births, b.deaths)"   (likewise for each toy)
 # Per toy: value range over the box, then per bar: minimum (x, y), saddle (x, y) or None for
 # the essential bar, grid birth, grid death. ``exact_bars`` refines every point to the true
@@ -183,7 +183,7 @@ def _wells_grad(z):
     return q.T @ np.concatenate([4 * u[:3] * (u[:3] ** 2 - 1) + c, 2 * a * u[3:]])
 
 
-# boxes as core.toy.TOYS[name].box; scale: the typical distance between neighbouring minima
+# boxes as core.engine.toy.TOYS[name].box; scale: the typical distance between neighbouring minima
 LANDSCAPES = {
     name: Landscape(name, fn, grad, [(x0, x1), (y0, y1)], scale)
     for name, fn, grad, (x0, x1, y0, y1), scale in (

@@ -28,11 +28,11 @@ from bench.report import machine, run_fresh, write_block  # noqa: E402
 CHILD = r"""
 import json, resource, sys, tempfile, time
 import torch
-from core.config import RunConfig
-from core.pipeline import objectives, run
-from core.runs import RunStore
-from core.paths import PathOptions, connect
-from core.pairs import all_pairs
+from core.runs.config import RunConfig
+from core.runs.pipeline import objectives, run
+from core.runs.store import RunStore
+from core.engine.paths import PathOptions, connect
+from core.engine.pairs import all_pairs
 spec = json.loads(sys.argv[1])
 cfg = RunConfig.from_dict(spec["config"])
 with tempfile.TemporaryDirectory() as tmp:
@@ -62,23 +62,23 @@ print(json.dumps({"total": total, "minima_s": r.summary["seconds_minima"],
 
 RUN_ONLY = r"""
 import contextlib, json, sys, tempfile, time
-import core.pipeline
-from core.config import RunConfig
-from core.runs import RunStore
+import core.runs.pipeline
+from core.runs.config import RunConfig
+from core.runs.store import RunStore
 from torch.utils.flop_counter import FlopCounterMode
 spec = json.loads(sys.argv[1])
 cfg = RunConfig.from_dict(spec["config"])
 counter = FlopCounterMode(display=False)
-stage_minima, minima = core.pipeline.stage_minima, [0]
+stage_minima, minima = core.runs.pipeline.stage_minima, [0]
 def counted_minima(*args, **kwargs):  # the matmul FLOPs of the minima stage alone
     before = counter.get_total_flops()
     out = stage_minima(*args, **kwargs)
     minima[0] = counter.get_total_flops() - before
     return out
-core.pipeline.stage_minima = counted_minima
+core.runs.pipeline.stage_minima = counted_minima
 with tempfile.TemporaryDirectory() as tmp, counter if spec["count"] else contextlib.nullcontext():
     t0 = time.perf_counter()
-    r = core.pipeline.run(cfg, store=RunStore(tmp))
+    r = core.runs.pipeline.run(cfg, store=RunStore(tmp))
     total = time.perf_counter() - t0
 print(json.dumps({"total": total, "n_paths": r.summary["n_paths"],
                   "flops": counter.get_total_flops(), "minima_flops": minima[0]}))

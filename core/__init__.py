@@ -2,7 +2,7 @@
 
 After Barannikov et al., "Topological obstructions in neural networks learning"
 (arXiv 2012.15834). ``from core import barcode_of`` is the whole engine for any batched
-objective; the network code (``core.objective``, ``core.pipeline``) builds on it.
+objective; the network code (``core.nets.objective``, ``core.runs.pipeline``) builds on it.
 
 Shape letters used in docstrings and comments throughout:
 
@@ -15,7 +15,7 @@ Shape letters used in docstrings and comments throughout:
 - ``C``: classes.
 """
 
-from core.barcode import Barcode, barcode_from_graph
-from core.engine import Landscape, barcode_of, landscape_of
+from core.engine.barcode import Barcode, barcode_from_graph
+from core.engine.landscape import Landscape, barcode_of, landscape_of
 
 __all__ = ["Barcode", "Landscape", "barcode_from_graph", "barcode_of", "landscape_of"]

@@ -15,9 +15,9 @@ import time
 import numpy as np
 
 from core import sweep_cli
-from core.config import RunConfig, fields_of
-from core.dashboard import NO_OBSTRUCTION, death_kinds, no_obstruction
-from core.runs import RunStore
+from core.runs.config import RunConfig, fields_of
+from core.runs.store import RunStore
+from core.views.dashboard import NO_OBSTRUCTION, death_kinds, no_obstruction
 
 log = logging.getLogger("core")
 
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="train minima, connect them, print the barcode")
     _run_flags(r)
-    r.add_argument("--preset", help="start from the first run of a named sweep (core.presets)")
+    r.add_argument("--preset", help="start from the first run of a named sweep (core.runs.presets)")
 
     sub.add_parser("list", help="list saved runs")
     s = sub.add_parser("show", help="print a saved run's barcode and convergence")
@@ -87,7 +87,7 @@ def flag_of(f) -> str:
 
 def config_from_args(a: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
     if base is None and getattr(a, "preset", None) and a.command == "run":
-        from core.presets import get_preset
+        from core.runs.presets import get_preset
 
         base = get_preset(a.preset).first
     base = base or RunConfig()
@@ -193,7 +193,7 @@ def format_run(run) -> str:
 def cmd_run(a, store: RunStore) -> int:
     from tqdm import tqdm
 
-    from core.pipeline import run
+    from core.runs.pipeline import run
 
     config = config_from_args(a)
     bars: dict[str, tqdm] = {}
@@ -234,7 +234,7 @@ def cmd_list(a, store: RunStore) -> int:
 
 
 def cmd_show(a, store: RunStore) -> int:
-    from core.pipeline import load_run
+    from core.runs.pipeline import load_run
 
     r = load_run(store, a.run_id)
     if r.barcode is None:
@@ -244,7 +244,7 @@ def cmd_show(a, store: RunStore) -> int:
 
 
 def cmd_toy(a, store: RunStore) -> int:
-    from core.validate import compare_engine_to_exact
+    from core.engine.validate import compare_engine_to_exact
 
     print(compare_engine_to_exact(a.name, n_starts=a.starts).report())
     return 0

@@ -1,11 +1,11 @@
 """Fixtures shared by the test files: tiny real runs in a temporary run store.
 
 ``tiny_runs`` (session scope) trains two small runs once per test session, through the same
-``core.pipeline.run`` that the CLI and the dashboard use: MNIST-1D, an MLP of depth 1 and width
+``core.runs.pipeline.run`` that the CLI and the dashboard use: MNIST-1D, an MLP of depth 1 and width
 4 or 8, 3 starts, 150 training steps and 100 path steps, on the CPU. Any test file can use it::
 
     def test_something(tiny_runs):
-        run = tiny_runs.run            # the width-8 run (a loaded core.pipeline.Run)
+        run = tiny_runs.run            # the width-8 run (a loaded core.runs.pipeline.Run)
         store = tiny_runs.store        # RunStore over tiny_runs.root
 
 ``runs_env`` also points ``BARCODES_RUNS_DIR`` at that store for the dashboard.
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
-from core.runs import RunStore
+from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
+from core.runs.store import RunStore
 
 
 def tiny_config(width: int = 8, *, minima: int = 3, seed: int = 0) -> RunConfig:
@@ -39,8 +39,8 @@ def tiny_config(width: int = 8, *, minima: int = 3, seed: int = 0) -> RunConfig:
 class TinyRuns:
     root: Path  # the run store folder
     store: RunStore
-    run: object  # core.pipeline.Run, width 8
-    other: object  # core.pipeline.Run, width 4
+    run: object  # core.runs.pipeline.Run, width 8
+    other: object  # core.runs.pipeline.Run, width 4
 
     @property
     def ids(self) -> list[str]:
@@ -49,7 +49,7 @@ class TinyRuns:
 
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory) -> TinyRuns:
-    from core.pipeline import run
+    from core.runs.pipeline import run
 
     root = tmp_path_factory.mktemp("runs")
     store = RunStore(root)
@@ -67,7 +67,7 @@ def runs_env(tiny_runs, monkeypatch) -> TinyRuns:
 
 def run_dir(store: RunStore, config: RunConfig) -> Path:
     """A run folder holding only ``config``'s config.json (for tests that write stages)."""
-    from core.runs import write_json
+    from core.runs.store import write_json
 
     d = store.dir(config.run_id)
     d.mkdir(parents=True, exist_ok=True)

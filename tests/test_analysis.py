@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import analysis
-from core.evaluate import values_of
+from core.engine.evaluate import values_of
+from core.views import analysis
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_pages._form import key_of
-from core.config import RunConfig, fields_of
-from core.dashboard import (
+from core.runs.config import RunConfig, fields_of
+from core.runs.store import read_json, write_json
+from core.views.dashboard import (
     alive_bars,
     generalization_points,
     level_range,
@@ -31,7 +32,6 @@ from core.dashboard import (
     to_score_series,
     toy_picture,
 )
-from core.runs import read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds per script run; the first toy or plane evaluation takes a few
@@ -257,7 +257,7 @@ def test_run_form_runs_and_opens_the_result(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
-# The small pure helpers behind the pages (core/dashboard.py)
+# The small pure helpers behind the pages (core/views/dashboard.py)
 
 
 def test_no_obstruction_is_a_tolerance_check():

@@ -1,4 +1,4 @@
-"""Tests for core.barcode: hand-drawn graphs with exact bars, and an independent oracle.
+"""Tests for core.engine.barcode: hand-drawn graphs with exact bars, and an independent oracle.
 
 Pictures: ``name(value)`` is a minimum, a number on an edge is its saddle value, a missing
 edge means no path was computed (``inf`` in the saddle matrix).
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.barcode import Barcode, barcode_from_graph
+from core.engine.barcode import Barcode, barcode_from_graph
 
 INF = np.inf
 
@@ -342,7 +342,7 @@ def test_matches_independent_oracle(g):
 
 
 def test_graph_matrix_places_values_and_symmetric_saddles():
-    from core.barcode import graph_matrix
+    from core.engine.barcode import graph_matrix
 
     s = graph_matrix([0.0, 1.0, 2.0], [[0, 2], [1, 2]], [3.0, 4.0])
     want = np.array([[0.0, np.inf, 3.0], [np.inf, 1.0, 4.0], [3.0, 4.0, 2.0]])

@@ -5,9 +5,9 @@ import pytest
 import torch
 from test_paths import bent_well, critical_points_1d, double_well, minima_of
 
-from core.certify import certificate_reason, certify, hvp, lowest_eigenvalues
-from core.paths import PathOptions, connect
-from core.toy import get_toy
+from core.engine.certify import certificate_reason, certify, hvp, lowest_eigenvalues
+from core.engine.paths import PathOptions, connect
+from core.engine.toy import get_toy
 
 TIGHT = PathOptions(grad_tol=1e-7, saddle_tol=1e-8)
 
@@ -70,9 +70,9 @@ def test_batched_hessian_vector_products_equal_the_hessian_row_by_row():
 def test_network_hessian_vector_products_equal_autograd_in_float64():
     """The MLP's fused hand-written gradient has no second derivative: the certificate
     evaluates through the objective's twice-differentiable twin."""
-    from core.data import load_dataset
-    from core.models import build_model
-    from core.objective import NetworkObjective
+    from core.nets.data import load_dataset
+    from core.nets.models import build_model
+    from core.nets.objective import NetworkObjective
 
     data = load_dataset("digits", n_train=64, n_test=16)
     model = build_model("mlp", 4, 1, data.input_shape, data.n_classes)

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from core.__main__ import _parser, config_from_args, flag_of, main
-from core.config import FORMAT_VERSION, RunConfig, fields_of
-from core.pipeline import load_run
-from core.runs import RunStore
+from core.runs.config import FORMAT_VERSION, RunConfig, fields_of
+from core.runs.pipeline import load_run
+from core.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -205,7 +205,7 @@ def test_all_starts_diverge(tmp_path, capsys):
 def test_show_corrupt_and_unfinished_runs(tmp_path, capsys):
     from test_runs import fake_run
 
-    from core.runs import RunStore
+    from core.runs.store import RunStore
 
     store = RunStore(tmp_path)
     bad = fake_run(store, seed=1)

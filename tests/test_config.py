@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.config import (
+from core.runs.config import (
     ARCHITECTURES,
     DATASETS,
     DEVICES,

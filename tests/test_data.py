@@ -1,4 +1,4 @@
-"""Tests for core.data: offline datasets, and torchvision's loaders on tiny files written here.
+"""Tests for core.nets.data: offline datasets, and torchvision's loaders on tiny files written here.
 
 The torchvision tests write a few images in each dataset's own on-disk format under tmp_path
 and load them through ``load_dataset`` (the real torchvision reader); for CIFAR and SVHN the
@@ -18,7 +18,7 @@ import scipy.io
 import torch
 import torchvision.datasets as tvd
 
-from core.data import DATASETS, Dataset, _mnist1d_arrays, load_dataset
+from core.nets.data import DATASETS, Dataset, _mnist1d_arrays, load_dataset
 
 TORCHVISION_NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 

@@ -5,11 +5,17 @@ import pytest
 import torch
 
 from core import barcode_of, landscape_of
-from core.barcode import barcode_from_graph, graph_matrix
-from core.pairs import all_pairs, bottleneck, mst_rounds, spanning_tree_edges, uncertified_pairs
-from core.paths import PathOptions
-from core.toy import TOYS
-from core.validate import SIGNIFICANT, TOLERANCE, compare_engine_to_exact
+from core.engine.barcode import barcode_from_graph, graph_matrix
+from core.engine.pairs import (
+    all_pairs,
+    bottleneck,
+    mst_rounds,
+    spanning_tree_edges,
+    uncertified_pairs,
+)
+from core.engine.paths import PathOptions
+from core.engine.toy import TOYS
+from core.engine.validate import SIGNIFICANT, TOLERANCE, compare_engine_to_exact
 
 
 @pytest.mark.parametrize("name", sorted(TOYS))
@@ -81,9 +87,9 @@ def test_bottleneck_and_uncertified_pairs_by_hand():
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_mst_pairs_give_the_all_pairs_barcode_on_a_small_network():
-    from core.data import load_dataset
-    from core.models import build_model
-    from core.objective import NetworkObjective
+    from core.nets.data import load_dataset
+    from core.nets.models import build_model
+    from core.nets.objective import NetworkObjective
 
     data = load_dataset("digits", n_train=120, n_test=30)
     model = build_model("mlp", 4, 1, data.input_shape, data.n_classes)
@@ -167,11 +173,11 @@ def test_mst_rounds_with_coarse_saddles_take_the_rounds_of_final_ones(k, excess,
 def test_doubling_points_and_steps_moves_no_converged_bar_on_a_small_network():
     """A bar whose death moves by more than saddle_tol when the path budget doubles must be
     ended, in one of the two runs, by a path that says it did not converge (step cap)."""
-    from core.data import load_dataset
-    from core.minima import MinimaOptions, find_minima
-    from core.models import build_model
-    from core.objective import NetworkObjective
-    from core.pairs import select_and_connect
+    from core.engine.minima import MinimaOptions, find_minima
+    from core.engine.pairs import select_and_connect
+    from core.nets.data import load_dataset
+    from core.nets.models import build_model
+    from core.nets.objective import NetworkObjective
 
     data = load_dataset("digits", n_train=120, n_test=30)
     model = build_model("mlp", 4, 1, data.input_shape, data.n_classes)
@@ -198,9 +204,9 @@ def test_doubling_points_and_steps_moves_no_converged_bar_on_a_small_network():
 def test_doubling_points_and_steps_moves_no_bar_in_10_dimensions():
     """On a warped 10-D landscape with an exact barcode, both budgets converge every path
     and give the exact bars to within saddle_tol."""
-    from core.minima import MinimaOptions, find_minima
-    from core.pairs import select_and_connect
-    from core.separable import get_separable
+    from core.engine.minima import MinimaOptions, find_minima
+    from core.engine.pairs import select_and_connect
+    from core.engine.separable import get_separable
 
     land = get_separable("sep10")
     m = find_minima(land.fn, land.starts(8, seed=0), MinimaOptions("fire", lr=0.1, grad_tol=1e-7))

@@ -8,9 +8,9 @@ import plotly.graph_objects as go
 import pytest
 from conftest import run_dir
 
-from core.config import RunConfig
-from core.export import browser_path, figure_bytes, run_archive, table_csv
-from core.runs import RunStore, write_json
+from core.runs.config import RunConfig
+from core.runs.store import RunStore, write_json
+from core.views.export import browser_path, figure_bytes, run_archive, table_csv
 
 needs_chromium = pytest.mark.skipif(
     browser_path() is None,

@@ -9,13 +9,13 @@ import pytest
 import torch
 from conftest import adam_minima
 
-from core.data import load_dataset
-from core.evaluate import autograd_values_and_grads, values_and_grads
-from core.models import ARCHITECTURES, build_model
-from core.objective import STRATEGIES, NetworkObjective
-from core.paths import PathOptions, connect
-from core.saddles import path_profile
-from core.validate import TOLERANCE, compare_engine_to_exact
+from core.engine.evaluate import autograd_values_and_grads, values_and_grads
+from core.engine.paths import PathOptions, connect
+from core.engine.saddles import path_profile
+from core.engine.validate import TOLERANCE, compare_engine_to_exact
+from core.nets.data import load_dataset
+from core.nets.models import ARCHITECTURES, build_model
+from core.nets.objective import STRATEGIES, NetworkObjective
 
 pytestmark = [
     pytest.mark.gpu,

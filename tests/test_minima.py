@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.minima import MinimaOptions, descend, find_minima, merge
+from core.engine.minima import MinimaOptions, descend, find_minima, merge
 
 
 def three_wells(x):

@@ -1,11 +1,11 @@
-"""Architectures and flat parameters (core/models.py)."""
+"""Architectures and flat parameters (core/nets/models.py)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from core.models import (
+from core.nets.models import (
     ARCHITECTURES,
     build_model,
     flatten,

@@ -1,4 +1,4 @@
-"""The batched network objective (core/objective.py) against plain nn.Module loops."""
+"""The batched network objective (core/nets/objective.py) against plain nn.Module loops."""
 
 import glob
 from pathlib import Path
@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
-import core.objective as objective_module
-from core.evaluate import autograd_values_and_grads, values_and_grads, values_of
-from core.models import ARCHITECTURES, build_model, n_params, unflatten
-from core.objective import (
+import core.nets.objective as objective_module
+from core.engine.evaluate import autograd_values_and_grads, values_and_grads, values_of
+from core.nets.models import ARCHITECTURES, build_model, n_params, unflatten
+from core.nets.objective import (
     ACTIVATION_FACTOR,
     AUTO_STRATEGY,
     STRATEGIES,
@@ -195,7 +195,7 @@ def test_direct_values_and_grads_equal_autograd_of_the_loss(depth, monkeypatch):
     assert [len(a[1]) for a in calls] == [1, 1, 1, 1]
     calls.clear()
     thetas = whole.init(5, seed=3)
-    v, g = values_and_grads(whole, thetas, chunk=2)  # core.evaluate: per chunk
+    v, g = values_and_grads(whole, thetas, chunk=2)  # core.engine.evaluate: per chunk
     assert torch.equal(v, expected["whole", torch.float32][0])
     assert torch.equal(g, expected["whole", torch.float32][1])
     assert calls == []
@@ -207,7 +207,7 @@ def test_direct_values_and_grads_equal_autograd_of_the_loss(depth, monkeypatch):
 
 
 def test_values_and_grads_uses_the_objectives_own_per_chunk():
-    """core.evaluate.values_and_grads calls objective.values_and_grads per chunk where the
+    """core.engine.evaluate.values_and_grads calls objective.values_and_grads per chunk where the
     objective has one, and checks its output like any objective's."""
 
     class Direct:
@@ -399,9 +399,9 @@ def test_cpu_block_bytes_is_half_the_largest_cache():
 
 MEMORY_PROBE = """
 import resource, sys, torch
-from core.config import RunConfig
-from core.evaluate import autograd_values_and_grads, values_and_grads, values_of
-from core.pipeline import objectives
+from core.runs.config import RunConfig
+from core.engine.evaluate import autograd_values_and_grads, values_and_grads, values_of
+from core.runs.pipeline import objectives
 torch.set_num_threads(1)
 config = RunConfig(memory_mb={budget}).replace(model={{"width": 32, "depth": 2}})
 objective, _ = objectives(config, torch.device("cpu"))

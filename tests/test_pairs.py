@@ -3,9 +3,9 @@
 import numpy as np
 import torch
 
-from core.pairs import connect_all
-from core.paths import PathOptions, connect
-from core.saddles import path_profile
+from core.engine.pairs import connect_all
+from core.engine.paths import PathOptions, connect
+from core.engine.saddles import path_profile
 
 
 def bowl(x):
@@ -66,7 +66,7 @@ def test_a_minimum_no_start_reached_is_found_from_a_saddle():
     the climbing point stops at a saddle beside it, and the descent from that saddle finds the
     middle minimum; the barcode then has all three bars."""
     from core import landscape_of
-    from core.validate import TOY_MINIMA, TOY_PATHS
+    from core.engine.validate import TOY_MINIMA, TOY_PATHS
 
     starts = torch.tensor([[-2.1, 0.1], [-1.9, -0.1], [2.1, 0.1], [1.9, 0.0]], dtype=torch.float64)
     without = landscape_of(three_wells, starts, minima=TOY_MINIMA, paths=TOY_PATHS, explore=0)

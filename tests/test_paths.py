@@ -5,9 +5,9 @@ import pytest
 import torch
 from conftest import adam_minima
 
-from core.chain import dense_points
-from core.paths import PathOptions, connect, finish
-from core.saddles import final_saddles, path_profile
+from core.engine.chain import dense_points
+from core.engine.paths import PathOptions, connect, finish
+from core.engine.saddles import final_saddles, path_profile
 
 
 def double_well(x):
@@ -169,9 +169,9 @@ def test_bad_pairs():
 @pytest.fixture(scope="module")
 def network_minima():
     """Three trained MLPs on 96 digits, and their objective (full batch, float32)."""
-    from core.data import load_dataset
-    from core.models import build_model
-    from core.objective import NetworkObjective
+    from core.nets.data import load_dataset
+    from core.nets.models import build_model
+    from core.nets.objective import NetworkObjective
 
     data = load_dataset("digits", n_train=96, n_test=32)
     model = build_model("mlp", 8, 1, data.input_shape, data.n_classes)
@@ -240,12 +240,12 @@ def test_precision_is_checked():
 
 
 def test_screen_is_a_short_half_point_run_and_an_upper_bound(three_pairs, monkeypatch):
-    """``core.pairs.screened_saddles``: a tenth of the steps on chains of half the points,
+    """``core.engine.pairs.screened_saddles``: a tenth of the steps on chains of half the points,
     no growth, one dense evaluation of the chains and none of the straight segments (besides
     the final check of a chain that looks flat); its saddles lie between the optimised ones
     and the straight segments'."""
-    import core.paths
-    from core.pairs import screened_saddles
+    import core.engine.paths
+    from core.engine.pairs import screened_saddles
 
     ends, opts, pairs, p = three_pairs
     grad_rows, value_rows, flat_check = [], [], [False]
@@ -257,9 +257,9 @@ def test_screen_is_a_short_half_point_run_and_an_upper_bound(three_pairs, monkey
 
     # the no-barrier check's refine-and-final evaluation is not the screen's own
     for name in ("refine_peaks", "final_saddles"):
-        real = getattr(core.paths, name)
+        real = getattr(core.engine.paths, name)
         wrapped = (lambda f: lambda *a, **k: _flagged(flat_check, f, *a, **k))(real)
-        monkeypatch.setattr(core.paths, name, wrapped)
+        monkeypatch.setattr(core.engine.paths, name, wrapped)
 
     screen = screened_saddles(counted, ends, pairs, opts)
     n = opts.n_points // 2

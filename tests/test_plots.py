@@ -11,11 +11,11 @@ The hand-made barcode used throughout (values in brackets, saddle heights on the
 import numpy as np
 import pytest
 
-from core import plots
-from core.analysis import Plane, Profile
-from core.barcode import barcode_from_graph
-from core.projection import pca_project
-from core.stats import correlation
+from core.engine.barcode import barcode_from_graph
+from core.views import plots
+from core.views.analysis import Plane, Profile
+from core.views.projection import pca_project
+from core.views.stats import correlation
 
 INF = np.inf
 IDENT = "run 0123456789ab · digits · mlp width 8 depth 1"
@@ -326,7 +326,7 @@ def test_every_figure_has_title_axis_titles_and_ident(bars):
 
 
 def test_ident_of():
-    from core.config import RunConfig
+    from core.runs.config import RunConfig
 
     cfg = RunConfig()
     assert plots.ident_of(cfg.run_id, cfg) == (f"run {cfg.run_id} · digits · mlp width 8 depth 1")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.projection import Projection, pca_project, umap_project
+from core.views.projection import Projection, pca_project, umap_project
 
 
 def _plane_points(k=6, p=50, seed=0):

@@ -20,12 +20,12 @@ from conftest import run_dir
 from streamlit.testing.v1 import AppTest
 
 from core import Barcode, landscape_of
-from core.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
-from core.data import load_dataset
-from core.minima import MinimaOptions, find_minima
-from core.models import build_model
-from core.pipeline import check_size, load_run, objectives, run, stage_results
-from core.runs import RunStore, read_json, write_json
+from core.engine.minima import MinimaOptions, find_minima
+from core.nets.data import load_dataset
+from core.nets.models import build_model
+from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
+from core.runs.pipeline import check_size, load_run, objectives, run, stage_results
+from core.runs.store import RunStore, read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = RunConfig(
@@ -136,7 +136,7 @@ def test_diverged_start_is_left_out_with_its_reason():
 
 def poison(monkeypatch, rows):
     """Make the run's starts ``rows`` non-finite, so their training diverges at once."""
-    import core.pipeline as pipeline
+    import core.runs.pipeline as pipeline
 
     real = pipeline.objectives
 
@@ -171,7 +171,7 @@ def test_network_run_with_diverged_minima_completes(tmp_path, monkeypatch, capsy
     assert main(["--runs-dir", str(tmp_path), "show", MICRO.run_id]) == 0
     out = capsys.readouterr().out
     assert "1 failed" in out and "start 1 left out of the barcode: non-finite loss" in out
-    from core.dashboard import convergence_words
+    from core.views.dashboard import convergence_words
 
     assert any("start 1: non-finite loss" in line for line in convergence_words(result))
 
@@ -259,7 +259,7 @@ def _unpickling_calls(tree: ast.AST) -> list[str]:
 
 def test_no_pickle_is_ever_loaded():
     sources = _python_sources()
-    assert ROOT / "app.py" in sources and ROOT / "core" / "runs.py" in sources
+    assert ROOT / "app.py" in sources and ROOT / "core" / "runs" / "store.py" in sources
     bad = {}
     for path in sources:
         hits = _unpickling_calls(ast.parse(path.read_text(), str(path)))

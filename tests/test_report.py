@@ -5,14 +5,14 @@ import shutil
 import numpy as np
 import pytest
 
-from core import report as R
 from core.__main__ import main
-from core.analysis import run_objective
-from core.chain import dense_points
-from core.evaluate import values_of
-from core.runs import RunStore
-from core.stats import correlation
-from core.sweep import SweepSpec, run_sweep
+from core.engine.chain import dense_points
+from core.engine.evaluate import values_of
+from core.report import numbers as R
+from core.runs.store import RunStore
+from core.runs.sweep import SweepSpec, run_sweep
+from core.views.analysis import run_objective
+from core.views.stats import correlation
 from tests.conftest import tiny_config
 
 
@@ -93,7 +93,7 @@ def sweep(tiny_runs, tmp_path):
 
 
 def test_report_document_carries_the_numbers(sweep, tiny_runs, tmp_path):
-    from core.report_doc import build_report, fmt, write_report
+    from core.report.document import build_report, fmt, write_report
 
     store, sid = sweep
     doc = build_report(store, [sid], subsamples=2, fraction=0.5)

@@ -16,10 +16,10 @@ import pytest
 import torch
 from conftest import run_dir
 
-from core.barcode import barcode_from_graph
-from core.config import RunConfig
-from core.pipeline import load_run
-from core.runs import (
+from core.engine.barcode import barcode_from_graph
+from core.runs.config import RunConfig
+from core.runs.pipeline import load_run
+from core.runs.store import (
     RunBusyError,
     RunStore,
     check_file,
@@ -344,7 +344,7 @@ def test_files_get_the_umask_mode_so_shared_folders_stay_readable(tmp_path):
 
 def test_running_a_finished_run_only_reads_it(tmp_path):
     """No lock, no write: a finished run in a read-only shared folder still opens."""
-    from core.pipeline import run
+    from core.runs.pipeline import run
 
     store = RunStore(tmp_path)
     rid = fake_run(store)

@@ -1,17 +1,17 @@
-"""Tests for core.separable: high-dimensional landscapes with an exact Kunneth barcode."""
+"""Tests for core.engine.separable: high-dimensional landscapes with an exact Kunneth barcode."""
 
 import numpy as np
 import pytest
 import torch
 
-from core.separable import (
+from core.engine.separable import (
     SEPARABLES,
     get_separable,
     make_separable,
     sum_bars,
     well_bars,
 )
-from core.toy import cubical_h0
+from core.engine.toy import cubical_h0
 
 EXPECTED = {"sep10": (10, 4), "sep40": (40, 8), "sep100": (100, 12)}  # name -> (dim, minima)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from core.stats import CorrelationResult, correlation
+from core.views.stats import CorrelationResult, correlation
 
 
 def _data(n=30, slope=1.0, noise=0.3, seed=1):

@@ -6,10 +6,10 @@ import shutil
 import pytest
 
 from core.__main__ import main
-from core.config import RunConfig
-from core.presets import PRESETS, estimate_cost, get_preset
-from core.runs import RunStore
-from core.sweep import (
+from core.runs.config import RunConfig
+from core.runs.presets import PRESETS, estimate_cost, get_preset
+from core.runs.store import RunStore
+from core.runs.sweep import (
     SweepSpec,
     expand,
     list_sweeps,
@@ -143,16 +143,16 @@ def test_a_new_run_is_computed_once(store):
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(store, monkeypatch, tiny_runs):
-    import core.pipeline
+    import core.runs.pipeline
 
-    real = core.pipeline.run
+    real = core.runs.pipeline.run
 
     def flaky(config, **kw):
         if config.model.width == 5:
             raise ValueError("model.width=5: broken on purpose")
         return real(config, **kw)
 
-    monkeypatch.setattr(core.pipeline, "run", flaky)
+    monkeypatch.setattr(core.runs.pipeline, "run", flaky)
     res = run_sweep(SweepSpec(base=tiny_config(8), widths=(5, 8)), store)
     assert list(res.failed.values()) == ["ValueError: model.width=5: broken on purpose"]
     assert res.reused == [tiny_runs.run.run_id]

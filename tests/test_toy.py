@@ -1,4 +1,4 @@
-"""Tests for core.toy: the analytic landscapes and their exact cubical barcodes."""
+"""Tests for core.engine.toy: the analytic landscapes and their exact cubical barcodes."""
 
 from functools import cache
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.toy import (
+from core.engine.toy import (
     TOYS,
     ExactBars,
     cubical_h0,

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from core.analysis import run_objective
-from core.plots import barcode_figure, diagram_figure
-from core.uncertainty import (
+from core.views.analysis import run_objective
+from core.views.plots import barcode_figure, diagram_figure
+from core.views.uncertainty import (
     reevaluate,
     seed_spread,
     subsample_indices,

@@ -1,0 +1,143 @@
+"""The generic pipeline: minima -> paths -> barcode, for any batched objective.
+
+``barcode_of(f, starts)`` works for a plain Python function of 2-D points as well as for a
+network's loss; ``landscape_of`` returns everything it computed on the way (minima, paths,
+barcode), which is what the views need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core.engine.barcode import Barcode, barcode_from_graph, graph_matrix
+from core.engine.evaluate import Objective
+from core.engine.explore import add_minima, minima_from_saddles
+from core.engine.minima import Minima, MinimaOptions, find_minima
+from core.engine.pairs import PAIR_STRATEGIES, select_and_connect
+from core.engine.paths import PathOptions, Paths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Landscape:
+    """What one pass of the engine found: minima, the paths between them, the barcode, and
+    how many of the minima were found by descending from saddles (no start reached them)."""
+
+    minima: Minima
+    paths: Paths
+    barcode: Barcode
+    from_saddles: int = 0
+
+
+def saddle_matrix(values: np.ndarray, paths: Paths) -> np.ndarray:
+    """(K, K) saddle heights: diagonal = minima values, inf where no path was computed."""
+    return graph_matrix(values, paths.pairs, paths.saddles)
+
+
+def rounding_tol(values: np.ndarray, dtype: torch.dtype = torch.float32) -> float:
+    """How far rounding can move a value of the objective: 64 ulps of ``dtype`` at the scale
+    of ``values``. Minima values and saddles are evaluations made in different batches, so a
+    saddle at an endpoint can read a few ulps below that endpoint's value; within this it is
+    rounding, not an error."""
+    return 64 * torch.finfo(dtype).eps * max(1.0, float(np.abs(values).max()))
+
+
+def _options(cls, given, name: str):
+    if given is None:
+        return cls()
+    if isinstance(given, cls):
+        return given
+    if isinstance(given, dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValueError(f"unknown {name} option(s) {unknown}; known: {sorted(known)}")
+        return cls(**given)
+    raise ValueError(f"{name} must be a {cls.__name__} or a dict, got {type(given).__name__}")
+
+
+def landscape_of(
+    objective: Objective,
+    starts: Tensor,
+    *,
+    minima: MinimaOptions | dict | None = None,
+    paths: PathOptions | dict | None = None,
+    pairs: str = "all",
+    step_objective: Callable[[int], Objective] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    explore: int = 2,
+) -> Landscape:
+    """Minima from ``starts``, min-max paths between them, and the H0 barcode.
+
+    Parameters
+    ----------
+    objective : callable
+        (M, P) -> (M,), differentiable; the landscape.
+    starts : Tensor
+        (M, P) starting points for the descent.
+    minima, paths : options or dict
+        ``MinimaOptions`` / ``PathOptions`` or dicts of their fields.
+    pairs : str
+        Which pairs get a path: "all", or "mst" (refine the minimum spanning tree of
+        saddle heights; the same barcode with fewer paths).
+    step_objective : callable, optional
+        ``step_objective(step)``: the objective for one optimisation step (a minibatch).
+    on_progress : callable, optional
+        ``on_progress(stage, done, total)`` with stage "minima" or "paths".
+    explore : int
+        Rounds of descending from the certified saddles (``core.engine.explore``): minima found so
+        that no start reached are added and every path is computed again. 0: none.
+    """
+    m_opts = _options(MinimaOptions, minima, "minima")
+    p_opts = _options(PathOptions, paths, "paths")
+    if pairs not in PAIR_STRATEGIES:
+        raise ValueError(f"pairs must be one of {PAIR_STRATEGIES}, got {pairs!r}")
+
+    def progress(stage):
+        return (lambda done, total, *_: on_progress(stage, done, total)) if on_progress else None
+
+    found = find_minima(
+        objective, starts, m_opts, step_objective=step_objective, on_progress=progress("minima")
+    )
+    log.info("%d distinct minima from %d starts", len(found), starts.shape[0])
+    added = 0
+    for round_ in range(explore + 1):
+        conn = select_and_connect(
+            objective,
+            found.thetas,
+            found.values,
+            p_opts,
+            strategy=pairs,
+            step_objective=step_objective,
+            on_progress=progress("paths"),
+        )
+        extra = minima_from_saddles(objective, found, conn, m_opts) if round_ < explore else None
+        if extra is None:
+            break
+        log.info("%d minima found from saddles that no start reached", len(extra))
+        found, added = add_minima(found, extra), added + len(extra)
+    tol = rounding_tol(found.values, found.thetas.dtype)
+    bars = barcode_from_graph(found.values, saddle_matrix(found.values, conn), tol=tol)
+    return Landscape(minima=found, paths=conn, barcode=bars, from_saddles=added)
+
+
+def barcode_of(objective: Objective, starts: Tensor, **options) -> Barcode:
+    """The H0 barcode of ``objective`` estimated from minima reached from ``starts``.
+
+    ``options`` are those of :func:`landscape_of`. Example::
+
+        f = lambda x: ((x**2).sum(1) - 1) ** 2 + 0.3 * x[:, 0]
+        bars = barcode_of(f, torch.randn(8, 2, dtype=torch.float64))
+    """
+    return landscape_of(objective, starts, **options).barcode
+
+
+__all__ = ["Landscape", "barcode_of", "landscape_of", "rounding_tol", "saddle_matrix"]

@@ -1,0 +1,489 @@
+"""Min-max paths between minima: a batched climbing-image string method relaxed by L-BFGS.
+
+Each pair of minima gets a chain of N points, endpoints fixed. One step of all chains at
+once (every interior point of every chain in one batched call):
+
+1. Tangent at each interior point: toward its higher neighbour (upwind, Henkelman &
+   Jonsson 2000), a blend of both at a local extremum of the path.
+2. Force on each interior point: minus the gradient with its tangent component removed.
+   After ``climb_after`` steps the highest interior point *climbs*: its tangent component is
+   reversed, so it walks up the path to the saddle while still descending across it.
+3. Each chain moves by L-BFGS on its forces, the whole chain one vector (``core.engine.lbfgs``;
+   global L-BFGS, Sheppard, Terrell & Henkelman 2008). No step size to tune: the curvature
+   pairs give the step, and no point moves more than ``max_move`` of its chain's mean
+   spacing in one step (a trust radius).
+4. Points are re-spread along the polyline by a weighted arc length (``core.engine.chain``); the
+   climbing point stays where it is. (String method, E, Ren & Vanden-Eijnden 2007; climbing
+   image, Henkelman et al. 2000.)
+
+A pair is done, and leaves the batch, when
+
+- *converged*: on the full objective, the largest force perpendicular to the path is below
+  ``force_tol * scale`` and the gradient at the climbing point below ``grad_tol * scale``,
+  where ``scale`` is the pair's own gradient scale (root-mean-square gradient norm along its
+  straight segment). The climbing point then sits on a critical point: the saddle;
+- *no barrier*: a dense evaluation of the path finds no point more than ``saddle_tol`` (the
+  stated resolution of a saddle) above its higher endpoint: a route with no climb at that
+  resolution (the minimax value is at least that endpoint's, and the path's maximum, at most
+  ``saddle_tol`` more, is what is reported);
+- or it reaches the step cap, and says so with its forces (an upper bound, not a saddle).
+
+The first ``noisy_steps`` steps may use ``step_objective`` (minibatches) to get near the
+valley cheaply; every later step, every convergence test and every reported value uses the
+full objective. Every ``eval_every`` steps each path is evaluated densely (nodes plus
+``density`` interpolated points per interval); chains grow where interpolated points peak
+above the nodes. The reported saddle is the dense maximum of the stored path at a density
+where doubling it changes no saddle by more than ``saddle_tol`` (``finish``), so anyone can
+recompute it from the stored path; once the climbing point is on the saddle, the maximum
+cannot read below it.
+
+With ``precision="bfloat16"`` the steps run under ``torch.autocast``; every evaluation that
+decides or reports a saddle stays in float32.
+
+        loss
+         |        x  <- climbing point (saddle)
+         |      o   o
+         |    o       o
+         |  o           o
+         | A             B        A, B fixed minima; o interior points
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core.engine.chain import (
+    dense_points,
+    reparametrize,
+    resample,
+    straight_chains,
+    upwind_tangents,
+)
+from core.engine.evaluate import Objective, values_and_grads, values_of
+from core.engine.lbfgs import Lbfgs
+from core.engine.saddles import dense_max, final_saddles, refine_peaks, values_over
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+@dataclass(frozen=True)
+class PathOptions:
+    n_points: int = 10  # points per chain at the start, endpoints included
+    max_points: int = 16  # chains grow up to this many points where under-resolved
+    steps: int = 3000  # step cap per pair
+    noisy_steps: int = 0  # first steps on step_objective (minibatches), if one is given
+    force_tol: float = 1e-3  # converged: max perpendicular force <= force_tol * scale ...
+    grad_tol: float = 1e-4  # ... and the climbing point's gradient <= grad_tol * scale
+    max_move: float = 0.2  # trust radius: most a point moves per step, in chain spacings
+    climb_after: int = 10  # steps before the highest interior point starts climbing
+    weight: float = 2.0  # point density grows by (1 + weight * normalised loss) along a path
+    eval_every: int = 25  # dense full-objective evaluation of every active path this often
+    density: int = 4  # interpolated points per interval at those evaluations
+    final_density: int = 8  # first density of the final evaluation; doubled until stable
+    max_density: int = 64  # the final evaluation stops doubling here
+    saddle_tol: float = 1e-4  # doubling the final density moves no saddle more than this
+    chunk: int | None = None  # most parameter vectors per objective call
+    precision: str = "float32"  # "bfloat16": steps under autocast; saddles stay float32
+
+    def __post_init__(self) -> None:
+        ints = ("n_points", "max_points", "steps", "eval_every", "density", "final_density")
+        for name in (*ints, "max_density"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("noisy_steps", "climb_after"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        if self.n_points < 3:
+            raise ValueError(f"n_points must be at least 3, got {self.n_points}")
+        if self.max_points < self.n_points:
+            raise ValueError(f"max_points ({self.max_points}) < n_points ({self.n_points})")
+        if self.max_density < self.final_density:
+            raise ValueError(f"max_density ({self.max_density}) < final_density")
+        for name in ("force_tol", "grad_tol", "max_move", "saddle_tol"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+        if not (isinstance(self.weight, int | float) and math.isfinite(self.weight)):
+            raise ValueError(f"weight must be a finite number, got {self.weight!r}")
+        if self.weight < 0:
+            raise ValueError(f"weight must be >= 0, got {self.weight!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+STATUSES = ("converged", "no barrier", "step cap")
+
+
+@dataclass
+class Paths:
+    """Optimised paths for E pairs of minima.
+
+    Attributes
+    ----------
+    pairs : ndarray
+        (E, 2) indices into the minima, i < j.
+    points : list[Tensor]
+        E tensors (N_e, P): the stored path, endpoints included.
+    saddles : ndarray
+        (E,) max of the objective along the stored path at ``densities``.
+    straight : ndarray
+        (E,) the straight segment's maximum: final (as ``saddles``) where it could compete
+        with the path's saddle, else its maximum at ``PathOptions.density`` points per
+        interval, already above the path's saddle.
+    densities : ndarray
+        (E,) interpolated points per interval used for ``saddles``.
+    status : ndarray
+        (E,) str, one of ``STATUSES``: "converged" (by force: the climbing point is on a
+        saddle), "no barrier" (the path never rises more than ``saddle_tol`` above its higher
+        endpoint) or "step cap"
+        (stopped unconverged: the saddle is an upper bound).
+    force : ndarray
+        (E,) largest force perpendicular to the path at the last full-objective step, over
+        ``scale`` (NaN if none was taken).
+    climb_grad : ndarray
+        (E,) gradient norm at the climbing point at that step, over ``scale``.
+    scale : ndarray
+        (E,) the pair's gradient scale: RMS gradient norm along its straight segment.
+    steps : ndarray
+        (E,) steps taken.
+    history_steps : ndarray
+        (T,) the steps at which paths were evaluated.
+    history : ndarray
+        (E, T) best saddle estimate of each pair at each evaluation; NaN after it stopped.
+    """
+
+    pairs: np.ndarray
+    points: list[Tensor]
+    saddles: np.ndarray
+    straight: np.ndarray
+    densities: np.ndarray
+    status: np.ndarray
+    force: np.ndarray
+    climb_grad: np.ndarray
+    scale: np.ndarray
+    steps: np.ndarray
+    history_steps: np.ndarray
+    history: np.ndarray
+    climb: np.ndarray | None = None  # (E,) node of the stored path that climbed; -1: none
+    certified: np.ndarray | None = None  # (E,) bool, from core.engine.certify (None: not checked)
+    peak_value: np.ndarray | None = None  # (E,) objective at the certified point
+    eigs: np.ndarray | None = None  # (E, 2) lowest Hessian eigenvalues at the path's peak
+    peak_grad: np.ndarray | None = None  # (E,) gradient norm at the peak over ``scale``
+
+    def __len__(self) -> int:
+        return int(self.pairs.shape[0])
+
+    @property
+    def converged(self) -> np.ndarray:
+        """(E,) bool: done by force or with no barrier (not stopped by the step cap)."""
+        return self.status != "step cap"
+
+
+def connect(
+    objective: Objective,
+    minima: Tensor,
+    pairs: np.ndarray,
+    options: PathOptions | None = None,
+    *,
+    step_objective: Callable[[int], Objective] | None = None,
+    on_progress: Callable[[int, int, int], None] | None = None,
+    straight: bool = True,
+    final: bool = True,
+) -> Paths:
+    """Optimise a min-max path for every pair, all chains in one batch.
+
+    Parameters
+    ----------
+    objective : callable
+        (M, P) -> (M,), the full objective: convergence and saddles are judged on it.
+    minima : Tensor
+        (K, P) path endpoints.
+    pairs : ndarray
+        (E, 2) integer pairs of indices into ``minima``.
+    step_objective : callable, optional
+        ``step_objective(step)`` gives the objective of one of the first
+        ``options.noisy_steps`` steps (a minibatch).
+    on_progress : callable, optional
+        ``on_progress(step, steps, n_done)`` at every dense evaluation.
+    straight : bool
+        Evaluate the straight segments (their saddles, and the cap that no path reports more
+        than its straight segment). False for a quick estimate (``core.engine.pairs``' screen):
+        ``Paths.straight`` is NaN and a path's saddle is its own maximum.
+    final : bool
+        Evaluate the final saddles (``finish``). False leaves every saddle at its maximum over
+        the dense points at ``opts.density`` (a lower bound of the final one, recomputable
+        from the stored path); ``finish`` can take them further later, pair by pair.
+    """
+    opts = options or PathOptions()
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    k = minima.shape[0]
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= k or (pairs[:, 0] == pairs[:, 1]).any()):
+        raise ValueError(f"pairs must be distinct indices in [0, {k}), got {pairs.tolist()}")
+    e = pairs.shape[0]
+    if e == 0:
+        z = np.zeros(0)
+        return Paths(
+            pairs,
+            [],
+            z,
+            z,
+            z.astype(int),
+            z.astype(str),
+            z,
+            z,
+            z,
+            z.astype(int),
+            z.astype(int),
+            np.zeros((0, 0)),
+            climb=z.astype(int),
+            certified=z.astype(bool),
+            eigs=np.zeros((0, 2)),
+            peak_grad=z,
+            peak_value=z,
+        )
+    endpoint_vals = values_of(objective, minima, opts.chunk).to(minima.dtype)  # (K,)
+
+    # 1. Straight chains, their honest saddles (the first candidate of every pair), and each
+    #    pair's gradient scale on the full objective.
+    x = straight_chains(minima, pairs, opts.n_points)  # (E, N, P)
+    run = _Run(e, x, opts)
+    if straight:
+        run.best = dense_max(objective, run.paths, opts.density, opts.chunk)
+    straight_known, run.hist = run.best.copy(), [run.best.copy()]
+    _, g0 = values_and_grads(objective, x[:, 1:-1].reshape(-1, x.shape[2]), opts.chunk)
+    run.scale = g0.view(e, -1).double().pow(2).sum(1).div(opts.n_points - 2).sqrt().cpu().numpy()
+    ev = endpoint_vals.cpu().double().numpy()
+    high = np.maximum(ev[pairs[:, 0]], ev[pairs[:, 1]])  # (E,) the higher endpoint
+    rounding = 64 * torch.finfo(minima.dtype).eps * np.maximum(1.0, np.abs(high))
+    ends = torch.stack([endpoint_vals[pairs[:, 0]], endpoint_vals[pairs[:, 1]]], 1)  # (E, 2)
+    autocast = (
+        torch.autocast(x.device.type, dtype=torch.bfloat16)
+        if opts.precision == "bfloat16"
+        else contextlib.nullcontext()
+    )
+
+    # The active chains only, compacted: a finished pair leaves these tensors at once.
+    rows = np.arange(e)  # pair index of each active chain
+    xa, ends_a, opt = x, ends, Lbfgs(x.shape[0], x.dtype, x.device)
+    for step in range(1, opts.steps + 1):
+        if rows.size == 0:
+            break
+        (a_n, n, p), inner = xa.shape, xa[:, 1:-1]
+        noisy = step_objective is not None and step <= opts.noisy_steps
+        f = step_objective(step) if noisy else objective
+        with autocast:
+            v, g = values_and_grads(f, inner.reshape(-1, p), opts.chunk)
+        v, g = v.to(x.dtype).view(a_n, n - 2), g.to(x.dtype).view(a_n, n - 2, p)
+        e_nodes = torch.cat([ends_a[:, :1], v, ends_a[:, 1:]], 1)  # (A, N)
+        tau = upwind_tangents(xa, e_nodes)  # (A, N-2, P)
+        gpar = (g * tau).sum(2, keepdim=True)  # (A, N-2, 1)
+        force = g.addcmul_(gpar, tau, value=-1).neg_()  # -(g - gpar tau), in g's memory
+        fperp = force.norm(dim=2)  # (A, N-2)
+        climb, r = None, torch.arange(a_n, device=x.device)
+        peak = torch.zeros(a_n, dtype=torch.bool, device=x.device)
+        if step > opts.climb_after:
+            ci = v.argmax(1)  # (A,) interior index of the highest point
+            # it climbs only above both ends: past an end that is no minimum it would not stop
+            peak = v[r, ci] > ends_a.amax(1)
+            up = gpar[r, ci] * tau[r, ci] * peak[:, None].to(x.dtype)
+            force[r, ci] += up  # -g + 2 gpar tau: climbs along the path
+            climb = ci + 1  # as a node index
+        run.steps[rows] += 1
+        if not noisy:
+            done = run.judge(rows, fperp, force, climb, peak, opts)
+            if done.any():
+                run.retire(objective, rows, xa, done, "converged", opts, climb=climb)
+                kt = torch.as_tensor(np.flatnonzero(~done), device=x.device)
+                xa, ends_a, rows, opt = _keep(~done, xa, ends_a, rows, opt)
+                force, v, e_nodes, peak = force[kt], v[kt], e_nodes[kt], peak[kt]
+                climb = None if climb is None else climb[kt]
+                if rows.size == 0:
+                    break
+        move = opt.step(force, _spacing(xa) * opts.max_move)
+        xa[:, 1:-1] += move
+        xa = reparametrize(xa, e_nodes, climb, opts.weight)
+
+        if step % opts.eval_every == 0 or step == opts.steps:
+            vals = values_over(objective, [dense_points(q, opts.density) for q in xa], opts.chunk)
+            est = np.array([q.max() for q in vals])
+            nodes = np.stack([q[:: opts.density] for q in vals])  # (A, N): nodes are dense points
+            run.record(rows, xa, est)
+            flat = est <= high[rows] + np.maximum(rounding[rows], opts.saddle_tol)
+            if flat.any():  # a sampled maximum can read low: the final saddle must agree
+                cand = np.flatnonzero(flat)
+                pts, _ = refine_peaks(objective, [xa[j] for j in cand], opts.density, opts.chunk)
+                fine, _ = final_saddles(objective, pts, opts)
+                late = fine > high[rows[cand]] + np.maximum(rounding[rows[cand]], opts.saddle_tol)
+                flat[cand[late]] = False
+                est[cand[late]] = fine[late]  # a peak between nodes: the chains grow
+            if flat.any():
+                run.retire(objective, rows, xa, flat, "no barrier", opts, est)
+                xa, ends_a, rows, opt = _keep(~flat, xa, ends_a, rows, opt)
+                est, nodes = est[~flat], nodes[~flat]
+            if on_progress:
+                on_progress(step, opts.steps, int((run.status != "step cap").sum()))
+            xa, opt = _grow(xa, opt, est, nodes, opts)
+
+    paths = Paths(
+        pairs=pairs,
+        points=[q.detach() for q in run.paths],
+        saddles=run.best,
+        straight=straight_known if straight else np.full(e, np.nan),
+        densities=np.full(e, opts.density, dtype=np.int64),
+        status=run.status,
+        force=run.force,
+        climb_grad=run.climb_grad,
+        scale=run.scale,
+        steps=run.steps,
+        history_steps=np.asarray(run.hist_steps, dtype=np.int64),
+        history=np.stack(run.hist, 1),
+        climb=run.climb,
+    )
+    if final:
+        finish(objective, minima, paths, np.arange(e), opts)
+    return paths
+
+
+def finish(
+    objective: Objective, minima: Tensor, paths: Paths, idx: np.ndarray, opts: PathOptions
+) -> np.ndarray:
+    """Final honest saddles of paths ``idx``, in place: a node on each path's peak
+    (``refine_peaks``), then dense until stable on the full objective (``final_saddles``),
+    and never above the straight segment's, whose path replaces the optimised one where it is
+    lower (for a converged path: by more than ``saddle_tol``). Paths already final are left
+    alone. Returns the (len(idx),) final saddles.
+
+    ``connect(..., final=False)`` then ``finish`` of every pair computes what ``connect``
+    computes, to the bit: every point's value is the same whichever block it comes in.
+    """
+    idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+    todo = idx[paths.densities[idx] < opts.final_density]
+    if todo.size:
+        pts, after = refine_peaks(
+            objective, [paths.points[i] for i in todo], opts.density, opts.chunk
+        )
+        if paths.climb is not None:  # a node inserted before the climbing node shifts it
+            shift = (after >= 0) & (paths.climb[todo] > after)
+            paths.climb[todo[shift]] += 1
+        saddles, dens = final_saddles(objective, pts, opts)
+        # the straight segment's sampled maximum is a lower bound of its maximum: where it is
+        # above the path's final saddle already, the segment cannot win and keeps it
+        near = np.flatnonzero(paths.straight[todo] <= saddles)  # NaN (no straight): never
+        if near.size:
+            line = list(straight_chains(minima, paths.pairs[todo[near]], opts.n_points))
+            line, _ = refine_peaks(objective, line, opts.density, opts.chunk)
+            straight_s, sdens = final_saddles(objective, line, opts)
+            # within saddle_tol a converged path (its climbing node on the saddle, which the
+            # certificate checks) is kept; the segment wins where it is lower beyond that
+            tie = np.where(paths.status[todo[near]] == "converged", opts.saddle_tol, 0.0)
+            for k in np.flatnonzero(saddles[near] > straight_s + tie):
+                j = near[k]
+                pts[j], saddles[j], dens[j] = line[k], straight_s[k], sdens[k]
+                if paths.climb is not None:
+                    paths.climb[todo[j]] = -1
+            paths.straight[todo[near]] = straight_s
+        for j, i in enumerate(todo):
+            paths.points[i] = pts[j].detach()
+        paths.saddles[todo], paths.densities[todo] = saddles, dens
+    return paths.saddles[idx]
+
+
+class _Run:
+    """What ``connect`` keeps per pair while the chains relax: best path and its dense
+    maximum, status, forces, steps, and the history of best estimates."""
+
+    def __init__(self, e: int, x: Tensor, opts: PathOptions) -> None:
+        self.paths = [x[i].clone() for i in range(e)]
+        self.best = np.full(e, np.inf)
+        self.status = np.full(e, "step cap", dtype=object)
+        self.force = np.full(e, np.nan)
+        self.climb_grad = np.full(e, np.nan)
+        self.scale = np.ones(e)
+        self.steps = np.zeros(e, dtype=np.int64)
+        self.climb = np.full(e, -1, dtype=np.int64)
+        self.hist_steps: list[int] = [0]
+        self.hist: list[np.ndarray] = []
+
+    def judge(self, rows, fperp, force, climb, peak, opts) -> np.ndarray:
+        """Record the forces of a full-objective step; (A,) bool: converged by force. A chain
+        with no climbing point (none yet, or no interior point above both ends) cannot
+        converge by force; it finishes with no barrier or at the step cap."""
+        a_n = fperp.shape[0]
+        if climb is None:
+            fmax, gclimb = fperp.amax(1), torch.full((a_n,), math.inf, dtype=fperp.dtype)
+        else:
+            r = torch.arange(a_n, device=fperp.device)
+            gclimb = force[r, climb - 1].norm(dim=1)  # |force| = |gradient| at the climber
+            gclimb = torch.where(peak, gclimb, math.inf)
+            fmax = fperp.index_put((r, climb - 1), fperp.new_zeros(a_n)).amax(1)
+        s = self.scale[rows]
+        self.force[rows] = fmax.double().cpu().numpy() / s
+        self.climb_grad[rows] = gclimb.double().cpu().numpy() / s
+        return (self.force[rows] <= opts.force_tol) & (self.climb_grad[rows] <= opts.grad_tol)
+
+    def record(self, rows, xa, est) -> None:
+        """Keep the lowest dense maximum seen of every active pair, with its path."""
+        for j, i in enumerate(rows):
+            if est[j] < self.best[i]:
+                self.best[i], self.paths[i] = est[j], xa[j].clone()
+        row = np.full(self.best.size, np.nan)
+        row[rows] = self.best[rows]
+        self.hist_steps.append(int(self.steps[rows].max()))
+        self.hist.append(row)
+
+    def retire(self, objective, rows, xa, done, status, opts, est=None, climb=None) -> None:
+        """Pairs ``rows[done]`` stop with their current chains as their paths; ``climb`` (A,)
+        the node that climbed in each chain, if any."""
+        idx = np.flatnonzero(done)
+        chains = [xa[j].detach().clone() for j in idx]
+        if est is None:
+            est = np.full(len(done), np.nan)
+            est[idx] = dense_max(objective, chains, opts.density, opts.chunk)
+        for j, q in zip(idx, chains, strict=True):
+            i = rows[j]
+            self.paths[i], self.best[i], self.status[i] = q, est[j], status
+            if climb is not None:
+                self.climb[i] = int(climb[j])
+
+
+def _spacing(x: Tensor) -> Tensor:
+    """(A,) mean distance between neighbouring points of each chain."""
+    return (x[:, 1:] - x[:, :-1]).norm(dim=2).mean(1)
+
+
+def _keep(keep: np.ndarray, xa, ends_a, rows, opt):
+    """The active tensors without the chains that just finished."""
+    kt = torch.as_tensor(np.flatnonzero(keep), device=xa.device)
+    opt.select(kt)
+    return xa[kt], ends_a[kt], rows[keep], opt
+
+
+def _grow(x, opt, est, nodes, opts):
+    """Add points to every active chain when one of them peaks between its nodes.
+
+    x (A, N, P) active chains; est (A,) their dense maxima at this evaluation and nodes
+    (A, N) the objective at their nodes, from the same evaluation.
+    """
+    a, n = x.shape[:2]
+    if n >= opts.max_points or not a:
+        return x, opt
+    gap = est - nodes.max(1)
+    if not (gap > opts.saddle_tol).any():
+        return x, opt
+    n_new = min(opts.max_points, n + max(n // 2, 1))
+    log.debug("growing chains from %d to %d points", n, n_new)
+    x = resample(x, torch.as_tensor(nodes, dtype=x.dtype, device=x.device), n_new, opts.weight)
+    opt.reset()
+    return x, opt

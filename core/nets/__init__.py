@@ -1,0 +1,2 @@
+"""Networks as batched objectives: datasets, models, and their losses over parameter
+vectors."""

@@ -1,0 +1,1 @@
+"""Sweep reports: their numbers, their sections and the document they make."""

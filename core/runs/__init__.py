@@ -1,0 +1,2 @@
+"""Runs of the engine on networks: the config, the crash-safe run store, the pipeline
+and sweeps."""

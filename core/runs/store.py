@@ -1,0 +1,336 @@
+"""The run store: ``runs/<id>/`` holds one run's config, results and tensors.
+
+Layout of a run folder (every file written atomically: temp file, fsync, rename, so a
+file that exists is complete; a run killed mid-write leaves at most a ``.tmp-*`` file that
+is never read):
+
+    config.json          the RunConfig
+    minima.json          per-minimum numbers (stage 1 finished)
+    minima.safetensors   (K, P) the minima's parameters
+    paths.json           per-pair numbers and saddle histories (stage 2 finished)
+    paths.safetensors    every stored path's points, concatenated, with offsets
+    results.json         the barcode and the summary (stage 3: the run is complete)
+
+Tensors are safetensors, numbers JSON: nothing is ever unpickled.
+
+Also in the folder: ``.lock``, which a process computing the run holds (``fcntl.flock``) for
+as long as it works on the run. A second process that wants to compute the same run waits
+for the first and then finds the finished stages; readers never lock (complete files only).
+Leftover ``.tmp-*`` files of a killed process are removed by the next process that takes
+the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: runs are not locked
+    fcntl = None
+
+from core.runs.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+RUN_ID = re.compile(r"[0-9a-f]{12}")  # used with fullmatch: no "../", no trailing newline
+STAGES = ("minima", "paths", "results")
+STAGE_FILES = {
+    "minima": ("minima.safetensors", "minima.json"),
+    "paths": ("paths.safetensors", "paths.json"),
+    "results": ("results.json",),
+}  # written in this order; a stage is finished once its .json exists
+TMP_PREFIX = ".tmp-"
+PAUSE_AT: str | None = None  # set by the crash tests' harness: the point to sleep at
+
+
+class RunBusyError(ValueError):
+    """Another process is computing this run (raised only when not waiting for it)."""
+
+
+def pause_point(name: str) -> None:
+    """Test hook for the crash tests: when ``PAUSE_AT`` (set by their harness) equals
+    ``name``, say ``paused at NAME`` on stderr and sleep until killed. Points: "minima" and
+    "paths" (inside the optimisation, at a progress report), "write:FILE" (FILE's temp file
+    is written and fsynced, not yet renamed)."""
+    if PAUSE_AT == name:
+        print(f"paused at {name}", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(60)
+
+
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp_path)``, fsync, rename to ``path``, fsync the folder; no partial ``path``."""
+    tmp = path.parent / f"{TMP_PREFIX}{path.name}-{secrets.token_hex(6)}"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    mode = tmp.stat().st_mode & 0o777  # what the umask allows: shared folders stay readable
+    try:
+        write(tmp)
+        os.chmod(tmp, mode)  # a writer that replaces the file may have made it private
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        pause_point(f"write:{path.name}")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)  # the rename itself survives a power cut
+    finally:
+        os.close(dfd)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically; non-finite floats become the strings "inf"/"-inf"/"nan"."""
+    text = json.dumps(_jsonable(obj), indent=1, allow_nan=False)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file written by write_json; ValueError naming the file if it is corrupt."""
+    try:
+        return _unjson(json.loads(path.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is corrupt (not valid JSON: {exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read ({exc.strerror or exc})") from None
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Write tensors atomically as safetensors (no pickle)."""
+    cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(cpu, str(tmp)))
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file (no pickle); ValueError naming the file if it is missing or
+    corrupt."""
+    if not path.is_file():
+        raise ValueError(f"{path} is missing")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise ValueError(f"{path} is corrupt ({type(exc).__name__}: {exc})") from None
+
+
+def check_file(path: Path) -> None:
+    """ValueError unless ``path`` is a complete JSON or safetensors file (header and size)."""
+    if path.suffix == ".json":
+        read_json(path)
+        return
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            fh.keys()
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"{path} is corrupt ({exc})") from None
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _jsonable(o.tolist())
+    if isinstance(o, np.generic):
+        return _jsonable(o.item())
+    if isinstance(o, float) and not math.isfinite(o):
+        return "nan" if math.isnan(o) else ("inf" if o > 0 else "-inf")
+    return o
+
+
+_SPECIAL = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _unjson(o: Any) -> Any:
+    if isinstance(o, dict):
+        return {k: _unjson(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_unjson(v) for v in o]
+    if isinstance(o, str) and o in _SPECIAL:
+        return _SPECIAL[o]
+    return o
+
+
+@dataclass
+class RunInfo:
+    """One line of the run list."""
+
+    run_id: str
+    config: RunConfig
+    stage: str  # the last finished stage: "none", "minima", "paths" or "results"
+    summary: dict[str, Any]  # from results.json when complete, else {}
+    modified: float  # seconds since the epoch
+
+
+class RunStore:
+    """Runs under one folder. ``RunStore("runs").dir("abc123def456")``."""
+
+    def __init__(self, root: str | os.PathLike = "runs") -> None:
+        self.root = Path(root)
+
+    def dir(self, run_id: str) -> Path:
+        """The folder of a run; ValueError for anything that is not a run id (so no path
+        such as ``../x``, ``/etc`` or ``..%2f`` ever leaves the store)."""
+        if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+            raise ValueError(f"run id {run_id!r:.60} is not 12 lowercase hex digits")
+        return self.root / run_id
+
+    def config(self, run_id: str) -> RunConfig:
+        """The run's config; ValueError if it is missing, corrupt or not this run's."""
+        d = self.dir(run_id)
+        if not (d / "config.json").exists():
+            raise ValueError(f"no run {run_id!r} in {self.root}")
+        try:
+            cfg = RunConfig.from_dict(read_json(d / "config.json"))
+        except ValueError as exc:
+            raise ValueError(f"{d / 'config.json'} is not a valid config: {exc}") from None
+        if cfg.run_id != run_id:
+            raise ValueError(f"{d / 'config.json'} hashes to {cfg.run_id}, not to its folder name")
+        return cfg
+
+    def stage(self, run_id: str) -> str:
+        """The last finished stage: "none", "minima", "paths" or "results"."""
+        d, done = self.dir(run_id), "none"
+        for s in STAGES:  # stages finish in order: the finished ones are a prefix
+            if not (d / STAGE_FILES[s][-1]).exists():
+                break
+            done = s
+        return done
+
+    def check(self, run_id: str) -> str:
+        """The last finished stage, after checking that every file of the finished stages is
+        complete (JSON parses; safetensors header and size agree); ValueError naming the
+        first bad file."""
+        stage, bad = self._verify(run_id)
+        if bad:
+            raise ValueError(bad[1])
+        return stage
+
+    def _verify(self, run_id: str) -> tuple[str, tuple[str, str] | None]:
+        """(last finished stage, None or (first stage with a bad file, why)). Files that
+        passed are remembered by inode, size and mtime, so each is read once per process."""
+        stage, d = self.stage(run_id), self.dir(run_id)
+        for s in STAGES[: STAGES.index(stage) + 1] if stage != "none" else ():
+            for path in (d / name for name in STAGE_FILES[s]):
+                try:
+                    st = path.stat()
+                    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+                    if key not in _CHECKED:
+                        check_file(path)
+                        _CHECKED.add(key)
+                except OSError as exc:
+                    return stage, (s, f"{path} cannot be read ({exc.strerror})")
+                except ValueError as exc:
+                    return stage, (s, str(exc))
+        return stage, None
+
+    def list(self) -> tuple[list[RunInfo], list[tuple[str, str]]]:
+        """All runs, newest first, and (folder, reason) for every folder that is unreadable."""
+        runs, bad = [], []
+        if not self.root.is_dir():
+            return runs, bad
+        for d in sorted(self.root.iterdir()):
+            if not d.is_dir() or not RUN_ID.fullmatch(d.name):
+                continue
+            try:
+                cfg = self.config(d.name)
+                stage = self.check(d.name)
+                res = read_json(d / "results.json") if stage == "results" else {"summary": {}}
+                summary = res.get("summary") if isinstance(res, dict) else None
+                if not isinstance(summary, dict):
+                    raise ValueError(f"{d / 'results.json'} is corrupt (no summary)")
+                runs.append(RunInfo(d.name, cfg, stage, summary, _modified(d)))
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                log.info("skipping run folder %s: %s", d, exc)  # the caller reports ``bad``
+                bad.append((d.name, str(exc)))
+        runs.sort(key=lambda r: r.modified, reverse=True)
+        return runs, bad
+
+    @contextmanager
+    def lock(self, run_id: str, *, wait: bool = True) -> Iterator[Path]:
+        """Hold ``runs/<id>/.lock`` (created with the folder) while computing the run.
+
+        With ``wait`` a second process blocks until the first lets go, else it gets
+        RunBusyError ("run <id> is being computed by another process"). The lock belongs to
+        the open file, so it also separates threads, and the OS drops it when a process dies.
+        """
+        d = self.dir(run_id)
+        d.mkdir(parents=True, exist_ok=True)
+        fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    busy = f"run {run_id} is being computed by another process"
+                    if not wait:
+                        raise RunBusyError(busy) from None
+                    log.warning("%s; waiting for it to finish", busy)
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+            yield d
+        finally:
+            os.close(fd)  # releases the lock
+
+    def clean_temp(self, run_id: str) -> int:
+        """Remove ``.tmp-*`` files left by a killed writer; call only while holding the lock."""
+        n = 0
+        for p in self.dir(run_id).glob(f"{TMP_PREFIX}*"):
+            p.unlink(missing_ok=True)
+            n += 1
+        if n:
+            log.info("run %s: removed %d unfinished temporary file(s)", run_id, n)
+        return n
+
+    def repair(self, config: RunConfig) -> str:
+        """Before computing (holding the lock): rewrite a missing or bad config.json, and drop
+        the first finished stage with a bad file and every later one, so they are computed
+        again. Returns the last stage that is kept."""
+        run_id, d = config.run_id, self.dir(config.run_id)
+        try:
+            self.config(run_id)
+        except ValueError as exc:
+            if (d / "config.json").exists():
+                log.warning("run %s: rewriting config.json (%s)", run_id, exc)
+            write_json(d / "config.json", config.to_dict())
+        stage, bad = self._verify(run_id)
+        if bad is None:
+            return stage
+        log.warning("run %s: %s; computing stage %r and later ones again", run_id, bad[1], bad[0])
+        for s in reversed(STAGES[STAGES.index(bad[0]) :]):
+            for name in reversed(STAGE_FILES[s]):  # the .json first: the stage is undone
+                (d / name).unlink(missing_ok=True)
+        return self.stage(run_id)
+
+
+_CHECKED: set[tuple[str, int, int, int]] = set()  # files that check() found complete
+
+
+def _modified(d: Path) -> float:
+    """Latest modification time of a run's files (not the lock or temp files)."""
+    times = []
+    for p in d.iterdir():
+        if not p.name.startswith("."):
+            try:
+                times.append(p.stat().st_mtime)
+            except FileNotFoundError:  # replaced while we looked
+                pass
+    return max(times, default=d.stat().st_mtime)

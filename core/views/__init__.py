@@ -1,0 +1,2 @@
+"""The science behind the views: profiles, planes, projections, statistics, figures and
+exports."""

@@ -1,0 +1,395 @@
+"""Small pure helpers the dashboard needs: run lists, sweeps, estimates, teaching-page data.
+
+Everything here is plain Python over ``core`` results, so a notebook can call it too; the
+pages only arrange widgets around it. Nothing here imports streamlit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.engine.landscape import Landscape
+from core.engine.toy import ExactBars, exact_barcode, get_toy, grid_values
+from core.engine.toy import sublevel_components as _components
+from core.engine.validate import ToyComparison, compare_engine_to_exact
+from core.runs.store import RunInfo
+
+STAGES = ("minima", "paths", "barcode")  # the order in which a run reports progress
+STAGE_WORDS = {
+    "minima": "training minima",
+    "paths": "optimizing paths",
+    "barcode": "computing the barcode",
+}
+TO_SCORE_WORDS = {
+    "sum": "TO-score (sum): total length of the finite minima segments, sum of (death - birth)",
+    "max": "TO-score (max): length of the longest finite minima segment, max of (death - birth)",
+}
+STATUS_WORDS = {
+    "minimum": "a true minimum",
+    "stalled": "a stopping point: the loss stopped changing",
+    "max_steps": "a stopping point: the step cap was reached",
+    "diverged": "diverged",
+}
+NO_OBSTRUCTION = "no obstruction found: all minima lie in one basin at this resolution"
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+
+def run_label(info_or_run: Any) -> str:
+    """One line naming a run: ``3f2a... digits mlp w8 d1, 8 minima``."""
+    c = info_or_run.config
+    return (
+        f"{info_or_run.run_id}  {c.data.name} {c.model.arch} width {c.model.width} "
+        f"depth {c.model.depth}, {c.train.minima} starts"
+    )
+
+
+def _network_columns(r: RunInfo) -> dict[str, Any]:
+    """The columns that name a run and its network, first in every table of runs."""
+    m = r.config.model
+    return {
+        "run": r.run_id,
+        "dataset": r.config.data.name,
+        "architecture": m.arch,
+        "width": m.width,
+        "depth": m.depth,
+    }
+
+
+def runs_table(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
+    """One row per saved run, for the home page and the CSV export.
+
+    TO-scores are ``None`` for runs whose barcode is not computed yet.
+    """
+    rows = []
+    for r in infos:
+        c, s = r.config, r.summary
+        rows.append(
+            {
+                **_network_columns(r),
+                "minima (distinct)": s.get("n_minima", None),
+                "starts": c.train.minima,
+                "TO-score sum": s.get("to_score_sum", None),
+                "TO-score max": s.get("to_score_max", None),
+                "stage": "finished" if r.stage == "results" else f"stopped after {r.stage}",
+                "date": dt.datetime.fromtimestamp(r.modified).strftime("%Y-%m-%d %H:%M"),
+            }
+        )
+    return rows
+
+
+def no_obstruction(to_score_max: float, tolerance: float) -> bool:
+    """True when no minima segment is longer than twice ``tolerance`` (the saddle tolerance):
+    a path that rises at most ``tolerance`` above its higher end counts as having no barrier,
+    and its final evaluation is accurate to ``tolerance`` again.
+
+    Every bar is then zero at the resolution of the saddle estimates: all the minima found
+    connect through paths that climb no measurable barrier.
+    """
+    return bool(to_score_max <= 2 * tolerance)
+
+
+def sweep_rows(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
+    """Finished runs as rows of a width/depth sweep (unfinished runs are left out)."""
+    rows = []
+    for r in infos:
+        if r.stage != "results":
+            continue
+        c, s = r.config, r.summary
+        rows.append(
+            {
+                **_network_columns(r),
+                "seed": c.seed,
+                "minima": s["n_minima"],
+                "TO-score sum": s["to_score_sum"],
+                "TO-score max": s["to_score_max"],
+                "paths converged": f"{s['n_paths_converged']} of {s['n_paths']}",
+            }
+        )
+    return rows
+
+
+def to_score_series(
+    rows: Sequence[dict[str, Any]], by: str, kind: str = "sum"
+) -> tuple[list[int], list[float], list[float], list[float]]:
+    """TO-score against ``by`` ("width" or "depth"): mean, min and max over runs at each x.
+
+    Runs that share an x (different seeds or other settings) are summarized by their mean
+    and their range (min..max), not by a confidence interval.
+    """
+    if by not in ("width", "depth"):
+        raise ValueError(f"by must be 'width' or 'depth', got {by!r}")
+    if kind not in ("sum", "max"):
+        raise ValueError(f"kind must be 'sum' or 'max', got {kind!r}")
+    groups: dict[int, list[float]] = {}
+    for row in rows:
+        groups.setdefault(int(row[by]), []).append(float(row[f"TO-score {kind}"]))
+    xs = sorted(groups)
+    means = [float(np.mean(groups[x])) for x in xs]
+    los = [float(np.min(groups[x])) for x in xs]
+    his = [float(np.max(groups[x])) for x in xs]
+    return xs, means, los, his
+
+
+# ---------------------------------------------------------------------------------------------
+# One run
+
+
+def minimum_facts(run: Any, k: int) -> dict[str, Any]:
+    """What the dashboard says about minimum ``k`` of a finished run.
+
+    Returns a dict with the segment ``length`` (inf for the essential bar), ``birth``,
+    ``death``, ``merges_into`` (-1 when essential), the ``saddle_edge`` pair that killed the
+    bar, the descent ``status`` and the train/test numbers.
+    """
+    b, m = run.barcode, run.minima
+    if not 0 <= k < len(m["values"]):
+        raise ValueError(f"minimum={k!r}: must be between 0 and {len(m['values']) - 1}")
+    out = {
+        "minimum": k,
+        "value": float(m["values"][k]),
+        "status": m["status"][k],
+        "train_loss": float(m["train_loss"][k]),
+        "test_loss": float(m["test_loss"][k]),
+        "train_error": float(m["train_error"][k]),
+        "test_error": float(m["test_error"][k]),
+    }
+    if b is not None:
+        i = int(np.flatnonzero(b.minimum == k)[0])  # bar of minimum k
+        out |= {
+            "birth": float(b.births[i]),
+            "death": float(b.deaths[i]),
+            "length": float(b.lengths[i]),
+            "merges_into": int(b.merges_into[i]),
+            "saddle_edge": tuple(int(v) for v in b.saddle_edge[i]),
+        }
+    return out
+
+
+def pair_index(run: Any, edge: tuple[int, int]) -> int | None:
+    """Index of the stored path joining ``edge`` (either order); None if none was computed."""
+    pairs = np.asarray(run.paths.get("pairs", []), dtype=np.int64).reshape(-1, 2)
+    a, b = sorted(edge)
+    hit = np.flatnonzero((pairs[:, 0] == a) & (pairs[:, 1] == b))
+    return int(hit[0]) if hit.size else None
+
+
+def pair_labels(run: Any) -> list[str]:
+    """ "0 - 3 (saddle 0.1234)" for every stored path, in stored order."""
+    pairs = np.asarray(run.paths.get("pairs", []), dtype=np.int64).reshape(-1, 2)
+    saddles = run.paths.get("saddles", [])
+    return [
+        f"{a} - {b} (saddle {s:.4g})" for (a, b), s in zip(pairs.tolist(), saddles, strict=True)
+    ]
+
+
+def pairs_of_minimum(run: Any, k: int) -> list[int]:
+    """Indices of the stored paths that have minimum ``k`` as an end."""
+    pairs = np.asarray(run.paths.get("pairs", []), dtype=np.int64).reshape(-1, 2)
+    return np.flatnonzero((pairs == k).any(axis=1)).tolist()
+
+
+def death_kinds(run: Any) -> dict[int, str]:
+    """Minimum -> what ends its bar (``core.views.plots.barcodes.DEATH_KINDS``): the status of the
+    path whose saddle killed it."""
+    p, b = run.paths, run.barcode
+    row = {(int(i), int(j)): e for e, (i, j) in enumerate(np.asarray(p["pairs"]).reshape(-1, 2))}
+    out = {}
+    for m, d, (i, j) in zip(b.minimum, b.deaths, b.saddle_edge, strict=True):
+        e = row.get((min(int(i), int(j)), max(int(i), int(j))))
+        if not np.isfinite(d) or e is None:
+            continue
+        status = p["status"][e]
+        out[int(m)] = (
+            "no barrier"
+            if status == "no barrier"
+            else "upper bound (path not converged)"
+            if status == "step cap"
+            else "certified saddle"
+            if p["certified"][e]
+            else "saddle, not certified"
+        )
+    return out
+
+
+def convergence_words(run: Any) -> list[str]:
+    """Sentences on how far the run's numbers can be trusted."""
+    s, c = run.summary, run.config
+    m = run.minima
+    stopped = [k for k, st in enumerate(m["status"]) if st != "minimum"]
+    lines = [
+        f"{s['n_true_minima']} of {s['n_minima']} distinct minima are true minima "
+        f"(gradient norm <= {c.train.grad_tol:g});"
+        + (
+            f" minima {', '.join(map(str, stopped))} are stopping points (the descent "
+            "ended on the step cap or a flat stretch), so their bars are less certain."
+            if stopped
+            else " all of them are certified."
+        ),
+        f"{s['n_paths_converged']} of {s['n_paths']} optimized paths converged by force "
+        "(perpendicular force and the climbing point's gradient below the tolerances, on the "
+        f"full data), {s.get('n_paths_no_barrier', 0)} joined their minima with no barrier, "
+        f"and {s.get('n_paths_step_cap', 0)} stopped at the step cap: their saddles are upper "
+        "bounds and the bars they end may be too long.",
+        f"{s.get('n_saddles_certified', 0)} saddles are certified index-1 saddles (gradient "
+        "below the tolerance and exactly one clearly negative Hessian eigenvalue at the path's "
+        "peak); in the barcode, certified deaths are solid, uncertified ones dotted, upper "
+        "bounds hatched.",
+    ]
+    if s["n_failed"]:
+        why = "; ".join(f"start {k}: {reason}" for k, reason in m.get("failed", {}).items())
+        lines.append(
+            f"{s['n_failed']} starts diverged and were left out" + (f" ({why})." if why else ".")
+        )
+    if s["n_paths"] < s["n_pairs_total"]:
+        lines.append(
+            f"{s['n_paths']} of {s['n_pairs_total']} pairs got an optimized path (pairs = mst): "
+            "the others' short screening paths stayed above the route between their minima by "
+            "more than any screened path fell when optimized, an empirical rule "
+            "(BENCHMARKS.md, pair selection)."
+        )
+    return lines
+
+
+def generalization_points(
+    runs: Sequence[Any], gap_kind: str = "loss"
+) -> tuple[np.ndarray, np.ndarray, list[str], list[int]]:
+    """Segment length and generalization gap of every finite bar of every run.
+
+    Returns ``(lengths, gaps, groups, minima)``: one entry per minimum with a finite bar (the
+    global minimum's essential bar has no length); ``groups`` names the run of each point.
+    The gap is test minus train: loss (cross-entropy) or error (fraction misclassified).
+    """
+    if gap_kind not in ("loss", "error"):
+        raise ValueError(f"gap_kind must be 'loss' or 'error', got {gap_kind!r}")
+    lengths, gaps, groups, minima = [], [], [], []
+    for run in runs:
+        if run.barcode is None:
+            continue
+        seg = run.barcode.segment_of()  # (K,) by vertex
+        gap = np.asarray(run.minima[f"gap_{gap_kind}"], dtype=np.float64)
+        for k in np.flatnonzero(np.isfinite(seg)):
+            lengths.append(float(seg[k]))
+            gaps.append(float(gap[k]))
+            groups.append(run.run_id)
+            minima.append(int(k))
+    return np.asarray(lengths), np.asarray(gaps), groups, minima
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress of a run
+
+
+def remaining_seconds(elapsed: float, done: int, total: int) -> float | None:
+    """Time left in a stage at the rate so far; None before the first step is done."""
+    if done <= 0 or total <= 0 or elapsed <= 0:
+        return None
+    return max(0.0, elapsed * (total - done) / done)
+
+
+def format_seconds(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "unknown"
+    if s < 60:
+        return f"{s:.0f} s"
+    return f"{int(s // 60)} min {int(s % 60):02d} s"
+
+
+def progress_words(stage: str, done: int, total: int, elapsed: float) -> str:
+    """E.g. "optimizing paths: step 300 of 1500, 12 s elapsed, at most about 48 s left"."""
+    left = remaining_seconds(elapsed, done, total)
+    words = STAGE_WORDS.get(stage, stage)
+    cap = " (step cap; converged ones stop early)" if stage in ("minima", "paths") else ""
+    est = "estimating..." if left is None else f"at most about {format_seconds(left)} left{cap}"
+    return f"{words}: step {done} of {total}, {format_seconds(elapsed)} elapsed, {est}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Teaching page (analytic 2-D landscapes)
+
+
+@dataclass
+class ToyView:
+    """Everything the teaching page draws for one toy."""
+
+    name: str
+    xs: np.ndarray  # (R,) grid x
+    ys: np.ndarray  # (R,) grid y
+    Z: np.ndarray  # (R, R) Z[i, j] = f(xs[j], ys[i])
+    comparison: ToyComparison  # the engine's landscape, the exact barcode and their distance
+
+    @property
+    def exact(self) -> ExactBars:
+        return self.comparison.exact
+
+    @property
+    def engine(self) -> Landscape:
+        return self.comparison.landscape
+
+
+def toy_view(name: str, *, resolution: int = 201, n_starts: int = 32) -> ToyView:
+    """Grid values, exact barcode and the engine's landscape of toy ``name`` (a few seconds).
+
+    ``resolution`` is the grid drawn and cut into sublevel components; the exact barcode
+    comes from the finer grid of ``core.engine.validate.compare_engine_to_exact``.
+    """
+    xs, ys, Z = grid_values(get_toy(name), resolution)
+    return ToyView(name, xs, ys, Z, compare_engine_to_exact(name, n_starts=n_starts))
+
+
+def toy_picture(
+    name: str, resolution: int = 201
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, ExactBars]:
+    """Grid and exact barcode of toy ``name`` on one coarse grid: a quick picture (< 1 s)."""
+    toy = get_toy(name)
+    xs, ys, Z = grid_values(toy, resolution)
+    return xs, ys, Z, exact_barcode(toy, resolution)
+
+
+def sublevel(Z: np.ndarray, level: float) -> tuple[np.ndarray, int]:
+    """Component labels of ``{Z <= level}`` (-1 above the level) and how many there are."""
+    labels = _components(Z, level)
+    return labels, int(labels.max() + 1) if labels.size else 0
+
+
+def alive_bars(births: np.ndarray, deaths: np.ndarray, level: float) -> int:
+    """Bars alive at ``level`` (born at or below it, not yet dead)."""
+    births, deaths = np.asarray(births), np.asarray(deaths)
+    return int(np.sum((births <= level) & (level < deaths)))
+
+
+def level_range(Z: np.ndarray, exact: ExactBars) -> tuple[float, float, float]:
+    """(lowest, highest, start) levels for a level slider over a toy.
+
+    The top is a little above the last merge (nothing changes higher up); the start lies
+    half-way between two merges near the middle, so some pools have merged and some not.
+    """
+    lo, hi = float(Z.min()), float(Z.max())
+    deaths = np.unique(exact.deaths[np.isfinite(exact.deaths)])  # sorted, distinct
+    if not deaths.size:
+        return lo, hi, 0.5 * (lo + hi)
+    hi = min(hi, float(deaths[-1] + 0.25 * (deaths[-1] - lo)))
+    m = (len(deaths) - 1) // 2
+    below = deaths[m - 1] if m > 0 else float(np.max(exact.births[exact.births < deaths[0]]))
+    return lo, hi, float(0.5 * (below + deaths[m]))
+
+
+def check_runnable(config: Any) -> None:
+    """Raise ValueError for settings that cannot run on this machine, before anything is saved.
+
+    Builds the run's objectives once: this resolves the device (``cuda`` without CUDA), loads
+    the dataset (a torchvision dataset that is not on disk and may not be downloaded) and
+    counts the network's parameters against the size limit.
+    """
+    from core.nets.objective import resolve_device
+    from core.runs.pipeline import objectives
+
+    objectives(config, resolve_device(config.device))

@@ -1,0 +1,272 @@
+"""The landscape around the minima: saddle estimates during path optimisation, the loss along
+a path, minima and paths in a PCA/UMAP projection, the loss on the plane through three minima."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.views.plots.frame import COLORS, LOSS_LABEL, LOSS_SCALE, SERIES, finish, log_ticks
+
+
+def saddle_history_figure(
+    history_steps,
+    history,
+    pairs,
+    *,
+    converged=None,
+    highlight: set[int] | None = None,
+    log_y: bool = False,
+    ident: str = "",
+    loss_label: str = LOSS_LABEL,
+) -> go.Figure:
+    """Best saddle estimate of each pair vs path-optimisation step: finished pairs (converged
+    or with no barrier) solid, pairs stopped at the step cap dashed; ``highlight`` (pair
+    numbers) drawn thick, the others faded. ``log_y`` shows the late, small changes next to
+    the first (straight-segment) values."""
+    steps = np.asarray(history_steps)
+    hist = np.asarray(history, dtype=np.float64).reshape(-1, len(steps))  # (E, T)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    conv = np.ones(len(pairs), bool) if converged is None else np.asarray(converged, bool)
+    fig = go.Figure()
+    for e, (i, j) in enumerate(pairs):
+        group = "finished" if conv[e] else "step cap (upper bound)"
+        on = highlight is None or e in highlight
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=hist[e],
+                mode="lines",
+                name=f"{i}-{j}",
+                legendgroup=group,
+                legendgrouptitle_text=group,
+                customdata=np.tile([i, j, e], (len(steps), 1)),
+                line=dict(
+                    dash="solid" if conv[e] else "dash",
+                    width=3 if highlight and on else 1.5,
+                    color=SERIES[e % len(SERIES)],
+                ),
+                opacity=1.0 if on else 0.25,
+                hovertemplate="pair %{customdata[0]}-%{customdata[1]}<br>step %{x}<br>"
+                "saddle %{y:.5g}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(type="log" if log_y else "linear")
+    n_conv = int(conv.sum())
+    title = f"Saddle estimates during path optimisation ({n_conv}/{len(pairs)} finished)"
+    return finish(fig, title, "path optimisation step", f"saddle estimate: {loss_label}", ident)
+
+
+def profile_figure(
+    profile, *, log_y: bool = False, ident: str = "", loss_label: str = LOSS_LABEL
+) -> go.Figure:
+    """Loss along an optimised path (line: dense points; markers: the path's nodes), the
+    straight segment dashed, and the saddle as a horizontal line with its marker."""
+    p = profile
+    i, j = p.pair
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=p.straight_s,
+            y=p.straight_values,
+            mode="lines",
+            name=f"straight segment (max {p.straight_values.max():.5g})",
+            line=dict(color=COLORS["straight"], dash="dash"),
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=p.s, y=p.values, mode="lines", name="optimised path", line=dict(color=COLORS["path"])
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=p.nodes_s,
+            y=p.values[:: p.density],
+            mode="markers",
+            name="path nodes",
+            marker_color=COLORS["bar"],
+        )
+    )
+    k = int(np.argmax(p.values))
+    fig.add_trace(
+        go.Scatter(
+            x=[p.s[k]],
+            y=[p.values[k]],
+            mode="markers",
+            name=f"saddle = {p.saddle_recomputed:.6g}",
+            marker=dict(color=COLORS["saddle"], size=13, symbol="x"),
+        )
+    )
+    fig.add_hline(y=p.saddle_recomputed, line=dict(color=COLORS["saddle"], dash="dot", width=1))
+    fig.update_yaxes(type="log" if log_y else "linear")
+    title = (
+        f"Loss along the path {i} → {j}: saddle {p.saddle_recomputed:.6g} "
+        f"(stored {p.saddle:.6g}), straight {p.straight_saddle:.6g}"
+    )
+    return finish(
+        fig, title, f"position along the path (arc length / {p.length:.3g})", loss_label, ident
+    )
+
+
+def projection_figure(
+    projection,
+    values,
+    *,
+    selected: int | None = None,
+    path_pairs=None,
+    path_values=None,
+    dims: int = 2,
+    ident: str = "",
+    loss_label: str = LOSS_LABEL,
+) -> go.Figure:
+    """Minima as large markers coloured by loss (one colour scale), stored paths as thin
+    lines through the same projection; ``dims=3`` draws a rotatable 3-D scene."""
+    if dims not in (2, 3) or projection.minima.shape[1] < dims:
+        raise ValueError(
+            f"dims must be 2 or 3 and at most the projection's "
+            f"{projection.minima.shape[1]} components, got {dims!r}"
+        )
+    values = np.asarray(values, dtype=np.float64)
+    allv = np.concatenate([values, *(path_values or [])])
+    cmin, cmax = float(allv.min()), float(allv.max())
+    scatter = go.Scatter3d if dims == 3 else go.Scatter
+    xyz = ("x", "y", "z")[:dims]
+    fig = go.Figure()
+    for e, pts in enumerate(projection.paths):
+        pr = path_pairs[e] if path_pairs is not None else (-1, -1)
+        pv = path_values[e] if path_values is not None else None
+        fig.add_trace(
+            scatter(
+                **{a: pts[:, d] for d, a in enumerate(xyz)},
+                mode="lines+markers" if pv is not None else "lines",
+                showlegend=e == 0,
+                name="paths",
+                legendgroup="paths",
+                line=dict(color=COLORS["path"], width=2),
+                marker=dict(size=3, color=pv, colorscale=LOSS_SCALE, cmin=cmin, cmax=cmax),
+                customdata=np.tile([pr[0], pr[1]], (len(pts), 1)),
+                hovertemplate="path %{customdata[0]}-%{customdata[1]}<extra></extra>",
+            )
+        )
+    k = len(values)
+    big = 13 if dims == 2 else 7
+    fig.add_trace(
+        scatter(
+            **{a: projection.minima[:, d] for d, a in enumerate(xyz)},
+            mode="markers+text",
+            name="minima",
+            text=[str(m) for m in range(k)],
+            textposition="top center",
+            customdata=np.column_stack([np.arange(k), values]),
+            marker=dict(
+                size=big,
+                opacity=1,
+                color=values,
+                colorscale=LOSS_SCALE,
+                cmin=cmin,
+                cmax=cmax,
+                colorbar=dict(title=dict(text=loss_label, side="right")),
+            ),
+            hovertemplate="minimum %{customdata[0]}<br>loss %{customdata[1]:.5g}<extra></extra>",
+        )
+    )
+    if selected is not None and 0 <= selected < k:
+        fig.add_trace(
+            scatter(
+                **{a: projection.minima[selected : selected + 1, d] for d, a in enumerate(xyz)},
+                mode="markers",
+                name=f"selected: min {selected}",
+                customdata=[[selected, 0.0]],
+                marker=dict(
+                    size=2 * big,
+                    symbol="circle-open",
+                    color=COLORS["selected"],
+                    line=dict(width=3, color=COLORS["selected"]),
+                ),
+                hoverinfo="skip",
+            )
+        )
+    titles = projection.axis_titles()
+    title = f"Minima and paths, {projection.method.upper()} of minima and path points"
+    fig.update_layout(legend=dict(orientation="h", y=-0.15))
+    if dims == 3:
+        return finish(fig, title, titles[0], titles[1], ident, z=titles[2])
+    return finish(fig, title, titles[0], titles[1], ident)
+
+
+def plane_figure(
+    plane,
+    *,
+    labels: Sequence[str] = ("a", "b", "c"),
+    ident: str = "",
+    loss_label: str = LOSS_LABEL,
+    log_color: bool = True,
+) -> go.Figure:
+    """Contours of the loss on the plane through three minima, the minima marked, the stored
+    paths between them overlaid (the legend says how far each leaves the plane).
+
+    With ``log_color`` (the default, used when all values are positive) contour levels are
+    evenly spaced in log10(loss), so the basins near the minima are resolved next to barriers
+    that are orders of magnitude higher; the colour bar is labelled in loss values.
+    """
+    Z = np.asarray(plane.Z, np.float64)
+    log = log_color and bool(np.all(Z > 0))
+    zc = np.log10(Z) if log else Z
+    bar = dict(title=dict(text=loss_label + (" (log scale)" if log else ""), side="right"))
+    if log:
+        ticks = log_ticks(float(Z.min()), float(Z.max()))
+        bar.update(tickvals=np.log10(ticks), ticktext=[f"{t:.3g}" for t in ticks])
+    fig = go.Figure(
+        go.Contour(
+            x=plane.u,
+            y=plane.v,
+            z=zc,
+            customdata=Z,
+            colorscale=LOSS_SCALE,
+            ncontours=30,
+            colorbar=bar,
+            name="loss",
+            hovertemplate="u %{x:.3g}<br>v %{y:.3g}<br>loss %{customdata:.5g}<extra></extra>",
+        )
+    )
+    for (i, j), uv in plane.paths_uv.items():
+        fig.add_trace(
+            go.Scatter(
+                x=uv[:, 0],
+                y=uv[:, 1],
+                mode="lines+markers",
+                customdata=np.tile([i, j], (len(uv), 1)),
+                name=f"path {i}-{j} (leaves the plane by up to {plane.off_plane[(i, j)]:.3g})",
+                line=dict(color="white", width=2),
+                marker=dict(size=4, color="white"),
+            )
+        )
+    names = [f"{lab} = min {m}" for lab, m in zip(labels, plane.minima, strict=True)]
+    fig.add_trace(
+        go.Scatter(
+            x=plane.minima_uv[:, 0],
+            y=plane.minima_uv[:, 1],
+            mode="markers+text",
+            name="minima",
+            text=names,
+            textposition="top center",
+            textfont=dict(color="white"),
+            customdata=np.column_stack([plane.minima, plane.minima_z]),
+            marker=dict(size=14, color=COLORS["selected"], line=dict(width=2, color="black")),
+            hovertemplate="minimum %{customdata[0]}<br>loss %{customdata[1]:.5g}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(range=[plane.u[0], plane.u[-1]], constrain="domain")
+    fig.update_yaxes(range=[plane.v[0], plane.v[-1]], scaleanchor="x", scaleratio=1)
+    fig.update_layout(legend=dict(orientation="h", y=-0.15))
+    a, b, c = labels
+    return finish(
+        fig,
+        f"Loss on the plane through minima {a}, {b}, {c}",
+        f"u: along {a} → {b} (parameter distance)",
+        f"v: towards {c}, orthogonal to u (parameter distance)",
+        ident,
+    )
