@@ -38,9 +38,14 @@ from core.runs.store import RunStore  # noqa: E402
 # The run end to end: seconds, TO sum and the full configuration it ran.
 END_TO_END = r"""
 import dataclasses, json, sys, tempfile, time
-from core.runs.config import RunConfig
-from core.runs.pipeline import run
-from core.runs.store import RunStore
+try:  # where each revision keeps them: core/runs/ today, core/ before the layer folders
+    from core.runs.config import RunConfig
+    from core.runs.pipeline import run
+    from core.runs.store import RunStore
+except ImportError:
+    from core.config import RunConfig
+    from core.pipeline import run
+    from core.runs import RunStore
 cfg = RunConfig().replace(**json.loads(sys.argv[1]))
 with tempfile.TemporaryDirectory() as tmp:
     t0 = time.perf_counter()

@@ -35,7 +35,12 @@ import numpy as np, torch
 arg = json.loads(sys.argv[1])
 torch.set_num_threads(arg["threads"])
 from core import landscape_of
-from core.engine.validate import TOY_MINIMA, TOY_PATHS
+try:  # where each revision keeps them: core/engine/ today, core/ before the layer folders
+    from core.engine.validate import TOY_MINIMA, TOY_PATHS
+    from core.engine.toy import exact_barcode, get_toy, starts_grid
+except ImportError:
+    from core.validate import TOY_MINIMA, TOY_PATHS
+    from core.toy import exact_barcode, get_toy, starts_grid
 name, counts = arg["name"], {"value": 0, "grad": 0}
 if name.startswith("sep"):
     spec = importlib.util.spec_from_file_location("separable", arg["sep_file"])
@@ -45,7 +50,6 @@ if name.startswith("sep"):
     fn, starts = land.fn, land.starts(2 * len(land.exact_births), seed=0)
     births, deaths, vr = land.exact_births, land.exact_deaths, land.value_range
 else:
-    from core.engine.toy import exact_barcode, get_toy, starts_grid
     toy = get_toy(name)
     fn, starts = toy.fn, starts_grid(toy, 32)
     ex = exact_barcode(toy, resolution=801)
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pairs", choices=("all", "mst"), default="all", help="both sides' pairs")
     a = ap.parse_args(argv)
-    sep_file = str(ROOT / "core" / "separable.py")
+    sep_file = str(ROOT / "core" / "engine" / "separable.py")
     rows = [
         "| landscape | evaluations before / after | ratio | seconds before / after "
         "(first call in the process) | "
