@@ -236,3 +236,15 @@ def test_from_dict_round_trips_or_raises_value_error(d):
     assert again == c
     assert again.to_json() == text
     assert again.run_id == c.run_id == RunConfig.from_dict(json.loads(text)).run_id
+
+
+def test_the_path_checks_are_config_fields_that_reach_the_engine():
+    """The dense checks' interval and density change saddle estimates and when pairs stop:
+    they are config fields (in the run id) and the engine gets them."""
+    from core.runs.pipeline import _path_options
+
+    cfg = RunConfig().replace(paths={"check_every": 7, "check_density": 3})
+    opts = _path_options(cfg)
+    assert (opts.eval_every, opts.density) == (7, 3)
+    assert cfg.run_id != RunConfig().run_id
+    assert (_path_options(RunConfig()).eval_every, _path_options(RunConfig()).density) == (25, 2)

@@ -27,6 +27,8 @@ LATER_DEFAULTS = {
     ("paths", "precision"): "float32",
     ("paths", "compile"): False,
     ("memory_mb", None): None,
+    ("paths", "check_every"): 25,
+    ("paths", "check_density"): 2,
 }
 MAX_PARAMS = 50_000_000  # refuse networks this large before allocating anything
 MAX_PATH_VALUES = 500_000_000  # refuse runs whose path points (E x N x P) exceed this
@@ -218,6 +220,22 @@ class PathConfig:
         False,
         "torch.compile path steps",
         "torch.compile the path-step loss (pays off on CUDA; ~30 s to build)",
+        advanced=True,
+    )
+    check_every: int = knob(
+        25,
+        "Path check interval (steps)",
+        "every this many steps each path is evaluated densely: its saddle estimate, the "
+        "'no barrier' test and chain growth",
+        hi=1_000_000,
+        advanced=True,
+    )
+    check_density: int = knob(
+        2,
+        "Points per interval at checks",
+        "interpolated points between neighbours at those checks (the final saddles are denser, "
+        "until stable)",
+        hi=1024,
         advanced=True,
     )
 

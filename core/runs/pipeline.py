@@ -147,8 +147,8 @@ def _path_options(config: RunConfig) -> PathOptions:
         grad_tol=p.grad_tol,
         noisy_steps=p.noisy_steps if p.batch_size else 0,
         saddle_tol=p.saddle_tol,
-        eval_every=25,
-        density=2,
+        eval_every=p.check_every,
+        density=p.check_density,
         precision=p.precision,
     )
 

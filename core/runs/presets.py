@@ -9,8 +9,8 @@ turned into GPU minutes at an assumed sustained rate (``GPU_FLOPS``). The estima
   full-data gradient check of every start each 50 steps;
 - paths: pairs x interior points x steps x examples (3 forward passes): the first
   ``noisy_steps`` on minibatches, the rest on the run's whole training subset; a dense
-  evaluation of every path each 25 steps at 2 points per interval, the final evaluation
-  (densities 8 and 16) and the certificate (at most ``LANCZOS_STEPS`` Hessian-vector products
+  evaluation of every path each ``check_every`` steps at ``check_density`` points per
+  interval, the final evaluation (densities 8 and 16) and the certificate (at most ``LANCZOS_STEPS`` Hessian-vector products
   per pair, ~5 forward passes each);
 - forward FLOPs per example from ``torch.utils.flop_counter`` on the ``meta`` device.
 
@@ -246,7 +246,7 @@ def run_cost(c: RunConfig) -> dict[str, Any]:
     path_step = pairs * interior * (q.batch_size or n)  # a minibatch step, if any
     path_examples = pairs * interior * ((q.batch_size or n) * noisy + n * (q.steps - noisy))
     checks_train = t.minima * n * t.steps / 50
-    dense = pairs * ((q.max_points - 1) * 2 + 1) * n * q.steps / 25
+    dense = pairs * ((q.max_points - 1) * q.check_density + 1) * n * q.steps / q.check_every
     final = pairs * (q.max_points - 1) * (8 + 16) * n
     hvp = pairs * LANCZOS_STEPS * n  # the certificates: a Hessian-vector product ~ 5 forwards
     checks = 3 * f * checks_train + f * (dense + final) + 5 * f * hvp
