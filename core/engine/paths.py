@@ -23,9 +23,10 @@ A pair is done, and leaves the batch, when
   where ``scale`` is the pair's own gradient scale (root-mean-square gradient norm along its
   straight segment). The climbing point then sits on a critical point: the saddle;
 - *no barrier*: a dense evaluation of the path finds no point more than ``saddle_tol`` (the
-  stated resolution of a saddle) above its higher endpoint: a route with no climb at that
-  resolution (the minimax value is at least that endpoint's, and the path's maximum, at most
-  ``saddle_tol`` more, is what is reported);
+  stated resolution of a saddle) above its higher endpoint, and neither does its final
+  evaluation (peak search, then density until stable: a peak between nodes cannot hide): a
+  route with no climb at that resolution (the minimax value is at least that endpoint's, and
+  the path's maximum, at most ``saddle_tol`` more, is what is reported);
 - or it reaches the step cap, and says so with its forces (an upper bound, not a saddle).
 
 The first ``noisy_steps`` steps may use ``step_objective`` (minibatches) to get near the
