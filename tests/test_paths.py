@@ -301,3 +301,21 @@ def test_a_finished_pair_leaves_the_batch(three_pairs):
     assert sum(rows[1:]) == int(p.steps.sum()) * inner
     assert len(set(p.steps.tolist())) > 1  # the pairs did finish at different steps
     assert rows[-1] < rows[1]
+
+
+def test_a_peak_between_the_coarse_points_is_no_no_barrier():
+    """A ridge narrower than the coarse dense spacing: the checks' points all miss it, but a
+    pair is 'no barrier' only when its final saddle agrees, so this pair is not, and its
+    saddle shows the ridge (at most its height: a ridge narrower than the finest density
+    still reads low, and the pair says it stopped at the step cap)."""
+    height, w = 0.5, 0.01
+
+    def ridge(x):  # a shallow bowl with a ridge at x = 0 across every y
+        return x[:, 1] ** 2 + 0.01 * x[:, 0] ** 2 + height * torch.exp(-((x[:, 0] / w) ** 2))
+
+    # nodes at x = -1, -0.54, -0.08, ...: no check point comes within 0.07 of the ridge
+    ends = torch.tensor([[-1.0, 0.0], [1.3, 0.0]], dtype=torch.float64)
+    opts = PathOptions(n_points=6, max_points=6, steps=60, density=2, eval_every=10)
+    p = connect(ridge, ends, np.array([[0, 1]]), opts)
+    assert p.status[0] == "step cap"
+    assert height / 2 < p.saddles[0] <= height
