@@ -30,6 +30,9 @@ LATER_DEFAULTS = {
     ("paths", "check_every"): 25,
     ("paths", "check_density"): 2,
 }
+# The same for sweep ids (a sweep's specs hold whole configs): the fields added after sweeps
+# were first stored.
+LATER_IN_SWEEPS = {("paths", "check_every"): 25, ("paths", "check_density"): 2}
 MAX_PARAMS = 50_000_000  # refuse networks this large before allocating anything
 MAX_PATH_VALUES = 500_000_000  # refuse runs whose path points (E x N x P) exceed this
 
@@ -287,16 +290,20 @@ class RunConfig:
             raise ValueError(f"config is not valid JSON: {exc}") from None
         return cls.from_dict(d)
 
-    @property
-    def run_id(self) -> str:
-        """12 hex digits of the SHA-256 of the canonical JSON (fields of ``LATER_DEFAULTS`` at
-        their default left out)."""
+    def canonical(self, later: dict = LATER_DEFAULTS) -> dict[str, Any]:
+        """``to_dict`` without the fields of ``later`` that are at their default: what ids
+        hash, so that adding a field keeps the ids of everything written before it."""
         d = self.to_dict()
-        for (a, b), default in LATER_DEFAULTS.items():
+        for (a, b), default in later.items():
             holder, key = (d[a], b) if b else (d, a)
             if holder[key] == default:
                 del holder[key]
-        canon = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return d
+
+    @property
+    def run_id(self) -> str:
+        """12 hex digits of the SHA-256 of the canonical JSON."""
+        canon = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
     def replace(self, **sections: Any) -> RunConfig:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.runs.config import ARCHITECTURES, DATASETS, REGIMES, RunConfig
+from core.runs.config import ARCHITECTURES, DATASETS, LATER_IN_SWEEPS, REGIMES, RunConfig
 from core.runs.store import RunStore, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -200,9 +200,10 @@ def sweep_configs(specs: SweepSpec | Sequence[SweepSpec]) -> list[RunConfig]:
 
 def sweep_id(specs: SweepSpec | Sequence[SweepSpec]) -> str:
     """12 hex digits of the SHA-256 of the specs' canonical JSON."""
-    canon = json.dumps(
-        [s.to_dict() for s in _as_specs(specs)], sort_keys=True, separators=(",", ":")
-    )
+    specs = [
+        s.to_dict() | {"base": s.base.canonical(LATER_IN_SWEEPS)} for s in _as_specs(specs)
+    ]
+    canon = json.dumps(specs, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
 
