@@ -105,7 +105,7 @@ def _cpu_base(dataset: str) -> RunConfig:
 
 
 def _cpu(dataset: str) -> tuple[SweepSpec, ...]:
-    """The grid of docs/REPRODUCTION.md, sized for a shared 2-core CPU and about an hour.
+    """The grid of docs/REPRODUCTION.md, sized for a shared 2-core CPU and about an hour and a half.
 
     Smaller than the paper's in every direction, all stated in the report: 300 training
     examples, 5 minima (10 pairs), paths of 6 to 12 points on the full 300 examples, 3 seeds.
@@ -182,8 +182,9 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "cpu-reproduction",
-            "docs/REPRODUCTION.md: cpu-digits then cpu-mnist1d (measured: "
-            "75 runs, 60 minutes of run time on a shared 2-core CPU, OMP_NUM_THREADS=1)",
+            "docs/REPRODUCTION.md: cpu-digits then cpu-mnist1d (measured: 75 runs, 83 "
+            "minutes of run time on a shared 2-core CPU, OMP_NUM_THREADS=1; MNIST-1D CNNs of "
+            "depth 2-3 take half of it)",
             _cpu("digits") + _cpu("mnist1d"),
             "cpu",
         ),
