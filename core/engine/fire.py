@@ -1,10 +1,11 @@
 """FIRE, the fast inertial relaxation engine (Bitzek et al. 2006), for many systems at once.
 
-Each system (a path's chain of points, or one descending start) has its own velocity, time
-step and mixing factor: velocity is mixed toward the force while the system keeps going
-downhill, and the time step grows; an uphill step (power F . v <= 0) zeroes the velocity and
-halves the time step. No step size to tune: the first time step follows from the system's
-force and its trust radius, and no point moves more than the trust radius in one step.
+Each system (a set of points that move together; ``core.engine.minima`` makes each
+descending start one) has its own velocity, time step and mixing factor: velocity is mixed
+toward the force while the system keeps going downhill, and the time step grows; an uphill
+step (power F . v <= 0) zeroes the velocity and halves the time step. No step size to tune:
+the first time step follows from the system's force and its trust radius, and no point moves
+more than the trust radius in one step.
 """
 
 from __future__ import annotations
@@ -34,11 +35,6 @@ class Fire:
         self.v = None if self.v is None else self.v[keep]
         self.dt, self.dt_max = self.dt[keep], self.dt_max[keep]
         self.alpha, self.streak = self.alpha[keep], self.streak[keep]
-
-    def reset(self) -> None:
-        """New chain shapes (growth): velocities and mixing start again, time steps stay."""
-        self.v, self.alpha = None, torch.full_like(self.alpha, ALPHA0)
-        self.streak.zero_()
 
     def step(self, force: Tensor, cap: Tensor) -> Tensor:
         """(A, N, P) moves for ``force`` (A, N, P); no point moves more than ``cap`` (A,)."""
