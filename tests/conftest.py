@@ -22,6 +22,12 @@ import torch
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
 from core.runs.store import RunStore
 
+# a digits run of seconds through the CLI (the CLI and crash tests)
+TINY_CLI_ARGS = (
+    "--dataset digits --n-train 200 --n-test 100 --arch mlp --width 4 --depth 1 --minima 3 "
+    "--steps 100 --path-steps 60 --device cpu"
+).split()
+
 
 def tiny_config(width: int = 8, *, minima: int = 3, seed: int = 0) -> RunConfig:
     """A run that finishes in seconds on a CPU and still has finite bars."""

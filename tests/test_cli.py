@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_CLI_ARGS
 
 from core.__main__ import _parser, config_from_args, flag_of, main
 from core.runs.config import FORMAT_VERSION, RunConfig, fields_of
@@ -21,28 +22,7 @@ from core.runs.pipeline import load_run
 from core.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--dataset",
-    "digits",
-    "--n-train",
-    "200",
-    "--n-test",
-    "100",
-    "--arch",
-    "mlp",
-    "--width",
-    "4",
-    "--depth",
-    "1",
-    "--minima",
-    "3",
-    "--steps",
-    "100",
-    "--path-steps",
-    "60",
-    "--device",
-    "cpu",
-]
+TINY = TINY_CLI_ARGS
 # the same with cheaper settings (later flags win): a run of a few seconds
 MICRO = [
     *TINY,

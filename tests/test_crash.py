@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_CLI_ARGS
 
 from core.__main__ import main
 from core.runs.config import RunConfig
@@ -29,28 +30,7 @@ from core.runs.store import RunStore, read_json, read_tensors
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--dataset",
-    "digits",
-    "--n-train",
-    "200",
-    "--n-test",
-    "100",
-    "--arch",
-    "mlp",
-    "--width",
-    "4",
-    "--depth",
-    "1",
-    "--minima",
-    "3",
-    "--steps",
-    "100",
-    "--path-steps",
-    "60",
-    "--device",
-    "cpu",
-]
+TINY = TINY_CLI_ARGS
 RUN_ID = RunConfig.from_dict(
     {
         "data": {"name": "digits", "n_train": 200, "n_test": 100},
