@@ -50,9 +50,9 @@ def saved_runs() -> list:
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the run...")
 def _load(root: str, run_id: str, stage: str):
-    from core.runs.pipeline import load_run
+    from core.runs.store import read_run
 
-    return load_run(RunStore(root), run_id)
+    return read_run(RunStore(root), run_id)
 
 
 def load(run_id: str):

@@ -25,7 +25,7 @@ def run_with_progress(config):
     from core.views.dashboard import check_runnable
 
     try:
-        check_runnable(config)
+        prepared = check_runnable(config)
     except ValueError as exc:
         st.error(f"Cannot run these settings: {exc}")
         return None
@@ -58,7 +58,7 @@ def run_with_progress(config):
         head.markdown(f"**Running {config.run_id}**: {now - t_start:.0f} s elapsed")
 
     try:
-        result = run(config, store=store(), on_progress=on_progress, wait=False)
+        result = run(config, store=store(), on_progress=on_progress, wait=False, prepared=prepared)
     except ValueError as exc:
         head.markdown(
             f"**Run {config.run_id} stopped** after {time.perf_counter() - t_start:.0f} s"

@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -41,12 +40,12 @@ st.markdown(
 )
 
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("TO-score (sum)", f"{s['to_score_sum']:.6g}", help=TO_SCORE_WORDS["sum"])
-m2.metric("TO-score (max)", f"{s['to_score_max']:.6g}", help=TO_SCORE_WORDS["max"])
-m3.metric("Distinct minima", s["n_minima"], help=f"from {c.train.minima} training starts")
+m1.metric("TO-score (sum)", f"{s.to_score_sum:.6g}", help=TO_SCORE_WORDS["sum"])
+m2.metric("TO-score (max)", f"{s.to_score_max:.6g}", help=TO_SCORE_WORDS["max"])
+m3.metric("Distinct minima", s.n_minima, help=f"from {c.train.minima} training starts")
 m4.metric(
     "Paths finished",
-    f"{s['n_paths'] - s.get('n_paths_step_cap', 0)} of {s['n_paths']}",
+    f"{s.n_paths - s.n_paths_step_cap} of {s.n_paths}",
     help="Converged by force (the climbing point on a saddle) or joined with no barrier; the "
     "others stopped at the step cap and their saddles are upper bounds.",
 )
@@ -54,7 +53,7 @@ st.caption(
     f"{TO_SCORE_WORDS['sum']}. {TO_SCORE_WORDS['max']}. Both in loss units (cross-entropy + L2)."
 )
 
-k = minimum_picker(s["n_minima"], help="Click a bar or a point in the charts to select it.")
+k = minimum_picker(s.n_minima, help="Click a bar or a point in the charts to select it.")
 f = minimum_facts(run, k)
 life = "∞ (the global minimum: never dies)" if math.isinf(f["length"]) else f"{f['length']:.6g}"
 into = (
@@ -72,10 +71,10 @@ st.markdown(
     f"{f['test_loss']:.4g}, train / test error {f['train_error']:.2%} / {f['test_error']:.2%}."
 )
 
-if no_obstruction(s["to_score_max"], c.paths.saddle_tol):
+if no_obstruction(s.to_score_max, c.paths.saddle_tol):
     st.info(
         f"**{NO_OBSTRUCTION[0].upper() + NO_OBSTRUCTION[1:]}.** Every minima segment is at most "
-        f"{s['to_score_max']:.3g}, below the saddle tolerance {c.paths.saddle_tol:g}: the paths "
+        f"{s.to_score_max:.3g}, below the saddle tolerance {c.paths.saddle_tol:g}: the paths "
         "found join every pair of minima without climbing a measurable barrier, so there is no "
         "barcode to draw. Narrower networks, less data or fewer training steps make barriers "
         "visible."
@@ -146,10 +145,10 @@ p = run.paths
 mine = pairs_of_minimum(run, k)
 chart(
     saddle_history_figure(
-        p["history_steps"],
-        p["history"],
-        p["pairs"],
-        converged=np.asarray(p["converged"]),
+        p.history_steps,
+        p.history,
+        p.pairs,
+        converged=p.converged,
         highlight=set(mine),
         ident=ident,
     ),

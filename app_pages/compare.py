@@ -38,9 +38,7 @@ if not chosen:
 chosen_infos = [info[r] for r in chosen]
 rows = sweep_rows(chosen_infos)
 st.dataframe(rows, hide_index=True)
-unconverged = [
-    r.run_id for r in chosen_infos if r.summary["n_paths_converged"] < r.summary["n_paths"]
-]
+unconverged = [r.run_id for r in chosen_infos if r.summary.n_paths_converged < r.summary.n_paths]
 if unconverged:
     st.caption(
         f"In {len(unconverged)} of {len(rows)} runs some paths hit their step cap before "

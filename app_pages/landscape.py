@@ -22,8 +22,10 @@ def projection(root: str, run_id: str, method: str, dims: int):
 
     run = load(run_id)
     if method == "umap":
-        return umap_project(run.thetas, run.path_points, n_components=dims, seed=run.config.seed)
-    return pca_project(run.thetas, run.path_points, n_components=dims)
+        return umap_project(
+            run.minima.thetas, run.paths.points, n_components=dims, seed=run.config.seed
+        )
+    return pca_project(run.minima.thetas, run.paths.points, n_components=dims)
 
 
 @st.cache_resource(max_entries=32, show_spinner="Evaluating the loss along the path...")
@@ -40,7 +42,7 @@ def plane(root: str, run_id: str, minima: tuple[int, int, int]):
 
 run = current_run()
 ident = ident_of(run.run_id, run.config)
-n = len(run.minima["values"])
+n = len(run.minima)
 st.title("Landscape")
 st.caption(ident)
 st.markdown(
@@ -69,10 +71,10 @@ spin = (
 )
 with st.spinner(spin):
     proj = projection(runs_dir(), run.run_id, method, dims)
-pairs = [tuple(int(v) for v in p) for p in run.paths["pairs"]]
+pairs = [tuple(int(v) for v in p) for p in run.paths.pairs]
 chart(
     projection_figure(
-        proj, run.minima["values"], selected=k, path_pairs=pairs, dims=dims, ident=ident
+        proj, run.minima.values, selected=k, path_pairs=pairs, dims=dims, ident=ident
     ),
     "projection_chart",
     linked=True,

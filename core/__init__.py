@@ -17,5 +17,15 @@ Shape letters used in docstrings and comments throughout:
 
 from core.engine.barcode import Barcode, barcode_from_graph
 from core.engine.landscape import Landscape, barcode_of, landscape_of
+from core.engine.options import ANALYTIC, MinimaOptions, PathOptions
 
-__all__ = ["Barcode", "Landscape", "barcode_from_graph", "barcode_of", "landscape_of"]
+__all__ = [
+    "ANALYTIC",
+    "Barcode",
+    "Landscape",
+    "MinimaOptions",
+    "PathOptions",
+    "barcode_from_graph",
+    "barcode_of",
+    "landscape_of",
+]

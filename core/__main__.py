@@ -16,6 +16,7 @@ import numpy as np
 
 from core import sweep_cli
 from core.runs.config import RunConfig, fields_of
+from core.runs.record import Run, Summary
 from core.runs.store import RunStore
 from core.views.dashboard import NO_OBSTRUCTION, death_kinds, no_obstruction
 
@@ -115,14 +116,14 @@ def config_from_args(a: argparse.Namespace, base: RunConfig | None = None) -> Ru
     return RunConfig.from_dict(d)
 
 
-def _coarse_line(s: dict) -> list[str]:
-    """Under ``pairs="mst"``: how many paths got final saddles (runs before it: none)."""
-    final = s.get("n_paths_final", s["n_paths"])
-    if final >= s["n_paths"]:
+def _coarse_line(s: Summary) -> list[str]:
+    """Under ``pairs="mst"``: how many paths got final saddles."""
+    final = s.n_paths_final
+    if final >= s.n_paths:
         return []
     return [
         f"       {final} with final saddles (the pairs the barcode reads); the other "
-        f"{s['n_paths'] - final} keep their coarse maxima, lower bounds"
+        f"{s.n_paths - final} keep their coarse maxima, lower bounds"
     ]
 
 
@@ -134,18 +135,19 @@ SHORT_KINDS = {
 }
 
 
-def format_run(run) -> str:
+def format_run(run: Run) -> str:
     """The barcode, the TO-score and the convergence of a loaded run, as text."""
     c, m, s = run.config, run.minima, run.summary
+    gaps = run.metrics.gap_loss
     lines = [
         f"run {run.run_id}: {c.data.name}, {c.model.arch} width {c.model.width} depth "
         f"{c.model.depth}, {c.train.minima} starts, seed {c.seed}",
-        f"minima: {s['n_minima']} distinct, {s['n_true_minima']} meet ||grad|| <= "
-        f"{c.train.grad_tol:g} (the rest are stopping points), {s['n_failed']} failed",
-        f"paths: {s['n_paths']} of {s['n_pairs_total']} pairs optimised, "
-        f"{s['n_paths_converged']} converged by force, {s.get('n_paths_no_barrier', 0)} with "
-        f"no barrier, {s.get('n_paths_step_cap', 0)} stopped at the step cap (upper bounds)",
-        f"saddles: {s.get('n_saddles_certified', 0)} certified index-1 (gradient below the "
+        f"minima: {s.n_minima} distinct, {s.n_true_minima} meet ||grad|| <= "
+        f"{c.train.grad_tol:g} (the rest are stopping points), {s.n_failed} failed",
+        f"paths: {s.n_paths} of {s.n_pairs_total} pairs optimised, "
+        f"{s.n_paths_converged} converged by force, {s.n_paths_no_barrier} with "
+        f"no barrier, {s.n_paths_step_cap} stopped at the step cap (upper bounds)",
+        f"saddles: {s.n_saddles_certified} certified index-1 (gradient below the "
         "tolerance, exactly one clearly negative Hessian eigenvalue at the path's peak)",
         *_coarse_line(s),
         "",
@@ -161,31 +163,30 @@ def format_run(run) -> str:
         into = "-" if b.merges_into[i] < 0 else str(int(b.merges_into[i]))
         lines.append(
             f"  {i:3d}  {k:7d}  {b.births[i]:.6f}  {death:>9}  {length:>9}  {into:>11}  "
-            f"{m['status'][k]:9} {SHORT_KINDS.get(kinds.get(k), '-'):16} {m['gap_loss'][k]:+.4f}"
+            f"{m.status[k]:9} {SHORT_KINDS.get(kinds.get(k), '-'):16} {gaps[k]:+.4f}"
         )
     lines += [
         "",
-        f"TO-score (sum of finite segment lengths): {s['to_score_sum']:.6g}",
-        f"TO-score (longest finite segment):        {s['to_score_max']:.6g}",
-        f"time: minima {s['seconds_minima']:.1f} s, paths {s['seconds_paths']:.1f} s",
+        f"TO-score (sum of finite segment lengths): {s.to_score_sum:.6g}",
+        f"TO-score (longest finite segment):        {s.to_score_max:.6g}",
+        f"time: minima {s.seconds_minima:.1f} s, paths {s.seconds_paths:.1f} s",
     ]
-    for start, why in sorted(m.get("failed", {}).items(), key=lambda kv: int(kv[0])):
+    for start, why in sorted(m.failed.items()):
         lines.append(f"start {start} left out of the barcode: {why}")
-    if s.get("n_paths_step_cap"):
+    if s.n_paths_step_cap:
         lines.append(
-            f"{s['n_paths_step_cap']} paths stopped at the step cap ({c.paths.steps}): the bars "
+            f"{s.n_paths_step_cap} paths stopped at the step cap ({c.paths.steps}): the bars "
             "they end are upper bounds; --path-steps raises the cap. Their forces, over each "
             f"pair's gradient scale (tolerances {c.paths.force_tol:g} perpendicular, "
             f"{c.paths.grad_tol:g} climbing):"
         )
         p = run.paths
-        for e in np.flatnonzero(np.asarray(p["status"]) == "step cap"):
-            i, j = p["pairs"][e]
+        for e in np.flatnonzero(p.status == "step cap"):
+            i, j = p.pairs[e]
             lines.append(
-                f"  pair ({i}, {j}): perpendicular {p['force'][e]:.2g}, climbing "
-                f"{p['climb_grad'][e]:.2g}"
+                f"  pair ({i}, {j}): perpendicular {p.force[e]:.2g}, climbing {p.climb_grad[e]:.2g}"
             )
-    if no_obstruction(s["to_score_max"], c.paths.saddle_tol):
+    if no_obstruction(s.to_score_max, c.paths.saddle_tol):
         lines.append(NO_OBSTRUCTION)
     return "\n".join(lines)
 
@@ -223,7 +224,7 @@ def cmd_list(a, store: RunStore) -> int:
     )
     for r in runs:
         c, s = r.config, r.summary
-        to = f"{s['to_score_sum']:10.4g} {s['to_score_max']:10.4g}" if s else " " * 21
+        to = f"{s.to_score_sum:10.4g} {s.to_score_max:10.4g}" if s else " " * 21
         print(
             f"{r.run_id:12}  {c.data.name:8} {c.model.arch:6} {c.model.width:4d} "
             f"{c.model.depth:2d} {c.train.minima:3d}  {to}  {r.stage}"
@@ -234,9 +235,9 @@ def cmd_list(a, store: RunStore) -> int:
 
 
 def cmd_show(a, store: RunStore) -> int:
-    from core.runs.pipeline import load_run
+    from core.runs.store import read_run
 
-    r = load_run(store, a.run_id)
+    r = read_run(store, a.run_id)
     if r.barcode is None:
         raise ValueError(f"run {a.run_id} is not finished (last stage: {store.stage(a.run_id)})")
     print(format_run(r))

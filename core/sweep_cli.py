@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-from core.runs.config import REGIMES
+from core.engine.options import REGIMES
 from core.runs.store import RunStore
 
 

@@ -18,11 +18,11 @@ def run(tiny_runs):
 
 def test_profile_max_is_the_stored_saddle(run):
     """Saddle honesty: anyone re-evaluating the stored path gets the stored saddle."""
-    values = np.asarray(run.minima["values"])
-    for e, (i, j) in enumerate(run.paths["pairs"]):
+    values = np.asarray(run.minima.values)
+    for e, (i, j) in enumerate(run.paths.pairs):
         prof = analysis.path_profile_of(run, e)
-        assert prof.pair == (i, j) and prof.density == run.paths["densities"][e]
-        assert prof.saddle == run.paths["saddles"][e]
+        assert prof.pair == (i, j) and prof.density == run.paths.densities[e]
+        assert prof.saddle == run.paths.saddles[e]
         assert prof.saddle_recomputed == pytest.approx(prof.saddle, rel=1e-6)
         # both curves run from minimum i to minimum j
         for curve in (prof.values, prof.straight_values):
@@ -30,16 +30,16 @@ def test_profile_max_is_the_stored_saddle(run):
             assert curve[-1] == pytest.approx(values[j], rel=1e-5)
         assert prof.s[0] == 0 and prof.s[-1] == pytest.approx(1.0)
         assert len(prof.straight_s) == len(prof.s)
-        assert len(prof.nodes_s) == run.path_points[e].shape[0]
+        assert len(prof.nodes_s) == run.paths.points[e].shape[0]
         assert prof.length >= prof.straight_length * (1 - 1e-9)
 
 
 def test_profile_density_and_bad_pair(run):
     coarse = analysis.path_profile_of(run, 0, density=2)
-    n = run.path_points[0].shape[0]
+    n = run.paths.points[0].shape[0]
     assert coarse.density == 2 and len(coarse.s) == 2 * (n - 1) + 1
     with pytest.raises(ValueError, match="pair must be a path number"):
-        analysis.path_profile_of(run, len(run.path_points))
+        analysis.path_profile_of(run, len(run.paths.points))
     with pytest.raises(ValueError, match="density"):
         analysis.path_profile_of(run, 0, density=0)
 
@@ -59,13 +59,13 @@ def _distance_to_plane(points, a, b, c):
 def test_plane_through_three_minima(run):
     idx = (0, 1, 2)
     plane = analysis.plane_of(run, idx, resolution=9)
-    values = np.asarray(run.minima["values"])
+    values = np.asarray(run.minima.values)
     # the loss at the minima's plane coordinates is the minima's loss
     np.testing.assert_allclose(plane.minima_z, values[list(idx)], rtol=1e-5)
     assert plane.Z.shape == (9, 9) and np.isfinite(plane.Z).all()
     np.testing.assert_allclose(plane.minima_uv[0], [0, 0], atol=1e-12)
     assert abs(plane.minima_uv[1, 1]) < 1e-9 and plane.minima_uv[2, 1] > 0
-    dist = float((run.thetas[1] - run.thetas[0]).double().norm())
+    dist = float((run.minima.thetas[1] - run.minima.thetas[0]).double().norm())
     assert plane.minima_uv[1, 0] == pytest.approx(dist)
     # the grid covers the three minima with room to spare
     assert plane.u[0] < plane.minima_uv[:, 0].min() and plane.u[-1] > plane.minima_uv[:, 0].max()
@@ -73,15 +73,15 @@ def test_plane_through_three_minima(run):
     # batched grid values equal one-at-a-time evaluations (Z[i, j] is at (u[j], v[i]))
     obj = analysis.run_objective(run)
     for i, j in [(0, 0), (3, 7), (8, 2)]:
-        theta = plane.lift([[plane.u[j], plane.v[i]]]).to(run.thetas.dtype)
+        theta = plane.lift([[plane.u[j], plane.v[i]]]).to(run.minima.thetas.dtype)
         assert plane.Z[i, j] == pytest.approx(float(values_of(obj, theta)[0]), rel=1e-5)
     # every stored path between two of the three minima, and how far it leaves the plane
-    a, b, c = (run.thetas[k] for k in idx)
-    expected = {tuple(p) for p in run.paths["pairs"] if set(p) <= set(idx)}
+    a, b, c = (run.minima.thetas[k] for k in idx)
+    expected = {tuple(p) for p in run.paths.pairs if set(p) <= set(idx)}
     assert set(plane.paths_uv) == expected
-    for e, pair in enumerate(run.paths["pairs"]):
+    for e, pair in enumerate(run.paths.pairs):
         if tuple(pair) in expected:
-            pts = run.path_points[e]
+            pts = run.paths.points[e]
             off = float(_distance_to_plane(pts, a, b, c).max())
             assert plane.off_plane[tuple(pair)] == pytest.approx(off, rel=1e-6, abs=1e-9)
             np.testing.assert_allclose(
@@ -92,20 +92,23 @@ def test_plane_through_three_minima(run):
 def test_plane_bad_input(run):
     with pytest.raises(ValueError, match="three distinct"):
         analysis.plane_of(run, (0, 0, 1))
-    th = run.thetas.clone()
+    th = run.minima.thetas.clone()
     th[2] = th[0] + 2 * (th[1] - th[0])
     with pytest.raises(ValueError, match="collinear"):
-        analysis.plane_of(dataclasses.replace(run, thetas=th), (0, 1, 2))
+        moved = dataclasses.replace(run, minima=dataclasses.replace(run.minima, thetas=th))
+        analysis.plane_of(moved, (0, 1, 2))
 
 
 def test_minima_table_matches_the_run(run):
     rows = analysis.minima_table(run)
-    m, bars = run.minima, run.barcode
-    assert [r["index"] for r in rows] == list(range(len(m["values"])))
-    same = ["train_loss", "test_loss", "train_error", "gap_loss", "gap_error", "grad_norm"]
-    for key, col in [("value", "values"), *zip(same, same, strict=True)]:
-        assert [r[key] for r in rows] == [float(x) for x in m[col]], key
-    assert [r["status"] for r in rows] == list(m["status"])
+    m, x, bars = run.minima, run.metrics, run.barcode
+    assert [r["index"] for r in rows] == list(range(len(m)))
+    columns = {"value": m.values, "grad_norm": m.grad_norms}
+    for key in ("train_loss", "test_loss", "train_error", "gap_loss", "gap_error"):
+        columns[key] = getattr(x, key)
+    for key, col in columns.items():
+        assert [r[key] for r in rows] == [float(v) for v in col], key
+    assert [r["status"] for r in rows] == list(m.status)
     for n, k in enumerate(bars.minimum):
         row = rows[k]
         assert row["saddle"] == bars.deaths[n]
@@ -117,5 +120,5 @@ def test_minima_table_matches_the_run(run):
             i, j = bars.saddle_edge[n]
             assert row["via"] == f"{i}-{j}"
             assert bars.deaths[n] == pytest.approx(
-                run.paths["saddles"][run.paths["pairs"].index([i, j])]
+                run.paths.saddles[run.paths.pairs.tolist().index([i, j])]
             )

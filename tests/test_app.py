@@ -82,7 +82,7 @@ def test_home_lists_runs_and_explains(runs_env):
     table = at.dataframe[0].value
     assert set(runs_env.ids) <= set(table["run"])
     row = table.set_index("run").loc[runs_env.run.run_id]
-    assert row["TO-score sum"] == pytest.approx(runs_env.run.summary["to_score_sum"])
+    assert row["TO-score sum"] == pytest.approx(runs_env.run.summary.to_score_sum)
     assert row["width"] == 8 and row["depth"] == 1 and row["dataset"] == "mnist1d"
     assert any(b.label == "Run the default experiment" for b in at.button)
     # the sidebar offers every saved run and makes the newest current
@@ -95,16 +95,16 @@ def test_barcode_numbers_equal_the_run(runs_env):
     at = open_page("barcode", run_id=run.run_id)
     assert at.sidebar.selectbox(key="run_box").value == run.run_id  # routed through app.py
     s = run.summary
-    assert metric(at, "TO-score (sum)") == f"{s['to_score_sum']:.6g}"
-    assert metric(at, "TO-score (max)") == f"{s['to_score_max']:.6g}"
+    assert metric(at, "TO-score (sum)") == f"{s.to_score_sum:.6g}"
+    assert metric(at, "TO-score (max)") == f"{s.to_score_max:.6g}"
     assert float(metric(at, "TO-score (sum)")) == pytest.approx(run.barcode.to_score("sum"), 1e-5)
-    assert metric(at, "Distinct minima") == str(s["n_minima"])
+    assert metric(at, "Distinct minima") == str(s.n_minima)
     figs = charts(at)
     kinds = {t["type"] for f in figs for t in f["data"]}
     assert "bar" in kinds  # the barcode
     assert len(figs) == 3  # barcode, diagram, saddle history
     table = at.dataframe[0].value
-    assert list(table["minimum"]) == list(range(s["n_minima"]))
+    assert list(table["minimum"]) == list(range(s.n_minima))
     assert "no obstruction found" not in text(at)
     labels = {b.label for b in at.get("download_button")}
     assert {"PNG", "SVG", "PDF", "HTML", "Download table (CSV)"} <= labels
@@ -298,7 +298,7 @@ def test_generalization_points_leave_out_the_essential_bar(tiny_runs):
     assert len(lengths) == len(run.barcode) - run.barcode.n_essential
     assert all(math.isfinite(v) for v in lengths)
     k = minima[0]
-    assert gaps[0] == pytest.approx(run.minima["test_loss"][k] - run.minima["train_loss"][k])
+    assert gaps[0] == pytest.approx(run.metrics.test_loss[k] - run.metrics.train_loss[k])
     assert set(groups) == {run.run_id}
 
 

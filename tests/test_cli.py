@@ -18,8 +18,7 @@ from conftest import TINY_CLI_ARGS
 
 from core.__main__ import _parser, config_from_args, flag_of, main
 from core.runs.config import FORMAT_VERSION, RunConfig, fields_of
-from core.runs.pipeline import load_run
-from core.runs.store import RunStore
+from core.runs.store import RunStore, read_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = TINY_CLI_ARGS
@@ -131,10 +130,10 @@ def test_mst_run_says_which_saddles_are_final(tmp_path, capsys):
     rc, out, err = run_main(argv, capsys)
     assert rc == 0, err
     store = RunStore(tmp_path)
-    run = load_run(store, store.list()[0][0].run_id)
-    dens = np.asarray(run.paths["densities"])
+    run = read_run(store, store.list()[0][0].run_id)
+    dens = np.asarray(run.paths.densities)
     final = int((dens >= 8).sum())
-    assert run.summary["n_paths_final"] == final and 0 < final <= len(dens)
+    assert run.summary.n_paths_final == final and 0 < final <= len(dens)
     if final < len(dens):  # the others are coarse: density 2
         assert f"{final} with final saddles" in out and set(dens[dens < 8]) == {2}
     else:
@@ -285,12 +284,12 @@ def test_show_gives_the_forces_of_every_path_stopped_at_the_step_cap(tiny_runs):
 
     run = copy.deepcopy(tiny_runs.run)
     p = run.paths
-    status = ["converged"] * len(p["status"])
-    status[1] = "step cap"
-    p["status"], p["force"], p["climb_grad"] = status, [0.5] * len(status), [0.25] * len(status)
-    run.summary["n_paths_step_cap"] = 1
+    p.status = np.full(len(p), "converged", dtype=object)
+    p.status[1] = "step cap"
+    p.force, p.climb_grad = np.full(len(p), 0.5), np.full(len(p), 0.25)
+    run.summary.n_paths_step_cap = 1
     text = format_run(run)
-    i, j = p["pairs"][1]
+    i, j = p.pairs[1]
     assert f"  pair ({i}, {j}): perpendicular 0.5, climbing 0.25" in text
     assert "1 paths stopped at the step cap" in text and text.count("  pair (") == 1
 
@@ -305,7 +304,7 @@ def _other_value(f, default):
     elif kind.startswith("int"):
         v = 5 if default is None else default + 1
     else:
-        v = default * 2
+        v = default * 2 if default else 0.5
     return v, [str(v)]
 
 

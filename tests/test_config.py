@@ -5,6 +5,7 @@ mixed field by field: every one either gives a config whose JSON round-trips exa
 config, same JSON, same run id) or raises ValueError. Nothing else may escape.
 """
 
+import dataclasses
 import json
 import math
 
@@ -12,14 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.engine.options import PAIR_STRATEGIES as PAIRS
+from core.engine.options import PRECISIONS, REGIMES, MinimaOptions, PathOptions
 from core.runs.config import (
     ARCHITECTURES,
     DATASETS,
     DEVICES,
     FORMAT_VERSION,
-    PAIRS,
-    PRECISIONS,
-    REGIMES,
     DataConfig,
     ModelConfig,
     RunConfig,
@@ -238,13 +238,15 @@ def test_from_dict_round_trips_or_raises_value_error(d):
     assert again.run_id == c.run_id == RunConfig.from_dict(json.loads(text)).run_id
 
 
-def test_the_path_checks_are_config_fields_that_reach_the_engine():
-    """The dense checks' interval and density change saddle estimates and when pairs stop:
-    they are config fields (in the run id) and the engine gets them."""
-    from core.runs.pipeline import _path_options
-
-    cfg = RunConfig().replace(paths={"check_every": 7, "check_density": 3})
-    opts = _path_options(cfg)
-    assert (opts.eval_every, opts.density) == (7, 3)
-    assert cfg.run_id != RunConfig().run_id
-    assert (_path_options(RunConfig()).eval_every, _path_options(RunConfig()).density) == (25, 2)
+def test_the_engine_options_are_the_config_sections_with_one_set_of_defaults():
+    """``config.train`` is the engine's MinimaOptions and ``config.paths`` its PathOptions,
+    each with the network's own fields added: every engine knob is a config field (in the run
+    id), with the same default, and the dense checks' interval and density change the id."""
+    cfg = RunConfig()
+    for engine, section in ((MinimaOptions(), cfg.train), (PathOptions(), cfg.paths)):
+        assert isinstance(section, type(engine))
+        for f in dataclasses.fields(engine):
+            assert getattr(section, f.name) == getattr(engine, f.name), f.name
+    changed = cfg.replace(paths={"check_every": 7, "check_density": 3})
+    assert (changed.paths.check_every, changed.paths.check_density) == (7, 3)
+    assert changed.run_id != cfg.run_id

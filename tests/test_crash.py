@@ -24,8 +24,7 @@ from conftest import TINY_CLI_ARGS
 
 from core.__main__ import main
 from core.runs.config import RunConfig
-from core.runs.pipeline import load_run
-from core.runs.store import RunStore, read_json, read_tensors
+from core.runs.store import RunStore, read_json, read_run, read_tensors
 
 pytestmark = pytest.mark.slow
 
@@ -115,13 +114,13 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, reference,
     assert len(temps) == (1 if point.startswith("write:") else 0)
     assert store.stage(RUN_ID) == finished and store.check(RUN_ID) == finished
     runs_now, bad = store.list()
-    assert [(r.run_id, r.stage, r.summary) for r in runs_now] == [(RUN_ID, finished, {})]
+    assert [(r.run_id, r.stage, r.summary) for r in runs_now] == [(RUN_ID, finished, None)]
     assert bad == []
     if finished == "none":
         with pytest.raises(ValueError, match=r"has no finished stage yet"):
-            load_run(store, RUN_ID)
+            read_run(store, RUN_ID)
     else:
-        assert load_run(store, RUN_ID).barcode is None
+        assert read_run(store, RUN_ID).barcode is None
 
     # 2. the same command again: resumes and ends where an uninterrupted run ends
     assert main(["--runs-dir", str(runs), "run", *TINY]) == 0

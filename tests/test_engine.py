@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import barcode_of, landscape_of
+from core import ANALYTIC, barcode_of, landscape_of
 from core.engine.barcode import barcode_from_graph, graph_matrix
 from core.engine.pairs import (
     all_pairs,
@@ -56,7 +56,7 @@ def test_barcode_of_plain_function_of_2d_points():
 
     g = torch.Generator().manual_seed(0)
     starts = (torch.rand(16, 2, generator=g, dtype=torch.float64) - 0.5) * 3
-    bars = barcode_of(f, starts)
+    bars = barcode_of(f, starts, **ANALYTIC)
     assert len(bars) == 3 and bars.n_essential == 1
     # Every finite bar dies at a saddle on the ring: above its birth, below the hilltop f(0)=1.
     fin = np.isfinite(bars.deaths)
@@ -70,7 +70,7 @@ def test_landscape_options_are_validated():
     with pytest.raises(ValueError, match="unknown minima option"):
         landscape_of(f, starts, minima={"learning_rate": 1})
     with pytest.raises(ValueError, match="pairs"):
-        landscape_of(f, starts, pairs="some")
+        landscape_of(f, starts, paths={"pairs": "some"})
 
 
 def test_bottleneck_and_uncertified_pairs_by_hand():
@@ -99,13 +99,16 @@ def test_mst_pairs_give_the_all_pairs_barcode_on_a_small_network():
             "optimizer": "adam",
             "lr": 0.05,
             "lr_final": 1e-3,
-            "max_steps": 1200,
+            "steps": 1200,
             "grad_tol": 1e-4,
+            "merge_distance": 1e-2,
         },
-        paths={"steps": 2000, "density": 2},
+        paths={"steps": 2000, "check_density": 2},
     )
-    full = landscape_of(obj, obj.init(6, seed=0), pairs="all", **options)
-    mst = landscape_of(obj, obj.init(6, seed=0), pairs="mst", **options)
+    full = landscape_of(obj, obj.init(6, seed=0), **options)
+    mst = landscape_of(
+        obj, obj.init(6, seed=0), **options | {"paths": options["paths"] | {"pairs": "mst"}}
+    )
     k = len(full.minima)
     # minima 4 and 5 are stopping points joined to the others with no barrier; the screens of
     # the true saddles sit far above them, so mst may need every pair here
@@ -182,10 +185,10 @@ def test_doubling_points_and_steps_moves_no_converged_bar_on_a_small_network():
     data = load_dataset("digits", n_train=120, n_test=30)
     model = build_model("mlp", 4, 1, data.input_shape, data.n_classes)
     obj = NetworkObjective(model, data, l2=1e-3, batch_size=None)
-    train = MinimaOptions(lr=0.05, lr_final=1e-3, max_steps=1200, grad_tol=1e-4)
+    train = MinimaOptions(lr=0.05, lr_final=1e-3, steps=1200, grad_tol=1e-4, merge_distance=1e-2)
     m = find_minima(obj, obj.init(6, seed=0), train)
-    base = PathOptions(density=2, steps=600)
-    double = PathOptions(density=2, n_points=20, max_points=32, steps=1200)
+    base = PathOptions(check_density=2, steps=600)
+    double = PathOptions(check_density=2, n_points=20, max_points=32, steps=1200)
     runs = []
     for opts in (base, double):
         p = select_and_connect(obj, m.thetas, m.values, opts)
@@ -209,7 +212,11 @@ def test_doubling_points_and_steps_moves_no_bar_in_10_dimensions():
     from core.engine.separable import get_separable
 
     land = get_separable("sep10")
-    m = find_minima(land.fn, land.starts(8, seed=0), MinimaOptions("fire", lr=0.1, grad_tol=1e-7))
+    m = find_minima(
+        land.fn,
+        land.starts(8, seed=0),
+        MinimaOptions(optimizer="fire", lr=0.1, grad_tol=1e-7, merge_distance=1e-2),
+    )
     base = PathOptions(grad_tol=1e-6)
     double = PathOptions(grad_tol=1e-6, n_points=20, max_points=32, steps=2 * base.steps)
     for opts in (base, double):

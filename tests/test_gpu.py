@@ -97,7 +97,7 @@ def test_bfloat16_and_compiled_steps_on_cuda_keep_float32_saddles(digits):
         ("compiled", "float32", obj.compiled()),
     ):
         # half the steps on the (compiled or bfloat16) minibatches, then full-data steps
-        opts = PathOptions(steps=300, noisy_steps=150, density=2, precision=precision)
+        opts = PathOptions(steps=300, noisy_steps=150, check_density=2, precision=precision)
         runs[name] = connect(obj, ends, pairs, opts, step_objective=src.minibatch)
     low = obj(ends).detach().double().cpu().numpy()
     fp = runs["float32"]

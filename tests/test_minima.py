@@ -23,7 +23,9 @@ STARTS = torch.tensor(
 
 @pytest.mark.parametrize("optimizer", ["adam", "momentum", "gd", "fire"])
 def test_batched_descent_equals_loop(optimizer):
-    opts = MinimaOptions(optimizer=optimizer, lr=0.05, max_steps=400, grad_tol=1e-8)
+    opts = MinimaOptions(
+        optimizer=optimizer, lr=0.05, steps=400, grad_tol=1e-8, merge_distance=1e-2
+    )
     xb, vb, gb, sb, stb = descend(three_wells, STARTS, opts)
     for i in range(len(STARTS)):
         x1, v1, g1, s1, st1 = descend(three_wells, STARTS[i : i + 1], opts)
@@ -33,7 +35,9 @@ def test_batched_descent_equals_loop(optimizer):
 
 
 def test_finds_the_three_minima_and_merges_duplicates():
-    m = find_minima(three_wells, STARTS, MinimaOptions(lr=0.05, max_steps=2000, grad_tol=1e-6))
+    m = find_minima(
+        three_wells, STARTS, MinimaOptions(lr=0.05, steps=2000, grad_tol=1e-6, merge_distance=1e-2)
+    )
     assert len(m) == 3
     assert (np.diff(m.values) > 0).all()  # sorted by value
     assert m.status == ["minimum"] * 3
@@ -53,7 +57,7 @@ def test_fire_stops_each_start_at_the_gradient_tolerance_and_counts_its_steps():
         calls.append(x.shape[0])
         return three_wells(x)
 
-    opts = MinimaOptions(optimizer="fire", lr=0.05, max_steps=2000, grad_tol=1e-8)
+    opts = MinimaOptions(optimizer="fire", lr=0.05, steps=2000, grad_tol=1e-8, merge_distance=1e-2)
     x, v, g, status, steps = descend(counted, STARTS, opts)
     assert status == ["minimum"] * len(STARTS) and (g <= 1e-8).all()
     steps_calls = calls[:-1]  # the last call evaluates every start once more
@@ -63,7 +67,7 @@ def test_fire_stops_each_start_at_the_gradient_tolerance_and_counts_its_steps():
 
 
 def test_step_cap_flags_a_stopping_point_not_a_minimum():
-    m = find_minima(three_wells, STARTS[:1], MinimaOptions(lr=1e-3, max_steps=20))
+    m = find_minima(three_wells, STARTS[:1], MinimaOptions(lr=1e-3, steps=20, merge_distance=1e-2))
     assert m.status == ["max_steps"]
     assert not m.converged[0]
     assert m.grad_norms[0] > 1e-4
@@ -74,7 +78,7 @@ def test_divergent_start_is_left_out_with_reason():
         return three_wells(x) + torch.where(x[:, 0] > 5, torch.nan, 0.0)
 
     starts = torch.tensor([[-1.2, 0.3], [6.0, 0.0]], dtype=torch.float64)
-    m = find_minima(f, starts, MinimaOptions(lr=0.05, max_steps=300))
+    m = find_minima(f, starts, MinimaOptions(lr=0.05, steps=300, merge_distance=1e-2))
     assert len(m) == 1
     assert list(m.failed) == [1] and "non-finite" in m.failed[1]
     np.testing.assert_array_equal(m.start_of, [0, -1])
@@ -82,7 +86,7 @@ def test_divergent_start_is_left_out_with_reason():
 
 def test_all_diverged_raises():
     with pytest.raises(ValueError, match="diverged"):
-        find_minima(lambda x: x.sum(1) * torch.nan, STARTS, MinimaOptions(max_steps=5))
+        find_minima(lambda x: x.sum(1) * torch.nan, STARTS, MinimaOptions(steps=5))
 
 
 def test_merge_groups_by_distance():
@@ -97,7 +101,7 @@ def test_merge_groups_by_distance():
     [
         ({"optimizer": "sgd"}, "optimizer"),
         ({"lr": -1.0}, "lr"),
-        ({"max_steps": 0}, "max_steps"),
+        ({"steps": 0}, "steps"),
         ({"grad_tol": float("inf")}, "grad_tol"),
         ({"check_every": True}, "check_every"),
     ],

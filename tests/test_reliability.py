@@ -16,16 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_dir
 from streamlit.testing.v1 import AppTest
 
-from core import Barcode, landscape_of
-from core.engine.minima import MinimaOptions, find_minima
+from core import landscape_of
+from core.engine.minima import Minima, MinimaOptions, find_minima
+from core.engine.paths import Paths
 from core.nets.data import load_dataset
 from core.nets.models import build_model
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
-from core.runs.pipeline import check_size, load_run, objectives, run, stage_results
-from core.runs.store import RunStore, read_json, write_json
+from core.runs.pipeline import check_size, objectives, run
+from core.runs.record import Metrics, Run
+from core.runs.store import RunStore, read_json, read_run, write_json, write_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = RunConfig(
@@ -78,8 +79,8 @@ LIBRARY = [
         ),
         r"dataset 'svhn' was not found",
     ),
-    (lambda tmp: load_run(RunStore(tmp), "../../etc"), r"run id '\.\./\.\./etc' is not 12"),
-    (lambda tmp: load_run(RunStore(tmp), "0123456789ab"), r"no run '0123456789ab'"),
+    (lambda tmp: read_run(RunStore(tmp), "../../etc"), r"run id '\.\./\.\./etc' is not 12"),
+    (lambda tmp: read_run(RunStore(tmp), "0123456789ab"), r"no run '0123456789ab'"),
     (
         lambda tmp: find_minima(lambda x: x.sum(1) * math.nan, torch.zeros(3, 2)),
         r"all 3 starts diverged; first reason: non-finite loss",
@@ -124,7 +125,7 @@ def double_well(x):
 
 def test_diverged_start_is_left_out_with_its_reason():
     starts = torch.tensor([[-1.5, 0.2], [8.0, 0.0], [1.3, -0.1]], dtype=torch.float64)
-    opts = MinimaOptions(lr=0.05, max_steps=2000, grad_tol=1e-6)
+    opts = MinimaOptions(lr=0.05, steps=2000, grad_tol=1e-6, merge_distance=1e-2)
     found = find_minima(double_well, starts, opts)
     assert list(found.failed) == [1] and "non-finite loss" in found.failed[1]
     assert found.start_of[1] == -1 and len(found) == 2
@@ -161,13 +162,13 @@ def test_network_run_with_diverged_minima_completes(tmp_path, monkeypatch, capsy
     poison(monkeypatch, [1])
     store = RunStore(tmp_path)
     result = run(MICRO, store=store)
-    failed = result.minima["failed"]
-    assert list(failed) == ["1"] and "non-finite loss" in failed["1"]
-    assert result.summary["n_failed"] == 1
-    assert result.minima["start_of"][1] == -1
-    k = len(result.minima["values"])
-    assert k == 2 and len(result.barcode) == k and result.thetas.shape[0] == k
-    assert read_json(store.dir(MICRO.run_id) / "minima.json")["failed"] == failed
+    failed = result.minima.failed
+    assert list(failed) == [1] and "non-finite loss" in failed[1]
+    assert result.summary.n_failed == 1
+    assert result.minima.start_of[1] == -1
+    k = len(result.minima.values)
+    assert k == 2 and len(result.barcode) == k and result.minima.thetas.shape[0] == k
+    assert read_json(store.dir(MICRO.run_id) / "minima.json")["failed"] == {"1": failed[1]}
     assert main(["--runs-dir", str(tmp_path), "show", MICRO.run_id]) == 0
     out = capsys.readouterr().out
     assert "1 failed" in out and "start 1 left out of the barcode: non-finite loss" in out
@@ -179,45 +180,49 @@ def test_network_run_with_diverged_minima_completes(tmp_path, monkeypatch, capsy
 def test_a_single_surviving_minimum_still_gives_a_barcode(tmp_path, monkeypatch):
     poison(monkeypatch, [0, 2])
     result = run(MICRO, store=RunStore(tmp_path))
-    assert result.summary["n_failed"] == 2 and result.summary["n_paths"] == 0
+    assert result.summary.n_failed == 2 and result.summary.n_paths == 0
     assert len(result.barcode) == 1 and result.barcode.n_essential == 1
-    assert result.summary["to_score_sum"] == 0 and result.path_points == []
+    assert result.summary.to_score_sum == 0 and result.paths.points == []
 
 
 def test_results_stage_tolerates_float32_rounding_of_a_saddle(tmp_path):
-    """A saddle at an endpoint, evaluated in another float32 batch, read 1.2e-7 below it."""
+    """A saddle at an endpoint, evaluated in another float32 batch, read 1.2e-7 below it:
+    a run resumed after its paths stage still gets a barcode, and that bar has length 0."""
     store = RunStore(tmp_path)
-    d = run_dir(store, MICRO)
-    values = [0.8674233555793762, 1.1160762310028076]
-    write_json(
-        d / "minima.json",
-        {"values": values, "status": ["minimum"] * 2, "failed": {}, "seconds": 0.0},
+    values = np.array([0.8674233555793762, 1.1160762310028076])
+    rec = Run(
+        MICRO.run_id,
+        MICRO,
+        Minima(
+            torch.zeros(2, 3), values, np.zeros(2), ["minimum"] * 2, np.zeros(2, int), np.arange(2)
+        ),
+        Metrics(*(np.zeros(2),) * 4),
+        seconds={"minima": 0.0, "paths": 0.0},
     )
-    write_json(
-        d / "paths.json",
-        {
-            "pairs": [[0, 1]],
-            "saddles": [1.116076111793518],
-            "straight": [2.0],
-            "densities": [8],
-            "status": ["converged"],
-            "force": [0.0],
-            "climb_grad": [0.0],
-            "scale": [1.0],
-            "certified": [True],
-            "eigs": [[-1.0, 1.0]],
-            "peak_grad": [0.0],
-            "climb": [1],
-            "peak_value": [1.116076111793518],
-            "steps": [10],
-            "history_steps": [0],
-            "history": [[1.2]],
-            "seconds": 0.0,
-        },
+    rec.paths = Paths(
+        pairs=np.array([[0, 1]]),
+        points=[torch.zeros(3, 3)],
+        saddles=np.array([1.116076111793518]),
+        straight=np.array([2.0]),
+        densities=np.array([8]),
+        status=np.array(["converged"], dtype=object),
+        force=np.zeros(1),
+        climb_grad=np.zeros(1),
+        scale=np.ones(1),
+        steps=np.array([10]),
+        history_steps=np.array([0]),
+        history=np.array([[1.2]]),
+        climb=np.array([1]),
+        certified=np.array([True]),
+        peak_value=np.array([1.116076111793518]),
+        eigs=np.array([[-1.0, 1.0]]),
+        peak_grad=np.zeros(1),
     )
-    stage_results(MICRO, store)
-    bars = Barcode.from_dict(read_json(d / "results.json")["barcode"])
-    assert list(bars.lengths) == [math.inf, 0.0]
+    with store.lock(MICRO.run_id):
+        write_json(store.dir(MICRO.run_id) / "config.json", MICRO.to_dict())
+        write_stage(store, rec, "minima")
+        write_stage(store, rec, "paths")
+    assert list(run(MICRO, store=store).barcode.lengths) == [math.inf, 0.0]
 
 
 # --- storage -------------------------------------------------------------------------------
@@ -301,9 +306,9 @@ def test_corrupt_real_run_is_reported_and_skipped_and_the_other_opens(tiny_runs,
     runs, skipped = store.list()
     assert [r.run_id for r in runs] == [good]
     assert [name for name, _ in skipped] == [bad] and "minima.safetensors" in skipped[0][1]
-    assert load_run(store, good).barcode == tiny_runs.run.barcode
+    assert read_run(store, good).barcode == tiny_runs.run.barcode
     with pytest.raises(ValueError, match=r"minima\.safetensors is corrupt"):
-        load_run(store, bad)
+        read_run(store, bad)
 
 
 def test_running_a_corrupt_run_again_computes_the_bad_stage_again(tiny_runs, tmp_path):
@@ -313,7 +318,7 @@ def test_running_a_corrupt_run_again_computes_the_bad_stage_again(tiny_runs, tmp
     assert good in [name for name, _ in store.list()[1]]  # reported as unreadable
     again = run(tiny_runs.run.config, store=store)  # computes the results stage again
     assert again.barcode == tiny_runs.run.barcode
-    assert again.summary["to_score_sum"] == tiny_runs.run.summary["to_score_sum"]
+    assert again.summary.to_score_sum == tiny_runs.run.summary.to_score_sum
     assert good in [r.run_id for r in store.list()[0]]
 
 
@@ -394,7 +399,7 @@ def test_dashboard_skips_a_corrupt_run_and_a_forged_run_id(tiny_runs, tmp_path, 
         at.switch_page("app_pages/barcode.py").run()
         assert not at.exception, [e.value for e in at.exception]
         shown = [m.value for m in at.metric if m.label == "TO-score (sum)"]
-        assert shown == [f"{tiny_runs.run.summary['to_score_sum']:.6g}"]
+        assert shown == [f"{tiny_runs.run.summary.to_score_sum:.6g}"]
 
 
 @pytest.mark.slow
@@ -408,8 +413,8 @@ def test_two_dashboard_sessions_do_not_share_selections(runs_env):
     assert a.session_state["minimum"] == 2 and b.session_state["minimum"] == 0
     for at, r in ((a, runs_env.run), (b, runs_env.other)):
         shown = {m.label: m.value for m in at.metric}
-        assert shown["TO-score (sum)"] == f"{r.summary['to_score_sum']:.6g}"
-        assert shown["Distinct minima"] == str(r.summary["n_minima"])
+        assert shown["TO-score (sum)"] == f"{r.summary.to_score_sum:.6g}"
+        assert shown["Distinct minima"] == str(r.summary.n_minima)
         assert r.run_id in "\n".join(c.value for c in at.caption)
 
 

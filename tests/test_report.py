@@ -1,5 +1,6 @@
 """The report's numbers equal direct computations from the runs; the document is written."""
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -24,12 +25,12 @@ def runs(tiny_runs):
 def test_run_row_and_series_equal_the_runs(runs):
     for r in runs:
         row = R.run_row(r)
-        assert row["TO sum"] == r.barcode.to_score("sum") == r.summary["to_score_sum"]
+        assert row["TO sum"] == r.barcode.to_score("sum") == r.summary.to_score_sum
         assert row["TO max"] == r.barcode.to_score("max")
         assert row["gap loss"] == pytest.approx(
-            np.mean(r.minima["test_loss"]) - np.mean(r.minima["train_loss"])
+            np.mean(r.metrics.test_loss) - np.mean(r.metrics.train_loss)
         )
-        assert row["converged"] == (all(r.paths["converged"]) and row["stalled"] == 0)
+        assert row["converged"] == (all(r.paths.converged) and row["stalled"] == 0)
     (s,), left_out = R.score_series(runs, "width", only_converged=False)
     assert (s.xs, left_out) == ([4, 8], [])
     assert s.means.tolist() == [r.barcode.to_score("sum") for r in runs]
@@ -46,7 +47,7 @@ def test_segment_gap_equals_a_direct_correlation(runs):
         seg = r.barcode.segment_of()
         for k in np.flatnonzero(np.isfinite(seg)):
             lengths.append(seg[k])
-            gaps.append(r.minima["test_loss"][k] - r.minima["train_loss"][k])
+            gaps.append(r.metrics.test_loss[k] - r.metrics.train_loss[k])
     assert len(pts) == len(lengths) == sum(len(r.barcode) - 1 for r in runs)
     assert [p["length"] for p in pts] == lengths
     assert np.allclose([p["gap"] for p in pts], gaps, atol=1e-12)
@@ -62,13 +63,13 @@ def test_budget_curve_last_point_is_the_stored_path_at_the_check_density(tiny_ru
     stored saddle is the stored path's maximum at its final density."""
     r = tiny_runs.run
     steps, curve = R.budget_curve(r)
-    assert steps[0] == 0 and steps[-1] == max(r.paths["steps"])
+    assert steps[0] == 0 and steps[-1] == max(r.paths.steps)
     obj = run_objective(r)
     _, hist = R._filled_history(r)
-    for e, path in enumerate(r.path_points):
-        dens = int(r.paths["densities"][e])
+    for e, path in enumerate(r.paths.points):
+        dens = int(r.paths.densities[e])
         top = values_of(obj, dense_points(path.to(obj.device), dens)).double().max().item()
-        assert top == pytest.approx(r.paths["saddles"][e], abs=1e-6)
+        assert top == pytest.approx(r.paths.saddles[e], abs=1e-6)
         assert hist[e, 0] >= hist[e, -1] - 1e-12  # the best estimate never rises
     assert curve[0] >= curve[-1]  # best-so-far saddles never rise
 
@@ -130,15 +131,8 @@ def test_cli_report_writes_markdown(sweep, tmp_path, capsys):
 
 def test_regime_rows_compare_two_regimes(tiny_runs):
     a = tiny_runs.run
-    fake = type(a)(
-        a.run_id[::-1],
-        a.config.replace(train={"regime": "constant", "lr": 0.001}),
-        a.minima,
-        a.thetas,
-        a.paths,
-        a.path_points,
-        a.barcode,
-        a.summary,
+    fake = dataclasses.replace(
+        a, run_id=a.run_id[::-1], config=a.config.replace(train={"regime": "constant", "lr": 1e-3})
     )
     rows = R.regime_rows([a, fake])
     assert [r["regime"] for r in rows] == ["anneal (lr 0.05)", "constant (lr 0.001)"]
@@ -162,16 +156,15 @@ def test_group_labels_name_what_differs():
 
 def test_a_path_kept_at_a_climbing_straight_segment_is_stalled(tiny_runs):
     r = tiny_runs.run
-    paths = dict(r.paths)
-    v = np.asarray(r.minima["values"])
-    pairs = np.asarray(paths["pairs"])
+    v, pairs = r.minima.values, r.paths.pairs
     top = np.maximum(v[pairs[:, 0]], v[pairs[:, 1]])
-    paths["straight"] = list(top + 1.0)  # every straight segment climbs 1.0
-    paths["saddles"] = list(top + 1.0)  # ... and nothing better was found
-    paths["converged"] = [True] * len(pairs)
-    fake = type(r)(
-        r.run_id, r.config, r.minima, r.thetas, paths, r.path_points, r.barcode, r.summary
+    paths = dataclasses.replace(
+        r.paths,
+        straight=top + 1.0,  # every straight segment climbs 1.0
+        saddles=top + 1.0,  # ... and nothing better was found
+        status=np.full(len(pairs), "converged", dtype=object),
     )
+    fake = dataclasses.replace(r, paths=paths)
     assert R.stalled(fake) == len(pairs) and not R.converged(fake)
-    paths["saddles"] = list(top + 0.5)
+    paths.saddles = top + 0.5
     assert R.stalled(fake) == 0 and R.converged(fake)

@@ -17,15 +17,20 @@ import torch
 from conftest import run_dir
 
 from core.engine.barcode import barcode_from_graph
+from core.engine.minima import Minima
+from core.engine.paths import Paths
 from core.runs.config import RunConfig
-from core.runs.pipeline import load_run
+from core.runs.record import Metrics, Run, Summary
 from core.runs.store import (
+    STAGES,
     RunBusyError,
     RunStore,
     check_file,
     read_json,
+    read_run,
     read_tensors,
     write_json,
+    write_stage,
     write_tensors,
 )
 
@@ -33,27 +38,41 @@ from core.runs.store import (
 def fake_run(store: RunStore, seed: int = 0, stage: str = "results") -> str:
     """Write a consistent run of 3 minima (P = 2) up to ``stage``; returns its id."""
     config = RunConfig(seed=seed)
-    d = run_dir(store, config)
     values = np.array([0.1, 0.2, 0.3]) + seed
-    write_tensors(d / "minima.safetensors", {"thetas": torch.arange(6.0).view(3, 2)})
-    write_json(
-        d / "minima.json",
-        {"values": values, "status": ["minimum"] * 3, "gap_loss": [0.0] * 3, "failed": {}},
+    zeros = np.zeros(3)
+    minima = Minima(
+        torch.arange(6.0).view(3, 2), values, zeros, ["minimum"] * 3, np.zeros(3, int), np.arange(3)
     )
-    if stage == "minima":
-        return config.run_id
+    rec = Run(config.run_id, config, minima, Metrics(zeros, zeros, zeros, zeros))
+    rec.seconds = {"minima": 0.0, "paths": 0.0}
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
     saddles = np.array([0.5, 0.9, 0.7]) + seed
-    points = torch.zeros(9, 2)
-    write_tensors(d / "paths.safetensors", {"points": points, "sizes": torch.tensor([3, 3, 3])})
-    write_json(d / "paths.json", {"pairs": pairs, "saddles": saddles, "seconds": 0.0})
-    if stage == "paths":
-        return config.run_id
+    rec.paths = Paths(
+        pairs=pairs,
+        points=[torch.zeros(3, 2)] * 3,
+        saddles=saddles,
+        straight=saddles + 1,
+        densities=np.full(3, 8),
+        status=np.array(["converged"] * 3, dtype=object),
+        force=zeros,
+        climb_grad=zeros,
+        scale=np.ones(3),
+        steps=np.full(3, 10),
+        history_steps=np.array([0]),
+        history=saddles[:, None],
+        climb=np.ones(3, int),
+        certified=np.ones(3, bool),
+        peak_value=saddles,
+        eigs=np.tile([-1.0, 1.0], (3, 1)),
+        peak_grad=zeros,
+    )
     s = np.diag(values)
     s[pairs[:, 0], pairs[:, 1]] = s[pairs[:, 1], pairs[:, 0]] = saddles
-    bars = barcode_from_graph(values, s)
-    summary = {"to_score_sum": bars.to_score("sum"), "to_score_max": bars.to_score("max")}
-    write_json(d / "results.json", {"barcode": bars.to_dict(), "summary": summary})
+    rec.barcode = barcode_from_graph(values, s)
+    rec.summary = Summary.of(minima, rec.paths, rec.barcode, 8, rec.seconds)
+    run_dir(store, config)
+    for st in STAGES[: STAGES.index(stage) + 1]:
+        write_stage(store, rec, st)
     return config.run_id
 
 
@@ -148,12 +167,12 @@ def test_run_ids_cannot_leave_the_store(tmp_path, run_id):
     with pytest.raises(ValueError, match=r"is not 12 lowercase hex digits"):
         store.dir(run_id)
     with pytest.raises(ValueError, match=r"is not 12 lowercase hex digits"):
-        load_run(store, run_id)
+        read_run(store, run_id)
 
 
 def test_missing_run(tmp_path):
     with pytest.raises(ValueError, match=r"no run 'abcdef012345'"):
-        load_run(RunStore(tmp_path), "abcdef012345")
+        read_run(RunStore(tmp_path), "abcdef012345")
 
 
 # --- list and load ------------------------------------------------------------------------
@@ -162,9 +181,9 @@ def test_missing_run(tmp_path):
 def test_fake_run_loads(tmp_path):
     store = RunStore(tmp_path)
     run_id = fake_run(store)
-    run = load_run(store, run_id)
-    assert run.summary["to_score_sum"] == pytest.approx(0.3 + 0.4)
-    assert len(run.path_points) == 3 and run.thetas.shape == (3, 2)
+    run = read_run(store, run_id)
+    assert run.summary.to_score_sum == pytest.approx(0.3 + 0.4)
+    assert len(run.paths.points) == 3 and run.minima.thetas.shape == (3, 2)
 
 
 def _corrupt_folders(store: RunStore) -> dict[str, str]:
@@ -208,9 +227,9 @@ def test_list_reports_and_skips_corrupt_folders_and_the_rest_still_load(tmp_path
     for name, why in bad:
         assert broken[name] in why, (name, why)
     for rid in good:
-        assert load_run(store, rid).run_id == rid
+        assert read_run(store, rid).run_id == rid
     done = next(r for r in runs if r.stage == "results")
-    assert done.summary["to_score_sum"] == pytest.approx(0.7)
+    assert done.summary.to_score_sum == pytest.approx(0.7)
 
 
 @pytest.mark.parametrize("which", ["results.json", "minima.safetensors", "paths.json"])
@@ -219,7 +238,7 @@ def test_load_of_a_corrupt_run_is_a_value_error(tmp_path, which):
     rid = fake_run(store)
     (store.dir(rid) / which).write_bytes(b"\x00garbage")
     with pytest.raises(ValueError, match=re.escape(which) + " is corrupt"):
-        load_run(store, rid)
+        read_run(store, rid)
 
 
 @pytest.mark.parametrize(
@@ -248,7 +267,7 @@ def test_well_formed_files_with_wrong_content(tmp_path, edit, match):
     rid = fake_run(store)
     edit(store.dir(rid))
     with pytest.raises(ValueError, match=match):
-        load_run(store, rid)
+        read_run(store, rid)
 
 
 def test_stage_is_the_prefix_of_finished_stages(tmp_path):
@@ -350,5 +369,5 @@ def test_running_a_finished_run_only_reads_it(tmp_path):
     rid = fake_run(store)
     before = {p.name: p.stat().st_mtime_ns for p in store.dir(rid).iterdir()}
     result = run(RunConfig(), store=store)
-    assert result.run_id == rid and result.summary["to_score_sum"] == pytest.approx(0.7)
+    assert result.run_id == rid and result.summary.to_score_sum == pytest.approx(0.7)
     assert {p.name: p.stat().st_mtime_ns for p in store.dir(rid).iterdir()} == before

@@ -31,9 +31,9 @@ def test_reevaluation_on_the_full_data_reproduces_the_stored_barcode(tiny_runs):
     r = tiny_runs.run
     obj = run_objective(r)
     values, saddles = reevaluate(r, obj)
-    assert np.allclose(values, r.minima["values"], atol=1e-6)
-    pairs = np.asarray(r.paths["pairs"])
-    assert np.allclose(saddles[pairs[:, 0], pairs[:, 1]], r.paths["saddles"], atol=1e-6)
+    assert np.allclose(values, r.minima.values, atol=1e-6)
+    pairs = np.asarray(r.paths.pairs)
+    assert np.allclose(saddles[pairs[:, 0], pairs[:, 1]], r.paths.saddles, atol=1e-6)
     every = subsample_objective(obj, np.arange(obj.n_train))
     assert np.allclose(reevaluate(r, every)[1], saddles, atol=1e-6)
 
@@ -47,7 +47,7 @@ def test_subsets_equal_to_the_full_data_give_zero_spread(tiny_runs, n):
         err = sp.errors(kind)
         assert sorted(err) == list(range(len(r.barcode)))
         assert np.allclose([e for pair in err.values() for e in pair], 0, atol=1e-6)
-    assert np.allclose(sp.births, np.asarray(r.minima["values"])[None], atol=1e-6)
+    assert np.allclose(sp.births, np.asarray(r.minima.values)[None], atol=1e-6)
     assert np.allclose(sp.to_scores, r.barcode.to_score(), atol=1e-5)
     assert sp.essential_changes == 0
 

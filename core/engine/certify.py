@@ -155,7 +155,7 @@ def certify(objective: Objective, paths: Paths, opts: PathOptions | None = None)
         return
     climbs = [int(paths.climb[i]) for i in rows]
     x = torch.stack([paths.points[i][c] for i, c in zip(rows, climbs, strict=True)])  # (C, P)
-    v, g = values_and_grads(objective, x, opts.chunk)
+    v, g = values_and_grads(objective, x)
     paths.peak_value[rows] = v.double().cpu().numpy()
     paths.peak_grad[rows] = g.norm(dim=1).double().cpu().numpy() / paths.scale[rows]
     eigs, res, top = lowest_eigenvalues(objective, x)

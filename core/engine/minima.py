@@ -3,7 +3,7 @@
 Every step evaluates all still-active starts in one batched call. A start stops when
 its full-objective gradient norm falls below ``grad_tol`` (a *minimum*), when its loss stops
 changing while the gradient is still large (a *stopping point*), when it reaches
-``max_steps`` (also a stopping point), or when its loss or gradient is not finite
+``steps`` (also a stopping point, status "max_steps"), or when its loss or gradient is not finite
 (*diverged*, left out with the reason). Starts that reach the same minimum are merged.
 """
 
@@ -20,38 +20,11 @@ from torch import Tensor
 
 from core.engine.evaluate import Objective, values_and_grads
 from core.engine.fire import Fire
+from core.engine.options import MinimaOptions
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("minimum", "stalled", "max_steps", "diverged")
-OPTIMIZERS = ("adam", "momentum", "gd", "fire")
-
-
-@dataclass(frozen=True)
-class MinimaOptions:
-    optimizer: str = "adam"  # "adam" | "momentum" | "gd" | "fire"; per-row state only
-    lr: float = 1e-2  # initial step size; for "fire", the most a start moves in one step
-    lr_final: float = 1e-4  # step size at max_steps (cosine decay); = lr for a constant rate
-    max_steps: int = 3000  # step cap per start
-    grad_tol: float = 1e-4  # a start is a minimum once ||grad|| of the full objective is below
-    loss_tol: float = 0.0  # stalled when |loss change| over check_every steps is below this
-    check_every: int = 50  # full-objective checks (gradient norm, loss change) this often
-    merge_distance: float = 1e-2  # starts whose results are closer than this are one minimum
-    chunk: int | None = None  # most parameter vectors per objective call
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for name in ("lr", "lr_final", "grad_tol", "merge_distance"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-        if not (math.isfinite(self.loss_tol) and self.loss_tol >= 0):
-            raise ValueError(f"loss_tol must be >= 0, got {self.loss_tol!r}")
-        for name in ("max_steps", "check_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 
 @dataclass
@@ -93,10 +66,39 @@ class Minima:
         """(K,) True where the minimum meets the gradient criterion."""
         return np.array([s == "minimum" for s in self.status], dtype=bool)
 
+    def to_dict(self) -> dict:
+        """Everything but ``thetas`` (stored as a tensor) as plain lists; the gradient norms
+        under their stored name ``grad_norm``."""
+        return {
+            "values": self.values.tolist(),
+            "grad_norm": self.grad_norms.tolist(),
+            "status": list(self.status),
+            "steps": self.steps.tolist(),
+            "start_of": self.start_of.tolist(),
+            "failed": {str(k): v for k, v in self.failed.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, thetas: Tensor) -> Minima:
+        """Inverse of ``to_dict`` with the (K, P) ``thetas``; ValueError if they disagree."""
+        values = np.asarray(d["values"], dtype=np.float64)
+        if thetas.ndim != 2 or thetas.shape[0] != values.size:
+            raise ValueError(f"{values.size} minima but thetas of shape {tuple(thetas.shape)}")
+        return cls(
+            thetas=thetas,
+            values=values,
+            grad_norms=np.asarray(d["grad_norm"], dtype=np.float64),
+            status=[str(s) for s in d["status"]],
+            steps=np.asarray(d["steps"], dtype=np.int64),
+            start_of=np.asarray(d["start_of"], dtype=np.int64),
+            failed={int(k): str(v) for k, v in d["failed"].items()},
+        )
+
 
 def _lr_at(opts: MinimaOptions, step: int) -> float:
-    frac = min(step / max(opts.max_steps - 1, 1), 1.0)
-    return opts.lr_final + 0.5 * (opts.lr - opts.lr_final) * (1 + math.cos(math.pi * frac))
+    frac = min(step / max(opts.steps - 1, 1), 1.0)
+    lo = opts.final_lr
+    return lo + 0.5 * (opts.lr - lo) * (1 + math.cos(math.pi * frac))
 
 
 def descend(
@@ -120,7 +122,7 @@ def descend(
         ``step_objective(step)`` gives the objective for one step (a minibatch); the full
         objective when None.
     on_progress : callable, optional
-        ``on_progress(step, max_steps)``, called at every check.
+        ``on_progress(step, steps)``, called at every check.
 
     Returns
     -------
@@ -139,16 +141,16 @@ def descend(
     last_check = torch.full((m,), float("inf"), dtype=x.dtype, device=x.device)
     beta1, beta2, eps = 0.9, 0.999, 1e-12
 
-    for step in range(opts.max_steps):
+    for step in range(opts.steps):
         if step % opts.check_every == 0:
             _check(objective, x, active, last_check, status, opts)
             if on_progress:
-                on_progress(step, opts.max_steps)
+                on_progress(step, opts.steps)
         idx = active.nonzero().squeeze(1)
         if idx.numel() == 0:
             break
         f = step_objective(step) if step_objective else objective
-        _, g = values_and_grads(f, x[idx], opts.chunk)  # (A, P)
+        _, g = values_and_grads(f, x[idx])  # (A, P)
         bad = ~torch.isfinite(g).all(1)
         if bad.any():
             for i in idx[bad].tolist():
@@ -179,7 +181,7 @@ def descend(
 def _final(objective, x, status, steps, opts):
     """``descend``'s result: values and gradient norms of every row, non-finite ones marked
     diverged."""
-    vals, grads = values_and_grads(objective, x, opts.chunk)
+    vals, grads = values_and_grads(objective, x)
     gn = grads.norm(dim=1)
     for i in range(x.shape[0]):
         if status[i] != "diverged" and not (torch.isfinite(vals[i]) and torch.isfinite(gn[i])):
@@ -195,12 +197,12 @@ def _descend_fire(objective, starts, opts, on_progress):
     status, steps = ["max_steps"] * m, np.zeros(m, dtype=np.int64)
     rows = np.arange(m)
     fire = Fire(m, x.dtype, x.device)
-    for step in range(opts.max_steps):
+    for step in range(opts.steps):
         if on_progress and step % opts.check_every == 0:
-            on_progress(step, opts.max_steps)
+            on_progress(step, opts.steps)
         if rows.size == 0:
             break
-        v, g = values_and_grads(objective, x[rows], opts.chunk)  # (A,), (A, P)
+        v, g = values_and_grads(objective, x[rows])  # (A,), (A, P)
         bad = (~torch.isfinite(g).all(1) | ~torch.isfinite(v)).cpu().numpy()
         done = (g.norm(dim=1) <= opts.grad_tol).cpu().numpy() & ~bad
         for i in rows[bad]:
@@ -226,7 +228,7 @@ def _check(objective, x, active, last_check, status, opts) -> None:
     idx = active.nonzero().squeeze(1)
     if idx.numel() == 0:
         return
-    v, g = values_and_grads(objective, x[idx], opts.chunk)
+    v, g = values_and_grads(objective, x[idx])
     gn = g.norm(dim=1)
     for j, i in enumerate(idx.tolist()):
         if not (torch.isfinite(v[j]) and torch.isfinite(gn[j])):

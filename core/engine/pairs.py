@@ -51,12 +51,12 @@ from core.engine.barcode import graph_matrix
 from core.engine.certify import certify
 from core.engine.chain import straight_chains
 from core.engine.evaluate import Objective
-from core.engine.paths import PathOptions, Paths, connect, finish
+from core.engine.options import PathOptions
+from core.engine.paths import Paths, connect, finish
 from core.engine.saddles import dense_max, final_saddles
 
 log = logging.getLogger(__name__)
 
-PAIR_STRATEGIES = ("all", "mst")
 # a screened pair is a candidate while its screen, lowered by this many times the largest drop
 # that full optimisation has shown so far, is below the route between its minima: the
 # screens of a tenth of the steps sit further above converged saddles than their drops
@@ -134,11 +134,11 @@ def screened_saddles(objective, minima, pairs, opts: PathOptions, step_objective
     short = dataclasses.replace(
         opts,
         steps=steps,
-        eval_every=steps,
+        check_every=steps,
         n_points=n,
         max_points=n,
-        final_density=opts.density,
-        max_density=opts.density,
+        final_density=opts.check_density,
+        max_density=opts.check_density,
     )
     run = connect(objective, minima, pairs, short, step_objective=step_objective, straight=False)
     return run.saddles
@@ -214,8 +214,8 @@ def _joined_routes(objective, minima, pairs, routes, joined, opts) -> Paths:
         pairs=pairs,
         points=pts,
         saddles=np.full(e, np.inf),
-        straight=dense_max(objective, line, opts.density, opts.chunk) if e else nan,
-        densities=np.full(e, opts.density, dtype=np.int64),
+        straight=dense_max(objective, line, opts.check_density) if e else nan,
+        densities=np.full(e, opts.check_density, dtype=np.int64),
         status=np.full(e, "no barrier", dtype=object),
         force=nan,
         climb_grad=nan,
@@ -250,16 +250,13 @@ def select_and_connect(
     values: np.ndarray,
     opts: PathOptions,
     *,
-    strategy: str = "all",
     step_objective: Callable[[int], Objective] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
 ) -> Paths:
-    """Optimise paths for the pairs that ``strategy`` needs; see the module docstring."""
+    """Optimise paths for the pairs that ``opts.pairs`` needs; see the module docstring."""
     k = minima.shape[0]
-    if strategy not in PAIR_STRATEGIES:
-        raise ValueError(f"pairs must be one of {PAIR_STRATEGIES}, got {strategy!r}")
     run = dict(step_objective=step_objective, on_progress=on_progress)
-    if strategy == "all" or k <= 2:
+    if opts.pairs == "all" or k <= 2:
         done = connect_all(objective, minima, values, opts, **run)
         certify(objective, done, opts)
         return done

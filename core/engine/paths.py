@@ -31,8 +31,8 @@ A pair is done, and leaves the batch, when
 
 The first ``noisy_steps`` steps may use ``step_objective`` (minibatches) to get near the
 valley cheaply; every later step, every convergence test and every reported value uses the
-full objective. Every ``eval_every`` steps each path is evaluated densely (nodes plus
-``density`` interpolated points per interval); chains grow where interpolated points peak
+full objective. Every ``check_every`` steps each path is evaluated densely (nodes plus
+``check_density`` interpolated points per interval); chains grow where interpolated points peak
 above the nodes. The reported saddle is the dense maximum of the stored path at a density
 where doubling it changes no saddle by more than ``saddle_tol`` (``finish``), so anyone can
 recompute it from the stored path; once the climbing point is on the saddle, the maximum
@@ -70,61 +70,43 @@ from core.engine.chain import (
 )
 from core.engine.evaluate import Objective, values_and_grads, values_of
 from core.engine.lbfgs import Lbfgs
+from core.engine.options import PathOptions
 from core.engine.saddles import dense_max, final_saddles, refine_peaks, values_over
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("float32", "bfloat16")
-
-
-@dataclass(frozen=True)
-class PathOptions:
-    n_points: int = 10  # points per chain at the start, endpoints included
-    max_points: int = 16  # chains grow up to this many points where under-resolved
-    steps: int = 3000  # step cap per pair
-    noisy_steps: int = 0  # first steps on step_objective (minibatches), if one is given
-    force_tol: float = 1e-3  # converged: max perpendicular force <= force_tol * scale ...
-    grad_tol: float = 1e-4  # ... and the climbing point's gradient <= grad_tol * scale
-    max_move: float = 0.2  # trust radius: most a point moves per step, in chain spacings
-    climb_after: int = 10  # steps before the highest interior point starts climbing
-    weight: float = 2.0  # point density grows by (1 + weight * normalised loss) along a path
-    eval_every: int = 25  # dense full-objective evaluation of every active path this often
-    density: int = 4  # interpolated points per interval at those evaluations
-    final_density: int = 8  # first density of the final evaluation; doubled until stable
-    max_density: int = 64  # the final evaluation stops doubling here
-    saddle_tol: float = 1e-4  # doubling the final density moves no saddle more than this
-    chunk: int | None = None  # most parameter vectors per objective call
-    precision: str = "float32"  # "bfloat16": steps under autocast; saddles stay float32
-
-    def __post_init__(self) -> None:
-        ints = ("n_points", "max_points", "steps", "eval_every", "density", "final_density")
-        for name in (*ints, "max_density"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        for name in ("noisy_steps", "climb_after"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
-        if self.n_points < 3:
-            raise ValueError(f"n_points must be at least 3, got {self.n_points}")
-        if self.max_points < self.n_points:
-            raise ValueError(f"max_points ({self.max_points}) < n_points ({self.n_points})")
-        if self.max_density < self.final_density:
-            raise ValueError(f"max_density ({self.max_density}) < final_density")
-        for name in ("force_tol", "grad_tol", "max_move", "saddle_tol"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-        if not (isinstance(self.weight, int | float) and math.isfinite(self.weight)):
-            raise ValueError(f"weight must be a finite number, got {self.weight!r}")
-        if self.weight < 0:
-            raise ValueError(f"weight must be >= 0, got {self.weight!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-
-
 STATUSES = ("converged", "no barrier", "step cap")
+ARRAYS = (  # what Paths.to_dict stores, beside the points
+    "pairs",
+    "saddles",
+    "straight",
+    "densities",
+    "status",
+    "force",
+    "climb_grad",
+    "scale",
+    "steps",
+    "history_steps",
+    "history",
+    "climb",
+    "certified",
+    "eigs",
+    "peak_grad",
+    "peak_value",
+)
+_TYPES = {
+    "pairs": np.int64,
+    "densities": np.int64,
+    "steps": np.int64,
+    "history_steps": np.int64,
+    "status": object,
+    "certified": bool,
+    "climb": np.int64,
+}
+
+
+def _listed(a):
+    return a.tolist() if isinstance(a, np.ndarray) else a
 
 
 @dataclass
@@ -141,7 +123,7 @@ class Paths:
         (E,) max of the objective along the stored path at ``densities``.
     straight : ndarray
         (E,) the straight segment's maximum: final (as ``saddles``) where it could compete
-        with the path's saddle, else its maximum at ``PathOptions.density`` points per
+        with the path's saddle, else its maximum at ``PathOptions.check_density`` points per
         interval, already above the path's saddle.
     densities : ndarray
         (E,) interpolated points per interval used for ``saddles``.
@@ -186,6 +168,22 @@ class Paths:
     def __len__(self) -> int:
         return int(self.pairs.shape[0])
 
+    def to_dict(self) -> dict:
+        """Every array but ``points`` (stored as tensors) as plain lists, and ``converged``."""
+        return {name: _listed(getattr(self, name)) for name in ARRAYS} | {
+            "converged": self.converged.tolist()
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, points: list[Tensor]) -> Paths:
+        """Inverse of ``to_dict`` with the stored ``points`` (E tensors (N_e, P), or [])."""
+        arrays = {n: np.asarray(d[n], dtype=_TYPES.get(n, np.float64)) for n in ARRAYS}
+        arrays["pairs"] = arrays["pairs"].reshape(-1, 2)
+        arrays["eigs"] = arrays["eigs"].reshape(-1, 2)
+        if points and len(points) != len(arrays["pairs"]):
+            raise ValueError(f"{len(arrays['pairs'])} paths but {len(points)} stored point sets")
+        return cls(points=points, **arrays)
+
     @property
     def converged(self) -> np.ndarray:
         """(E,) bool: done by force or with no barrier (not stopped by the step cap)."""
@@ -224,7 +222,7 @@ def connect(
         ``Paths.straight`` is NaN and a path's saddle is its own maximum.
     final : bool
         Evaluate the final saddles (``finish``). False leaves every saddle at its maximum over
-        the dense points at ``opts.density`` (a lower bound of the final one, recomputable
+        the dense points at ``opts.check_density`` (a lower bound of the final one, recomputable
         from the stored path); ``finish`` can take them further later, pair by pair.
     """
     opts = options or PathOptions()
@@ -254,16 +252,16 @@ def connect(
             peak_grad=z,
             peak_value=z,
         )
-    endpoint_vals = values_of(objective, minima, opts.chunk).to(minima.dtype)  # (K,)
+    endpoint_vals = values_of(objective, minima).to(minima.dtype)  # (K,)
 
     # 1. Straight chains, their honest saddles (the first candidate of every pair), and each
     #    pair's gradient scale on the full objective.
     x = straight_chains(minima, pairs, opts.n_points)  # (E, N, P)
     run = _Run(e, x, opts)
     if straight:
-        run.best = dense_max(objective, run.paths, opts.density, opts.chunk)
+        run.best = dense_max(objective, run.paths, opts.check_density)
     straight_known, run.hist = run.best.copy(), [run.best.copy()]
-    _, g0 = values_and_grads(objective, x[:, 1:-1].reshape(-1, x.shape[2]), opts.chunk)
+    _, g0 = values_and_grads(objective, x[:, 1:-1].reshape(-1, x.shape[2]))
     run.scale = g0.view(e, -1).double().pow(2).sum(1).div(opts.n_points - 2).sqrt().cpu().numpy()
     ev = endpoint_vals.cpu().double().numpy()
     high = np.maximum(ev[pairs[:, 0]], ev[pairs[:, 1]])  # (E,) the higher endpoint
@@ -285,7 +283,7 @@ def connect(
         noisy = step_objective is not None and step <= opts.noisy_steps
         f = step_objective(step) if noisy else objective
         with autocast:
-            v, g = values_and_grads(f, inner.reshape(-1, p), opts.chunk)
+            v, g = values_and_grads(f, inner.reshape(-1, p))
         v, g = v.to(x.dtype).view(a_n, n - 2), g.to(x.dtype).view(a_n, n - 2, p)
         e_nodes = torch.cat([ends_a[:, :1], v, ends_a[:, 1:]], 1)  # (A, N)
         tau = upwind_tangents(xa, e_nodes)  # (A, N-2, P)
@@ -316,15 +314,17 @@ def connect(
         xa[:, 1:-1] += move
         xa = reparametrize(xa, e_nodes, climb, opts.weight)
 
-        if step % opts.eval_every == 0 or step == opts.steps:
-            vals = values_over(objective, [dense_points(q, opts.density) for q in xa], opts.chunk)
+        if step % opts.check_every == 0 or step == opts.steps:
+            vals = values_over(objective, [dense_points(q, opts.check_density) for q in xa])
             est = np.array([q.max() for q in vals])
-            nodes = np.stack([q[:: opts.density] for q in vals])  # (A, N): nodes are dense points
+            nodes = np.stack(
+                [q[:: opts.check_density] for q in vals]
+            )  # (A, N): nodes are dense points
             run.record(rows, xa, est)
             flat = est <= high[rows] + np.maximum(rounding[rows], opts.saddle_tol)
             if flat.any():  # a sampled maximum can read low: the final saddle must agree
                 cand = np.flatnonzero(flat)
-                pts, _ = refine_peaks(objective, [xa[j] for j in cand], opts.density, opts.chunk)
+                pts, _ = refine_peaks(objective, [xa[j] for j in cand], opts.check_density)
                 fine, _ = final_saddles(objective, pts, opts)
                 late = fine > high[rows[cand]] + np.maximum(rounding[rows[cand]], opts.saddle_tol)
                 flat[cand[late]] = False
@@ -342,7 +342,7 @@ def connect(
         points=[q.detach() for q in run.paths],
         saddles=run.best,
         straight=straight_known if straight else np.full(e, np.nan),
-        densities=np.full(e, opts.density, dtype=np.int64),
+        densities=np.full(e, opts.check_density, dtype=np.int64),
         status=run.status,
         force=run.force,
         climb_grad=run.climb_grad,
@@ -372,9 +372,7 @@ def finish(
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     todo = idx[paths.densities[idx] < opts.final_density]
     if todo.size:
-        pts, after = refine_peaks(
-            objective, [paths.points[i] for i in todo], opts.density, opts.chunk
-        )
+        pts, after = refine_peaks(objective, [paths.points[i] for i in todo], opts.check_density)
         if paths.climb is not None:  # a node inserted before the climbing node shifts it
             shift = (after >= 0) & (paths.climb[todo] > after)
             paths.climb[todo[shift]] += 1
@@ -384,7 +382,7 @@ def finish(
         near = np.flatnonzero(paths.straight[todo] <= saddles)  # NaN (no straight): never
         if near.size:
             line = list(straight_chains(minima, paths.pairs[todo[near]], opts.n_points))
-            line, _ = refine_peaks(objective, line, opts.density, opts.chunk)
+            line, _ = refine_peaks(objective, line, opts.check_density)
             straight_s, sdens = final_saddles(objective, line, opts)
             # within saddle_tol a converged path (its climbing node on the saddle, which the
             # certificate checks) is kept; the segment wins where it is lower beyond that
@@ -451,7 +449,7 @@ class _Run:
         chains = [xa[j].detach().clone() for j in idx]
         if est is None:
             est = np.full(len(done), np.nan)
-            est[idx] = dense_max(objective, chains, opts.density, opts.chunk)
+            est[idx] = dense_max(objective, chains, opts.check_density)
         for j, q in zip(idx, chains, strict=True):
             i = rows[j]
             self.paths[i], self.best[i], self.status[i] = q, est[j], status

@@ -22,14 +22,12 @@ from core.engine.chain import dense_points, insert_node, midpoints, on_polyline
 from core.engine.evaluate import Objective, values_of
 
 if TYPE_CHECKING:
-    from core.engine.paths import PathOptions
+    from core.engine.options import PathOptions
 
 log = logging.getLogger(__name__)
 
 
-def path_profile(
-    objective: Objective, path: Tensor, density: int, chunk: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def path_profile(objective: Objective, path: Tensor, density: int) -> tuple[np.ndarray, np.ndarray]:
     """Loss along a path, evaluated densely.
 
     Returns
@@ -43,27 +41,27 @@ def path_profile(
     seg = (pts[1:] - pts[:-1]).norm(dim=1).double()
     s = torch.cat([seg.new_zeros(1), seg.cumsum(0)])
     s = s / s[-1] if float(s[-1]) > 0 else s
-    return s.cpu().numpy(), values_of(objective, pts, chunk).cpu().double().numpy()
+    return s.cpu().numpy(), values_of(objective, pts).cpu().double().numpy()
 
 
-def values_over(objective: Objective, pts: list[Tensor], chunk) -> list[np.ndarray]:
+def values_over(objective: Objective, pts: list[Tensor]) -> list[np.ndarray]:
     """The objective at each of E point sets, in one batched pass."""
-    vals = values_of(objective, torch.cat(pts), chunk).cpu().double().numpy()
+    vals = values_of(objective, torch.cat(pts)).cpu().double().numpy()
     return np.split(vals, np.cumsum([p.shape[0] for p in pts])[:-1])
 
 
-def max_over(objective: Objective, pts: list[Tensor], chunk: int | None = None) -> np.ndarray:
+def max_over(objective: Objective, pts: list[Tensor]) -> np.ndarray:
     """(E,) max of the objective over each of E point sets (M_e, P), in one batched pass."""
-    return np.array([v.max() for v in values_over(objective, pts, chunk)])
+    return np.array([v.max() for v in values_over(objective, pts)])
 
 
-def dense_max(objective: Objective, paths: list[Tensor], density: int, chunk) -> np.ndarray:
+def dense_max(objective: Objective, paths: list[Tensor], density: int) -> np.ndarray:
     """(E,) max of the objective over each path's dense points."""
-    return max_over(objective, [dense_points(p, density) for p in paths], chunk)
+    return max_over(objective, [dense_points(p, density) for p in paths])
 
 
 def refine_peaks(
-    objective: Objective, paths: list[Tensor], density: int, chunk=None, iters: int = 48
+    objective: Objective, paths: list[Tensor], density: int, iters: int = 48
 ) -> tuple[list[Tensor], np.ndarray]:
     """Each path (N_e, P) with a node added at the maximum of the objective along it next to
     its highest dense point (golden-section search over the two intervals around that point,
@@ -73,7 +71,7 @@ def refine_peaks(
     puts a node on the peak to about 1e-10 of the bracket instead. Returns the paths and (E,)
     the node each new node was inserted after (-1: the peak was a node already)."""
     dense = [dense_points(p, density) for p in paths]
-    vals = values_over(objective, dense, chunk)
+    vals = values_over(objective, dense)
     top = [int(np.argmax(v)) for v in vals]
     lo_i = [max(k - 1, 0) for k in top]
     hi_i = [min(k + 1, d.shape[0] - 1) for k, d in zip(top, dense, strict=True)]
@@ -85,7 +83,7 @@ def refine_peaks(
     x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
 
     def f(s):
-        return values_of(objective, on_polyline(a, k, b, s.to(a.device)), chunk).cpu().double()
+        return values_of(objective, on_polyline(a, k, b, s.to(a.device))).cpu().double()
 
     f1, f2 = f(x1), f(x2)
     for _ in range(iters):  # keep the bracket that holds the larger value: a maximum
@@ -122,13 +120,13 @@ def final_saddles(
     dens = np.full(e, opts.final_density, dtype=np.int64)
     todo = np.arange(e)
     d = opts.final_density
-    cur = dense_max(objective, paths, d, opts.chunk)
+    cur = dense_max(objective, paths, d)
     while todo.size:
         if 2 * d > opts.max_density:
             saddles[todo] = cur
             log.info("%d paths did not settle below max_density=%d", todo.size, d)
             break
-        new = max_over(objective, [midpoints(paths[i], d) for i in todo], opts.chunk)
+        new = max_over(objective, [midpoints(paths[i], d) for i in todo])
         nxt = np.maximum(cur, new)
         ok = nxt - cur <= opts.saddle_tol
         saddles[todo[ok]], dens[todo[ok]] = cur[ok], d

@@ -19,13 +19,13 @@ import gudhi
 import numpy as np
 
 from core.engine.landscape import Landscape, landscape_of
+from core.engine.options import ANALYTIC
 from core.engine.toy import ExactBars, exact_barcode, get_toy, starts_grid
 
 SIGNIFICANT = 0.005  # bars longer than this fraction of the value range are compared
 TOLERANCE = 0.01  # allowed bottleneck distance, as a fraction of the value range
 
-TOY_MINIMA = {"optimizer": "fire", "lr": 0.1, "max_steps": 3000, "grad_tol": 1e-6}
-TOY_PATHS = {"saddle_tol": 1e-5, "grad_tol": 1e-5}
+TOY_MINIMA, TOY_PATHS = ANALYTIC["minima"], ANALYTIC["paths"]
 
 
 @dataclass
@@ -86,8 +86,7 @@ def compare_engine_to_exact(
         toy.fn,
         starts_grid(toy, n_starts).to(device),
         minima=TOY_MINIMA,
-        paths=TOY_PATHS,
-        pairs=pairs,
+        paths=TOY_PATHS | {"pairs": pairs},
     )
     exact = exact_barcode(toy, resolution=resolution)
     vr = exact.value_range

@@ -141,14 +141,14 @@ def _inline(text: str) -> str:
 
 def load_sweep_runs(store: RunStore, sweep_ids: Sequence[str]):
     """(sweep records, finished runs in sweep order, ids of runs not finished)."""
-    from core.runs.pipeline import load_run
+    from core.runs.store import read_run
 
     records = [load_sweep(store, s) for s in sweep_ids]
     ids = list(dict.fromkeys(i for r in records for i in r.run_ids))
     runs, missing = [], []
     for i in ids:
         try:
-            r = load_run(store, i)
+            r = read_run(store, i)
         except ValueError:
             missing.append(i)
             continue

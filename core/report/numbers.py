@@ -57,26 +57,24 @@ GROUP_SKIP = ("seed", "device", "data.data_root", "data.download")
 
 def converged(run) -> bool:
     """True when every optimised path met the stopping rule and none stalled (``stalled``)."""
-    return bool(np.all(np.asarray(run.paths.get("converged", []), dtype=bool))) and not stalled(run)
+    return bool(np.all(run.paths.converged)) and not stalled(run)
 
 
 def stalled(run) -> int:
     """Paths kept at the straight segment although it climbs a barrier (above ``saddle_tol``):
     the optimisation never found anything lower, which the stopping rule (watching the best
     estimate) cannot tell from convergence. A step size too large for the network does this."""
-    sad = np.asarray(run.paths.get("saddles", []), dtype=np.float64)
-    if not sad.size:
+    p, v = run.paths, run.minima.values
+    if not len(p):
         return 0
-    straight = np.asarray(run.paths["straight"], dtype=np.float64)
-    v = np.asarray(run.minima["values"], dtype=np.float64)
-    pairs = np.asarray(run.paths["pairs"], dtype=np.int64).reshape(-1, 2)
+    sad, straight, pairs = p.saddles, p.straight, p.pairs
     barrier = straight - np.maximum(v[pairs[:, 0]], v[pairs[:, 1]])
     return int(np.sum((sad >= straight) & (barrier > run.config.paths.saddle_tol)))
 
 
 def run_row(run) -> dict[str, Any]:
     """One row per finished run: configuration, TO-scores, convergence, losses, time."""
-    c, s, m = run.config, run.summary, run.minima
+    c, s, m = run.config, run.summary, run.metrics
     b = run.barcode
     return {
         "run": run.run_id,
@@ -88,20 +86,20 @@ def run_row(run) -> dict[str, Any]:
         "lr": c.train.lr,
         "force tol": c.paths.force_tol,
         "seed": c.seed,
-        "minima": s["n_minima"],
-        "true minima": s["n_true_minima"],
+        "minima": s.n_minima,
+        "true minima": s.n_true_minima,
         "TO sum": b.to_score("sum"),
         "TO max": b.to_score("max"),
-        "paths": s["n_paths"],
-        "paths converged": s["n_paths_converged"],
+        "paths": s.n_paths,
+        "paths converged": s.n_paths_converged,
         "converged": converged(run),
         "stalled": stalled(run),
         "bars > tol": int(np.sum(b.lengths[np.isfinite(b.deaths)] > c.paths.saddle_tol)),
-        "train loss": float(np.mean(m["train_loss"])),
-        "test loss": float(np.mean(m["test_loss"])),
-        "gap loss": float(np.mean(m["gap_loss"])),
-        "gap error": float(np.mean(m["gap_error"])),
-        "seconds": float(s["seconds_minima"] + s["seconds_paths"]),
+        "train loss": float(np.mean(m.train_loss)),
+        "test loss": float(np.mean(m.test_loss)),
+        "gap loss": float(np.mean(m.gap_loss)),
+        "gap error": float(np.mean(m.gap_error)),
+        "seconds": float(s.seconds_minima + s.seconds_paths),
     }
 
 
@@ -254,7 +252,7 @@ def segment_gap_points(runs: Sequence, gap: str = "loss") -> list[dict[str, Any]
                     "minimum": int(k),
                     "length": float(seg[k]),
                     "birth": float(r.barcode.values[k]),
-                    "gap": float(r.minima[f"gap_{gap}"][k]),
+                    "gap": float(r.metrics.gap(gap)[k]),
                 }
             )
     return out
@@ -349,14 +347,14 @@ def regime_rows(runs: Sequence) -> list[dict[str, Any]]:
                     "configuration": label,
                     "regime": f"{g[0]} (lr {g[1]:g})",
                     "runs": len(rs),
-                    "minima": int(sum(r.summary["n_minima"] for r in rs)),
+                    "minima": int(sum(r.summary.n_minima for r in rs)),
                     "mean segment": float(np.mean(ls)),
                     "median segment": float(np.median(ls)),
                     "mean TO sum": float(np.mean([r.barcode.to_score("sum") for r in rs])),
-                    "true minima": int(sum(r.summary["n_true_minima"] for r in rs)),
-                    "train loss": float(np.mean([np.mean(r.minima["train_loss"]) for r in rs])),
-                    "gap loss": float(np.mean([np.mean(r.minima["gap_loss"]) for r in rs])),
-                    "gap error": float(np.mean([np.mean(r.minima["gap_error"]) for r in rs])),
+                    "true minima": int(sum(r.summary.n_true_minima for r in rs)),
+                    "train loss": float(np.mean([np.mean(r.metrics.train_loss) for r in rs])),
+                    "gap loss": float(np.mean([np.mean(r.metrics.gap_loss) for r in rs])),
+                    "gap error": float(np.mean([np.mean(r.metrics.gap_error) for r in rs])),
                     "p (length)": test.pearson_p_perm if test else np.nan,
                 }
             )
@@ -369,8 +367,8 @@ def regime_rows(runs: Sequence) -> list[dict[str, Any]]:
 
 def _filled_history(run) -> tuple[np.ndarray, np.ndarray]:
     """(T,) steps and (E, T) history with each pair's last estimate carried forward."""
-    steps = np.asarray(run.paths["history_steps"], dtype=np.int64)
-    h = np.asarray(run.paths["history"], dtype=np.float64).reshape(-1, steps.size)
+    steps = run.paths.history_steps
+    h = run.paths.history.astype(np.float64).reshape(-1, steps.size)  # a copy: filled below
     for t in range(1, h.shape[1]):
         gone = np.isnan(h[:, t])
         h[gone, t] = h[gone, t - 1]
@@ -379,8 +377,7 @@ def _filled_history(run) -> tuple[np.ndarray, np.ndarray]:
 
 def barcode_at(run, column: np.ndarray):
     """The barcode of the run's minima with pair saddles ``column`` (E,)."""
-    values = np.asarray(run.minima["values"], dtype=np.float64)
-    pairs = np.asarray(run.paths["pairs"], dtype=np.int64).reshape(-1, 2)
+    values, pairs = run.minima.values, run.paths.pairs
     column = np.asarray(column, dtype=np.float64)
     if column.shape != (len(pairs),):
         raise ValueError(f"column must have one saddle per pair ({len(pairs)}), got {column.shape}")

@@ -14,72 +14,46 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.engine.options import (
+    MinimaOptions,
+    PathOptions,
+    check,
+    check_field,
+    check_fields,
+    check_int,
+    coerce_floats,
+    is_int,
+    knob,
+)
+
 FORMAT_VERSION = 3  # 2: paths converge by force (no paths.lr); 3: relaxed by L-BFGS
 DATASETS = ("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 ARCHITECTURES = ("mlp", "cnn", "resnet", "transformer")
-REGIMES = ("anneal", "constant")
-PAIRS = ("all", "mst")
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("float32", "bfloat16")
 # Fields added after runs were first stored: at their default they are left out of the hash,
 # so the run ids of configs written before them stay what they were.
+LATER_IN_SWEEPS = {  # the engine's options, which network runs had fixed until they were fields
+    ("paths", "check_every"): 25,
+    ("paths", "check_density"): 2,
+    ("paths", "max_move"): 0.2,
+    ("paths", "climb_after"): 10,
+    ("paths", "weight"): 2.0,
+    ("paths", "final_density"): 8,
+    ("paths", "max_density"): 64,
+    ("train", "optimizer"): "adam",
+    ("train", "loss_tol"): 0.0,
+    ("train", "check_every"): 50,
+    ("train", "merge_distance"): 1e-3,
+}
 LATER_DEFAULTS = {
     ("paths", "precision"): "float32",
     ("paths", "compile"): False,
     ("memory_mb", None): None,
-    ("paths", "check_every"): 25,
-    ("paths", "check_density"): 2,
-}
-# The same for sweep ids (a sweep's specs hold whole configs): the fields added after sweeps
-# were first stored.
-LATER_IN_SWEEPS = {("paths", "check_every"): 25, ("paths", "check_density"): 2}
+} | LATER_IN_SWEEPS
+# LATER_IN_SWEEPS does the same for sweep ids (a sweep's specs hold whole configs): the
+# fields added after sweeps were first stored.
 MAX_PARAMS = 50_000_000  # refuse networks this large before allocating anything
 MAX_PATH_VALUES = 500_000_000  # refuse runs whose path points (E x N x P) exceed this
-
-
-def _coerce_floats(section: Any) -> None:
-    """Store an int given for a float field as a float (and -0.0 as 0.0).
-
-    ``lr=1`` and ``lr=1.0`` are then the same config with the same run id and the same JSON;
-    anything else is left for ``validate`` to judge.
-    """
-    for f in dataclasses.fields(section):
-        v = getattr(section, f.name)
-        if "float" in str(f.type) and isinstance(v, int | float) and not isinstance(v, bool):
-            try:
-                object.__setattr__(section, f.name, float(v) + 0.0)
-            except OverflowError:  # an int too large for a float; validate rejects it
-                pass
-
-
-def knob(
-    default: Any,
-    label: str,
-    help: str,
-    *,
-    flag: str | None = None,
-    choices: tuple | None = None,
-    lo: float | None = None,
-    hi: float | None = None,
-    zero_is_none: bool = False,
-    advanced: bool = False,
-) -> Any:
-    """A config field, declared once: its default, its name in the dashboard (``label``) and
-    what it means (``help``), its bounds (``lo``/``hi``, or ``choices``), its command-line
-    flag (``--name-with-dashes`` unless ``flag`` says otherwise; ``zero_is_none``: the flag's
-    0 stands for None), and whether the Run page tucks it away (``advanced``). ``validate``,
-    the CLI's flags and the Run page's form are generated from these declarations."""
-    md = {
-        "help": help,
-        "flag": flag,
-        "choices": choices,
-        "lo": lo,
-        "hi": hi,
-        "zero_is_none": zero_is_none,
-        "label": label,
-        "advanced": advanced,
-    }
-    return field(default=default, metadata=md)
 
 
 @dataclass(frozen=True)
@@ -118,19 +92,13 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(MinimaOptions):
+    """How the minima are trained: the engine's ``MinimaOptions`` (Adam by default) and the
+    network's own fields."""
+
     minima: int = knob(
         8, "Minima (training starts)", "independent starts, one trained network each", lo=2, hi=256
     )
-    regime: str = knob(
-        "anneal",
-        "Learning-rate regime",
-        "learning rate: 'anneal' (cosine, lr -> lr_final) or 'constant'",
-        choices=REGIMES,
-    )
-    lr: float = knob(0.02, "Learning rate (Adam)", "Adam step size at the start of training")
-    lr_final: float = knob(1e-4, "Final learning rate", "Adam step size at the end of the anneal")
-    steps: int = knob(3000, "Training steps (cap)", "training step cap per minimum", hi=10_000_000)
     batch_size: int | None = knob(
         None, "Minibatch (0 = full batch)", "training minibatch (default: full batch)"
     )
@@ -140,56 +108,16 @@ class TrainConfig:
         "weight of ||theta||^2 / 2 in the loss (gives cross-entropy true minima)",
         lo=0,
     )
-    grad_tol: float = knob(
-        1e-3, "Gradient tolerance", "a trained network is a minimum once ||grad|| is below this"
-    )
 
     def __post_init__(self) -> None:
-        _coerce_floats(self)
+        coerce_floats(self)  # RunConfig validates, naming the section
 
 
 @dataclass(frozen=True)
-class PathConfig:
-    pairs: str = knob(
-        "all",
-        "Pairs",
-        "which pairs get a path: 'all', or 'mst' refinement (fewer paths; an empirical rule)",
-        choices=PAIRS,
-    )
-    n_points: int = knob(
-        10,
-        "Points per path",
-        "points per path at the start, endpoints included",
-        flag="--path-points",
-        lo=3,
-        hi=1024,
-    )
-    max_points: int = knob(
-        16,
-        "Max points per path",
-        "points a path may grow to where under-resolved",
-        flag="--path-max-points",
-        lo=3,
-        hi=4096,
-    )
-    steps: int = knob(
-        3000,
-        "Path steps (cap)",
-        "step cap per path (a finished path stops costing anything)",
-        flag="--path-steps",
-        hi=10_000_000,
-    )
-    force_tol: float = knob(
-        1e-3,
-        "Force tolerance (x gradient scale)",
-        "converged: largest perpendicular force below this times the pair's gradient scale",
-    )
-    grad_tol: float = knob(
-        1e-4,
-        "Climbing tolerance (x gradient scale)",
-        "converged: the climbing point's gradient below this times the scale",
-        flag="--climb-tol",
-    )
+class PathConfig(PathOptions):
+    """How the minima are connected: the engine's ``PathOptions`` and the network's own
+    fields."""
+
     batch_size: int | None = knob(
         None,
         "Path minibatch (0 = full data)",
@@ -198,52 +126,15 @@ class PathConfig:
         zero_is_none=True,
         advanced=True,
     )
-    noisy_steps: int = knob(
-        0,
-        "Minibatch steps first",
-        "path steps on minibatches before the full-data steps",
-        lo=0,
-        hi=10_000_000,
-        advanced=True,
-    )
-    saddle_tol: float = knob(
-        1e-4,
-        "Saddle tolerance",
-        "resolution of a saddle: doubling the final density moves none more; 'no barrier' below it",
-    )
-    precision: str = knob(
-        "float32",
-        "Path-step precision",
-        "path steps' precision ('bfloat16': autocast); saddles are always float32",
-        flag="--path-precision",
-        choices=PRECISIONS,
-        advanced=True,
-    )
     compile: bool = knob(
         False,
         "torch.compile path steps",
         "torch.compile the path-step loss (pays off on CUDA; ~30 s to build)",
         advanced=True,
     )
-    check_every: int = knob(
-        25,
-        "Path check interval (steps)",
-        "every this many steps each path is evaluated densely: its saddle estimate, the "
-        "'no barrier' test and chain growth",
-        hi=1_000_000,
-        advanced=True,
-    )
-    check_density: int = knob(
-        2,
-        "Points per interval at checks",
-        "interpolated points between neighbours at those checks (the final saddles are denser, "
-        "until stable)",
-        hi=1024,
-        advanced=True,
-    )
 
     def __post_init__(self) -> None:
-        _coerce_floats(self)
+        coerce_floats(self)
 
 
 @dataclass(frozen=True)
@@ -330,14 +221,14 @@ def _build(cls, d: Any, where: str):
         raise ValueError(f"{where} must be a JSON object, got {type(d).__name__}")
     if where == "config":  # before the keys: a newer format may well have new keys
         v = d.get("version", FORMAT_VERSION)
-        newer = " (a newer format)" if _is_int(v) and v > FORMAT_VERSION else ""
-        if _is_int(v) and 1 <= v < FORMAT_VERSION:
+        newer = " (a newer format)" if is_int(v) and v > FORMAT_VERSION else ""
+        if is_int(v) and 1 <= v < FORMAT_VERSION:
             raise ValueError(
                 f"config.version={v!r}: written for an earlier path optimiser, whose paths "
                 f"this program does not compute; it reads format version {FORMAT_VERSION}: "
                 "run the experiment again"
             )
-        if not _is_int(v) or v > FORMAT_VERSION:
+        if not is_int(v) or v > FORMAT_VERSION:
             raise ValueError(
                 f"config.version={v!r}{newer}: this program reads format version {FORMAT_VERSION}"
             )
@@ -357,78 +248,28 @@ def _build(cls, d: Any, where: str):
         raise ValueError(f"{where}: {exc}") from None
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _check(ok: bool, name: str, value: Any, want: str) -> None:
-    if not ok:
-        text = repr(value)
-        text = text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
-        raise ValueError(f"{name}={text}: must be {want}")
-
-
-def _pos_int(name, v, lo=1, hi=None):
-    _check(
-        _is_int(v) and v >= lo and (hi is None or v <= hi),
-        name,
-        v,
-        f"an integer >= {lo}" + (f" and <= {hi}" if hi else ""),
-    )
-
-
-def _is_finite(v: Any) -> bool:
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # an int beyond the float range
-        return False
-
-
-def _pos_float(name, v, allow_zero=False):
-    ok = isinstance(v, int | float) and not isinstance(v, bool) and _is_finite(v)
-    _check(
-        ok and (v > 0 or (allow_zero and v == 0)),
-        name,
-        v,
-        "a finite number " + (">= 0" if allow_zero else "> 0"),
-    )
-
-
 def validate(c: RunConfig) -> None:
     """Raise ValueError naming the first bad field, from the fields' declarations."""
     for name, cls in SECTIONS.items():
-        _check(isinstance(getattr(c, name), cls), name, getattr(c, name), f"a {cls.__name__}")
+        check(isinstance(getattr(c, name), cls), name, getattr(c, name), f"a {cls.__name__}")
+    for name in SECTIONS:
+        check_fields(getattr(c, name), prefix=f"{name}.")  # and the bounds between fields
     for where, f, v in fields_of(c):
-        _check_field(where, f, v)
-    p = c.paths
-    if _is_int(p.n_points):  # the one bound that depends on another field
-        _pos_int("paths.max_points", p.max_points, lo=p.n_points, hi=4096)
-    _pos_int("version", c.version, hi=FORMAT_VERSION)
+        if "." not in where:
+            check_field(where, f, v)
+    check_int("version", c.version, hi=FORMAT_VERSION)
 
 
 def fields_of(c: RunConfig):
     """(``"section.name"``, dataclass field, value) of every declared field of ``c``, sections
-    first, in declaration order (``version`` left out)."""
+    first, in declaration order: in each section the network's own fields before the engine's,
+    the advanced ones last (``version`` left out)."""
     for f in dataclasses.fields(c):
         sub = getattr(c, f.name)
         if f.name in SECTIONS:
-            for g in dataclasses.fields(sub):
+            own = vars(type(sub)).get("__annotations__", {})
+            fs = dataclasses.fields(sub)
+            for g in sorted(fs, key=lambda g: (g.metadata["advanced"], g.name not in own)):
                 yield f"{f.name}.{g.name}", g, getattr(sub, g.name)
         elif f.name != "version":
             yield f.name, f, sub
-
-
-def _check_field(where: str, f: dataclasses.Field, v: Any) -> None:
-    md, kind = f.metadata, str(f.type)
-    if md.get("choices"):
-        _check(v in md["choices"], where, v, f"one of {md['choices']}")
-    elif kind == "bool":
-        _check(isinstance(v, bool), where, v, "true or false")
-    elif kind == "str":
-        _check(isinstance(v, str) and v != "", where, v, "a non-empty path")
-    elif kind.startswith("int"):
-        if not (kind.endswith("None") and v is None):
-            lo = md.get("lo")
-            _pos_int(where, v, lo=1 if lo is None else lo, hi=md.get("hi"))
-    elif kind == "float":
-        _pos_float(where, v, allow_zero=md.get("lo") == 0)

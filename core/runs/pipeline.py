@@ -15,57 +15,32 @@ Reliability, in one place:
 - Sizes are checked before anything is allocated: the network's parameters are counted on
   PyTorch's ``meta`` device (``check_size``).
 - Starts whose loss or gradient is not finite are left out with the reason (minima.json
-  ``failed``, ``summary["n_failed"]``); the run goes on with the rest.
+  ``failed``, ``Summary.n_failed``); the run goes on with the rest.
 - Test hook: ``core.runs.store.PAUSE_AT`` makes the process sleep at a named point (see
   ``core.runs.store.pause_point``) so that the crash tests can kill it there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-import numpy as np
 import torch
 
-from core.engine.barcode import Barcode, barcode_from_graph
-from core.runs.config import MAX_PARAMS, MAX_PATH_VALUES, RunConfig
+from core.engine.landscape import landscape_of
+from core.engine.minima import Minima
 from core.nets.data import load_dataset
-from core.engine.landscape import rounding_tol, saddle_matrix
-from core.engine.minima import MinimaOptions, find_minima
 from core.nets.models import build_model, n_params
 from core.nets.objective import NetworkObjective, resolve_device
-from core.engine.pairs import select_and_connect
-from core.engine.paths import PathOptions, Paths
-from core.runs.store import (
-    RunStore,
-    pause_point,
-    read_json,
-    read_tensors,
-    write_json,
-    write_tensors,
-)
+from core.runs.config import MAX_PARAMS, MAX_PATH_VALUES, RunConfig
+from core.runs.record import Metrics, Run, Summary
+from core.runs.store import RunStore, pause_point, read_run, write_stage
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass
-class Run:
-    """A finished (or partly finished) run, as loaded from the store."""
-
-    run_id: str
-    config: RunConfig
-    minima: dict[str, Any]  # per-minimum arrays; see _minima_record
-    thetas: torch.Tensor  # (K, P)
-    paths: dict[str, Any] = field(default_factory=dict)  # per-pair arrays; see _paths_record
-    path_points: list[torch.Tensor] = field(default_factory=list)  # E tensors (N_e, P)
-    barcode: Barcode | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def objectives(config: RunConfig, device: torch.device | None = None):
@@ -124,35 +99,6 @@ def check_size(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) 
     return n
 
 
-def _minima_options(config: RunConfig) -> MinimaOptions:
-    t = config.train
-    return MinimaOptions(
-        optimizer="adam",
-        lr=t.lr,
-        lr_final=t.lr if t.regime == "constant" else t.lr_final,
-        max_steps=t.steps,
-        grad_tol=t.grad_tol,
-        check_every=50,
-        merge_distance=1e-3,
-    )
-
-
-def _path_options(config: RunConfig) -> PathOptions:
-    p = config.paths
-    return PathOptions(
-        n_points=p.n_points,
-        max_points=p.max_points,
-        steps=p.steps,
-        force_tol=p.force_tol,
-        grad_tol=p.grad_tol,
-        noisy_steps=p.noisy_steps if p.batch_size else 0,
-        saddle_tol=p.saddle_tol,
-        eval_every=p.check_every,
-        density=p.check_density,
-        precision=p.precision,
-    )
-
-
 def _stepper(obj: NetworkObjective, batch: int | None, compiled: bool = False):
     """The per-step objective: minibatches, or the full objective (None) for full batch;
     through ``torch.compile`` when ``compiled`` (the saddles stay on the eager ``obj``)."""
@@ -162,132 +108,13 @@ def _stepper(obj: NetworkObjective, batch: int | None, compiled: bool = False):
     return obj.minibatch if batch else None
 
 
-def stage_minima(config: RunConfig, train_obj, store: RunStore, progress: Progress | None):
-    t0 = time.perf_counter()
-    starts = train_obj.init(config.train.minima, config.seed)
-    try:
-        found = find_minima(
-            train_obj,
-            starts,
-            _minima_options(config),
-            step_objective=_stepper(train_obj, config.train.batch_size),
-            on_progress=(lambda s, n: progress("minima", s, n)) if progress else None,
-        )
-    except ValueError as exc:
-        if "diverged" not in str(exc):
-            raise
-        raise ValueError(f"{exc}; a smaller train.lr (now {config.train.lr:g}) may help") from None
-    tr = train_obj.evaluate(found.thetas, "train")
-    te = train_obj.evaluate(found.thetas, "test")
-    rec = {
-        "values": found.values,  # the landscape: train cross-entropy + l2 term
-        "train_loss": tr["loss"],
-        "test_loss": te["loss"],
-        "train_error": tr["error"],
-        "test_error": te["error"],
-        "gap_loss": te["loss"] - tr["loss"],
-        "gap_error": te["error"] - tr["error"],
-        "grad_norm": found.grad_norms,
-        "status": found.status,
-        "steps": found.steps,
-        "start_of": found.start_of,
-        "failed": {str(k): v for k, v in found.failed.items()},
-        "seconds": time.perf_counter() - t0,
-    }
-    d = store.dir(config.run_id)
-    write_tensors(d / "minima.safetensors", {"thetas": found.thetas})
-    write_json(d / "minima.json", rec)
+def _on(minima: Minima, device: torch.device) -> Minima:
+    return dataclasses.replace(minima, thetas=minima.thetas.to(device))
 
 
-def stage_paths(config: RunConfig, path_obj, store: RunStore, progress: Progress | None):
-    t0 = time.perf_counter()
-    d = store.dir(config.run_id)
-    thetas = read_tensors(d / "minima.safetensors")["thetas"].to(path_obj.device)
-    values = np.asarray(read_json(d / "minima.json")["values"], dtype=np.float64)
-    conn = select_and_connect(
-        path_obj,
-        thetas,
-        values,
-        _path_options(config),
-        strategy=config.paths.pairs,
-        step_objective=_stepper(path_obj, config.paths.batch_size, config.paths.compile),
-        on_progress=(lambda s, n, c: progress("paths", s, n)) if progress else None,
-    )
-    sizes = [p.shape[0] for p in conn.points]
-    points = torch.cat(conn.points) if conn.points else thetas.new_zeros(0, thetas.shape[1])
-    write_tensors(  # points (sum of N_e, P); with one minimum there is no path at all
-        d / "paths.safetensors", {"points": points, "sizes": torch.tensor(sizes, dtype=torch.int64)}
-    )
-    write_json(d / "paths.json", _paths_record(conn) | {"seconds": time.perf_counter() - t0})
-
-
-PATH_ARRAYS = (
-    "pairs",
-    "saddles",
-    "straight",
-    "densities",
-    "status",
-    "force",
-    "climb_grad",
-    "scale",
-    "steps",
-    "history_steps",
-    "history",
-    "climb",
-    "certified",
-    "eigs",
-    "peak_grad",
-    "peak_value",
-)
-
-
-def _paths_record(conn: Paths) -> dict[str, Any]:
-    # converged: not stopped by the step cap (by force, or with no barrier)
-    return {name: getattr(conn, name) for name in PATH_ARRAYS} | {"converged": conn.converged}
-
-
-def stage_results(config: RunConfig, store: RunStore) -> None:
-    d = store.dir(config.run_id)
-    mins = read_json(d / "minima.json")
-    paths = read_json(d / "paths.json")
-    values = np.asarray(mins["values"], dtype=np.float64)
-    conn = _paths_from_record(paths, [])
-    bars = barcode_from_graph(values, saddle_matrix(values, conn), tol=rounding_tol(values))
-    summary = {
-        "to_score_sum": bars.to_score("sum"),
-        "to_score_max": bars.to_score("max"),
-        "n_minima": len(values),
-        "n_true_minima": sum(s == "minimum" for s in mins["status"]),
-        "n_failed": len(mins["failed"]),
-        "n_pairs_total": len(values) * (len(values) - 1) // 2,
-        "n_paths": len(conn),
-        "n_paths_converged": int(np.sum(conn.status == "converged")),
-        "n_paths_no_barrier": int(np.sum(conn.status == "no barrier")),
-        "n_paths_step_cap": int(np.sum(conn.status == "step cap")),
-        "n_saddles_certified": int(np.sum(conn.certified)),
-        # with pairs="mst", paths the barcode does not read keep their coarse maxima
-        "n_paths_final": int(np.sum(conn.densities >= _path_options(config).final_density)),
-        "seconds_minima": mins["seconds"],
-        "seconds_paths": paths["seconds"],
-        "finished": time.time(),
-    }
-    write_json(d / "results.json", {"barcode": bars.to_dict(), "summary": summary})
-
-
-def _paths_from_record(rec: dict[str, Any], points: list[torch.Tensor]) -> Paths:
-    types = {
-        "pairs": np.int64,
-        "densities": np.int64,
-        "steps": np.int64,
-        "history_steps": np.int64,
-        "status": object,
-        "certified": bool,
-        "climb": np.int64,
-    }
-    arrays = {n: np.asarray(rec[n], dtype=types.get(n, np.float64)) for n in PATH_ARRAYS}
-    arrays["pairs"] = arrays["pairs"].reshape(-1, 2)
-    arrays["eigs"] = arrays["eigs"].reshape(-1, 2)
-    return Paths(points=points, **arrays)
+def _metrics(obj: NetworkObjective, thetas: torch.Tensor) -> Metrics:
+    tr, te = obj.evaluate(thetas, "train"), obj.evaluate(thetas, "test")
+    return Metrics(tr["loss"], te["loss"], tr["error"], te["error"])
 
 
 def run(
@@ -296,8 +123,9 @@ def run(
     store: RunStore | None = None,
     on_progress: Progress | None = None,
     wait: bool = True,
+    prepared: tuple[NetworkObjective, NetworkObjective] | None = None,
 ) -> Run:
-    """Run (or resume) ``config`` and return the loaded result.
+    """Run (or resume) ``config`` and return its record.
 
     Parameters
     ----------
@@ -309,6 +137,9 @@ def run(
     wait : bool
         When another process is computing the same run: wait for it (default), or raise
         ``RunBusyError`` (a ValueError) at once.
+    prepared : tuple, optional
+        ``objectives(config)``, when the caller has built them already (to check the
+        settings before starting).
     """
     store = store or RunStore()
 
@@ -320,51 +151,56 @@ def run(
 
     if store.stage(config.run_id) == "results":  # finished: read it, lock and write nothing
         try:
-            return load_run(store, config.run_id)
+            return read_run(store, config.run_id)
         except ValueError as exc:
             log.warning(
                 "run %s cannot be loaded (%s); computing what is bad again", config.run_id, exc
             )
-    objs = objectives(config)  # bad data or size: refused before anything is written
+    train_obj, path_obj = prepared or objectives(config)  # bad data or size: no write yet
     with store.lock(config.run_id, wait=wait):
         store.clean_temp(config.run_id)
-        stage = store.repair(config)
-        if stage != "results":
-            train_obj, path_obj = objs
-            if stage == "none":
-                stage_minima(config, train_obj, store, progress)
-            if store.stage(config.run_id) == "minima":
-                stage_paths(config, path_obj, store, progress)
-            stage_results(config, store)
-        return load_run(store, config.run_id)
+        if store.repair(config) != "results":
+            _compute(config, train_obj, path_obj, store, progress)
+        return read_run(store, config.run_id)
 
 
-def load_run(store: RunStore, run_id: str) -> Run:
-    """Load whatever stages of a run are finished; ValueError if the folder is corrupt."""
-    config = store.config(run_id)
-    stage = store.stage(run_id)
-    if stage == "none":
-        raise ValueError(f"run {run_id} has no finished stage yet")
+def _compute(config, train_obj, path_obj, store: RunStore, progress: Progress) -> None:
+    """The stages that are missing, each written as it finishes (the disk is read only for
+    the stages a resumed run already has)."""
+    done = read_run(store, config.run_id) if store.stage(config.run_id) != "none" else None
+    rec = done or Run(config.run_id, config, None, None)
+    clock = [time.perf_counter()]
+
+    def save(stage: str, value) -> None:
+        rec.seconds[stage] = time.perf_counter() - clock[0]
+        if stage == "minima":
+            rec.minima, rec.metrics = value, _metrics(train_obj, value.thetas)
+        else:
+            rec.paths = value
+        write_stage(store, rec, stage)
+        clock[0] = time.perf_counter()
+
+    t, p = config.train, config.paths
     try:
-        return _load(store, run_id, config, stage)
-    except (KeyError, TypeError, IndexError, AttributeError, RuntimeError) as exc:
-        raise ValueError(f"run {run_id} is corrupt ({type(exc).__name__}: {exc})") from None
-
-
-def _load(store: RunStore, run_id: str, config: RunConfig, stage: str) -> Run:
-    d = store.dir(run_id)
-    minima = read_json(d / "minima.json")
-    thetas = read_tensors(d / "minima.safetensors")["thetas"]
-    if thetas.ndim != 2 or thetas.shape[0] != len(minima["values"]):
-        raise ValueError(f"run {run_id}: minima.safetensors does not match minima.json")
-    out = Run(run_id, config, minima, thetas)
-    if stage in ("paths", "results"):
-        out.paths = read_json(d / "paths.json")
-        t = read_tensors(d / "paths.safetensors")
-        sizes = t["sizes"].tolist()
-        out.path_points = list(torch.split(t["points"], sizes)) if sizes else []
-    if stage == "results":
-        res = read_json(d / "results.json")
-        out.barcode = Barcode.from_dict(res["barcode"])
-        out.summary = res["summary"]
-    return out
+        land = landscape_of(
+            train_obj,  # the full objective; the two differ only in their minibatches
+            train_obj.init(t.minima, config.seed) if done is None else None,
+            minima=t,
+            paths=p,
+            step_objective={
+                "minima": _stepper(train_obj, t.batch_size),
+                "paths": _stepper(path_obj, p.batch_size, p.compile),
+            },
+            on_progress=progress,
+            explore=0,
+            found=_on(done.minima, train_obj.device) if done else None,
+            connected=done.paths if done else None,
+            on_stage=save,
+        )
+    except ValueError as exc:
+        if "diverged" not in str(exc):
+            raise
+        raise ValueError(f"{exc}; a smaller train.lr (now {t.lr:g}) may help") from None
+    rec.barcode = land.barcode
+    rec.summary = Summary.of(rec.minima, rec.paths, land.barcode, p.final_density, rec.seconds)
+    write_stage(store, rec, "results")

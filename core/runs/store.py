@@ -46,7 +46,11 @@ try:
 except ImportError:  # not POSIX: runs are not locked
     fcntl = None
 
+from core.engine.barcode import Barcode
+from core.engine.minima import Minima
+from core.engine.paths import Paths
 from core.runs.config import RunConfig
+from core.runs.record import Metrics, Run, Summary
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +181,7 @@ class RunInfo:
     run_id: str
     config: RunConfig
     stage: str  # the last finished stage: "none", "minima", "paths" or "results"
-    summary: dict[str, Any]  # from results.json when complete, else {}
+    summary: Summary | None  # from results.json when complete
     modified: float  # seconds since the epoch
 
 
@@ -254,10 +258,7 @@ class RunStore:
             try:
                 cfg = self.config(d.name)
                 stage = self.check(d.name)
-                res = read_json(d / "results.json") if stage == "results" else {"summary": {}}
-                summary = res.get("summary") if isinstance(res, dict) else None
-                if not isinstance(summary, dict):
-                    raise ValueError(f"{d / 'results.json'} is corrupt (no summary)")
+                summary = read_summary(d / "results.json") if stage == "results" else None
                 runs.append(RunInfo(d.name, cfg, stage, summary, _modified(d)))
             except (ValueError, KeyError, TypeError, OSError) as exc:
                 log.info("skipping run folder %s: %s", d, exc)  # the caller reports ``bad``
@@ -334,3 +335,80 @@ def _modified(d: Path) -> float:
             except FileNotFoundError:  # replaced while we looked
                 pass
     return max(times, default=d.stat().st_mtime)
+
+
+def write_stage(store: RunStore, run: Run, stage: str) -> None:
+    """Write ``stage`` of ``run`` ("minima", "paths" or "results") into its folder, tensors
+    first: a stage is finished once its .json exists."""
+    d = store.dir(run.run_id)
+    if stage == "minima":
+        write_tensors(d / "minima.safetensors", {"thetas": run.minima.thetas})
+        rec = run.minima.to_dict() | run.metrics.to_dict() | {"seconds": run.seconds["minima"]}
+        write_json(d / "minima.json", rec)
+    elif stage == "paths":
+        pts = run.paths.points
+        sizes = torch.tensor([p.shape[0] for p in pts], dtype=torch.int64)
+        flat = torch.cat(pts) if pts else run.minima.thetas.new_zeros(0, run.minima.thetas.shape[1])
+        write_tensors(d / "paths.safetensors", {"points": flat, "sizes": sizes})  # (sum N_e, P)
+        write_json(d / "paths.json", run.paths.to_dict() | {"seconds": run.seconds["paths"]})
+    elif stage == "results":
+        rec = {"barcode": run.barcode.to_dict(), "summary": run.summary.to_dict()}
+        write_json(d / "results.json", rec)
+    else:
+        raise ValueError(f"stage must be 'minima', 'paths' or 'results', got {stage!r}")
+
+
+def read_summary(path: Path) -> Summary:
+    """The summary in a results.json; ValueError naming the file if it is not one."""
+    res = read_json(path)
+    return _parsed(path, lambda: Summary.from_dict(res["summary"]))
+
+
+def read_run(store: RunStore, run_id: str) -> Run:
+    """Whatever stages of a run are finished; ValueError naming the first bad file if one is
+    corrupt, or if no stage is finished yet."""
+    config = store.config(run_id)
+    stage = store.stage(run_id)
+    if stage == "none":
+        raise ValueError(f"run {run_id} has no finished stage yet")
+    d = store.dir(run_id)
+    rec = read_json(d / "minima.json")
+    thetas = read_tensors(d / "minima.safetensors")["thetas"]
+    if thetas.ndim != 2 or thetas.shape[0] != len(rec.get("values", ())):
+        raise ValueError(f"run {run_id}: minima.safetensors does not match minima.json")
+    run = _parsed(
+        d / "minima.json",
+        lambda: Run(
+            run_id,
+            config,
+            Minima.from_dict(rec, thetas),
+            Metrics.from_dict(rec),
+            seconds={"minima": float(rec["seconds"])},
+        ),
+    )
+    if stage in ("paths", "results"):
+        rec = read_json(d / "paths.json")
+        t = read_tensors(d / "paths.safetensors")
+        points = _parsed(d / "paths.safetensors", lambda: _split(t))
+        run.paths, run.seconds["paths"] = _parsed(
+            d / "paths.json", lambda: (Paths.from_dict(rec, points), float(rec["seconds"]))
+        )
+    if stage == "results":
+        res = read_json(d / "results.json")
+        run.barcode = _parsed(d / "results.json", lambda: Barcode.from_dict(res["barcode"]))
+        run.summary = read_summary(d / "results.json")
+    return run
+
+
+def _split(t: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """The stored paths' points: E tensors (N_e, P) from their concatenation and sizes."""
+    sizes = t["sizes"].tolist()
+    return list(torch.split(t["points"], sizes)) if sizes else []
+
+
+def _parsed(path: Path, parse):
+    """``parse()``, with any error in the file's content reported as ``path`` is corrupt."""
+    try:
+        return parse()
+    except (KeyError, TypeError, IndexError, AttributeError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"{path} is corrupt ({type(exc).__name__}: {exc})") from None

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.runs.config import ARCHITECTURES, DATASETS, LATER_IN_SWEEPS, REGIMES, RunConfig
+from core.engine.options import REGIMES
+from core.runs.config import ARCHITECTURES, DATASETS, LATER_IN_SWEEPS, RunConfig
 from core.runs.store import RunStore, read_json, write_json
 
 log = logging.getLogger(__name__)

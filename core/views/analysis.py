@@ -28,7 +28,7 @@ from core.engine.saddles import path_profile
 from core.runs.config import RunConfig
 
 if TYPE_CHECKING:
-    from core.runs.pipeline import Run
+    from core.runs.record import Run
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Profile:
 
 
 def _pair_index(run: Run, pair: int) -> int:
-    n = len(run.path_points)
+    n = len(run.paths) if run.paths else 0
     if not n:
         raise ValueError(f"run {run.run_id} has no stored paths yet")
     if isinstance(pair, bool) or not isinstance(pair, int | np.integer) or not 0 <= pair < n:
@@ -105,9 +105,7 @@ def _pair_index(run: Run, pair: int) -> int:
     return int(pair)
 
 
-def path_profile_of(
-    run: Run, pair: int, *, density: int | None = None, chunk: int | None = 512
-) -> Profile:
+def path_profile_of(run: Run, pair: int, *, density: int | None = None) -> Profile:
     """The loss along stored path number ``pair`` of ``run``, re-evaluated densely.
 
     Parameters
@@ -115,24 +113,22 @@ def path_profile_of(
     run : Run
         A run with finished paths.
     pair : int
-        Index into ``run.paths["pairs"]`` / ``run.path_points``.
+        Index into ``run.paths.pairs`` / ``run.paths.points``.
     density : int, optional
         Interpolated points per interval; the stored density of this pair by default, at
         which ``saddle_recomputed`` reproduces the stored saddle.
-    chunk : int, optional
-        Most parameter vectors per objective call.
     """
     e = _pair_index(run, pair)
-    dens = int(run.paths["densities"][e]) if density is None else density
+    dens = int(run.paths.densities[e]) if density is None else density
     if isinstance(dens, bool) or not isinstance(dens, int) or dens < 1:
         raise ValueError(f"density must be a positive integer, got {density!r}")
     obj = run_objective(run)
-    path = _on_device(obj, run.path_points[e])  # (N, P)
-    s, values = path_profile(obj, path, dens, chunk)  # (Q,), (Q,)
+    path = _on_device(obj, run.paths.points[e])  # (N, P)
+    s, values = path_profile(obj, path, dens)  # (Q,), (Q,)
     q = len(s)
     straight = torch.stack([path[0], path[-1]])  # (2, P)
-    s_line, v_line = path_profile(obj, straight, q - 1, chunk)
-    i, j = (int(x) for x in run.paths["pairs"][e])
+    s_line, v_line = path_profile(obj, straight, q - 1)
+    i, j = (int(x) for x in run.paths.pairs[e])
     seg = (path[1:] - path[:-1]).double().norm(dim=1)
     return Profile(
         s=s,
@@ -140,9 +136,9 @@ def path_profile_of(
         straight_s=s_line,
         straight_values=v_line,
         nodes_s=s[::dens].copy(),
-        saddle=float(run.paths["saddles"][e]),
+        saddle=float(run.paths.saddles[e]),
         saddle_recomputed=float(values.max()),
-        straight_saddle=float(run.paths["straight"][e]),
+        straight_saddle=float(run.paths.straight[e]),
         density=dens,
         pair=(i, j),
         length=float(seg.sum()),
@@ -230,7 +226,7 @@ def plane_of(
     chunk : int
         Grid points per objective call.
     """
-    k = run.thetas.shape[0]
+    k = run.minima.thetas.shape[0]
     idx = tuple(int(i) for i in minima)
     if len(idx) != 3 or len(set(idx)) != 3 or not all(0 <= i < k for i in idx):
         raise ValueError(f"minima must be three distinct indices in [0, {k}), got {minima!r}")
@@ -239,12 +235,12 @@ def plane_of(
     if not (isinstance(margin, int | float) and math.isfinite(margin) and margin >= 0):
         raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
     # 1. orthonormal basis of the plane (Gram-Schmidt)
-    th = run.thetas.detach().cpu().double()
+    th = run.minima.thetas.detach().cpu().double()
     a, b, c = th[idx[0]], th[idx[1]], th[idx[2]]
     e1 = b - a
     n1 = float(e1.norm())
     w = (c - a) - ((c - a) @ e1) / n1**2 * e1 if n1 > 0 else c - a
-    tol = 100 * torch.finfo(run.thetas.dtype).eps  # rounding of the stored parameters
+    tol = 100 * torch.finfo(run.minima.thetas.dtype).eps  # rounding of the stored parameters
     if n1 == 0 or float(w.norm()) <= tol * max(n1, float((c - a).norm())):
         raise ValueError(f"minima {idx} are collinear (or equal): they span no plane")
     basis = torch.stack([e1 / n1, w / w.norm()])  # (2, P)
@@ -259,20 +255,19 @@ def plane_of(
     plane = Plane(u, v, np.zeros(0), idx, uv, np.zeros(3), origin=a, basis=basis)
     obj = run_objective(run)
     grid = np.stack([uu.ravel(), vv.ravel()], 1)  # (R * R, 2)
-    plane.Z = _evaluate(obj, plane, grid, run.thetas.dtype, chunk).reshape(resolution, resolution)
-    plane.minima_z = _evaluate(obj, plane, uv, run.thetas.dtype, chunk)
+    plane.Z = _evaluate(obj, plane, grid, run.minima.thetas.dtype, chunk).reshape(
+        resolution, resolution
+    )
+    plane.minima_z = _evaluate(obj, plane, uv, run.minima.thetas.dtype, chunk)
     # 3. stored paths between two of the three minima: coordinates and distance off the plane
-    for e, (i, j) in enumerate(run.paths.get("pairs", [])):
+    for e, (i, j) in enumerate(run.paths.pairs if run.paths else []):
         if int(i) in idx and int(j) in idx:
-            pts = run.path_points[e].detach().cpu().double() - a  # (N, P)
+            pts = run.paths.points[e].detach().cpu().double() - a  # (N, P)
             coords = pts @ basis.T  # (N, 2)
             off = (pts - coords @ basis).norm(dim=1)  # (N,)
             plane.paths_uv[(int(i), int(j))] = coords.numpy()
             plane.off_plane[(int(i), int(j))] = float(off.max())
     return plane
-
-
-_COLUMNS = ("train_loss", "test_loss", "train_error", "test_error", "gap_loss", "gap_error")
 
 
 def minima_table(run: Run) -> list[dict[str, Any]]:
@@ -284,17 +279,17 @@ def minima_table(run: Run) -> list[dict[str, Any]]:
     exists), merges_into (None for the essential bar), saddle (the death), via (the pair
     "i-j" whose saddle killed the bar; "" for the essential bar).
     """
-    m = run.minima
-    k = len(m["values"])
+    m, metrics = run.minima, run.metrics
+    k = len(m)
     bars = run.barcode
     bar_of = {int(v): n for n, v in enumerate(bars.minimum)} if bars is not None else {}
     rows = []
     for i in range(k):
         row: dict[str, Any] = {"index": i}
-        row["value"] = float(m["values"][i])
-        row.update({c: float(m[c][i]) for c in _COLUMNS})
-        row["status"] = str(m["status"][i])
-        row["grad_norm"] = float(m["grad_norm"][i])
+        row["value"] = float(m.values[i])
+        row.update({c: float(v[i]) for c, v in metrics.to_dict().items()})
+        row["status"] = m.status[i]
+        row["grad_norm"] = float(m.grad_norms[i])
         if i in bar_of:
             n = bar_of[i]
             death = float(bars.deaths[n])

@@ -18,6 +18,10 @@ from core.engine.landscape import Landscape
 from core.engine.toy import ExactBars, exact_barcode, get_toy, grid_values
 from core.engine.toy import sublevel_components as _components
 from core.engine.validate import ToyComparison, compare_engine_to_exact
+from core.nets.objective import resolve_device
+from core.runs.config import RunConfig
+from core.runs.pipeline import objectives
+from core.runs.record import Run
 from core.runs.store import RunInfo
 
 STAGES = ("minima", "paths", "barcode")  # the order in which a run reports progress
@@ -75,10 +79,10 @@ def runs_table(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
         rows.append(
             {
                 **_network_columns(r),
-                "minima (distinct)": s.get("n_minima", None),
+                "minima (distinct)": s.n_minima if s else None,
                 "starts": c.train.minima,
-                "TO-score sum": s.get("to_score_sum", None),
-                "TO-score max": s.get("to_score_max", None),
+                "TO-score sum": s.to_score_sum if s else None,
+                "TO-score max": s.to_score_max if s else None,
                 "stage": "finished" if r.stage == "results" else f"stopped after {r.stage}",
                 "date": dt.datetime.fromtimestamp(r.modified).strftime("%Y-%m-%d %H:%M"),
             }
@@ -108,10 +112,10 @@ def sweep_rows(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
             {
                 **_network_columns(r),
                 "seed": c.seed,
-                "minima": s["n_minima"],
-                "TO-score sum": s["to_score_sum"],
-                "TO-score max": s["to_score_max"],
-                "paths converged": f"{s['n_paths_converged']} of {s['n_paths']}",
+                "minima": s.n_minima,
+                "TO-score sum": s.to_score_sum,
+                "TO-score max": s.to_score_max,
+                "paths converged": f"{s.n_paths_converged} of {s.n_paths}",
             }
         )
     return rows
@@ -143,24 +147,24 @@ def to_score_series(
 # One run
 
 
-def minimum_facts(run: Any, k: int) -> dict[str, Any]:
+def minimum_facts(run: Run, k: int) -> dict[str, Any]:
     """What the dashboard says about minimum ``k`` of a finished run.
 
     Returns a dict with the segment ``length`` (inf for the essential bar), ``birth``,
     ``death``, ``merges_into`` (-1 when essential), the ``saddle_edge`` pair that killed the
     bar, the descent ``status`` and the train/test numbers.
     """
-    b, m = run.barcode, run.minima
-    if not 0 <= k < len(m["values"]):
-        raise ValueError(f"minimum={k!r}: must be between 0 and {len(m['values']) - 1}")
+    b, m, x = run.barcode, run.minima, run.metrics
+    if not 0 <= k < len(m):
+        raise ValueError(f"minimum={k!r}: must be between 0 and {len(m) - 1}")
     out = {
         "minimum": k,
-        "value": float(m["values"][k]),
-        "status": m["status"][k],
-        "train_loss": float(m["train_loss"][k]),
-        "test_loss": float(m["test_loss"][k]),
-        "train_error": float(m["train_error"][k]),
-        "test_error": float(m["test_error"][k]),
+        "value": float(m.values[k]),
+        "status": m.status[k],
+        "train_loss": float(x.train_loss[k]),
+        "test_loss": float(x.test_loss[k]),
+        "train_error": float(x.train_error[k]),
+        "test_error": float(x.test_error[k]),
     }
     if b is not None:
         i = int(np.flatnonzero(b.minimum == k)[0])  # bar of minimum k
@@ -174,59 +178,63 @@ def minimum_facts(run: Any, k: int) -> dict[str, Any]:
     return out
 
 
-def pair_index(run: Any, edge: tuple[int, int]) -> int | None:
+def _pairs(run: Run) -> np.ndarray:
+    """(E, 2) the stored paths' pairs; (0, 2) before the paths stage."""
+    return run.paths.pairs if run.paths else np.zeros((0, 2), dtype=np.int64)
+
+
+def pair_index(run: Run, edge: tuple[int, int]) -> int | None:
     """Index of the stored path joining ``edge`` (either order); None if none was computed."""
-    pairs = np.asarray(run.paths.get("pairs", []), dtype=np.int64).reshape(-1, 2)
+    pairs = _pairs(run)
     a, b = sorted(edge)
     hit = np.flatnonzero((pairs[:, 0] == a) & (pairs[:, 1] == b))
     return int(hit[0]) if hit.size else None
 
 
-def pair_labels(run: Any) -> list[str]:
+def pair_labels(run: Run) -> list[str]:
     """ "0 - 3 (saddle 0.1234)" for every stored path, in stored order."""
-    pairs = np.asarray(run.paths.get("pairs", []), dtype=np.int64).reshape(-1, 2)
-    saddles = run.paths.get("saddles", [])
+    pairs, saddles = _pairs(run), run.paths.saddles if run.paths else []
     return [
         f"{a} - {b} (saddle {s:.4g})" for (a, b), s in zip(pairs.tolist(), saddles, strict=True)
     ]
 
 
-def pairs_of_minimum(run: Any, k: int) -> list[int]:
+def pairs_of_minimum(run: Run, k: int) -> list[int]:
     """Indices of the stored paths that have minimum ``k`` as an end."""
-    pairs = np.asarray(run.paths.get("pairs", []), dtype=np.int64).reshape(-1, 2)
+    pairs = _pairs(run)
     return np.flatnonzero((pairs == k).any(axis=1)).tolist()
 
 
-def death_kinds(run: Any) -> dict[int, str]:
+def death_kinds(run: Run) -> dict[int, str]:
     """Minimum -> what ends its bar (``core.views.plots.barcodes.DEATH_KINDS``): the status of the
     path whose saddle killed it."""
     p, b = run.paths, run.barcode
-    row = {(int(i), int(j)): e for e, (i, j) in enumerate(np.asarray(p["pairs"]).reshape(-1, 2))}
+    row = {(int(i), int(j)): e for e, (i, j) in enumerate(p.pairs)}
     out = {}
     for m, d, (i, j) in zip(b.minimum, b.deaths, b.saddle_edge, strict=True):
         e = row.get((min(int(i), int(j)), max(int(i), int(j))))
         if not np.isfinite(d) or e is None:
             continue
-        status = p["status"][e]
+        status = p.status[e]
         out[int(m)] = (
             "no barrier"
             if status == "no barrier"
             else "upper bound (path not converged)"
             if status == "step cap"
             else "certified saddle"
-            if p["certified"][e]
+            if p.certified[e]
             else "saddle, not certified"
         )
     return out
 
 
-def convergence_words(run: Any) -> list[str]:
+def convergence_words(run: Run) -> list[str]:
     """Sentences on how far the run's numbers can be trusted."""
     s, c = run.summary, run.config
     m = run.minima
-    stopped = [k for k, st in enumerate(m["status"]) if st != "minimum"]
+    stopped = [k for k, st in enumerate(m.status) if st != "minimum"]
     lines = [
-        f"{s['n_true_minima']} of {s['n_minima']} distinct minima are true minima "
+        f"{s.n_true_minima} of {s.n_minima} distinct minima are true minima "
         f"(gradient norm <= {c.train.grad_tol:g});"
         + (
             f" minima {', '.join(map(str, stopped))} are stopping points (the descent "
@@ -234,24 +242,24 @@ def convergence_words(run: Any) -> list[str]:
             if stopped
             else " all of them are certified."
         ),
-        f"{s['n_paths_converged']} of {s['n_paths']} optimized paths converged by force "
+        f"{s.n_paths_converged} of {s.n_paths} optimized paths converged by force "
         "(perpendicular force and the climbing point's gradient below the tolerances, on the "
-        f"full data), {s.get('n_paths_no_barrier', 0)} joined their minima with no barrier, "
-        f"and {s.get('n_paths_step_cap', 0)} stopped at the step cap: their saddles are upper "
+        f"full data), {s.n_paths_no_barrier} joined their minima with no barrier, "
+        f"and {s.n_paths_step_cap} stopped at the step cap: their saddles are upper "
         "bounds and the bars they end may be too long.",
-        f"{s.get('n_saddles_certified', 0)} saddles are certified index-1 saddles (gradient "
+        f"{s.n_saddles_certified} saddles are certified index-1 saddles (gradient "
         "below the tolerance and exactly one clearly negative Hessian eigenvalue at the path's "
         "peak); in the barcode, certified deaths are solid, uncertified ones dotted, upper "
         "bounds hatched.",
     ]
-    if s["n_failed"]:
-        why = "; ".join(f"start {k}: {reason}" for k, reason in m.get("failed", {}).items())
+    if s.n_failed:
+        why = "; ".join(f"start {k}: {reason}" for k, reason in m.failed.items())
         lines.append(
-            f"{s['n_failed']} starts diverged and were left out" + (f" ({why})." if why else ".")
+            f"{s.n_failed} starts diverged and were left out" + (f" ({why})." if why else ".")
         )
-    if s["n_paths"] < s["n_pairs_total"]:
+    if s.n_paths < s.n_pairs_total:
         lines.append(
-            f"{s['n_paths']} of {s['n_pairs_total']} pairs got an optimized path (pairs = mst): "
+            f"{s.n_paths} of {s.n_pairs_total} pairs got an optimized path (pairs = mst): "
             "the others' short screening paths stayed above the route between their minima by "
             "more than any screened path fell when optimized, an empirical rule "
             "(BENCHMARKS.md, pair selection)."
@@ -275,7 +283,7 @@ def generalization_points(
         if run.barcode is None:
             continue
         seg = run.barcode.segment_of()  # (K,) by vertex
-        gap = np.asarray(run.minima[f"gap_{gap_kind}"], dtype=np.float64)
+        gap = run.metrics.gap(gap_kind)
         for k in np.flatnonzero(np.isfinite(seg)):
             lengths.append(float(seg[k]))
             gaps.append(float(gap[k]))
@@ -382,14 +390,9 @@ def level_range(Z: np.ndarray, exact: ExactBars) -> tuple[float, float, float]:
     return lo, hi, float(0.5 * (below + deaths[m]))
 
 
-def check_runnable(config: Any) -> None:
-    """Raise ValueError for settings that cannot run on this machine, before anything is saved.
-
-    Builds the run's objectives once: this resolves the device (``cuda`` without CUDA), loads
-    the dataset (a torchvision dataset that is not on disk and may not be downloaded) and
-    counts the network's parameters against the size limit.
-    """
-    from core.nets.objective import resolve_device
-    from core.runs.pipeline import objectives
-
-    objectives(config, resolve_device(config.device))
+def check_runnable(config: RunConfig):
+    """The run's objectives (``core.runs.pipeline.objectives``), or ValueError for settings
+    that cannot run on this machine, before anything is saved: a ``cuda`` device without
+    CUDA, a torchvision dataset that is not on disk and may not be downloaded, a network over
+    the size limit. ``core.runs.pipeline.run(config, prepared=...)`` then uses them."""
+    return objectives(config, resolve_device(config.device))

@@ -34,12 +34,10 @@ import torch
 from core.engine.barcode import Barcode, barcode_from_graph, graph_matrix
 from core.engine.chain import dense_points
 from core.engine.evaluate import values_of
-from core.engine.paths import PathOptions
 from core.engine.saddles import max_over
 
 log = logging.getLogger(__name__)
 
-FINAL_DENSITY = PathOptions().final_density  # the density the engine's final saddles start at
 
 __all__ = [
     "BarSpread",
@@ -98,14 +96,14 @@ def reevaluate(run, objective, *, chunk: int | None = 2048) -> tuple[np.ndarray,
     the tree on a subset, and is resolved there like the others. The saddle is the largest
     value along it, endpoints included. Pairs without a path are ``inf``.
     """
-    if not run.path_points:
+    if not run.paths:
         raise ValueError(f"run {run.run_id} has no stored paths yet")
-    dev = objective.device
-    values = values_of(objective, run.thetas.to(dev), chunk).double().cpu().numpy()  # (K,)
-    dens = np.maximum(np.asarray(run.paths["densities"], dtype=np.int64), FINAL_DENSITY)
-    pts = [dense_points(p.to(dev), int(d)) for p, d in zip(run.path_points, dens, strict=True)]
-    pairs = np.asarray(run.paths["pairs"], dtype=np.int64).reshape(-1, 2)
-    tops = max_over(objective, pts, chunk)
+    dev, p = objective.device, run.paths
+    values = values_of(objective, run.minima.thetas.to(dev), chunk).double().cpu().numpy()  # (K,)
+    dens = np.maximum(p.densities, run.config.paths.final_density)
+    pts = [dense_points(q.to(dev), int(d)) for q, d in zip(p.points, dens, strict=True)]
+    pairs = p.pairs
+    tops = max_over(objective, pts)
     ends = values[pairs].max(1, initial=-np.inf)  # a path includes its endpoints
     return values, graph_matrix(values, pairs, np.maximum(tops, ends))
 

@@ -224,7 +224,7 @@ def setup(doc: Doc, records, runs, missing) -> None:
         )
     else:
         doc.p("None: every path of every run met the stopping rule.")
-    stop = [R.run_row(r) for r in runs if r.summary["n_true_minima"] < r.summary["n_minima"]]
+    stop = [R.run_row(r) for r in runs if r.summary.n_true_minima < r.summary.n_minima]
     if stop:
         doc.p(
             f"{len(stop)} runs have minima that are stopping points (gradient norm above "

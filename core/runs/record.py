@@ -1,0 +1,137 @@
+"""The typed run record: what a network run computed, as the engine's own objects.
+
+``Run`` holds the engine's ``Minima``, ``Paths`` and ``Barcode`` (each with ``to_dict`` /
+``from_dict``), the per-minimum ``Metrics`` that only a network has (train and test loss and
+error), the ``Summary`` of a finished run, and the seconds each stage took.
+``core.runs.store`` writes and reads them (``write_stage``, ``read_run``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from core.engine.barcode import Barcode
+from core.engine.minima import Minima
+from core.engine.paths import Paths
+from core.runs.config import RunConfig
+
+
+@dataclass
+class Metrics:
+    """(K,) per-minimum numbers on the data: losses are cross-entropy without the L2 term,
+    errors are fractions of examples misclassified; gaps are test minus train."""
+
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    train_error: np.ndarray
+    test_error: np.ndarray
+
+    @property
+    def gap_loss(self) -> np.ndarray:
+        return self.test_loss - self.train_loss
+
+    @property
+    def gap_error(self) -> np.ndarray:
+        return self.test_error - self.train_error
+
+    def gap(self, kind: str) -> np.ndarray:
+        """The generalisation gap in ``kind``: "loss" or "error"."""
+        if kind not in ("loss", "error"):
+            raise ValueError(f"gap kind must be 'loss' or 'error', got {kind!r}")
+        return self.gap_loss if kind == "loss" else self.gap_error
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name).tolist() for f in dataclasses.fields(self)}
+        return d | {"gap_loss": self.gap_loss.tolist(), "gap_error": self.gap_error.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Metrics:
+        return cls(
+            **{
+                f.name: np.asarray(d[f.name], dtype=np.float64)
+                for f in dataclasses.fields(cls)
+            }
+        )
+
+
+@dataclass
+class Summary:
+    """A finished run in numbers: its TO-scores and counts (what run lists and sweeps show)."""
+
+    to_score_sum: float
+    to_score_max: float
+    n_minima: int
+    n_true_minima: int  # minima with gradient below train.grad_tol; the rest are stopping points
+    n_failed: int  # starts left out (non-finite loss or gradient)
+    n_pairs_total: int
+    n_paths: int
+    n_paths_converged: int
+    n_paths_no_barrier: int
+    n_paths_step_cap: int
+    n_saddles_certified: int
+    n_paths_final: int  # paths with final saddles (with pairs="mst", the barcode's tree)
+    seconds_minima: float
+    seconds_paths: float
+    finished: float  # seconds since the epoch
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Summary:
+        """Inverse of ``to_dict``; ValueError naming a missing or unknown key."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(d, dict):
+            raise ValueError(f"summary must be a JSON object, got {type(d).__name__}")
+        for key in d:
+            if key not in names:
+                raise ValueError(f"unknown key {key!r} in the summary")
+        missing = [n for n in names if n not in d]
+        if missing:
+            raise ValueError(f"missing key {missing[0]!r} in the summary")
+        return cls(**d)
+
+    @classmethod
+    def of(cls, minima: Minima, paths: Paths, barcode: Barcode, final_density: int, seconds):
+        k = len(minima)
+        return cls(
+            to_score_sum=barcode.to_score("sum"),
+            to_score_max=barcode.to_score("max"),
+            n_minima=k,
+            n_true_minima=int(minima.converged.sum()),
+            n_failed=len(minima.failed),
+            n_pairs_total=k * (k - 1) // 2,
+            n_paths=len(paths),
+            n_paths_converged=int(np.sum(paths.status == "converged")),
+            n_paths_no_barrier=int(np.sum(paths.status == "no barrier")),
+            n_paths_step_cap=int(np.sum(paths.status == "step cap")),
+            n_saddles_certified=int(np.sum(paths.certified)),
+            n_paths_final=int(np.sum(paths.densities >= final_density)),
+            seconds_minima=float(seconds["minima"]),
+            seconds_paths=float(seconds["paths"]),
+            finished=time.time(),
+        )
+
+
+@dataclass
+class Run:
+    """A finished (or partly finished) network run."""
+
+    run_id: str
+    config: RunConfig
+    minima: Minima
+    metrics: Metrics
+    paths: Paths | None = None  # None until the paths stage is finished
+    barcode: Barcode | None = None  # None until the run is finished
+    summary: Summary | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+    @property
+    def stage(self) -> str:
+        """The last finished stage: "minima", "paths" or "results"."""
+        return "results" if self.barcode else "paths" if self.paths is not None else "minima"
