@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_pages._form import key_of
+from pages._form import key_of
 from core.runs.config import RunConfig, fields_of
 from core.runs.store import read_json, write_json
 from core.views.dashboard import (
@@ -38,13 +38,13 @@ TIMEOUT = 120  # seconds per script run; the first toy or plane evaluation takes
 
 
 def open_page(page: str, **state) -> AppTest:
-    """Run app.py with ``state`` preset, switch to ``app_pages/<page>.py``; fail on exceptions."""
+    """Run app.py with ``state`` preset, switch to ``pages/<page>.py``; fail on exceptions."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
     if page != "home":
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -123,7 +123,7 @@ def test_barcode_selection_moves_everywhere(runs_env):
     marked = [t for t in charts(at)[0]["data"] if t.get("name", "").startswith("selected")]
     assert [int(t["customdata"][0][0]) for t in marked] == [2]
     # the selection survives a trip to another page
-    at.switch_page("app_pages/landscape.py").run()
+    at.switch_page("pages/landscape.py").run()
     assert at.selectbox(key="minimum_box").value == 2
 
 
@@ -303,7 +303,7 @@ def test_generalization_points_leave_out_the_essential_bar(tiny_runs):
 
 
 def test_a_clicked_point_names_its_minimum_in_any_customdata_form():
-    from app_pages._common import _first_customdata
+    from pages._common import _first_customdata
 
     assert _first_customdata([{"customdata": 3}]) == 3
     assert _first_customdata([{"customdata": [2, 0.5, 0.7]}]) == 2

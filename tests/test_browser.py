@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,18 +69,21 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
     raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def server(tiny_runs, tmp_path_factory):
+def _need_chromium() -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(
             f"{CHROMIUM} is absent: the browser test needs the system Chromium "
             "(.ci/run installs it; this machine has none)"
         )
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+
+@contextmanager
+def _serving(runs: Path, log: Path) -> Iterator[str]:
+    """A fresh ``streamlit run app.py`` on a free port, reading ``runs``; yields its URL."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = os.environ | {"BARCODES_RUNS_DIR": str(tiny_runs.root)}
+    env = os.environ | {"BARCODES_RUNS_DIR": str(runs)}
     cmd = [
         sys.executable,
         "-m",
@@ -107,6 +112,13 @@ def server(tiny_runs, tmp_path_factory):
             proc.kill()
             proc.wait(timeout=10)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_runs, tmp_path_factory):
+    _need_chromium()
+    with _serving(tiny_runs.root, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +191,33 @@ def test_every_page_renders_and_the_selection_follows_a_click(server, browser, t
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     finally:
         ctx.close()
+
+
+NAVIGATION = ["Home", "Run", "Barcode", "Landscape", "Generalization", "Compare", "Learn"]
+
+
+@pytest.mark.timeout(300, func_only=True)
+@pytest.mark.parametrize(
+    ("path", "title"), [("", "Loss-landscape barcodes"), ("barcode", "Barcode")]
+)
+def test_the_first_request_to_a_fresh_server_gets_the_navigation(tiny_runs, tmp_path, path, title):
+    """Streamlit serves a fresh server's first request in its legacy mode for a ``pages/``
+    folder (a page URL runs that file alone); the page still comes with app.py's navigation,
+    its own title and the sidebar's run picker."""
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with _serving(tiny_runs.root, tmp_path / "streamlit.log") as url, sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = b.new_page()
+            page.goto(f"{url}/{path}", timeout=WAIT_MS)  # the server's very first request
+            page.locator("h1").first.wait_for(timeout=WAIT_MS)
+            nav = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+            assert [t.split("\n")[-1] for t in nav] == NAVIGATION
+            assert page.locator("h1").first.inner_text() == title
+            assert page.url == f"{url}/{path}"
+            assert page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').count()
+            _no_errors(page, path or "home")
+        finally:
+            b.close()

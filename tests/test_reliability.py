@@ -331,7 +331,7 @@ def open_page(page: str, **state) -> AppTest:
         at.session_state[key] = value
     at.run()
     if page != "home":
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -396,7 +396,7 @@ def test_dashboard_skips_a_corrupt_run_and_a_forged_run_id(tiny_runs, tmp_path, 
         warnings = [w.value for w in at.sidebar.warning]
         assert warnings and all(bad in w and "unreadable" in w for w in warnings), warnings
         assert at.session_state["run_id"] == good  # the picker fell back to a readable run
-        at.switch_page("app_pages/barcode.py").run()
+        at.switch_page("pages/barcode.py").run()
         assert not at.exception, [e.value for e in at.exception]
         shown = [m.value for m in at.metric if m.label == "TO-score (sum)"]
         assert shown == [f"{tiny_runs.run.summary.to_score_sum:.6g}"]

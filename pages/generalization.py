@@ -4,10 +4,12 @@ import math
 
 import streamlit as st
 
-from app_pages._common import chart, export_table, load, saved_runs
 from core.views.dashboard import generalization_points, run_label
 from core.views.plots import generalization_figure
 from core.views.stats import correlation
+from pages._common import chart, export_table, load, saved_runs, through_app
+
+through_app()
 
 
 @st.cache_data(max_entries=32, show_spinner="Bootstrapping the correlations...")

@@ -11,8 +11,8 @@ import time
 
 import streamlit as st
 
-from app_pages._common import store
 from core.views.dashboard import STAGE_WORDS, STAGES, progress_words
+from pages._common import store
 
 
 def run_with_progress(config):
@@ -77,7 +77,7 @@ def open_run(run_id: str) -> None:
     """Make ``run_id`` current and go to its barcode."""
     st.session_state["run_id"] = run_id
     st.session_state["minimum"] = 0
-    st.switch_page("app_pages/barcode.py")
+    st.switch_page("pages/barcode.py")
 
 
 def pending_notice() -> None:

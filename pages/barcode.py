@@ -5,14 +5,6 @@ import math
 import pandas as pd
 import streamlit as st
 
-from app_pages._common import (
-    chart,
-    current_run,
-    export_run,
-    export_table,
-    minimum_picker,
-    select_from_table,
-)
 from core.views.analysis import minima_table
 from core.views.dashboard import (
     NO_OBSTRUCTION,
@@ -25,6 +17,17 @@ from core.views.dashboard import (
     pairs_of_minimum,
 )
 from core.views.plots import barcode_figure, diagram_figure, ident_of, saddle_history_figure
+from pages._common import (
+    chart,
+    current_run,
+    export_run,
+    export_table,
+    minimum_picker,
+    select_from_table,
+    through_app,
+)
+
+through_app()
 
 run = current_run()
 c, s, bars = run.config, run.summary, run.barcode

@@ -3,7 +3,6 @@
 import numpy as np
 import streamlit as st
 
-from app_pages._common import chart
 from core.engine.toy import TOYS
 from core.engine.validate import SIGNIFICANT, TOLERANCE
 from core.views.dashboard import alive_bars, level_range, sublevel, toy_view
@@ -14,6 +13,9 @@ from core.views.plots import (
     sublevel_figure,
     surface_figure,
 )
+from pages._common import chart, through_app
+
+through_app()
 
 
 @st.cache_data(

@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-from app_pages._common import store
-from app_pages._form import config_form
-from app_pages._running import open_run, pending_notice, run_with_progress
 from core.runs.config import RunConfig
+from pages._common import store, through_app
+from pages._form import config_form
+from pages._running import open_run, pending_notice, run_with_progress
+
+through_app()
 
 D = RunConfig()  # the defaults shown in the form
 

@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from app_pages._common import chart, export_table, load, saved_runs
 from core.views.dashboard import TO_SCORE_WORDS, run_label, sweep_rows, to_score_series
 from core.views.plots import barcodes_overlay_figure, to_score_figure
+from pages._common import chart, export_table, load, saved_runs, through_app
+
+through_app()
 
 st.title("Compare runs")
 st.markdown(

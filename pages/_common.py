@@ -11,7 +11,12 @@ Session state holds ids and selections only:
 from __future__ import annotations
 
 import os
+import runpy
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -25,6 +30,35 @@ FORMATS = {
     "pdf": "application/pdf",
     "html": "text/html",
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Routing: every page runs inside app.py's navigation
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+_ROUTING = threading.local()  # a script run is one thread
+
+
+@contextmanager
+def routed() -> Iterator[None]:
+    """app.py runs the chosen page inside this."""
+    _ROUTING.on = True
+    try:
+        yield
+    finally:
+        _ROUTING.on = False
+
+
+def through_app() -> None:
+    """The first call of every page. Streamlit serves a fresh server's first request in its
+    legacy mode for a ``pages/`` folder beside the entry script (app.py's ``st.navigation``
+    switches that mode off from then on): a page URL then runs the page file alone, without
+    the navigation and the sidebar. Such a run runs app.py instead, which routes to this
+    page, and stops."""
+    if getattr(_ROUTING, "on", False):
+        return
+    runpy.run_path(str(APP))
+    st.stop()
 
 
 # ---------------------------------------------------------------------------------------------

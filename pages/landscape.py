@@ -3,17 +3,20 @@
 import numpy as np
 import streamlit as st
 
-from app_pages._common import (
+from core.views.analysis import path_profile_of, plane_of
+from core.views.dashboard import minimum_facts, pair_index, pair_labels
+from core.views.plots import ident_of, plane_figure, profile_figure, projection_figure
+from pages._common import (
     chart,
     current_run,
     load,
     minimum_name,
     minimum_picker,
     runs_dir,
+    through_app,
 )
-from core.views.analysis import path_profile_of, plane_of
-from core.views.dashboard import minimum_facts, pair_index, pair_labels
-from core.views.plots import ident_of, plane_figure, profile_figure, projection_figure
+
+through_app()
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -3,8 +3,6 @@
 import numpy as np
 import streamlit as st
 
-from app_pages._common import chart, export_table, saved_runs
-from app_pages._running import open_run, pending_notice, run_with_progress
 from core.runs.config import RunConfig
 from core.views.dashboard import (
     TO_SCORE_WORDS,
@@ -15,6 +13,10 @@ from core.views.dashboard import (
     toy_picture,
 )
 from core.views.plots import growing_barcode_figure, sublevel_figure
+from pages._common import chart, export_table, saved_runs, through_app
+from pages._running import open_run, pending_notice, run_with_progress
+
+through_app()
 
 
 @st.cache_data(show_spinner=False)
