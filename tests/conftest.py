@@ -5,10 +5,11 @@
 4 or 8, 3 starts, 150 training steps and 100 path steps, on the CPU. Any test file can use it::
 
     def test_something(tiny_runs):
-        run = tiny_runs.run            # the width-8 run (a loaded core.runs.pipeline.Run)
+        run = tiny_runs.run            # the width-8 run (a core.runs.record.Run)
         store = tiny_runs.store        # RunStore over tiny_runs.root
 
-``runs_env`` also points ``BARCODES_RUNS_DIR`` at that store for the dashboard.
+``runs_env`` also points ``BARCODES_RUNS_DIR`` at that store for the dashboard; ``fake_run``
+writes a consistent run of 3 minima in 2 dimensions without computing anything.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from core.engine.barcode import barcode_from_graph
+from core.engine.minima import Minima
+from core.engine.paths import Paths
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
-from core.runs.store import RunStore
+from core.runs.record import Metrics, Run, Summary
+from core.runs.store import STAGES, RunStore, write_stage
 
 # a digits run of seconds through the CLI (the CLI and crash tests)
 TINY_CLI_ARGS = (
@@ -101,3 +107,61 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def fake_run(store: RunStore, seed: int = 0, stage: str = "results") -> str:
+    """Write a consistent run of 3 minima (P = 2) up to ``stage``; returns its id."""
+    config = RunConfig(seed=seed)
+    values = np.array([0.1, 0.2, 0.3]) + seed
+    zeros = np.zeros(3)
+    minima = Minima(
+        torch.arange(6.0).view(3, 2), values, zeros, ["minimum"] * 3, np.zeros(3, int), np.arange(3)
+    )
+    rec = Run(config.run_id, config, minima, Metrics(zeros, zeros, zeros, zeros))
+    rec.seconds = {"minima": 0.0, "paths": 0.0}
+    pairs = np.array([[0, 1], [0, 2], [1, 2]])
+    saddles = np.array([0.5, 0.9, 0.7]) + seed
+    rec.paths = Paths(
+        pairs=pairs,
+        points=[torch.zeros(3, 2)] * 3,
+        saddles=saddles,
+        straight=saddles + 1,
+        densities=np.full(3, 8),
+        status=np.array(["converged"] * 3, dtype=object),
+        force=zeros,
+        climb_grad=zeros,
+        scale=np.ones(3),
+        steps=np.full(3, 10),
+        history_steps=np.array([0]),
+        history=saddles[:, None],
+        climb=np.ones(3, int),
+        certified=np.ones(3, bool),
+        peak_value=saddles,
+        eigs=np.tile([-1.0, 1.0], (3, 1)),
+        peak_grad=zeros,
+    )
+    s = np.diag(values)
+    s[pairs[:, 0], pairs[:, 1]] = s[pairs[:, 1], pairs[:, 0]] = saddles
+    rec.barcode = barcode_from_graph(values, s)
+    rec.summary = Summary.of(minima, rec.paths, rec.barcode, 8, rec.seconds)
+    run_dir(store, config)
+    for st in STAGES[: STAGES.index(stage) + 1]:
+        write_stage(store, rec, st)
+    return config.run_id
+
+
+# strings that must never name a run folder
+BAD_IDS = [
+    "../x",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "..%2f..%2fetc",
+    "ABCDEF012345",
+    "abcdef01234",
+    "abcdef0123456",
+    "abcdef012345\n",
+    "abcdef012345/..",
+    "",
+    None,
+    123456789012,
+]

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages._form import key_of
 from core.runs.config import RunConfig, fields_of
 from core.runs.store import read_json, write_json
 from core.views.dashboard import (
@@ -32,6 +31,7 @@ from core.views.dashboard import (
     to_score_series,
     toy_picture,
 )
+from pages._form import key_of
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds per script run; the first toy or plane evaluation takes a few

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_CLI_ARGS
+from conftest import TINY_CLI_ARGS, fake_run
 
 from core.__main__ import _parser, config_from_args, flag_of, main
 from core.runs.config import FORMAT_VERSION, RunConfig, fields_of
@@ -182,7 +182,6 @@ def test_all_starts_diverge(tmp_path, capsys):
 
 
 def test_show_corrupt_and_unfinished_runs(tmp_path, capsys):
-    from test_runs import fake_run
 
     from core.runs.store import RunStore
 

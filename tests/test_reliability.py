@@ -1,8 +1,8 @@
 """Reliability and security: bad inputs to the library and the dashboard, diverging minima,
 corrupt run folders, no pickle anywhere, isolated dashboard sessions, server settings.
 
-The CLI's share of the bad-input corpus is in test_cli.py, the config's in test_config.py,
-the run store's in test_runs.py; crash and concurrency tests are in test_crash.py.
+The CLI's share of the bad-input corpus is in test_cli.py, the config's in runs/test_config.py,
+the run store's in runs/test_store.py; crash and concurrency tests are in runs/test_crash.py.
 """
 
 import ast
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import BAD_IDS
 from streamlit.testing.v1 import AppTest
 
 from core import landscape_of
@@ -436,7 +437,6 @@ def test_server_is_local_with_xsrf_and_small_uploads():
 def test_corpus_size():
     from test_cli import BAD_ARGV, BAD_CONFIG_FILES
     from test_config import BAD_DICTS
-    from test_runs import BAD_IDS
 
     sizes = [
         len(LIBRARY),

@@ -141,7 +141,7 @@ class MLP(nn.Module):
         buffers in place (the softmax, one exp per logit, into the logits; the ReLU mask into
         the incoming gradient) and skips autograd's graph, its zero-filled gradients of the
         parameter slices and the input gradient of the first layer. Equal to autograd to
-        float32 rounding (tests/test_models.py); faster than autograd's backward
+        float32 rounding (tests/nets/test_models.py); faster than autograd's backward
         (bench/engine.py, ``fused, autograd``).
         """
         n = len(self.hidden)

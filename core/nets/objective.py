@@ -468,7 +468,7 @@ class NetworkObjective:
         What is compiled is the loss through the logits, which autograd differentiates; blocks
         that take the model's hand-written gradient (the fused MLP) run it eagerly: its
         in-place backward is not safe to compile (BENCHMARKS.md, GPU check). Values equal
-        the eager ones to float32 rounding (tests/test_objective.py, tests/test_gpu.py).
+        the eager ones to float32 rounding (tests/nets/test_objective.py, tests/nets/test_gpu.py).
         Building takes tens of seconds per input shape and gains nothing on a CPU, so it is
         meant for CUDA.
         """

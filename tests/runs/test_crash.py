@@ -28,7 +28,7 @@ from core.runs.store import RunStore, read_json, read_run, read_tensors
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = TINY_CLI_ARGS
 RUN_ID = RunConfig.from_dict(
     {

@@ -431,7 +431,7 @@ def test_peak_memory_stays_under_the_budget_whatever_the_number_of_points():
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     ).stdout
     before, peak, per_example, n = (int(v) for v in out.split())
     one_block = ACTIVATION_FACTOR * per_example * n * m

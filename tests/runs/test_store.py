@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import run_dir
+from conftest import BAD_IDS, fake_run, run_dir
 
 from core.engine.barcode import barcode_from_graph
 from core.engine.minima import Minima
@@ -33,47 +33,6 @@ from core.runs.store import (
     write_stage,
     write_tensors,
 )
-
-
-def fake_run(store: RunStore, seed: int = 0, stage: str = "results") -> str:
-    """Write a consistent run of 3 minima (P = 2) up to ``stage``; returns its id."""
-    config = RunConfig(seed=seed)
-    values = np.array([0.1, 0.2, 0.3]) + seed
-    zeros = np.zeros(3)
-    minima = Minima(
-        torch.arange(6.0).view(3, 2), values, zeros, ["minimum"] * 3, np.zeros(3, int), np.arange(3)
-    )
-    rec = Run(config.run_id, config, minima, Metrics(zeros, zeros, zeros, zeros))
-    rec.seconds = {"minima": 0.0, "paths": 0.0}
-    pairs = np.array([[0, 1], [0, 2], [1, 2]])
-    saddles = np.array([0.5, 0.9, 0.7]) + seed
-    rec.paths = Paths(
-        pairs=pairs,
-        points=[torch.zeros(3, 2)] * 3,
-        saddles=saddles,
-        straight=saddles + 1,
-        densities=np.full(3, 8),
-        status=np.array(["converged"] * 3, dtype=object),
-        force=zeros,
-        climb_grad=zeros,
-        scale=np.ones(3),
-        steps=np.full(3, 10),
-        history_steps=np.array([0]),
-        history=saddles[:, None],
-        climb=np.ones(3, int),
-        certified=np.ones(3, bool),
-        peak_value=saddles,
-        eigs=np.tile([-1.0, 1.0], (3, 1)),
-        peak_grad=zeros,
-    )
-    s = np.diag(values)
-    s[pairs[:, 0], pairs[:, 1]] = s[pairs[:, 1], pairs[:, 0]] = saddles
-    rec.barcode = barcode_from_graph(values, s)
-    rec.summary = Summary.of(minima, rec.paths, rec.barcode, 8, rec.seconds)
-    run_dir(store, config)
-    for st in STAGES[: STAGES.index(stage) + 1]:
-        write_stage(store, rec, st)
-    return config.run_id
 
 
 def tmp_files(d):
@@ -145,20 +104,6 @@ def test_corrupt_safetensors(tmp_path):
 
 # --- run ids ------------------------------------------------------------------------------
 
-BAD_IDS = [
-    "../x",
-    "../../etc/passwd",
-    "/etc/passwd",
-    "..%2f..%2fetc",
-    "ABCDEF012345",
-    "abcdef01234",
-    "abcdef0123456",
-    "abcdef012345\n",
-    "abcdef012345/..",
-    "",
-    None,
-    123456789012,
-]
 
 
 @pytest.mark.parametrize("run_id", BAD_IDS, ids=repr)
