@@ -6,6 +6,7 @@ the run store's in runs/test_store.py; crash and concurrency tests are in runs/t
 """
 
 import ast
+import importlib.util
 import math
 import resource
 import shutil
@@ -434,9 +435,16 @@ def test_server_is_local_with_xsrf_and_small_uploads():
     assert "0.0.0.0" not in makefile and "--server.address 127.0.0.1" in makefile
 
 
+def _test_module(path: str):
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / "tests" / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_corpus_size():
-    from test_cli import BAD_ARGV, BAD_CONFIG_FILES
-    from test_config import BAD_DICTS
+    cli, config = _test_module("test_cli.py"), _test_module("runs/test_config.py")
+    BAD_ARGV, BAD_CONFIG_FILES, BAD_DICTS = cli.BAD_ARGV, cli.BAD_CONFIG_FILES, config.BAD_DICTS
 
     sizes = [
         len(LIBRARY),

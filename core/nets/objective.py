@@ -13,7 +13,7 @@ Three ways to evaluate M networks, equal to float32 rounding in values and gradi
 - ``"fused"``: the model's hand-written ``forward_many`` (``core.nets.models``): the M networks as
   one wide network, batched matmuls for linear layers, grouped convolutions for conv layers.
   Where the model also has ``ce_and_grad_many`` (the MLP), the gradient is its hand-written
-  backward pass, computed with the loss (``_HandGradCE`` for autograd callers), its
+  backward pass, computed with the loss (``HandGradCE`` for autograd callers), its
   activations freed before the backward pass is asked for. ``values_and_grads(thetas)``,
   which ``core.engine.evaluate`` calls, takes it without autograd around it at all (the l2 term and
   the per-block slices by hand, the same numbers to the bit).
@@ -40,11 +40,9 @@ from __future__ import annotations
 
 import copy
 import functools
-import glob
 import logging
 import math
 import numbers
-import os
 
 import numpy as np
 import torch
@@ -54,20 +52,16 @@ from torch.func import functional_call, vmap
 from torch.utils.checkpoint import checkpoint
 
 from core.engine.evaluate import autograd_values_and_grads
+from core.nets.device import (
+    choose_strategy,
+    cpu_block_bytes,
+    default_memory_budget,
+    resolve_device,
+)
+from core.nets.handgrad import HandGradCE, hand_ce_and_grad
 from core.nets.models import init_thetas, n_params, unflatten
 
 log = logging.getLogger(__name__)
-
-STRATEGIES = ("auto", "loop", "vmap", "fused")
-
-# Fastest strategy per device kind and architecture for blocks of several networks (a block of
-# one takes the loop), from bench/engine.py's tables and the GPU check in BENCHMARKS.md.
-# "cpu1": one intra-op thread, where per-network convolutions keep up with grouped ones.
-AUTO_STRATEGY = {
-    "cpu": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
-    "cpu1": {"mlp": "fused", "cnn": "loop", "resnet": "loop", "transformer": "fused"},
-    "cuda": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
-}
 
 ACTIVATION_FACTOR = 2  # peak memory / saved activations, with a margin
 # An evaluation without gradients holds the logits and the loss's temporaries of their size
@@ -77,63 +71,6 @@ LOGIT_COPIES = 3
 # A speed block holds at least this many (network, example) pairs: fewer and the per-call
 # overhead outweighs the cache.
 MIN_BLOCK_ROWS = 1024
-
-
-def resolve_device(device) -> torch.device:
-    """``"auto"`` -> cuda if available else cpu; anything else through ``torch.device``;
-    ValueError for CUDA on a machine without it."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but CUDA is not available on this machine")
-    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
-        device = torch.device("cuda", torch.cuda.current_device())  # as tensors report it
-    return device
-
-
-def default_memory_budget(device: torch.device) -> int:
-    """Bytes of activations allowed per block: half the free GPU memory, or a quarter of RAM."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0] // 2
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-
-
-def cpu_block_bytes() -> int:
-    """Half the CPU's last-level cache, in bytes (from sysfs; 16 MiB where unknown)."""
-    sizes = []
-    for f in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
-        try:
-            text = open(f).read().strip()
-        except OSError:
-            continue
-        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
-        digits = text.rstrip("KMG")
-        sizes += [int(digits) * unit] if digits.isdigit() else []
-    return max(sizes) // 2 if sizes else 16 << 20
-
-
-def device_kind(device: torch.device) -> str:
-    """The ``AUTO_STRATEGY`` key: "cuda", "cpu", or "cpu1" for a CPU with one intra-op thread."""
-    if device.type == "cpu":
-        return "cpu1" if torch.get_num_threads() == 1 else "cpu"
-    return device.type
-
-
-def choose_strategy(strategy: str, model: nn.Module, device: torch.device) -> str:
-    """The evaluation strategy that ``strategy`` names for this model and device."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    fusable = callable(getattr(model, "forward_many", None))
-    if strategy == "fused" and not fusable:
-        raise ValueError(
-            f"strategy 'fused' needs a model with forward_many (core.nets.models), "
-            f"got {type(model).__name__}"
-        )
-    if strategy != "auto":
-        return strategy
-    table = AUTO_STRATEGY.get(device_kind(device), {})
-    return table.get(getattr(model, "arch", None), "loop") if fusable else "loop"
 
 
 def _bytes_per_example(model: nn.Module, x: Tensor) -> tuple[int, int]:
@@ -276,7 +213,7 @@ class NetworkObjective:
     def _ce_sum(self, thetas: Tensor, x: Tensor, y: Tensor) -> Tensor:
         """Summed cross-entropy (M,) of the M networks over the examples x, y."""
         if thetas.requires_grad and torch.is_grad_enabled() and self._hand_grad(len(thetas)):
-            return _HandGradCE.apply(thetas, self.model, x.to(thetas.dtype), y)
+            return HandGradCE.apply(thetas, self.model, x.to(thetas.dtype), y)
         return self._logits_ce(thetas, x, y)
 
     def _logits_ce(self, thetas: Tensor, x: Tensor, y: Tensor) -> Tensor:
@@ -372,9 +309,7 @@ class NetworkObjective:
             else:
                 ce, g = None, None
                 for j in range(0, b, b_block):
-                    c, gj = _hand_ce_and_grad(
-                        self.model, th, x[j : j + b_block], y[j : j + b_block]
-                    )
+                    c, gj = hand_ce_and_grad(self.model, th, x[j : j + b_block], y[j : j + b_block])
                     gj.mul_(inv_b)
                     ce, g = (c, gj) if g is None else (ce + c, g.add_(gj))
                 v = ce / b + 0.5 * self.l2 * th.pow(2).sum(1)
@@ -480,37 +415,6 @@ class NetworkObjective:
     def init(self, m: int, seed: int) -> Tensor:
         """M default initializations (M, P) on the device (``core.nets.models.init_thetas``)."""
         return init_thetas(self.model, m, seed).to(self.device)
-
-
-def _hand_ce_and_grad(model: nn.Module, thetas: Tensor, x: Tensor, y: Tensor):
-    """Summed cross-entropy (M,) and its gradient (M, P) flat in ``thetas``' layout, from the
-    model's ``ce_and_grad_many``, in ``thetas``' dtype."""
-    ce, grads = model.ce_and_grad_many(unflatten(thetas, model), x, y)
-    m = thetas.shape[0]
-    flat = [grads[name].reshape(m, -1) for name, _ in model.named_parameters()]
-    return ce.to(thetas.dtype), torch.cat(flat, 1).to(thetas.dtype)
-
-
-class _HandGradCE(torch.autograd.Function):
-    """Summed cross-entropy (M,) whose gradient w.r.t. thetas (M, P) the model computes by
-    hand in the forward pass (``ce_and_grad_many``, core/nets/models.py): no autograd graph, only
-    the (M, P) gradient is kept for backward."""
-
-    @staticmethod
-    def forward(ctx, thetas: Tensor, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        ce, grad = _hand_ce_and_grad(model, thetas, x, y)
-        ctx.save_for_backward(grad)
-        return ce
-
-    @staticmethod
-    def backward(ctx, g: Tensor):
-        if torch.is_grad_enabled():  # create_graph: the saved gradient has no graph of its own
-            raise RuntimeError(
-                "the fused MLP's hand-written gradient has no second derivatives; "
-                "use strategy='vmap' or 'loop' for create_graph=True"
-            )
-        (grad,) = ctx.saved_tensors
-        return grad * g.unsqueeze(1), None, None, None
 
 
 class OnExamples:

@@ -33,7 +33,8 @@ from core.engine.landscape import landscape_of
 from core.engine.minima import Minima
 from core.nets.data import load_dataset
 from core.nets.models import build_model, n_params
-from core.nets.objective import NetworkObjective, resolve_device
+from core.nets.device import resolve_device
+from core.nets.objective import NetworkObjective
 from core.runs.config import MAX_PARAMS, MAX_PATH_VALUES, RunConfig
 from core.runs.record import Metrics, Run, Summary
 from core.runs.store import RunStore, pause_point, read_run, write_stage

@@ -37,7 +37,7 @@ __all__ = ["Plane", "Profile", "minima_table", "path_profile_of", "plane_of", "r
 
 @functools.lru_cache(maxsize=4)
 def _objective_from_json(config_json: str):
-    from core.nets.objective import resolve_device  # network code loads only when needed
+    from core.nets.device import resolve_device  # network code loads only when needed
     from core.runs.pipeline import objectives
 
     cfg = RunConfig.from_json(config_json)

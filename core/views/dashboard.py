@@ -18,7 +18,7 @@ from core.engine.landscape import Landscape
 from core.engine.toy import ExactBars, exact_barcode, get_toy, grid_values
 from core.engine.toy import sublevel_components as _components
 from core.engine.validate import ToyComparison, compare_engine_to_exact
-from core.nets.objective import resolve_device
+from core.nets.device import resolve_device
 from core.runs.config import RunConfig
 from core.runs.pipeline import objectives
 from core.runs.record import Run

@@ -14,8 +14,9 @@ from core.engine.paths import PathOptions, connect
 from core.engine.saddles import path_profile
 from core.engine.validate import TOLERANCE, compare_engine_to_exact
 from core.nets.data import load_dataset
+from core.nets.device import STRATEGIES
 from core.nets.models import ARCHITECTURES, build_model
-from core.nets.objective import STRATEGIES, NetworkObjective
+from core.nets.objective import NetworkObjective
 
 pytestmark = [
     pytest.mark.gpu,

@@ -12,15 +12,9 @@ from sklearn.datasets import load_digits
 
 import core.nets.objective as objective_module
 from core.engine.evaluate import autograd_values_and_grads, values_and_grads, values_of
+from core.nets.device import AUTO_STRATEGY, STRATEGIES, cpu_block_bytes, device_kind
 from core.nets.models import ARCHITECTURES, build_model, n_params, unflatten
-from core.nets.objective import (
-    ACTIVATION_FACTOR,
-    AUTO_STRATEGY,
-    STRATEGIES,
-    NetworkObjective,
-    cpu_block_bytes,
-    device_kind,
-)
+from core.nets.objective import ACTIVATION_FACTOR, NetworkObjective
 
 L2 = 1e-2
 
