@@ -79,7 +79,7 @@ def runs_env(tiny_runs, monkeypatch) -> TinyRuns:
 
 def run_dir(store: RunStore, config: RunConfig) -> Path:
     """A run folder holding only ``config``'s config.json (for tests that write stages)."""
-    from core.runs.store import write_json
+    from core.runs.files import write_json
 
     d = store.dir(config.run_id)
     d.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.runs.config import RunConfig, fields_of
-from core.runs.store import read_json, write_json
+from core.runs.files import read_json, write_json
 from core.views.dashboard import (
     alive_bars,
     generalization_points,

@@ -26,9 +26,10 @@ from core.engine.paths import Paths
 from core.nets.data import load_dataset
 from core.nets.models import build_model
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
+from core.runs.files import read_json, write_json
 from core.runs.pipeline import check_size, objectives, run
 from core.runs.record import Metrics, Run
-from core.runs.store import RunStore, read_json, read_run, write_json, write_stage
+from core.runs.store import RunStore, read_run, write_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = RunConfig(

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from core.runs.store import RunStore, atomic_write
+from core.runs.files import atomic_write
+from core.runs.store import RunStore
 from core.runs.sweep import load_sweep
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ Reliability, in one place:
   PyTorch's ``meta`` device (``check_size``).
 - Starts whose loss or gradient is not finite are left out with the reason (minima.json
   ``failed``, ``Summary.n_failed``); the run goes on with the rest.
-- Test hook: ``core.runs.store.PAUSE_AT`` makes the process sleep at a named point (see
-  ``core.runs.store.pause_point``) so that the crash tests can kill it there.
+- Test hook: ``core.runs.files.PAUSE_AT`` makes the process sleep at a named point (see
+  ``core.runs.files.pause_point``) so that the crash tests can kill it there.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ import torch
 from core.engine.landscape import landscape_of
 from core.engine.minima import Minima
 from core.nets.data import load_dataset
-from core.nets.models import build_model, n_params
 from core.nets.device import resolve_device
+from core.nets.models import build_model, n_params
 from core.nets.objective import NetworkObjective
 from core.runs.config import MAX_PARAMS, MAX_PATH_VALUES, RunConfig
 from core.runs.record import Metrics, Run, Summary
-from core.runs.store import RunStore, pause_point, read_run, write_stage
+from core.runs.files import pause_point
+from core.runs.store import RunStore, read_run, write_stage
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from core.engine.barcode import Barcode
 from core.engine.minima import Minima

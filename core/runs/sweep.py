@@ -34,7 +34,8 @@ from typing import Any
 
 from core.engine.options import REGIMES
 from core.runs.config import ARCHITECTURES, DATASETS, LATER_IN_SWEEPS, RunConfig
-from core.runs.store import RunStore, read_json, write_json
+from core.runs.files import read_json, write_json
+from core.runs.store import RunStore
 
 log = logging.getLogger(__name__)
 

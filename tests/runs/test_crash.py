@@ -2,7 +2,7 @@
 
 A process is killed with SIGKILL at each stage: while training minima, while writing the
 minima, while optimising paths, while writing the paths, while writing the results (the
-pause points of ``core.runs.store.pause_point``: the process sleeps there until it is killed, so
+pause points of ``core.runs.files.pause_point``: the process sleeps there until it is killed, so
 the kill always lands at the same place). Then the killed folder is checked (its finished
 stages are complete, nothing unfinished is listed or loaded as finished), and the same
 command is run again: the final barcode and minima equal those of an uninterrupted run, and
@@ -24,7 +24,8 @@ from conftest import TINY_CLI_ARGS
 
 from core.__main__ import main
 from core.runs.config import RunConfig
-from core.runs.store import RunStore, read_json, read_run, read_tensors
+from core.runs.files import read_json, read_tensors
+from core.runs.store import RunStore, read_run
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ TIMEOUT = 120  # seconds for one process to reach its pause point or finish
 
 # the CLI with the pause point injected: argv[1] is the point ("" for none)
 HARNESS = (
-    "import sys, core.runs.store; core.runs.store.PAUSE_AT = sys.argv[1] or None; "
+    "import sys, core.runs.files; core.runs.files.PAUSE_AT = sys.argv[1] or None; "
     "from core.__main__ import main; sys.exit(main(sys.argv[2:]))"
 )
 

@@ -21,18 +21,8 @@ from core.engine.minima import Minima
 from core.engine.paths import Paths
 from core.runs.config import RunConfig
 from core.runs.record import Metrics, Run, Summary
-from core.runs.store import (
-    STAGES,
-    RunBusyError,
-    RunStore,
-    check_file,
-    read_json,
-    read_run,
-    read_tensors,
-    write_json,
-    write_stage,
-    write_tensors,
-)
+from core.runs.files import check_file, read_json, read_tensors, write_json, write_tensors
+from core.runs.store import STAGES, RunBusyError, RunStore, read_run, write_stage
 
 
 def tmp_files(d):

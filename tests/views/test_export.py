@@ -9,7 +9,8 @@ import pytest
 from conftest import run_dir
 
 from core.runs.config import RunConfig
-from core.runs.store import RunStore, write_json
+from core.runs.files import write_json
+from core.runs.store import RunStore
 from core.views.export import browser_path, figure_bytes, run_archive, table_csv
 
 needs_chromium = pytest.mark.skipif(
