@@ -18,6 +18,7 @@ Shape letters used in docstrings and comments throughout:
 from core.engine.barcode import Barcode, barcode_from_graph
 from core.engine.landscape import Landscape, barcode_of, landscape_of
 from core.engine.options import ANALYTIC, MinimaOptions, PathOptions
+from core.nets.module import landscape_of_model
 
 __all__ = [
     "ANALYTIC",
@@ -28,4 +29,5 @@ __all__ = [
     "barcode_from_graph",
     "barcode_of",
     "landscape_of",
+    "landscape_of_model",
 ]

@@ -1,0 +1,191 @@
+"""Any nn.Module as an objective: batched == loop for both BatchNorm modes, statistics that
+match PyTorch's own, checkpoints as minima, torchvision's ResNet-18, and bad input."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+
+from core import landscape_of_model
+from core.engine.evaluate import autograd_values_and_grads
+from core.nets.data import load_dataset
+from core.nets.models import flatten
+from core.nets.module import ModuleObjective, load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class Residual(nn.Module):
+    """What a user writes: a convolution, BatchNorm, a residual block, a linear head."""
+
+    def __init__(self, width: int = 4):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width))
+        self.block = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width))
+        self.drop = nn.Dropout(0.5)  # must be off: the landscape is deterministic
+        self.head = nn.Linear(width, 10)
+
+    def forward(self, x):
+        h = F.relu(self.stem(x))
+        h = F.relu(h + self.block(h))
+        return self.head(self.drop(h.mean((2, 3))))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", n_train=96, n_test=32)
+
+
+def _thetas(model, m=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    base = flatten(model)
+    return base + 0.1 * torch.randn(m, base.numel(), generator=g)
+
+
+@pytest.mark.parametrize("batchnorm", ["batch", "recomputed"])
+def test_batched_equals_loop_in_values_and_gradients(digits, batchnorm):
+    torch.manual_seed(0)
+    model = Residual()
+    obj = ModuleObjective(
+        model, digits.x_train, digits.y_train, batchnorm=batchnorm, batch_size=32, stats_examples=64
+    )
+    assert obj.strategy == "vmap"
+    th = _thetas(model)
+    vb, gb = autograd_values_and_grads(lambda t: obj.evaluate_with(t, "vmap"), th)
+    vl, gl = autograd_values_and_grads(lambda t: obj.evaluate_with(t, "loop"), th)
+    torch.testing.assert_close(vb, vl, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gb, gl, rtol=1e-4, atol=1e-5 * float(gl.abs().max()))
+    assert obj(th).shape == (3,) and torch.isfinite(gb).all()
+
+
+def test_recomputed_statistics_are_pytorchs_own(digits):
+    """The "recomputed" value at theta equals loading theta into the model, letting PyTorch
+    recompute every running statistic from the statistics examples (momentum None, one
+    batch), and evaluating in eval mode."""
+    torch.manual_seed(1)
+    model = Residual()
+    obj = ModuleObjective(
+        model, digits.x_train, digits.y_train, batchnorm="recomputed", stats_examples=64, l2=0.0
+    )
+    theta = _thetas(model, m=1)[0]
+    ref = copy.deepcopy(model)
+    torch.nn.utils.vector_to_parameters(theta, ref.parameters())
+    for bn in (m for m in ref.modules() if isinstance(m, nn.BatchNorm2d)):
+        bn.reset_running_stats()
+        bn.momentum = None
+    with torch.no_grad():
+        ref.train()
+        ref.drop.eval()
+        ref(digits.x_train[:64])
+        ref.eval()
+        want = F.cross_entropy(ref(digits.x_train), digits.y_train)
+    assert obj(theta[None])[0].item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_batch_mode_normalises_each_evaluation_batch_by_itself(digits):
+    """The loss depends on the evaluation batches: 32 at a time differs from all at once."""
+    torch.manual_seed(2)
+    model = Residual()
+    th = _thetas(model, m=2)
+    small = ModuleObjective(model, digits.x_train, digits.y_train, batch_size=32)
+    whole = ModuleObjective(model, digits.x_train, digits.y_train)
+    assert not torch.allclose(small(th), whole(th))
+
+
+def test_checkpoints_round_trip_and_become_the_minima(digits, tmp_path):
+    torch.manual_seed(3)
+    model = Residual()
+    nets = [Residual() for _ in range(2)]
+    torch.save(nets[0].state_dict(), tmp_path / "a.pt")
+    save_file(
+        {k: v.contiguous() for k, v in nets[1].state_dict().items()}, tmp_path / "b.safetensors"
+    )
+    for net, name in zip(nets, ["a.pt", "b.safetensors"], strict=True):
+        assert torch.equal(load_checkpoint(tmp_path / name, model), flatten(net))
+    land = landscape_of_model(
+        model,
+        (digits.x_train, digits.y_train),
+        checkpoints=tmp_path,
+        device="cpu",
+        train={"steps": 200, "lr": 0.05, "grad_tol": 1e-3},
+        paths={"steps": 40, "n_points": 5, "max_points": 6},
+    )
+    assert sorted(land.minima.start_of.tolist()) == list(range(len(land.minima)))
+    assert len(land.barcode) == len(land.minima) == 2 and land.barcode.n_essential == 1
+    assert np.isfinite(land.paths.saddles).all()
+
+
+def test_trained_from_the_models_own_initialisation(digits):
+    torch.manual_seed(4)
+    land = landscape_of_model(
+        Residual(),
+        torch.utils.data.TensorDataset(digits.x_train, digits.y_train),
+        minima=3,
+        batch_size=48,
+        device="cpu",
+        train={"steps": 150, "lr": 0.05},
+        paths={"steps": 40, "n_points": 5, "max_points": 6},
+    )
+    assert len(land.barcode) == len(land.minima) >= 1
+    births = np.sort(land.barcode.births)
+    np.testing.assert_allclose(births, np.sort(land.minima.values))
+
+
+def test_torchvision_resnet18_batched_equals_loop():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(5)
+    model = torchvision.models.resnet18(num_classes=10)
+    x = torch.rand(4, 3, 32, 32)
+    y = torch.tensor([0, 1, 2, 3])
+    obj = ModuleObjective(model, x, y)
+    th = _thetas(model, m=2)
+    torch.testing.assert_close(
+        obj.evaluate_with(th, "vmap"), obj.evaluate_with(th, "loop"), rtol=1e-5, atol=1e-5
+    )
+
+
+class NotAStateDict:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("write", "match"),
+    [
+        (lambda p, m: None, "is missing"),
+        (lambda p, m: torch.save(NotAStateDict(), p), "without unpickling code"),
+        (lambda p, m: p.write_bytes(b"garbage"), "cannot be read"),
+        (
+            lambda p, m: torch.save(
+                {k: v for k, v in m.state_dict().items() if "head" not in k}, p
+            ),
+            "lacks 2 parameter",
+        ),
+        (
+            lambda p, m: torch.save(m.state_dict() | {"extra.weight": torch.zeros(1)}, p),
+            "'extra.weight'",
+        ),
+        (
+            lambda p, m: torch.save(m.state_dict() | {"head.bias": torch.zeros(3)}, p),
+            r"head.bias has shape \(3,\), the model's is \(10,\)",
+        ),
+    ],
+)
+def test_a_bad_checkpoint_gets_one_clear_message(tmp_path, write, match):
+    model = Residual()
+    path = tmp_path / "c.pt"
+    write(path, model)
+    with pytest.raises(ValueError, match=match):
+        load_checkpoint(path, model)
+
+
+def test_bad_arguments_name_the_value(digits):
+    with pytest.raises(ValueError, match="batchnorm='train'"):
+        ModuleObjective(Residual(), digits.x_train, digits.y_train, batchnorm="train")
+    with pytest.raises(ValueError, match="minima=1"):
+        landscape_of_model(Residual(), (digits.x_train, digits.y_train), minima=1, device="cpu")
+    with pytest.raises(ValueError, match="data must be"):
+        landscape_of_model(Residual(), digits.x_train, device="cpu")
