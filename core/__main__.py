@@ -1,4 +1,4 @@
-"""Command line: ``python -m core {run,list,show,toy,sweep,sweeps,presets,report} ...``.
+"""Command line: ``python -m core {run,list,show,toy,sweep,sweeps,presets,report,analyze} ...``.
 
 Bad input (a bad flag or config value, a missing dataset, an unknown or corrupt run, a path
 that cannot be used) prints one line on stderr and exits with code 2; nothing already saved
@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from core import sweep_cli
+from core import model_cli, sweep_cli
 from core.runs.config import RunConfig, fields_of
 from core.runs.record import Run, Summary
 from core.runs.store import RunStore
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("name")
     t.add_argument("--starts", type=int, default=32)
     sweep_cli.add_commands(sub, _run_flags)
+    model_cli.add_command(sub, add_field)
     for command in sub.choices.values():  # the global options after the command too
         command.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.add_argument(
@@ -64,21 +65,26 @@ def _parser() -> argparse.ArgumentParser:
 def _run_flags(r: argparse.ArgumentParser) -> None:
     """A flag for every RunConfig field (``run`` and ``sweep``), from its declaration."""
     r.add_argument("--config", help="a config JSON file; flags below override its fields")
-    for where, f, default in fields_of(RunConfig()):
-        md, kind = f.metadata, str(f.type)
-        shown = "none" if default is None else default
-        kw = {"dest": where, "default": None, "help": f"{md['help']} [{where}, default {shown}]"}
-        if kind == "bool":
-            kw["action"] = "store_true"
-        elif md["choices"]:
-            kw["choices"] = md["choices"]
-        elif kind.startswith("int"):
-            kw.update(type=int, metavar="N")
-        elif kind == "float":
-            kw.update(type=float, metavar="X")
-        else:
-            kw["metavar"] = "TEXT"
-        r.add_argument(flag_of(f), **kw)
+    for where, f, _ in fields_of(RunConfig()):
+        add_field(r, where, f)
+
+
+def add_field(r: argparse.ArgumentParser, where: str, f) -> None:
+    """The flag of one declared field (``core.engine.options.knob``), stored at ``where``."""
+    md, kind = f.metadata, str(f.type)
+    shown = "none" if f.default is None else f.default
+    kw = {"dest": where, "default": None, "help": f"{md['help']} [{where}, default {shown}]"}
+    if kind == "bool":
+        kw["action"] = "store_true"
+    elif md["choices"]:
+        kw["choices"] = md["choices"]
+    elif kind.startswith("int"):
+        kw.update(type=int, metavar="N")
+    elif kind == "float":
+        kw.update(type=float, metavar="X")
+    else:
+        kw["metavar"] = "TEXT"
+    r.add_argument(flag_of(f), **kw)
 
 
 def flag_of(f) -> str:
@@ -268,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             "sweeps": sweep_cli.cmd_sweeps,
             "presets": sweep_cli.cmd_presets,
             "report": sweep_cli.cmd_report,
+            "analyze": lambda a, s: model_cli.cmd_analyze(a),
         }
         return commands[a.command](a, store)
     except (UsageError, ValueError) as exc:

@@ -129,6 +129,15 @@ class ModuleObjective:
         self.batch_size = min(batch_size or len(x), len(x))
         self.x_stats = self.x[:stats_examples]
         self.norms = [n for n, _ in _batchnorms(self.model)]
+        try:
+            with torch.no_grad():
+                self.loss(self.batched(self.x[:2]), self.y[:2])
+        except Exception as exc:  # whatever the module or the loss raises on these examples
+            why = " ".join(str(exc).split())[:200]
+            raise ValueError(
+                f"{type(model).__name__} cannot evaluate the data (inputs {tuple(x.shape[1:])}, "
+                f"targets {tuple(y.shape[1:])}): {why}"
+            ) from None
         self.strategy = self._choose(strategy)
 
     # -- one network, as a pure function of its flat parameters --------------------------------

@@ -189,3 +189,83 @@ def test_bad_arguments_name_the_value(digits):
         landscape_of_model(Residual(), (digits.x_train, digits.y_train), minima=1, device="cpu")
     with pytest.raises(ValueError, match="data must be"):
         landscape_of_model(Residual(), digits.x_train, device="cpu")
+
+
+FACTORY = """
+import torch.nn.functional as F
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+        self.head = nn.Linear(3, 10)
+
+    def forward(self, x):
+        return self.head(F.relu(self.bn(self.conv(x))).mean((2, 3)))
+
+
+def make():
+    return Net()
+"""
+ENGINE_FLAGS = "--steps 100 --lr 0.05 --path-steps 30 --path-points 5 --path-max-points 6"
+
+
+@pytest.fixture
+def user_package(tmp_path, monkeypatch):
+    (tmp_path / "usernets.py").write_text(FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def _analyze(args: str, capsys) -> tuple[int, str, str]:
+    from core.__main__ import main
+
+    code = main(
+        ["analyze", "--dataset", "digits", "--n-train", "64", "--device", "cpu", *args.split()]
+    )
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_analyze_a_user_factory_from_checkpoints(user_package, capsys):
+    import usernets
+
+    ckpt = user_package / "ckpt"
+    ckpt.mkdir()
+    for i in range(2):
+        torch.manual_seed(i)
+        torch.save(usernets.make().state_dict(), ckpt / f"net{i}.pt")
+    code, out, err = _analyze(f"--model usernets:make --checkpoints {ckpt} {ENGINE_FLAGS}", capsys)
+    assert code == 0, err
+    assert "usernets:make on digits (64 examples, BatchNorm: batch): 2 minima" in out
+    assert "TO-score (sum):" in out
+
+
+def test_analyze_trains_minima_with_recomputed_statistics(user_package, capsys):
+    flags = f"--model usernets:make --minima 3 --batchnorm recomputed {ENGINE_FLAGS}"
+    code, out, err = _analyze(flags, capsys)
+    assert code == 0, err
+    assert "BatchNorm: recomputed" in out and "TO-score (max):" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ("--model nowhere.at.all:make", "cannot import 'nowhere.at.all'"),
+        ("--model usernets:missing", "usernets has no 'missing'"),
+        ("--model usernets", "must be torchvision:NAME or package.module:FACTORY"),
+        ("--model torchvision:resnet1000", "torchvision.models has no model 'resnet1000'"),
+        ("--model torchvision:resnet18", "ResNet cannot evaluate the data"),
+        ("--model usernets:make --checkpoints {bad}", "lacks 5 parameter(s), first 'conv.bias'"),
+    ],
+)
+def test_analyze_bad_input_is_one_line_and_exit_2(user_package, capsys, args, match):
+    bad = user_package / "bad"
+    bad.mkdir()
+    torch.save({"conv.weight": torch.zeros(3, 1, 3, 3)}, bad / "x.pt")
+    code, out, err = _analyze(args.format(bad=bad), capsys)
+    assert code == 2 and err.count("\n") == 1 and match in err, err
+    assert not (user_package / "runs").exists()
