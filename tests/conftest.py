@@ -165,3 +165,33 @@ BAD_IDS = [
     None,
     123456789012,
 ]
+
+
+def write_cifar10(root: Path, monkeypatch, n_train: int = 20, n_test: int = 6, seed: int = 0):
+    """Tiny CIFAR-10 files in torchvision's on-disk format (pickled batches) under ``root``,
+    with torchvision's checksums patched to match; ``n_train`` is split over its 5 batches."""
+    import hashlib
+    import pickle
+
+    import torchvision.datasets as tvd
+
+    cls = tvd.CIFAR10
+    folder = root / cls.base_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+
+    def write(name: str, obj) -> list[str]:
+        (folder / name).write_bytes(pickle.dumps(obj))
+        return [name, hashlib.md5((folder / name).read_bytes()).hexdigest()]
+
+    def batch(n: int) -> dict:
+        x = rng.integers(0, 256, size=(n, 3 * 32 * 32), dtype=np.uint8)
+        return {"data": x, "labels": [int(v) for v in rng.integers(0, 10, n)]}
+
+    per = np.array_split(np.arange(n_train), len(cls.train_list))
+    train = [write(name, batch(len(p))) for (name, _), p in zip(cls.train_list, per, strict=True)]
+    test = [write(cls.test_list[0][0], batch(n_test))]
+    meta = write(cls.meta["filename"], {cls.meta["key"]: [f"class{i}" for i in range(10)]})
+    monkeypatch.setattr(cls, "train_list", train)
+    monkeypatch.setattr(cls, "test_list", test)
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": meta[1]})

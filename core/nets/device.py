@@ -20,6 +20,9 @@ AUTO_STRATEGY = {
     "cpu1": {"mlp": "fused", "cnn": "loop", "resnet": "loop", "transformer": "fused"},
     "cuda": {"mlp": "fused", "cnn": "fused", "resnet": "fused", "transformer": "fused"},
 }
+# Architectures without forward_many (BatchNorm through core.nets.norm): vmap on a GPU, where
+# batching pays; the loop on a CPU, as for the other convolutional networks there.
+UNFUSED_STRATEGY = {"cpu": "loop", "cpu1": "loop", "cuda": "vmap"}
 
 
 def resolve_device(device) -> torch.device:
@@ -75,5 +78,7 @@ def choose_strategy(strategy: str, model: nn.Module, device: torch.device) -> st
         )
     if strategy != "auto":
         return strategy
-    table = AUTO_STRATEGY.get(device_kind(device), {})
-    return table.get(getattr(model, "arch", None), "loop") if fusable else "loop"
+    kind = device_kind(device)
+    if not fusable:
+        return UNFUSED_STRATEGY.get(kind, "loop")
+    return AUTO_STRATEGY.get(kind, {}).get(getattr(model, "arch", None), "loop")

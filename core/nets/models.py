@@ -34,7 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-ARCHITECTURES = ("mlp", "cnn", "resnet", "transformer")
+from core.nets.resnet9 import ResNet9
+
+ARCHITECTURES = ("mlp", "cnn", "resnet", "transformer", "resnet9")
+WITH_BATCHNORM = ("resnet9",)  # architectures whose loss depends on model.batchnorm
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +315,13 @@ class Transformer(nn.Module):
         return linear_many(h, p["head.weight"], p["head.bias"])  # (M, B, C)
 
 
-_CLASSES = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "transformer": Transformer}
+_CLASSES = {
+    "mlp": MLP,
+    "cnn": CNN,
+    "resnet": ResNet,
+    "transformer": Transformer,
+    "resnet9": ResNet9,
+}
 
 
 def _is_positive_int(v) -> bool:
@@ -327,9 +336,10 @@ def build_model(arch: str, width: int, depth: int, input_shape, n_classes: int) 
     arch : str
         One of ``ARCHITECTURES``.
     width : int
-        Hidden units (mlp), channels (cnn, resnet) or embedding size (transformer).
+        Hidden units (mlp), channels (cnn, resnet; the first stage of resnet9) or embedding
+        size (transformer).
     depth : int
-        Hidden layers, conv blocks, residual blocks or encoder blocks.
+        Hidden layers, conv blocks, residual blocks (per stage for resnet9) or encoder blocks.
     input_shape : tuple of int
         (C, H, W) for images or (C, L) for sequences; one example, no batch axis.
     n_classes : int
@@ -339,7 +349,8 @@ def build_model(arch: str, width: int, depth: int, input_shape, n_classes: int) 
     -------
     nn.Module
         Maps (B, *input_shape) to logits (B, n_classes); has ``arch``, ``width``, ``depth``,
-        ``input_shape``, ``n_classes`` attributes and ``forward_many``.
+        ``input_shape``, ``n_classes`` attributes, and ``forward_many`` but for the ResNet9
+        (its BatchNorm layers go through ``core.nets.norm``).
     """
     if arch not in _CLASSES:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")

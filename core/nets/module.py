@@ -5,26 +5,18 @@
 ``l2 * ||theta||^2 / 2``, through ``torch.func.functional_call`` under ``torch.func.vmap``
 (or a loop over the M vectors where vmap cannot trace the module). Buffers are the model's
 own, shared by the M networks, and the module always runs in eval mode (no dropout); its
-BatchNorm layers follow ``batchnorm``:
-
-- ``"batch"``: each evaluation batch is normalised by its own statistics (train-mode
-  BatchNorm, the paper's choice). The loss then depends on how the examples are grouped:
-  the evaluation batches are the consecutive blocks of ``batch_size`` examples, always the
-  same ones.
-- ``"recomputed"``: eval-mode BatchNorm with running statistics recomputed at every parameter
-  vector from the first ``stats_examples`` training examples (as mode-connectivity work
-  does), differentiably, so gradients and values describe the same function.
-
-Both are equal for the batched and the looped evaluation (tests/nets/test_module.py).
+BatchNorm layers follow ``batchnorm`` (``core.nets.norm``): each evaluation batch's own
+statistics ("batch"; the evaluation batches are the consecutive blocks of ``batch_size``
+examples, always the same ones), or running statistics recomputed at every parameter vector
+from the first ``stats_examples`` examples ("recomputed"). Both are equal for the batched and
+the looped evaluation (tests/nets/test_module.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,39 +24,18 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import Tensor, nn
-from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
+from torch.func import vmap
 
 from core.engine.landscape import Landscape, landscape_of
 from core.nets.device import resolve_device
 from core.nets.models import flatten, init_thetas, n_params, unflatten
+from core.nets.norm import BATCHNORM_MODES, Forward
 
 log = logging.getLogger(__name__)
 
-BATCHNORM_MODES = ("batch", "recomputed")
 MODULE_STRATEGIES = ("auto", "vmap", "loop")
 MAX_VALUES = 200_000_000  # refuse parameters x minima beyond this (800 MB of float32)
 Loss = Callable[[Tensor, Tensor], Tensor]
-
-
-def _batchnorms(model: nn.Module) -> list[tuple[str, nn.modules.batchnorm._BatchNorm]]:
-    return [
-        (n, m) for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-    ]
-
-
-@contextlib.contextmanager
-def _hooked(model: nn.Module, hook, *, pre: bool) -> Iterator[None]:
-    """``hook(name, module, args[, output])`` on every BatchNorm of ``model`` while inside."""
-    handles = []
-    for name, bn in _batchnorms(model):
-        fn = functools.partial(hook, name)
-        reg = bn.register_forward_pre_hook if pre else bn.register_forward_hook
-        handles.append(reg(fn))
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 class ModuleObjective:
@@ -105,8 +76,6 @@ class ModuleObjective:
         strategy: str = "auto",
         device: str | torch.device = "cpu",
     ) -> None:
-        if batchnorm not in BATCHNORM_MODES:
-            raise ValueError(f"batchnorm={batchnorm!r}: must be one of {BATCHNORM_MODES}")
         if strategy not in MODULE_STRATEGIES:
             raise ValueError(f"strategy={strategy!r}: must be one of {MODULE_STRATEGIES}")
         if not isinstance(model, nn.Module):
@@ -119,19 +88,16 @@ class ModuleObjective:
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name}={v!r}: must be a positive integer")
         self.device = resolve_device(device)
-        self.model = copy.deepcopy(model).to(self.device).eval()  # eval: no dropout
-        self.batched = copy.deepcopy(self.model)  # BatchNorm on batch statistics
-        replace_all_batch_norm_modules_(self.batched)
+        self.model = copy.deepcopy(model).to(self.device).eval()
         self.n_params = n_params(self.model)
         self.x, self.y = x.to(self.device), y.to(self.device)
+        self.forward = Forward(self.model, batchnorm, self.x[:stats_examples])
         self.loss = loss or F.cross_entropy
         self.l2, self.batchnorm = float(l2), batchnorm
         self.batch_size = min(batch_size or len(x), len(x))
-        self.x_stats = self.x[:stats_examples]
-        self.norms = [n for n, _ in _batchnorms(self.model)]
         try:
             with torch.no_grad():
-                self.loss(self.batched(self.x[:2]), self.y[:2])
+                self.loss(self.forward.batched(self.x[:2]), self.y[:2])
         except Exception as exc:  # whatever the module or the loss raises on these examples
             why = " ".join(str(exc).split())[:200]
             raise ValueError(
@@ -142,35 +108,9 @@ class ModuleObjective:
 
     # -- one network, as a pure function of its flat parameters --------------------------------
 
-    def _stats(self, params: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
-        """BatchNorm name -> (mean, unbiased variance) of its input over the statistics
-        examples at ``params``: the running statistics PyTorch recomputes from one batch."""
-        seen: dict[str, tuple[Tensor, Tensor]] = {}
-
-        def record(name, _module, args):
-            h = args[0]
-            dims = [0, *range(2, h.dim())]
-            seen[name] = (h.mean(dims), h.var(dims, unbiased=True))
-
-        with _hooked(self.batched, record, pre=True):
-            functional_call(self.batched, params, (self.x_stats,))
-        return seen
-
     def _one(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
         """Mean loss of one network (P,) on one evaluation batch, without the l2 term."""
-        params = unflatten(theta, self.model)
-        if self.batchnorm == "batch" or not self.norms:
-            return self.loss(functional_call(self.batched, params, (x,)), y)
-        stats = self._stats(params)
-
-        def normalise(name, bn, args, _out):  # eval-mode BatchNorm, differentiable in stats
-            h, (mean, var) = args[0], stats[name]
-            shape = (1, -1, *[1] * (h.dim() - 2))
-            z = (h - mean.view(shape)) / torch.sqrt(var.view(shape) + bn.eps)
-            return z * bn.weight.view(shape) + bn.bias.view(shape) if bn.affine else z
-
-        with _hooked(self.batched, normalise, pre=False):
-            return self.loss(functional_call(self.batched, params, (x,)), y)
+        return self.loss(self.forward(unflatten(theta, self.model), x), y)
 
     def _batches(self) -> list[tuple[Tensor, Tensor]]:
         b = self.batch_size

@@ -60,6 +60,7 @@ from core.nets.device import (
 )
 from core.nets.handgrad import HandGradCE, hand_ce_and_grad
 from core.nets.models import init_thetas, n_params, unflatten
+from core.nets.norm import Forward, batchnorms
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,11 @@ class NetworkObjective:
         Most parameter vectors per block; None sizes blocks from ``memory_budget``.
     memory_budget : int or None
         Bytes of activations per block; None for ``default_memory_budget(device)``.
+    batchnorm : str
+        How the model's BatchNorm layers enter the loss (``core.nets.norm``): "batch"
+        normalises each block of ``norm_batch`` consecutive examples (the evaluation batches,
+        fixed whatever the memory) by its own statistics; "recomputed" recomputes the running
+        statistics from the first ``norm_batch`` training examples at every vector.
 
     Attributes
     ----------
@@ -151,6 +157,8 @@ class NetworkObjective:
         device="cpu",
         max_points: int | None = None,
         memory_budget: int | None = None,
+        batchnorm: str = "batch",
+        norm_batch: int = 256,
     ):
         if not (isinstance(l2, numbers.Real) and math.isfinite(l2) and l2 >= 0):
             raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
@@ -169,6 +177,12 @@ class NetworkObjective:
         self.x_train, self.y_train = self._tensors(data, "train")
         self.x_test, self.y_test = self._tensors(data, "test")
         self.n_train = self.x_train.shape[0]
+        self.norm_batch = norm_batch
+        self.forward = (  # the model's BatchNorm layers, for every strategy but "fused"
+            Forward(self.model, batchnorm, self.x_train[:norm_batch])
+            if batchnorms(self.model)
+            else None
+        )
         self.memory_budget = memory_budget or default_memory_budget(self.device)
         self.bytes_per_example, logit_bytes = _bytes_per_example(self.model, self.x_train)
         self.value_bytes_per_example = max(self.bytes_per_example, LOGIT_COPIES * logit_bytes)
@@ -199,6 +213,8 @@ class NetworkObjective:
             return model.forward_many(unflatten(thetas, model), x)
 
         def one(theta: Tensor) -> Tensor:  # (P,) -> (B, C)
+            if self.forward is not None:
+                return self.forward(unflatten(theta, model), x)
             return functional_call(model, unflatten(theta, model), (x,))
 
         if strategy == "vmap":
@@ -229,6 +245,9 @@ class NetworkObjective:
         None)."""
         budget = min(budget or self.memory_budget, self.memory_budget)
         per_pair = ACTIVATION_FACTOR * (per_example or self.bytes_per_example)
+        if self.forward is not None and self.forward.mode == "batch":
+            b = min(b, self.norm_batch)  # BatchNorm's evaluation batches, whatever the memory
+            return min(m, self.max_points or max(1, budget // (per_pair * b))), b
         m_block = min(m, self.max_points or max(1, budget // (per_pair * b)))
         b_block = min(b, max(1, budget // (per_pair * m_block)))
         return m_block, b_block

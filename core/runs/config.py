@@ -13,6 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.nets.data import DATASETS
+from core.nets.models import ARCHITECTURES
+from core.nets.norm import BATCHNORM_MODES
 from core.engine.options import (
     MinimaOptions,
     PathOptions,
@@ -26,12 +29,12 @@ from core.engine.options import (
 )
 
 FORMAT_VERSION = 3  # 2: paths converge by force (no paths.lr); 3: relaxed by L-BFGS
-DATASETS = ("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
-ARCHITECTURES = ("mlp", "cnn", "resnet", "transformer")
 DEVICES = ("auto", "cpu", "cuda")
 # Fields added after runs were first stored: at their default they are left out of the hash,
 # so the run ids of configs written before them stay what they were.
 LATER_IN_SWEEPS = {  # the engine's options, which network runs had fixed until they were fields
+    ("model", "batchnorm"): "batch",
+    ("model", "norm_batch"): 256,
     ("paths", "check_every"): 25,
     ("paths", "check_density"): 2,
     ("paths", "max_move"): 0.2,
@@ -86,7 +89,27 @@ class ModelConfig:
         hi=4096,
     )
     depth: int = knob(
-        1, "Depth", "hidden layers / conv blocks / residual blocks / encoder blocks", hi=64
+        1,
+        "Depth",
+        "hidden layers / conv blocks / residual blocks (per stage for resnet9) / encoder blocks",
+        hi=64,
+    )
+    batchnorm: str = knob(
+        "batch",
+        "BatchNorm (resnet9)",
+        "BatchNorm in the landscape: 'batch' normalises each evaluation batch by its own "
+        "statistics (the paper's train mode); 'recomputed' uses running statistics recomputed "
+        "at every point",
+        choices=BATCHNORM_MODES,
+        advanced=True,
+    )
+    norm_batch: int = knob(
+        256,
+        "BatchNorm batch (examples)",
+        "examples per BatchNorm evaluation batch ('batch'), or that the statistics are "
+        "recomputed from ('recomputed')",
+        hi=1_000_000,
+        advanced=True,
     )
 
 

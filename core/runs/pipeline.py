@@ -72,6 +72,8 @@ def objectives(config: RunConfig, device: torch.device | None = None):
             seed=config.seed,
             device=device,
             memory_budget=budget,
+            batchnorm=m.batchnorm,
+            norm_batch=m.norm_batch,
         )
 
     train_obj = make(t.batch_size)

@@ -92,6 +92,33 @@ def _paper(dataset: str, arch: str, l2: float, widths, depths, width: int, depth
     return tuple(specs)
 
 
+def _paper_resnet9(dataset: str) -> tuple[SweepSpec, ...]:
+    """The paper's own experiment: ResNet9 with BatchNorm in batch-statistics mode, SGD with
+    momentum 0.9 on minibatches of 256, 8 minima, both regimes (annealed from 0.05, constant
+    0.001), every one of the 28 pairs, on a 1/20 subset of the training set."""
+    n_train = {"cifar10": 2500, "svhn": 3663}[dataset]
+    base = RunConfig(
+        data=DataConfig(name=dataset, n_train=n_train, n_test=2000),
+        model=ModelConfig(arch="resnet9", width=16, depth=1, batchnorm="batch", norm_batch=256),
+        train=TrainConfig(
+            minima=8,
+            optimizer="momentum",
+            regime="anneal",
+            lr=5e-2,
+            lr_final=1e-4,
+            steps=4000,
+            batch_size=256,
+            l2=5e-5,
+            grad_tol=1e-3,
+        ),
+        paths=PathConfig(
+            pairs="all", n_points=10, max_points=16, steps=1000, batch_size=256, noisy_steps=200
+        ),
+        device="auto",
+    )
+    return (SweepSpec(base=base, regimes=("anneal", "constant:0.001")),)
+
+
 def _cpu_base(dataset: str) -> RunConfig:
     return RunConfig(
         data=DataConfig(name=dataset, n_train=300),
@@ -179,6 +206,17 @@ PRESETS: dict[str, Preset] = {
             "resnet-svhn",
             "ResNet-like on SVHN, as resnet-cifar10",
             _paper("svhn", "resnet", 5e-5, (8, 16, 32), (1, 2, 3), 16, 2),
+        ),
+        Preset(
+            "paper-resnet9-cifar10",
+            "the paper's setting: ResNet9 (BatchNorm, batch statistics) on 1/20 of CIFAR10, "
+            "8 minima, all 28 pairs, both regimes",
+            _paper_resnet9("cifar10"),
+        ),
+        Preset(
+            "paper-resnet9-svhn",
+            "the paper's setting on 1/20 of SVHN, as paper-resnet9-cifar10",
+            _paper_resnet9("svhn"),
         ),
         Preset(
             "cpu-reproduction",

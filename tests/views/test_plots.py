@@ -330,3 +330,9 @@ def test_ident_of():
 
     cfg = RunConfig()
     assert plots.ident_of(cfg.run_id, cfg) == (f"run {cfg.run_id} · digits · mlp width 8 depth 1")
+    bn = cfg.replace(data={"name": "cifar10"}, model={"arch": "resnet9", "width": 16})
+    assert plots.ident_of(bn.run_id, bn).endswith(
+        "cifar10 · resnet9 width 16 depth 1 · BatchNorm: batch statistics of 256"
+    )
+    again = bn.replace(model={"batchnorm": "recomputed", "norm_batch": 512})
+    assert plots.ident_of(again.run_id, again).endswith("BatchNorm: statistics recomputed from 512")

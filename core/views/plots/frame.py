@@ -8,6 +8,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from core.nets.models import WITH_BATCHNORM
+
 COLORS = {
     "bar": "#4C72B0",  # finite minima segments
     "essential": "#C44E52",  # the bar that never dies
@@ -36,11 +38,16 @@ INF = "\u221e"
 
 
 def ident_of(run_id: str, config=None) -> str:
-    """'run 1a2b3c4d5e6f · digits · mlp width 8 depth 1' from a run id and its RunConfig."""
+    """'run 1a2b3c4d5e6f · digits · mlp width 8 depth 1' from a run id and its RunConfig; for
+    a network with BatchNorm, how it enters the loss (' · BatchNorm: batch statistics of 256')."""
     if config is None:
         return f"run {run_id}"
     m = config.model
-    return f"run {run_id} · {config.data.name} · {m.arch} width {m.width} depth {m.depth}"
+    ident = f"run {run_id} · {config.data.name} · {m.arch} width {m.width} depth {m.depth}"
+    if m.arch in WITH_BATCHNORM:
+        how = "batch statistics of" if m.batchnorm == "batch" else "statistics recomputed from"
+        ident += f" · BatchNorm: {how} {m.norm_batch}"
+    return ident
 
 
 def finish(fig: go.Figure, title: str, x: str, y: str, ident: str, z: str | None = None):
