@@ -51,8 +51,9 @@ with tempfile.TemporaryDirectory() as tmp:
     t0 = time.perf_counter()
     r = run(cfg, store=RunStore(tmp))
     total = time.perf_counter() - t0
-print(json.dumps({"total": total, "to": r.summary["to_score_sum"],
-                  "steps": [int(sum(r.minima["steps"])), int(sum(r.paths["steps"]))],
+get = lambda o, k: o[k] if isinstance(o, dict) else getattr(o, k)  # dicts before typed runs
+print(json.dumps({"total": total, "to": get(r.summary, "to_score_sum"),
+                  "steps": [int(sum(get(r.minima, "steps"))), int(sum(get(r.paths, "steps")))],
                   "config": dataclasses.asdict(cfg)}))
 """
 
@@ -81,11 +82,7 @@ def versus(rev: str, sections: dict, repeats: int) -> str:
     short = subprocess.run(
         [*git, "rev-parse", "--short", rev], check=True, text=True, capture_output=True
     ).stdout.strip()
-    same = (
-        "the same configuration"
-        if old["config"] == new["config"]
-        else ("**configurations differ** (defaults changed in between)")
-    )
+    same = compare_configs(old["config"], new["config"])
     # A change at the level of float32 rounding can change the trajectories and with them
     # the work (steps until the stopping rules hold): say how much each side did.
     work = " and ".join(
@@ -98,6 +95,31 @@ def versus(rev: str, sections: dict, repeats: int) -> str:
         f"**{ratios[len(ratios) // 2]:.2f}x** (range {ratios[0]:.2f}-{ratios[-1]:.2f}x; seconds "
         f"({short}, today): {seconds}); TO-score sums {old['to']:.4g} and {new['to']:.4g}; {work}."
     )
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out |= _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v}
+    return out
+
+
+def compare_configs(old: dict, new: dict) -> str:
+    """How two revisions' configurations compare: fields both have that differ (defaults
+    changed in between), and fields that only one has (options that were fixed in the code
+    before they became config fields: the same run only if those values match the code's)."""
+    a, b = _flat(old), _flat(new)
+    changed = sorted(k for k in a.keys() & b.keys() if a[k] != b[k])
+    if changed:
+        return f"**configurations differ** (defaults changed in between: {', '.join(changed)})"
+    only = [
+        f"{side} also has {', '.join(sorted(keys))}"
+        for side, keys in (("today", b.keys() - a.keys()), ("that version", a.keys() - b.keys()))
+        if keys
+    ]
+    if not only:
+        return "the same configuration"
+    return f"the same configuration in the fields both have ({'; '.join(only)})"
 
 
 class Counted:
@@ -143,37 +165,56 @@ def main() -> None:
 
     # 1. The run itself, with counters on every objective call (autograd's backward passes
     #    run in the caller's time, not here; the MLP's hand-written one runs inside the call).
+    #    The pipeline evaluates both stages on the training objective (the path objective
+    #    gives only its minibatches), so its counter is relabelled once the minima are found.
     tally: dict[str, tuple[int, float]] = {}
     import core.runs.pipeline as pipeline
 
-    real = pipeline.objectives
+    real, real_landscape = pipeline.objectives, pipeline.landscape_of
+    full = []
 
     def counted(config, device=None):
         tr, pa = real(config, device)
         mb = pa.minibatch
         pa_c = Counted(pa, tally, "paths: full-data steps, dense checks, final saddles")
         pa_c.minibatch = lambda step: Counted(mb(step), tally, "paths: minibatch steps")
-        return Counted(tr, tally, "minima: full-batch steps and checks"), pa_c
+        full[:] = [Counted(tr, tally, "minima: full-batch steps and checks")]
+        return full[0], pa_c
 
-    pipeline.objectives = counted
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        result = run(cfg, store=RunStore(tmp))
-        total = time.perf_counter() - t0
-    pipeline.objectives = real
+    def landscape(*args, on_stage=None, **kwargs):
+        def staged(stage, value):
+            on_stage(stage, value)  # saves the stage (its train/test metrics are not counted)
+            if stage == "minima":
+                full[0].key = "paths: full-data steps, dense checks, final saddles"
+
+        return real_landscape(*args, on_stage=staged, **kwargs)
+
+    pipeline.objectives, pipeline.landscape_of = counted, landscape
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            result = run(cfg, store=RunStore(tmp))
+            total = time.perf_counter() - t0
+    finally:
+        pipeline.objectives, pipeline.landscape_of = real, real_landscape
     s = result.summary
 
     # 2. Path steps, all pairs in one batch vs one pair at a time, measured now: the time of
     #    `long` steps minus the time of `short` steps, so set-up and final saddles cancel.
     _, pa = objectives(cfg.replace(paths={"batch_size": 128}))
-    thetas = result.thetas
+    thetas = result.minima.thetas
     pairs = all_pairs(thetas.shape[0])
     short, long = 20, 120
     steps = long - short
 
     def timed(batch_pairs, n):
         opts = PathOptions(
-            steps=n, eval_every=10**6, max_points=12, density=2, max_density=8, noisy_steps=n
+            steps=n,
+            check_every=10**6,
+            max_points=12,
+            check_density=2,
+            max_density=8,
+            noisy_steps=n,
         )
         t0 = time.perf_counter()
         connect(pa, thetas, batch_pairs, opts, step_objective=pa.minibatch, final=False)
@@ -189,16 +230,16 @@ def main() -> None:
         f"Command: `{threads}.venv/bin/python bench/default_run.py {' '.join(sys.argv[1:])}`",
         "",
         f"Run: digits, MLP depth {a.depth} width {a.width}, {a.minima} minima, "
-        f"{s['n_paths']} paths; TO-score sum {s['to_score_sum']:.4g}, max "
-        f"{s['to_score_max']:.4g}; {s['n_true_minima']}/{s['n_minima']} minima and "
-        f"paths: {s['n_paths_converged']} converged by force, {s['n_paths_no_barrier']} with "
-        f"no barrier, {s['n_paths_step_cap']} at the step cap; {s['n_saddles_certified']} "
+        f"{s.n_paths} paths; TO-score sum {s.to_score_sum:.4g}, max "
+        f"{s.to_score_max:.4g}; {s.n_true_minima}/{s.n_minima} minima and "
+        f"paths: {s.n_paths_converged} converged by force, {s.n_paths_no_barrier} with "
+        f"no barrier, {s.n_paths_step_cap} at the step cap; {s.n_saddles_certified} "
         "certified saddles.",
         "",
         "| stage | seconds |",
         "|---|---|",
-        f"| training minima | {s['seconds_minima']:.1f} |",
-        f"| optimising paths (incl. final saddles) | {s['seconds_paths']:.1f} |",
+        f"| training minima | {s.seconds_minima:.1f} |",
+        f"| optimising paths (incl. final saddles) | {s.seconds_paths:.1f} |",
         f"| end to end (incl. data, barcode, writing) | {total:.1f} |",
         "",
         "Time inside the objective calls: forward passes, and for the MLP's gradients also "

@@ -15,7 +15,7 @@ the MLP's rate is from the matmul's because of its thin matrix shapes, and how f
 of everything else.
 
 On a CPU with several threads it then repeats the table with one intra-op thread (one
-round), the other CPU row of ``AUTO_STRATEGY`` in core/nets/objective.py, which is chosen from
+round), the other CPU row of ``AUTO_STRATEGY`` in core/nets/device.py, which is chosen from
 these tables. Writes them into BENCHMARKS.md between ``<!-- bench/engine.py start -->`` and
 ``<!-- bench/engine.py end -->``, leaving the rest of the file alone.
 """

@@ -102,19 +102,20 @@ def landscape_row(arch, width, depth, data, device, size) -> tuple[str, object, 
         obj,
         starts,
         step_objective=obj.minibatch,
-        pairs="mst",
         minima={
             "optimizer": "adam",
             "lr": 0.01,
             "lr_final": 1e-4,
-            "max_steps": size["train_steps"],
+            "steps": size["train_steps"],
             "grad_tol": 1e-3,
+            "merge_distance": 1e-2,  # the engine's default when this check was written
         },
         paths={
+            "pairs": "mst",
             "steps": size["path_steps"],
             "noisy_steps": size["path_steps"] // 2,
-            "density": 2,
-            "eval_every": 50,
+            "check_density": 2,
+            "check_every": 50,
             "max_density": size["max_density"],
         },
     )
@@ -141,7 +142,7 @@ def precision_rows(obj, land, device, size) -> list[str]:
         opts = PathOptions(
             steps=size["path_steps"],
             noisy_steps=size["path_steps"],
-            density=2,
+            check_density=2,
             precision=precision,
             max_density=size["max_density"],
         )
@@ -183,9 +184,9 @@ def default_run(a, size) -> list[str]:
     s = r.summary
     return [
         f"Default run ({cfg.data.name}, {cfg.model.arch} w{cfg.model.width} d"
-        f"{cfg.model.depth}, {cfg.train.minima} minima, {s['n_paths']} paths): {total:.1f} s "
-        f"(minima {s['seconds_minima']:.1f} s, paths {s['seconds_paths']:.1f} s), TO sum "
-        f"{s['to_score_sum']:.4g}, {s['n_paths_converged']}/{s['n_paths']} paths converged."
+        f"{cfg.model.depth}, {cfg.train.minima} minima, {s.n_paths} paths): {total:.1f} s "
+        f"(minima {s.seconds_minima:.1f} s, paths {s.seconds_paths:.1f} s), TO sum "
+        f"{s.to_score_sum:.4g}, {s.n_paths_converged}/{s.n_paths} paths converged."
     ]
 
 

@@ -32,7 +32,7 @@ from core.engine.barcode import barcode_from_graph, graph_matrix  # noqa: E402
 from core.engine.landscape import rounding_tol  # noqa: E402
 from core.engine.pairs import select_and_connect  # noqa: E402
 from core.runs.config import RunConfig  # noqa: E402
-from core.runs.pipeline import _path_options, objectives, run  # noqa: E402
+from core.runs.pipeline import objectives, run  # noqa: E402
 from core.runs.store import RunStore  # noqa: E402
 
 VARIANTS = {
@@ -58,10 +58,12 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         first = run(cfg, store=RunStore(tmp))
         total = time.perf_counter() - t0
-    thetas = first.thetas
-    values = np.asarray(first.minima["values"], dtype=np.float64)
+    thetas = first.minima.thetas
+    values = np.asarray(first.minima.values, dtype=np.float64)
     _, path_obj = objectives(cfg)
-    base = _path_options(cfg)
+    base = cfg.paths  # the run's path options (a PathOptions); minibatch steps only with a batch
+    if cfg.paths.batch_size is None:
+        base = dataclasses.replace(base, noisy_steps=0)
     rows, scores = [], []
     for name, change in VARIANTS.items():
         opts = dataclasses.replace(base, **change)
@@ -94,9 +96,9 @@ def main(argv=None) -> int:
             f"`.venv/bin/python bench/invariance.py --threads {a.threads}`. Machine: {machine()}.",
             "",
             f"The default run (digits, MLP 32x2, 8 minima) end to end: {total:.0f} s "
-            f"(minima {first.summary['seconds_minima']:.0f} s, paths "
-            f"{first.summary['seconds_paths']:.0f} s), TO-score sum "
-            f"{first.summary['to_score_sum']:.3g}. Then the paths of the same minima again, with "
+            f"(minima {first.summary.seconds_minima:.0f} s, paths "
+            f"{first.summary.seconds_paths:.0f} s), TO-score sum "
+            f"{first.summary.to_score_sum:.3g}. Then the paths of the same minima again, with "
             "each setting changed:",
             "",
             "| path settings | TO sum | TO max | converged / no barrier / step cap | certified | "

@@ -37,7 +37,7 @@ from core.engine.barcode import barcode_from_graph, graph_matrix  # noqa: E402
 from core.engine.pairs import mst_rounds, screened_saddles, spanning_tree_edges  # noqa: E402
 from core.engine.validate import SIGNIFICANT  # noqa: E402
 from core.runs.config import RunConfig  # noqa: E402
-from core.runs.pipeline import _path_options, _stepper, objectives, run  # noqa: E402
+from core.runs.pipeline import _stepper, objectives, run  # noqa: E402
 from core.runs.store import RunStore  # noqa: E402
 
 
@@ -91,24 +91,25 @@ def measure(k: int, seed: int, train_steps: int, path_steps: int) -> dict:
         live = run(config(k, "mst", train_steps, path_steps, seed), store=RunStore(tmp))
         seconds_mst = time.perf_counter() - t0
     _, path_obj = objectives(cfg)
-    pairs = np.asarray(full.paths["pairs"])
-    opts, stepper = _path_options(cfg), _stepper(path_obj, cfg.paths.batch_size)
-    values = np.asarray(full.minima["values"])
+    pairs = np.asarray(full.paths.pairs)
+    opts, stepper = cfg.paths, _stepper(path_obj, cfg.paths.batch_size)  # PathOptions
+    if cfg.paths.batch_size is None:  # minibatch steps only with a minibatch
+        opts = dataclasses.replace(opts, noisy_steps=0)
+    values = np.asarray(full.minima.values)
+    thetas = full.minima.thetas
 
     def guess_of(o):  # the screened saddles as a (K, K) matrix
-        return graph_matrix(
-            values, pairs, screened_saddles(path_obj, full.thetas, pairs, o, stepper)
-        )
+        return graph_matrix(values, pairs, screened_saddles(path_obj, thetas, pairs, o, stepper))
 
     guess = guess_of(opts)
     n = 2 * opts.n_points  # the screen halves it: 12 points, as before
     guess_before = guess_of(
         dataclasses.replace(opts, n_points=n, max_points=max(n, opts.max_points))
     )
-    saddles = graph_matrix(values, pairs, full.paths["saddles"])
+    saddles = graph_matrix(values, pairs, full.paths.saddles)
     reference = full.barcode
-    scale = float(np.ptp(full.paths["straight"]))
-    spread = float(np.ptp(full.paths["saddles"]))
+    scale = float(np.ptp(full.paths.straight))
+    spread = float(np.ptp(full.paths.saddles))
     rules = {
         "tree only": (tree_only, guess),
         "mst (engine rule)": (mst_rounds, guess),
@@ -140,8 +141,8 @@ def measure(k: int, seed: int, train_steps: int, path_steps: int) -> dict:
         spread=spread,
         seconds_all=seconds_all,
         seconds_mst=seconds_mst,
-        live_paths=live.summary["n_paths"],
-        live_to=live.summary["to_score_sum"],
+        live_paths=live.summary.n_paths,
+        live_to=live.summary.to_score_sum,
     )
 
 
@@ -159,7 +160,7 @@ def main() -> None:
         "",
         "Error = largest difference of a death from the all-pairs barcode; as a fraction of the "
         "spread of the optimised saddles, and of the toy-landscape tolerance (0.5% of the "
-        "straight segments' range, the bound tests/test_engine.py uses).",
+        "straight segments' range, the bound tests/engine/test_landscape.py uses).",
         "",
         "| minima | seed | rule | paths | rounds | error | of saddle spread | of tolerance "
         "| TO sum |",

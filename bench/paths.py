@@ -59,11 +59,20 @@ def counted(x):
     counts["grad" if torch.is_grad_enabled() and x.requires_grad else "value"] += x.shape[0]
     return fn(x)
 
+def run(f):  # the pairs rule: a paths option today, a keyword of landscape_of before
+    pairs = arg["pairs"]
+    try:
+        return landscape_of(f, starts, minima=TOY_MINIMA, paths={**TOY_PATHS, "pairs": pairs})
+    except ValueError as exc:  # before: "unknown paths option(s) ['pairs']"
+        if "unknown paths option" not in str(exc):
+            raise
+        return landscape_of(f, starts, minima=TOY_MINIMA, paths=TOY_PATHS, pairs=pairs)
+
 t0 = time.perf_counter()
-land = landscape_of(counted, starts, minima=TOY_MINIMA, paths=TOY_PATHS, pairs=arg["pairs"])
+land = run(counted)
 cold = time.perf_counter() - t0
 t0 = time.perf_counter()  # again, with the process's one-time imports and set-up done
-landscape_of(fn, starts, minima=TOY_MINIMA, paths=TOY_PATHS, pairs=arg["pairs"])
+run(fn)
 seconds = time.perf_counter() - t0
 b = land.barcode
 print(json.dumps({"counts": counts, "seconds": seconds, "cold": cold, "births": b.births.tolist(),

@@ -123,7 +123,7 @@ def run_engine(name: str, seed: int, pairs: str = "all") -> dict:
     fn, starts = problem(name, seed)
     obj = Counted(fn)
     t0, c0 = time.perf_counter(), time.process_time()
-    land = landscape_of(obj, starts, minima=TOY_MINIMA, paths=TOY_PATHS, pairs=pairs)
+    land = landscape_of(obj, starts, minima=TOY_MINIMA, paths={**TOY_PATHS, "pairs": pairs})
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     eb, ed, vrange = exact_bars(name)
     err = bar_errors(land.barcode.births, land.barcode.deaths, eb, ed, vrange)

@@ -41,21 +41,23 @@ with tempfile.TemporaryDirectory() as tmp:
     total = time.perf_counter() - t0
 # path steps alone: (long - short) steps for the first `npairs` pairs in one batch
 _, pa = objectives(cfg)
-pairs = all_pairs(r.thetas.shape[0])[: spec["npairs"]]
+thetas = r.minima.thetas
+pairs = all_pairs(thetas.shape[0])[: spec["npairs"]]
 def timed(n):
     o = PathOptions(n_points=spec["points"], max_points=spec["points"], steps=n,
-                    eval_every=10**6, max_density=8)
-    t = time.perf_counter(); connect(pa, r.thetas, pairs, o, step_objective=pa.minibatch)
+                    check_every=10**6, check_density=4, max_density=8)
+    t = time.perf_counter(); connect(pa, thetas, pairs, o, step_objective=pa.minibatch)
     return time.perf_counter() - t
 step = (timed(60) - timed(10)) / 50
 from torch.utils.flop_counter import FlopCounterMode
 with FlopCounterMode(display=False) as counter:  # one network, one example
     pa.model(pa.x_train[:1])
 macs = counter.get_total_flops() // 2
-print(json.dumps({"total": total, "minima_s": r.summary["seconds_minima"],
-    "paths_s": r.summary["seconds_paths"], "n_paths": r.summary["n_paths"],
-    "to": r.summary["to_score_sum"], "P": r.thetas.shape[1], "step_s": step,
-    "points": len(pairs) * (spec["points"] - 2), "macs": macs, "batch": cfg.paths.batch_size,
+print(json.dumps({"total": total, "minima_s": r.summary.seconds_minima,
+    "paths_s": r.summary.seconds_paths, "n_paths": r.summary.n_paths,
+    "to": r.summary.to_score_sum, "P": thetas.shape[1], "step_s": step,
+    "points": len(pairs) * (spec["points"] - 2), "macs": macs,
+    "batch": cfg.paths.batch_size or pa.n_train,  # examples per path step (None: all of them)
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -69,18 +71,20 @@ from torch.utils.flop_counter import FlopCounterMode
 spec = json.loads(sys.argv[1])
 cfg = RunConfig.from_dict(spec["config"])
 counter = FlopCounterMode(display=False)
-stage_minima, minima = core.runs.pipeline.stage_minima, [0]
-def counted_minima(*args, **kwargs):  # the matmul FLOPs of the minima stage alone
+landscape_of, minima = core.runs.pipeline.landscape_of, [0]
+def counted_minima(*args, on_stage, **kwargs):  # the matmul FLOPs of the minima stage alone
     before = counter.get_total_flops()
-    out = stage_minima(*args, **kwargs)
-    minima[0] = counter.get_total_flops() - before
-    return out
-core.runs.pipeline.stage_minima = counted_minima
+    def staged(stage, value):  # the minima found, then their train/test metrics and writing
+        on_stage(stage, value)
+        if stage == "minima":
+            minima[0] = counter.get_total_flops() - before
+    return landscape_of(*args, on_stage=staged, **kwargs)
+core.runs.pipeline.landscape_of = counted_minima
 with tempfile.TemporaryDirectory() as tmp, counter if spec["count"] else contextlib.nullcontext():
     t0 = time.perf_counter()
     r = core.runs.pipeline.run(cfg, store=RunStore(tmp))
     total = time.perf_counter() - t0
-print(json.dumps({"total": total, "n_paths": r.summary["n_paths"],
+print(json.dumps({"total": total, "n_paths": r.summary.n_paths,
                   "flops": counter.get_total_flops(), "minima_flops": minima[0]}))
 """
 
