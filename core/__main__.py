@@ -15,9 +15,12 @@ import time
 import numpy as np
 
 from core import model_cli, sweep_cli
+from core.engine.validate import compare_engine_to_exact
 from core.runs.config import RunConfig, fields_of
+from core.runs.pipeline import run
+from core.runs.presets import get_preset
 from core.runs.record import Run, Summary
-from core.runs.store import RunStore
+from core.runs.store import RunStore, read_run
 from core.views.dashboard import NO_OBSTRUCTION, death_kinds, no_obstruction
 
 log = logging.getLogger("core")
@@ -94,8 +97,6 @@ def flag_of(f) -> str:
 
 def config_from_args(a: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
     if base is None and getattr(a, "preset", None) and a.command == "run":
-        from core.runs.presets import get_preset
-
         base = get_preset(a.preset).first
     base = base or RunConfig()
     if a.config:
@@ -200,8 +201,6 @@ def format_run(run: Run) -> str:
 def cmd_run(a, store: RunStore) -> int:
     from tqdm import tqdm
 
-    from core.runs.pipeline import run
-
     config = config_from_args(a)
     bars: dict[str, tqdm] = {}
 
@@ -241,7 +240,6 @@ def cmd_list(a, store: RunStore) -> int:
 
 
 def cmd_show(a, store: RunStore) -> int:
-    from core.runs.store import read_run
 
     r = read_run(store, a.run_id)
     if r.barcode is None:
@@ -251,7 +249,6 @@ def cmd_show(a, store: RunStore) -> int:
 
 
 def cmd_toy(a, store: RunStore) -> int:
-    from core.engine.validate import compare_engine_to_exact
 
     print(compare_engine_to_exact(a.name, n_starts=a.starts).report())
     return 0

@@ -14,7 +14,18 @@ import sys
 import time
 
 from core.engine.options import REGIMES
+from core.report.document import build_report, write_report
+from core.runs.presets import GPU_FLOPS, PRESETS, estimate_cost, get_preset, run_cost
 from core.runs.store import RunStore
+from core.runs.sweep import (
+    SweepSpec,
+    describe,
+    list_sweeps,
+    parse_list,
+    plan_sweep,
+    run_sweep,
+    sweep_id,
+)
 
 
 def add_commands(sub, run_flags) -> None:
@@ -52,8 +63,6 @@ def add_commands(sub, run_flags) -> None:
 
 def specs_from_args(a: argparse.Namespace, config_from_args):
     """The sweep's specs (and its name) from the flags, or from ``--preset`` plus overrides."""
-    from core.runs.presets import get_preset
-    from core.runs.sweep import SweepSpec, parse_list
 
     axes = {
         "widths": parse_list(a.widths, int, "--widths") if a.widths else (),
@@ -77,7 +86,6 @@ def specs_from_args(a: argparse.Namespace, config_from_args):
 
 
 def cmd_sweep(a, store: RunStore, config_from_args) -> int:
-    from core.runs.sweep import describe, plan_sweep, run_sweep, sweep_id
 
     specs, name = specs_from_args(a, config_from_args)
     plan = plan_sweep(specs, store)
@@ -88,8 +96,6 @@ def cmd_sweep(a, store: RunStore, config_from_args) -> int:
         flush=True,
     )
     if a.dry_run:
-        from core.runs.presets import run_cost
-
         for c, stage in plan:
             cost = run_cost(c)
             print(
@@ -129,7 +135,6 @@ def cmd_sweep(a, store: RunStore, config_from_args) -> int:
 
 
 def cmd_sweeps(a, store: RunStore) -> int:
-    from core.runs.sweep import list_sweeps
 
     for rec in list_sweeps(store):
         done = sum(store.stage(i) == "results" for i in rec.run_ids)
@@ -141,7 +146,6 @@ def cmd_sweeps(a, store: RunStore) -> int:
 
 
 def cmd_presets(a, store: RunStore) -> int:
-    from core.runs.presets import GPU_FLOPS, PRESETS, estimate_cost
 
     for p in PRESETS.values():
         c = estimate_cost(p)
@@ -157,7 +161,6 @@ def cmd_presets(a, store: RunStore) -> int:
 
 
 def cmd_report(a, store: RunStore) -> int:
-    from core.report.document import build_report, write_report
 
     formats = tuple(f.strip() for f in a.format.split(","))
     if not set(formats) <= {"md", "html"} or not formats:

@@ -11,7 +11,8 @@ import time
 
 import streamlit as st
 
-from core.views.dashboard import STAGE_WORDS, STAGES, progress_words
+from core.runs.pipeline import run
+from core.views.dashboard import STAGE_WORDS, STAGES, check_runnable, progress_words
 from pages._common import store
 
 
@@ -21,8 +22,6 @@ def run_with_progress(config):
     A click anywhere (the Cancel button, another page) interrupts the run at its next
     progress report; the finished stages stay saved and the same config resumes from them.
     """
-    from core.runs.pipeline import run
-    from core.views.dashboard import check_runnable
 
     try:
         prepared = check_runnable(config)

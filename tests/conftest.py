@@ -51,8 +51,8 @@ def tiny_config(width: int = 8, *, minima: int = 3, seed: int = 0) -> RunConfig:
 class TinyRuns:
     root: Path  # the run store folder
     store: RunStore
-    run: object  # core.runs.pipeline.Run, width 8
-    other: object  # core.runs.pipeline.Run, width 4
+    run: object  # core.runs.record.Run, width 8
+    other: object  # core.runs.record.Run, width 4
 
     @property
     def ids(self) -> list[str]:

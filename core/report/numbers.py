@@ -1,6 +1,6 @@
 """The numbers of a sweep report: tables, series over seeds, correlations, budget curves.
 
-Pure functions of loaded runs (``core.runs.pipeline.Run``); ``core.report.document`` turns them into
+Pure functions of loaded runs (``core.runs.record.Run``); ``core.report.document`` turns them into
 a Markdown/HTML document with figures, and a notebook or a page can call them directly.
 
 - ``run_row``: one line per run (TO-scores, convergence, losses, time).
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from core.engine.barcode import barcode_from_graph, graph_matrix
-from core.runs.sweep import flat_fields
+from core.runs.sweep import expand, flat_fields
 from core.views.stats import CorrelationResult, correlation
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,6 @@ class Series:
 def series_keys(specs: Sequence, by: str) -> set[str]:
     """The groups (config without ``by`` and seed) that a sweep swept along ``by``: the
     points of every spec with two or more values on that axis."""
-    from core.runs.sweep import expand
 
     field = f"model.{by}"
     return {_group(c, (field,)) for s in specs if len(getattr(s, f"{by}s")) >= 2 for c in expand(s)}

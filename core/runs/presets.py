@@ -34,6 +34,8 @@ import torch
 from core.engine.certify import LANCZOS_STEPS
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
 from core.runs.sweep import SweepSpec, expand
+from torch.utils.flop_counter import FlopCounterMode
+from core.nets.models import build_model, n_params
 
 __all__ = ["GPU_FLOPS", "PRESETS", "Preset", "estimate_cost", "get_preset"]
 
@@ -261,9 +263,7 @@ def get_preset(name: str) -> Preset:
 
 def _forward_flops(c: RunConfig) -> tuple[int, int]:
     """(parameters, forward FLOPs per example) counted on the meta device."""
-    from torch.utils.flop_counter import FlopCounterMode
 
-    from core.nets.models import build_model, n_params
 
     shape, classes, _ = DATASET_SHAPES[c.data.name]
     with torch.device("meta"):

@@ -36,6 +36,7 @@ from core.engine.options import REGIMES
 from core.runs.config import ARCHITECTURES, DATASETS, LATER_IN_SWEEPS, RunConfig
 from core.runs.files import read_json, write_json
 from core.runs.store import RunStore
+from core.runs.pipeline import run
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +367,6 @@ def run_sweep(
     name : str
         A label kept in the sweep file (a preset's name).
     """
-    from core.runs.pipeline import run  # the network stack loads only when a sweep runs
 
     store = store or RunStore()
     specs = _as_specs(specs)

@@ -25,7 +25,9 @@ from torch import Tensor
 
 from core.engine.evaluate import values_of
 from core.engine.saddles import path_profile
+from core.nets.device import resolve_device
 from core.runs.config import RunConfig
+from core.runs.pipeline import objectives
 
 if TYPE_CHECKING:
     from core.runs.record import Run
@@ -37,8 +39,6 @@ __all__ = ["Plane", "Profile", "minima_table", "path_profile_of", "plane_of", "r
 
 @functools.lru_cache(maxsize=4)
 def _objective_from_json(config_json: str):
-    from core.nets.device import resolve_device  # network code loads only when needed
-    from core.runs.pipeline import objectives
 
     cfg = RunConfig.from_json(config_json)
     # a run computed on a GPU can still be inspected on a machine without one

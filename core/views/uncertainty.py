@@ -35,6 +35,8 @@ from core.engine.barcode import Barcode, barcode_from_graph, graph_matrix
 from core.engine.chain import dense_points
 from core.engine.evaluate import values_of
 from core.engine.saddles import max_over
+from core.nets.objective import NetworkObjective
+from core.runs.pipeline import objectives
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,6 @@ def subsample_indices(n: int, n_subsamples: int, fraction: float, seed: int) -> 
 
 def subsample_objective(objective, indices: np.ndarray):
     """The same network objective (model, l2, device) on the training examples ``indices``."""
-    from core.nets.objective import NetworkObjective
 
     idx = torch.as_tensor(np.asarray(indices), dtype=torch.int64, device=objective.device)
     data = SimpleNamespace(
@@ -218,7 +219,7 @@ def subsample_spread(
 
     Parameters
     ----------
-    run : core.runs.pipeline.Run
+    run : core.runs.record.Run
         A finished run (barcode and paths stored).
     n_subsamples : int
         S, the number of subsets.
@@ -239,8 +240,6 @@ def subsample_spread(
     if run.barcode is None:
         raise ValueError(f"run {run.run_id} is not finished")
     if objective is None:
-        from core.runs.pipeline import objectives
-
         objective = objectives(run.config)[1]
     births, deaths, bars = [], [], []
     for idx in subsample_indices(objective.n_train, n_subsamples, fraction, seed):

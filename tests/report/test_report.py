@@ -94,7 +94,8 @@ def sweep(tiny_runs, tmp_path):
 
 
 def test_report_document_carries_the_numbers(sweep, tiny_runs, tmp_path):
-    from core.report.document import build_report, fmt, write_report
+    from core.report.doc import fmt
+    from core.report.document import build_report, write_report
 
     store, sid = sweep
     doc = build_report(store, [sid], subsamples=2, fraction=0.5)

@@ -155,16 +155,16 @@ def test_a_new_run_is_computed_once(store):
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(store, monkeypatch, tiny_runs):
-    import core.runs.pipeline
+    import core.runs.sweep
 
-    real = core.runs.pipeline.run
+    real = core.runs.sweep.run
 
     def flaky(config, **kw):
         if config.model.width == 5:
             raise ValueError("model.width=5: broken on purpose")
         return real(config, **kw)
 
-    monkeypatch.setattr(core.runs.pipeline, "run", flaky)
+    monkeypatch.setattr(core.runs.sweep, "run", flaky)
     res = run_sweep(SweepSpec(base=tiny_config(8), widths=(5, 8)), store)
     assert list(res.failed.values()) == ["ValueError: model.width=5: broken on purpose"]
     assert res.reused == [tiny_runs.run.run_id]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from core.report import numbers as R
-from core.report.document import ALPHA, Doc, _verdict
+from core.report.doc import ALPHA, Doc, verdict
 from core.report.sections.common import ONE, groups_of, on_grid, tol_of
 from core.views import plots
 
@@ -223,7 +223,7 @@ def _claim_depth(budget) -> list[str]:
                 ys += list(vals)
             res[b] = R._corr(xs, ys)
             name = "the last check" if b is None else f"{b} steps"
-            parts.append(f"at {name}: {_verdict(res[b], True)}")
+            parts.append(f"at {name}: {verdict(res[b], True)}")
         runs = [r for f in fam for r in f[3]]
         bad = sum(R.stalled(r) > 0 for r in runs)
         why = _why_depth(res[budget["budgets"][0]], res[None])

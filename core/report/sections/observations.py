@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from core.report import numbers as R
-from core.report.document import ALPHA, Doc, _corr_row, _verdict, fmt
+from core.report.doc import ALPHA, Doc, corr_row, fmt, verdict
 from core.report.sections.common import conv_trend, tol_of
 from core.views import plots
 
@@ -91,8 +91,8 @@ def observation1(doc: Doc, runs, specs=None) -> dict[str, Any]:
             [
                 {
                     "series": s.label,
-                    "converged runs": _verdict(conv_trend(out[by], s.label), True),
-                    "all runs (fixed budget)": _verdict(trends[s.label], True),
+                    "converged runs": verdict(conv_trend(out[by], s.label), True),
+                    "all runs (fixed budget)": verdict(trends[s.label], True),
                 }
                 for s in every
             ],
@@ -147,10 +147,10 @@ def observation2(doc: Doc, runs) -> dict[str, Any]:
         out[gap] = res
         doc.table(
             [
-                _corr_row("pooled", res["pooled"]),
-                _corr_row("within runs", res["within"]),
-                _corr_row(f"pooled, visible bars only (> {fmt(tol)})", res["visible"]),
-                _corr_row("control: birth (loss) vs gap", res["birth"]),
+                corr_row("pooled", res["pooled"]),
+                corr_row("within runs", res["within"]),
+                corr_row(f"pooled, visible bars only (> {fmt(tol)})", res["visible"]),
+                corr_row("control: birth (loss) vs gap", res["birth"]),
             ],
             f"Segment length vs generalization gap ({gap}: test - train).",
         )

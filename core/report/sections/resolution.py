@@ -7,14 +7,15 @@ from collections.abc import Callable
 
 import numpy as np
 
+from core.engine.barcode import barcode_from_graph
 from core.report import numbers as R
-from core.report.document import Doc, _verdict, fmt
+from core.report.doc import Doc, fmt, verdict
 from core.report.sections.common import groups_of
 from core.views import plots
+from core.views.uncertainty import seed_spread, subsample_spread
 
 
 def uncertainty(doc: Doc, runs, subsamples: int, fraction: float, say: Callable) -> None:
-    from core.views.uncertainty import seed_spread, subsample_spread
 
     doc.h(2, "Uncertainty of the bars")
     doc.p(
@@ -93,7 +94,6 @@ def best_barcode(group):
     """The barcode from the lowest saddle of every pair over runs that share their minima
     (same training settings and seed, different path settings): each saddle is an upper
     bound, so the lowest is the best one. None when the minima differ."""
-    from core.engine.barcode import barcode_from_graph
 
     v = np.asarray(group[0].barcode.values)
     if any(
@@ -201,6 +201,6 @@ def _best_trends(best) -> list[str]:
             out.append(
                 f"Best TO-score over path settings vs {by} ({lab}): "
                 + ", ".join(f"{by} {x}: {fmt(m)}" for x, m in means.items())
-                + f"; {_verdict(res, True)}."
+                + f"; {verdict(res, True)}."
             )
     return out

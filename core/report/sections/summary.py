@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.report import numbers as R
-from core.report.document import ALPHA, Doc, _verdict, fmt, machine
+from core.report.doc import ALPHA, Doc, fmt, machine, verdict
 from core.report.sections.common import conv_trend, tol_of
 from core.runs.sweep import common_fields, differing_fields
 
@@ -82,17 +82,17 @@ def verdicts(obs1, obs2, budget, runs) -> Doc:
     items = []
     for by in ("width", "depth"):
         for s, res in obs1[f"{by} all"]:
-            conv = _verdict(conv_trend(obs1[by], s.label), True)
+            conv = verdict(conv_trend(obs1[by], s.label), True)
             items.append(
                 f"Observation 1, TO-score vs {by} ({s.label}): converged runs: {conv}; "
-                f"all runs at the fixed budget: {_verdict(res, True)}."
+                f"all runs at the fixed budget: {verdict(res, True)}."
             )
     for gap in ("loss", "error"):
         o = obs2[gap]
         items.append(
             f"Observation 2, segment length vs generalization gap ({gap}), pooled over "
-            f"converged runs: {_verdict(o['pooled'], None)}; within runs "
-            f"(z-scored per run): {_verdict(o['within'], None)}."
+            f"converged runs: {verdict(o['pooled'], None)}; within runs "
+            f"(z-scored per run): {verdict(o['within'], None)}."
         )
     items += budget["claims"]
     d.bullets(items)
