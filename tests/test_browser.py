@@ -200,24 +200,24 @@ NAVIGATION = ["Home", "Run", "Barcode", "Landscape", "Generalization", "Compare"
 @pytest.mark.parametrize(
     ("path", "title"), [("", "Loss-landscape barcodes"), ("barcode", "Barcode")]
 )
-def test_the_first_request_to_a_fresh_server_gets_the_navigation(tiny_runs, tmp_path, path, title):
+def test_the_first_request_to_a_fresh_server_gets_the_navigation(
+    browser, tiny_runs, tmp_path, path, title
+):
     """Streamlit serves a fresh server's first request in its legacy mode for a ``pages/``
     folder (a page URL runs that file alone); the page still comes with app.py's navigation,
     its own title and the sidebar's run picker."""
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with _serving(tiny_runs.root, tmp_path / "streamlit.log") as url, sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with _serving(tiny_runs.root, tmp_path / "streamlit.log") as url:
+        page = browser.new_page()
         try:
-            page = b.new_page()
             page.goto(f"{url}/{path}", timeout=WAIT_MS)  # the server's very first request
+            picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+            picker.first.wait_for(timeout=WAIT_MS)  # the sidebar app.py draws before the page
             page.locator("h1").first.wait_for(timeout=WAIT_MS)
+            page.wait_for_timeout(1000)  # let the run finish drawing
             nav = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
             assert [t.split("\n")[-1] for t in nav] == NAVIGATION
             assert page.locator("h1").first.inner_text() == title
-            assert page.url == f"{url}/{path}"
-            assert page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').count()
+            assert page.url == f"{url}/{path}" and picker.count() == 1
             _no_errors(page, path or "home")
         finally:
-            b.close()
+            page.close()
