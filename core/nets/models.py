@@ -35,8 +35,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.nets.resnet9 import ResNet9
+from core.nets.text import CharTransformer
 
-ARCHITECTURES = ("mlp", "cnn", "resnet", "transformer", "resnet9")
+ARCHITECTURES = ("mlp", "cnn", "resnet", "transformer", "resnet9", "charlm")
+TEXT_ARCHITECTURES = ("charlm",)  # read character ids (core.nets.text), not images
 WITH_BATCHNORM = ("resnet9",)  # architectures whose loss depends on model.batchnorm
 
 
@@ -315,13 +317,27 @@ class Transformer(nn.Module):
         return linear_many(h, p["head.weight"], p["head.bias"])  # (M, B, C)
 
 
+class CharLM(CharTransformer):
+    """``CharTransformer`` built like the other architectures: ``input_shape`` (L,) is the
+    context and ``n_classes`` the vocabulary; two heads where the width is even."""
+
+    def __init__(self, width: int, depth: int, input_shape: tuple, n_classes: int):
+        if len(input_shape) != 1:
+            raise ValueError(f"charlm reads (L,) character ids, got input_shape {input_shape}")
+        heads = 2 if width % 2 == 0 else 1
+        super().__init__(n_classes, width, depth, context=input_shape[0], heads=heads)
+
+
 _CLASSES = {
     "mlp": MLP,
     "cnn": CNN,
     "resnet": ResNet,
     "transformer": Transformer,
     "resnet9": ResNet9,
+    "charlm": CharLM,
 }
+# the architectures with a hand-written batched forward (forward_many): "fused" evaluation
+FUSED_ARCHITECTURES = tuple(a for a, c in _CLASSES.items() if hasattr(c, "forward_many"))
 
 
 def _is_positive_int(v) -> bool:
@@ -358,10 +374,12 @@ def build_model(arch: str, width: int, depth: int, input_shape, n_classes: int) 
         if not _is_positive_int(v):
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     shape = tuple(input_shape) if isinstance(input_shape, tuple | list) else None
-    if shape is None or len(shape) not in (2, 3) or not all(map(_is_positive_int, shape)):
+    if shape is None or len(shape) not in (1, 2, 3) or not all(map(_is_positive_int, shape)):
         raise ValueError(
-            f"input_shape must be (C, H, W) or (C, L) of positive ints, got {input_shape!r}"
+            f"input_shape must be (C, H, W), (C, L) or (L,) of positive ints, got {input_shape!r}"
         )
+    if (arch in TEXT_ARCHITECTURES) != (len(shape) == 1):
+        raise ValueError(f"arch {arch!r} does not read inputs of shape {shape}")
     model = _CLASSES[arch](int(width), int(depth), tuple(map(int, shape)), int(n_classes))
     model.arch, model.width, model.depth = arch, int(width), int(depth)
     model.input_shape, model.n_classes = tuple(map(int, shape)), int(n_classes)

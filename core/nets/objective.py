@@ -190,7 +190,9 @@ class NetworkObjective:
         log.debug("objective %s on %s: strategy %s", self.arch, self.device, self.strategy)
 
     def _tensors(self, data, split: str) -> tuple[Tensor, Tensor]:
-        x = torch.as_tensor(getattr(data, f"x_{split}"), dtype=torch.float32, device=self.device)
+        x = getattr(data, f"x_{split}")
+        ids = isinstance(x, Tensor) and not x.is_floating_point()  # text: character ids
+        x = torch.as_tensor(x, dtype=torch.int64 if ids else torch.float32, device=self.device)
         y = torch.as_tensor(getattr(data, f"y_{split}"), dtype=torch.int64, device=self.device)
         if x.shape[0] != y.shape[0] or (split == "train" and x.shape[0] == 0):
             raise ValueError(
@@ -206,8 +208,9 @@ class NetworkObjective:
         return "loop" if self._auto and m == 1 else self.strategy
 
     def logits(self, thetas: Tensor, x: Tensor) -> Tensor:
-        """Logits (M, B, C) of the M networks on x (B, *input_shape), one block, no chunking."""
-        x, model = x.to(thetas.dtype), self.model
+        """Logits (M, B, C) of the M networks on x (B, *input_shape), one block, no chunking;
+        (M, B, L, C) for text, whose x (B, L) holds character ids."""
+        x, model = (x.to(thetas.dtype) if x.is_floating_point() else x), self.model
         strategy = self.strategy_for(thetas.shape[0])
         if strategy == "fused":
             return model.forward_many(unflatten(thetas, model), x)
@@ -233,8 +236,15 @@ class NetworkObjective:
         return self._logits_ce(thetas, x, y)
 
     def _logits_ce(self, thetas: Tensor, x: Tensor, y: Tensor) -> Tensor:
-        """``_ce_sum`` through the logits, for autograd (what ``compiled()`` compiles)."""
-        logits = self.logits(thetas, x).transpose(1, 2)  # (M, C, B): no copy for the MLP
+        """``_ce_sum`` through the logits, for autograd (what ``compiled()`` compiles); for text
+        an example's cross-entropy is the mean over its positions."""
+        logits = self.logits(thetas, x)
+        if logits.dim() == 4:  # (M, B, L, C): text
+            ce = F.cross_entropy(
+                logits.permute(0, 3, 1, 2), y.expand(len(logits), -1, -1), reduction="none"
+            )
+            return ce.mean(-1).sum(1)
+        logits = logits.transpose(1, 2)  # (M, C, B): no copy for the MLP
         return F.cross_entropy(logits, y.expand(logits.shape[0], -1), reduction="none").sum(1)
 
     def _blocks(
@@ -394,6 +404,11 @@ class NetworkObjective:
                 for j in range(0, b, b_block):
                     logits = self.logits(thetas[i : i + m_block], x[j : j + b_block])  # (m, b, C)
                     ys = y[j : j + b_block]
+                    if logits.dim() == 4:  # text: per example, the mean over its positions
+                        ce_b, hit = _sequence_rows(logits, ys)
+                        ce[i : i + m_block] += ce_b.sum(1).double().cpu()
+                        correct[i : i + m_block] += hit.sum(1).double().cpu()
+                        continue
                     rows = F.cross_entropy(
                         logits.flatten(0, 1), ys.repeat(logits.shape[0]), reduction="none"
                     )
@@ -434,6 +449,14 @@ class NetworkObjective:
     def init(self, m: int, seed: int) -> Tensor:
         """M default initializations (M, P) on the device (``core.nets.models.init_thetas``)."""
         return init_thetas(self.model, m, seed).to(self.device)
+
+
+def _sequence_rows(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """(m, b) cross-entropy and accuracy of each example, each a mean over its positions, from
+    logits (m, b, L, C) and next characters y (b, L)."""
+    yy = y.expand(len(logits), -1, -1)
+    ce = F.cross_entropy(logits.permute(0, 3, 1, 2), yy, reduction="none")  # (m, b, L)
+    return ce.mean(-1), (logits.argmax(-1) == yy).double().mean(-1)
 
 
 class OnExamples:

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.nets.data import DATASETS
-from core.nets.models import ARCHITECTURES
+from core.nets.data import DATASETS, TEXT_DATASETS
+from core.nets.models import ARCHITECTURES, TEXT_ARCHITECTURES
 from core.nets.norm import BATCHNORM_MODES
 from core.engine.options import (
     MinimaOptions,
@@ -33,6 +33,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # Fields added after runs were first stored: at their default they are left out of the hash,
 # so the run ids of configs written before them stay what they were.
 LATER_IN_SWEEPS = {  # the engine's options, which network runs had fixed until they were fields
+    ("data", "context"): 32,
     ("model", "batchnorm"): "batch",
     ("model", "norm_batch"): 256,
     ("paths", "check_every"): 25,
@@ -76,6 +77,13 @@ class DataConfig:
     data_root: str = knob("data", "Data folder (torchvision)", "where torchvision datasets live")
     download: bool = knob(
         False, "Allow download", "let torchvision download data (needs the internet)"
+    )
+    context: int = knob(
+        32,
+        "Context (characters, text)",
+        "characters per example of a text dataset (pydoc)",
+        hi=4096,
+        advanced=True,
     )
 
 
@@ -280,6 +288,13 @@ def validate(c: RunConfig) -> None:
         if "." not in where:
             check_field(where, f, v)
     check_int("version", c.version, hi=FORMAT_VERSION)
+    text = c.data.name in TEXT_DATASETS
+    if text != (c.model.arch in TEXT_ARCHITECTURES):
+        want = "a text architecture" if text else "an image or sequence architecture"
+        raise ValueError(
+            f"model.arch={c.model.arch!r}: data.name={c.data.name!r} needs {want} "
+            f"(text: {', '.join(TEXT_ARCHITECTURES)})"
+        )
 
 
 def fields_of(c: RunConfig):

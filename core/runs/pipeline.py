@@ -57,6 +57,7 @@ def objectives(config: RunConfig, device: torch.device | None = None):
         n_test=d.n_test,
         seed=config.seed,
         device=device,
+        context=d.context,
     )
     check_size(config, data.input_shape, data.n_classes)
     model = build_model(m.arch, m.width, m.depth, data.input_shape, data.n_classes)

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from core.engine.certify import LANCZOS_STEPS
+from core.nets.data import TEXT_DATASETS
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
 from core.runs.sweep import SweepSpec, expand
 from torch.utils.flop_counter import FlopCounterMode
@@ -50,6 +51,7 @@ DATASET_SHAPES = {
     "cifar10": ((3, 32, 32), 10, 50000),
     "cifar100": ((3, 32, 32), 100, 50000),
     "svhn": ((3, 32, 32), 10, 73257),
+    "pydoc": ((32,), 103, 12681),  # the shape is (data.context,)
 }
 
 
@@ -263,13 +265,13 @@ def get_preset(name: str) -> Preset:
 
 def _forward_flops(c: RunConfig) -> tuple[int, int]:
     """(parameters, forward FLOPs per example) counted on the meta device."""
-
-
     shape, classes, _ = DATASET_SHAPES[c.data.name]
+    text = c.data.name in TEXT_DATASETS
+    shape = (c.data.context,) if text else shape
     with torch.device("meta"):
         model = build_model(c.model.arch, c.model.width, c.model.depth, shape, classes)
         with FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, *shape))
+            model(torch.zeros(1, *shape, dtype=torch.int64 if text else torch.float32))
     return n_params(model), int(counter.get_total_flops())
 
 

@@ -276,6 +276,7 @@ def test_unknown_name_lists_valid_names():
         "cifar10",
         "cifar100",
         "svhn",
+        "pydoc",
     )
 
 

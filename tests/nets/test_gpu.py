@@ -15,10 +15,10 @@ from core.engine.saddles import path_profile
 from core.engine.validate import TOLERANCE, compare_engine_to_exact
 from core.nets.data import load_dataset
 from core.nets.device import STRATEGIES
-from core.nets.models import ARCHITECTURES, WITH_BATCHNORM, build_model
+from core.nets.models import FUSED_ARCHITECTURES, build_model
 from core.nets.objective import NetworkObjective
 
-FUSED = tuple(a for a in ARCHITECTURES if a not in WITH_BATCHNORM)  # resnet9: test_resnet9.py
+FUSED = FUSED_ARCHITECTURES  # resnet9: test_resnet9.py; charlm: test_text.py
 
 pytestmark = [
     pytest.mark.gpu,

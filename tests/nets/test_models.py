@@ -6,8 +6,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from core.nets.models import (
-    ARCHITECTURES,
-    WITH_BATCHNORM,
+    FUSED_ARCHITECTURES,
     build_model,
     flatten,
     init_thetas,
@@ -15,7 +14,7 @@ from core.nets.models import (
     unflatten,
 )
 
-FUSED = tuple(a for a in ARCHITECTURES if a not in WITH_BATCHNORM)  # resnet9: test_resnet9.py
+FUSED = FUSED_ARCHITECTURES  # resnet9: test_resnet9.py; charlm: test_text.py
 
 SHAPES = {"digits": (1, 8, 8), "mnist1d": (1, 40), "cifar": (3, 32, 32)}
 

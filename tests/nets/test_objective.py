@@ -13,10 +13,10 @@ from sklearn.datasets import load_digits
 import core.nets.objective as objective_module
 from core.engine.evaluate import autograd_values_and_grads, values_and_grads, values_of
 from core.nets.device import AUTO_STRATEGY, STRATEGIES, cpu_block_bytes, device_kind
-from core.nets.models import ARCHITECTURES, WITH_BATCHNORM, build_model, n_params, unflatten
+from core.nets.models import FUSED_ARCHITECTURES, build_model, n_params, unflatten
 from core.nets.objective import ACTIVATION_FACTOR, NetworkObjective
 
-FUSED = tuple(a for a in ARCHITECTURES if a not in WITH_BATCHNORM)  # resnet9: test_resnet9.py
+FUSED = FUSED_ARCHITECTURES  # resnet9: test_resnet9.py; charlm: test_text.py
 L2 = 1e-2
 
 

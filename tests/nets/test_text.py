@@ -78,3 +78,40 @@ def test_the_barcode_of_a_tiny_language_model(tmp_path):
     )
     assert len(land.barcode) == len(land.minima) >= 1
     assert (land.minima.values < 2.0).all()  # below the uniform guess's log(vocabulary) = 3.0
+
+
+def test_the_built_in_text_run_end_to_end(tmp_path):
+    """data.name='pydoc' with model.arch='charlm' runs through the pipeline like the image
+    networks: a width/depth like theirs, batched == loop, a stored barcode."""
+    from core.nets.data import load_dataset
+    from core.nets.models import build_model
+    from core.nets.objective import NetworkObjective
+    from core.runs.config import RunConfig
+    from core.runs.pipeline import run
+    from core.runs.store import RunStore
+
+    data = load_dataset("pydoc", n_train=24, n_test=8, context=8)
+    assert data.input_shape == (8,) and data.x_train.dtype == torch.int64
+    model = build_model("charlm", 8, 1, data.input_shape, data.n_classes)
+    th = NetworkObjective(model, data).init(2, seed=0)
+    looped = NetworkObjective(model, data, strategy="loop")(th)
+    torch.testing.assert_close(NetworkObjective(model, data, strategy="vmap")(th), looped)
+    cfg = RunConfig().replace(
+        data={"name": "pydoc", "n_train": 24, "n_test": 8, "context": 8},
+        model={"arch": "charlm", "width": 8, "depth": 1},
+        train={"minima": 3, "steps": 100, "lr": 0.02},
+        paths={"steps": 30, "n_points": 4, "max_points": 5},
+        device="cpu",
+    )
+    result = run(cfg, store=RunStore(tmp_path))
+    assert len(result.barcode) == len(result.minima) == result.summary.n_minima
+    assert (result.metrics.train_error <= 1).all() and (result.metrics.test_loss > 0).all()
+
+
+def test_text_and_image_architectures_do_not_mix():
+    from core.runs.config import RunConfig
+
+    with pytest.raises(ValueError, match="model.arch='mlp': data.name='pydoc' needs a text"):
+        RunConfig().replace(data={"name": "pydoc"})
+    with pytest.raises(ValueError, match="model.arch='charlm': data.name='digits' needs an image"):
+        RunConfig().replace(model={"arch": "charlm"})
