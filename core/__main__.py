@@ -147,8 +147,8 @@ def format_run(run: Run) -> str:
     c, m, s = run.config, run.minima, run.summary
     gaps = run.metrics.gap_loss
     lines = [
-        f"run {run.run_id}: {c.data.name}, {c.model.arch} width {c.model.width} depth "
-        f"{c.model.depth}, {c.train.minima} starts, seed {c.seed}",
+        f"run {run.run_id}: {c.data.name}, {c.model.network}, {len(run.minima.start_of)} "
+        f"starts, seed {c.seed}",
         f"minima: {s.n_minima} distinct, {s.n_true_minima} meet ||grad|| <= "
         f"{c.train.grad_tol:g} (the rest are stopping points), {s.n_failed} failed",
         f"paths: {s.n_paths} of {s.n_pairs_total} pairs optimised, "

@@ -12,14 +12,12 @@ dataset's number of classes; ``package.module:NAME`` imports the module and call
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
 import numpy as np
-from torch import nn
 
 from core.engine.options import MinimaOptions, PathOptions
 from core.nets.data import DATASETS, load_dataset
-from core.nets.module import BATCHNORM_MODES, landscape_of_model
+from core.nets.module import BATCHNORM_MODES, landscape_of_model, model_from_factory
 
 ENGINE = {"train": MinimaOptions, "paths": PathOptions}
 
@@ -44,34 +42,9 @@ def add_command(sub, add_field) -> None:
             add_field(a, f"{section}.{f.name}", f)
 
 
-def build_model(spec: str, n_classes: int) -> nn.Module:
-    """The module that ``--model`` names; ValueError naming what is wrong."""
-    where, sep, name = spec.partition(":")
-    if not sep or not where or not name:
-        raise ValueError(f"--model {spec!r}: must be torchvision:NAME or package.module:FACTORY")
-    if where == "torchvision":
-        import torchvision
-
-        factory = getattr(torchvision.models, name, None)
-        if not callable(factory):
-            raise ValueError(f"--model {spec!r}: torchvision.models has no model {name!r}")
-        return factory(num_classes=n_classes)
-    try:
-        module = importlib.import_module(where)
-    except ImportError as exc:
-        raise ValueError(f"--model {spec!r}: cannot import {where!r} ({exc})") from None
-    obj = getattr(module, name, None)
-    if obj is None:
-        raise ValueError(f"--model {spec!r}: {where} has no {name!r}")
-    model = obj if isinstance(obj, nn.Module) else obj() if callable(obj) else None
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"--model {spec!r}: {name} did not give a torch.nn.Module")
-    return model
-
-
 def cmd_analyze(a) -> int:
     data = load_dataset(a.dataset, data_root=a.data_root, n_train=a.n_train, seed=a.seed)
-    model = build_model(a.model, data.n_classes)
+    model = model_from_factory(a.model, data.n_classes)
     options = {
         section: {
             f.name: getattr(a, f"{section}.{f.name}")

@@ -63,8 +63,9 @@ def _widget(col, where: str, f, default) -> Any:
         return col.selectbox(label, choices, index=choices.index(default), key=key, help=text)
     if kind == "bool":
         return col.checkbox(label, value=default, key=key, help=text)
-    if kind == "str":
-        return col.text_input(label, value=default, key=key, help=text)
+    if kind.startswith("str"):  # "" stands for None where the field may be None
+        v = col.text_input(label, value=default or "", key=key, help=text).strip()
+        return None if kind.endswith("None") and not v else v
     if kind.startswith("int"):  # bounds are validate's: it names the field and the value
         v = col.number_input(label, min_value=0, value=default or 0, step=1, key=key, help=text)
         return None if kind.endswith("None") and v == 0 else int(v)

@@ -300,6 +300,8 @@ def _other_value(f, default):
         return True, []
     if md["choices"]:
         v = next(c for c in md["choices"] if c != default)
+    elif kind.startswith("str"):
+        v = f"{default or 'pkg.mod'}:other"
     elif kind.startswith("int"):
         v = 5 if default is None else default + 1
     else:

@@ -95,8 +95,9 @@ def check_field(where: str, f: dataclasses.Field, v: Any) -> None:
         check(v in md["choices"], where, v, f"one of {md['choices']}")
     elif kind == "bool":
         check(isinstance(v, bool), where, v, "true or false")
-    elif kind == "str":
-        check(isinstance(v, str) and v != "", where, v, "a non-empty path")
+    elif kind.startswith("str"):
+        if not (kind.endswith("None") and v is None):
+            check(isinstance(v, str) and v.strip() != "", where, v, "a non-empty text")
     elif kind.startswith("int"):
         if not (kind.endswith("None") and v is None):
             lo = md.get("lo")

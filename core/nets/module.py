@@ -15,6 +15,7 @@ the looped evaluation (tests/nets/test_module.py).
 from __future__ import annotations
 
 import copy
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,19 @@ log = logging.getLogger(__name__)
 MODULE_STRATEGIES = ("auto", "vmap", "loop")
 MAX_VALUES = 200_000_000  # refuse parameters x minima beyond this (800 MB of float32)
 Loss = Callable[[Tensor, Tensor], Tensor]
+
+
+def check_fits(model: nn.Module, x: Tensor, y: Tensor, loss: Loss | None = None) -> None:
+    """ValueError naming the shapes unless ``loss(model(x[:2]), y[:2])`` runs."""
+    try:
+        with torch.no_grad():
+            (loss or F.cross_entropy)(model(x[:2]), y[:2])
+    except Exception as exc:  # whatever the module or the loss raises on these examples
+        why = " ".join(str(exc).split())[:200]
+        raise ValueError(
+            f"{type(model).__name__} cannot evaluate the data (inputs {tuple(x.shape[1:])}, "
+            f"targets {tuple(y.shape[1:])}): {why}"
+        ) from None
 
 
 class ModuleObjective:
@@ -95,15 +109,7 @@ class ModuleObjective:
         self.loss = loss or F.cross_entropy
         self.l2, self.batchnorm = float(l2), batchnorm
         self.batch_size = min(batch_size or len(x), len(x))
-        try:
-            with torch.no_grad():
-                self.loss(self.forward.batched(self.x[:2]), self.y[:2])
-        except Exception as exc:  # whatever the module or the loss raises on these examples
-            why = " ".join(str(exc).split())[:200]
-            raise ValueError(
-                f"{type(model).__name__} cannot evaluate the data (inputs {tuple(x.shape[1:])}, "
-                f"targets {tuple(y.shape[1:])}): {why}"
-            ) from None
+        check_fits(self.forward.batched, self.x, self.y, self.loss)
         self.strategy = self._choose(strategy)
 
     # -- one network, as a pure function of its flat parameters --------------------------------
@@ -163,7 +169,34 @@ class ModuleObjective:
 
 
 # ---------------------------------------------------------------------------------------------
-# Checkpoints
+# Your model and its checkpoints
+
+
+def model_from_factory(spec: str, n_classes: int) -> nn.Module:
+    """The module that ``spec`` names: ``torchvision:NAME`` (``torchvision.models.NAME`` with
+    ``n_classes`` outputs) or ``package.module:NAME`` (``NAME()``, or ``NAME`` itself if it is
+    a module); ValueError naming what is wrong."""
+    where, sep, name = spec.partition(":")
+    if not sep or not where or not name:
+        raise ValueError(f"model {spec!r}: must be torchvision:NAME or package.module:FACTORY")
+    if where == "torchvision":
+        import torchvision
+
+        factory = getattr(torchvision.models, name, None)
+        if not callable(factory):
+            raise ValueError(f"model {spec!r}: torchvision.models has no model {name!r}")
+        return factory(num_classes=n_classes)
+    try:
+        module = importlib.import_module(where)
+    except ImportError as exc:
+        raise ValueError(f"model {spec!r}: cannot import {where!r} ({exc})") from None
+    obj = getattr(module, name, None)
+    if obj is None:
+        raise ValueError(f"model {spec!r}: {where} has no {name!r}")
+    model = obj if isinstance(obj, nn.Module) else obj() if callable(obj) else None
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model {spec!r}: {name} did not give a torch.nn.Module")
+    return model
 
 
 def load_checkpoint(path: str | Path, model: nn.Module) -> Tensor:
@@ -204,7 +237,9 @@ def load_checkpoint(path: str | Path, model: nn.Module) -> Tensor:
     return torch.cat([state[n].detach().reshape(-1).float() for n in names])
 
 
-def _checkpoint_files(checkpoints) -> list[Path]:
+def checkpoint_files(checkpoints) -> list[Path]:
+    """The state-dict files of a folder (``.pt``, ``.pth``, ``.safetensors``, by name), of one
+    file, or of a list of files."""
     if isinstance(checkpoints, str | Path) and Path(checkpoints).is_dir():
         files = sorted(
             p for p in Path(checkpoints).iterdir() if p.suffix in (".pt", ".pth", ".safetensors")
@@ -283,7 +318,7 @@ def landscape_of_model(
         model, x, y, loss=loss, l2=l2, batch_size=batch_size, batchnorm=batchnorm, device=device
     )
     if checkpoints is not None:
-        files = _checkpoint_files(checkpoints)
+        files = checkpoint_files(checkpoints)
         starts = torch.stack([load_checkpoint(f, model) for f in files]).to(obj.device)
     else:
         if isinstance(minima, bool) or not isinstance(minima, int) or minima < 2:

@@ -34,6 +34,8 @@ DEVICES = ("auto", "cpu", "cuda")
 # so the run ids of configs written before them stay what they were.
 LATER_IN_SWEEPS = {  # the engine's options, which network runs had fixed until they were fields
     ("data", "context"): 32,
+    ("model", "factory"): None,
+    ("train", "checkpoints"): None,
     ("model", "batchnorm"): "batch",
     ("model", "norm_batch"): 256,
     ("paths", "check_every"): 25,
@@ -102,6 +104,13 @@ class ModelConfig:
         "hidden layers / conv blocks / residual blocks (per stage for resnet9) / encoder blocks",
         hi=64,
     )
+    factory: str | None = knob(
+        None,
+        "Your model (factory)",
+        "your own nn.Module instead of arch, width and depth: package.module:FACTORY (called "
+        "with no arguments) or torchvision:NAME (with the dataset's classes)",
+        flag="--model",
+    )
     batchnorm: str = knob(
         "batch",
         "BatchNorm (resnet9)",
@@ -120,6 +129,11 @@ class ModelConfig:
         advanced=True,
     )
 
+    @property
+    def network(self) -> str:
+        """In words: the factory of your model, or 'mlp width 8 depth 1'."""
+        return self.factory or f"{self.arch} width {self.width} depth {self.depth}"
+
 
 @dataclass(frozen=True)
 class TrainConfig(MinimaOptions):
@@ -131,6 +145,12 @@ class TrainConfig(MinimaOptions):
     )
     batch_size: int | None = knob(
         None, "Minibatch (0 = full batch)", "training minibatch (default: full batch)"
+    )
+    checkpoints: str | None = knob(
+        None,
+        "Checkpoint folder",
+        "a folder of state dicts (.pt/.pth/.safetensors) that are the minima, each refined to "
+        "the gradient tolerance, instead of training 'minima' networks",
     )
     l2: float = knob(
         1e-4,
@@ -289,7 +309,7 @@ def validate(c: RunConfig) -> None:
             check_field(where, f, v)
     check_int("version", c.version, hi=FORMAT_VERSION)
     text = c.data.name in TEXT_DATASETS
-    if text != (c.model.arch in TEXT_ARCHITECTURES):
+    if text != (c.model.arch in TEXT_ARCHITECTURES) and not c.model.factory:
         want = "a text architecture" if text else "an image or sequence architecture"
         raise ValueError(
             f"model.arch={c.model.arch!r}: data.name={c.data.name!r} needs {want} "

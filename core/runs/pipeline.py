@@ -28,12 +28,14 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from core.engine.landscape import landscape_of
 from core.engine.minima import Minima
 from core.nets.data import load_dataset
 from core.nets.device import resolve_device
 from core.nets.models import build_model, n_params
+from core.nets.module import check_fits, checkpoint_files, load_checkpoint, model_from_factory
 from core.nets.objective import NetworkObjective
 from core.runs.config import MAX_PARAMS, MAX_PATH_VALUES, RunConfig
 from core.runs.record import Metrics, Run, Summary
@@ -60,7 +62,9 @@ def objectives(config: RunConfig, device: torch.device | None = None):
         context=d.context,
     )
     check_size(config, data.input_shape, data.n_classes)
-    model = build_model(m.arch, m.width, m.depth, data.input_shape, data.n_classes)
+    model = network(config, data.input_shape, data.n_classes)
+    if m.factory:
+        check_fits(model, data.x_train, data.y_train)
 
     budget = config.memory_mb << 20 if config.memory_mb else None
 
@@ -82,22 +86,40 @@ def objectives(config: RunConfig, device: torch.device | None = None):
     return train_obj, path_obj
 
 
+def network(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+    """The run's network: ``model.factory``'s, or the built-in ``model.arch``."""
+    m = config.model
+    if m.factory:
+        return model_from_factory(m.factory, n_classes)
+    return build_model(m.arch, m.width, m.depth, input_shape, n_classes)
+
+
+def n_minima(config: RunConfig) -> int:
+    """Minima of the run: one per checkpoint where ``train.checkpoints`` is set."""
+    t = config.train
+    return len(checkpoint_files(t.checkpoints)) if t.checkpoints else t.minima
+
+
 def check_size(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> int:
     """P, the parameters of the run's network, counted without allocating them (on the
     ``meta`` device); ValueError when the minima or the paths would exceed the size limits."""
-    m, t, p = config.model, config.train, config.paths
+    m, p = config.model, config.paths
+    k = n_minima(config)
+    minima = f"{k} checkpoints" if config.train.checkpoints else f"train.minima={k}"
     with torch.device("meta"):
-        n = n_params(build_model(m.arch, m.width, m.depth, input_shape, n_classes))
-    if n * t.minima > MAX_PARAMS:
-        raise ValueError(
-            f"model.width={m.width}, model.depth={m.depth}: {n:,} parameters x {t.minima} "
-            f"minima exceeds the limit of {MAX_PARAMS:,}"
+        n = n_params(network(config, input_shape, n_classes))
+    if n * k > MAX_PARAMS:
+        which = f"model.factory={m.factory!r}" if m.factory else (
+            f"model.width={m.width}, model.depth={m.depth}"
         )
-    pairs = t.minima * (t.minima - 1) // 2  # all pairs, or all screened (n_points) for "mst"
+        raise ValueError(
+            f"{which}: {n:,} parameters x {minima} exceeds the limit of {MAX_PARAMS:,}"
+        )
+    pairs = k * (k - 1) // 2  # all pairs, or all screened (n_points) for "mst"
     points = p.max_points if p.pairs == "all" else p.n_points
     if pairs * points * n > MAX_PATH_VALUES:
         raise ValueError(
-            f"train.minima={t.minima}, paths.max_points={p.max_points}: {pairs:,} paths x "
+            f"{minima}, paths.max_points={p.max_points}: {pairs:,} paths x "
             f"{points} points x {n:,} parameters exceeds the limit of {MAX_PATH_VALUES:,} "
             f"values; use fewer minima, fewer points, paths.pairs='mst' or a smaller network"
         )
@@ -111,6 +133,15 @@ def _stepper(obj: NetworkObjective, batch: int | None, compiled: bool = False):
         twin = obj.compiled()
         return twin.minibatch if batch else (lambda step: twin)
     return obj.minibatch if batch else None
+
+
+def _starts(config: RunConfig, obj: NetworkObjective) -> torch.Tensor:
+    """(M, P) where the descent starts: the checkpoints, or seeded initialisations."""
+    t = config.train
+    if t.checkpoints:
+        files = checkpoint_files(t.checkpoints)
+        return torch.stack([load_checkpoint(f, obj.model) for f in files]).to(obj.device)
+    return obj.init(t.minima, config.seed)
 
 
 def _on(minima: Minima, device: torch.device) -> Minima:
@@ -189,7 +220,7 @@ def _compute(config, train_obj, path_obj, store: RunStore, progress: Progress) -
     try:
         land = landscape_of(
             train_obj,  # the full objective; the two differ only in their minibatches
-            train_obj.init(t.minima, config.seed) if done is None else None,
+            _starts(config, train_obj) if done is None else None,
             minima=t,
             paths=p,
             step_objective={

@@ -50,10 +50,12 @@ NO_OBSTRUCTION = "no obstruction found: all minima lie in one basin at this reso
 def run_label(info_or_run: Any) -> str:
     """One line naming a run: ``3f2a... digits mlp w8 d1, 8 minima``."""
     c = info_or_run.config
-    return (
-        f"{info_or_run.run_id}  {c.data.name} {c.model.arch} width {c.model.width} "
-        f"depth {c.model.depth}, {c.train.minima} starts"
+    starts = (
+        f"checkpoints {c.train.checkpoints}"
+        if c.train.checkpoints
+        else (f"{c.train.minima} starts")
     )
+    return f"{info_or_run.run_id}  {c.data.name} {c.model.network}, {starts}"
 
 
 def _network_columns(r: RunInfo) -> dict[str, Any]:
@@ -62,7 +64,7 @@ def _network_columns(r: RunInfo) -> dict[str, Any]:
     return {
         "run": r.run_id,
         "dataset": r.config.data.name,
-        "architecture": m.arch,
+        "architecture": m.factory or m.arch,
         "width": m.width,
         "depth": m.depth,
     }

@@ -269,3 +269,39 @@ def test_analyze_bad_input_is_one_line_and_exit_2(user_package, capsys, args, ma
     code, out, err = _analyze(args.format(bad=bad), capsys)
     assert code == 2 and err.count("\n") == 1 and match in err, err
     assert not (user_package / "runs").exists()
+
+
+def test_your_model_is_a_run_like_the_built_in_ones(user_package, capsys):
+    """model.factory and train.checkpoints are config fields: `run --model ... --checkpoints`
+    stores the run in the run store, where `show` (and the dashboard) read it."""
+    import usernets
+
+    from core.__main__ import main
+    from core.runs.store import RunStore, read_run
+
+    ckpt = user_package / "ckpt"
+    ckpt.mkdir()
+    for i in range(3):
+        torch.manual_seed(10 + i)
+        torch.save(usernets.make().state_dict(), ckpt / f"net{i}.pt")
+    runs = user_package / "runs"
+    args = f"--runs-dir {runs} run --model usernets:make --checkpoints {ckpt} --dataset digits "
+    args += f"--n-train 64 --n-test 32 --device cpu {ENGINE_FLAGS}"
+    assert main(args.split()) == 0, capsys.readouterr().err
+    (info,), _ = RunStore(runs).list()
+    assert info.config.model.factory == "usernets:make" and info.summary.n_minima <= 3
+    run = read_run(RunStore(runs), info.run_id)
+    starts = sorted(run.minima.start_of.tolist())
+    assert len(starts) == 3 and set(starts) == set(range(len(run.minima)))
+    assert main(["--runs-dir", str(runs), "show", info.run_id]) == 0
+    assert "TO-score (sum" in capsys.readouterr().out
+
+
+def test_a_bad_factory_in_a_run_is_one_line_and_nothing_is_written(user_package, capsys):
+    from core.__main__ import main
+
+    runs = user_package / "runs"
+    code = main(f"--runs-dir {runs} run --model usernets:nothing --dataset digits".split())
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "usernets has no 'nothing'" in err
+    assert not runs.exists() or not any(runs.iterdir())

@@ -43,10 +43,11 @@ def ident_of(run_id: str, config=None) -> str:
     if config is None:
         return f"run {run_id}"
     m = config.model
-    ident = f"run {run_id} · {config.data.name} · {m.arch} width {m.width} depth {m.depth}"
-    if m.arch in WITH_BATCHNORM:
+    ident = f"run {run_id} · {config.data.name} · {m.network}"
+    if m.arch in WITH_BATCHNORM or m.factory:
         how = "batch statistics of" if m.batchnorm == "batch" else "statistics recomputed from"
-        ident += f" · BatchNorm: {how} {m.norm_batch}"
+        where = "BatchNorm, if any" if m.factory else "BatchNorm"
+        ident += f" · {where}: {how} {m.norm_batch}"
     return ident
 
 
