@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import write_cifar10
 from safetensors.torch import save_file
 from torch import nn
 
@@ -135,13 +136,14 @@ def test_trained_from_the_models_own_initialisation(digits):
     np.testing.assert_allclose(births, np.sort(land.minima.values))
 
 
-def test_torchvision_resnet18_batched_equals_loop():
+def test_torchvision_resnet18_batched_equals_loop(tmp_path, monkeypatch):
+    """torchvision's resnet18 on a few CIFAR-10 images read from files in torchvision's format."""
     torchvision = pytest.importorskip("torchvision")
+    write_cifar10(tmp_path, monkeypatch, n_train=5, n_test=2)
+    data = load_dataset("cifar10", data_root=tmp_path)
     torch.manual_seed(5)
     model = torchvision.models.resnet18(num_classes=10)
-    x = torch.rand(4, 3, 32, 32)
-    y = torch.tensor([0, 1, 2, 3])
-    obj = ModuleObjective(model, x, y)
+    obj = ModuleObjective(model, data.x_train, data.y_train)
     th = _thetas(model, m=2)
     torch.testing.assert_close(
         obj.evaluate_with(th, "vmap"), obj.evaluate_with(th, "loop"), rtol=1e-5, atol=1e-5
