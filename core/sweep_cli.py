@@ -18,6 +18,7 @@ from core.report.document import build_report, write_report
 from core.runs.presets import GPU_FLOPS, PRESETS, estimate_cost, get_preset, run_cost
 from core.runs.store import RunStore
 from core.runs.sweep import (
+    EXECUTORS,
     SweepSpec,
     describe,
     list_sweeps,
@@ -48,6 +49,13 @@ def add_commands(sub, run_flags) -> None:
         "optionally with its own learning rate: anneal,constant:0.001",
     )
     s.add_argument("--dry-run", action="store_true", help="print the runs and their cost only")
+    s.add_argument(
+        "--executor",
+        default="serial",
+        choices=EXECUTORS,
+        help="serial (default): one run after another here; ray: every run a Ray task",
+    )
+    s.add_argument("--address", help="with --executor ray: join this Ray cluster (ray start)")
     sub.add_parser("sweeps", help="list saved sweeps")
     sub.add_parser("presets", help="list the named sweeps with their expected cost")
     r = sub.add_parser("report", help="write the report of one or more sweeps")
@@ -114,7 +122,7 @@ def cmd_sweep(a, store: RunStore, config_from_args) -> int:
         if p.stage in ("minima", "paths"):
             print(f"{head}: {p.stage} ({p.total} steps max)", flush=True)
         elif p.stage == "done":
-            start = shown.get((p.index, "minima"), shown.get((p.index, "paths"), shown[key]))
+            start = shown.get((p.index, "minima"), shown.get((p.index, "paths"), t0))
             print(
                 f"{head}: done in {shown[key] - start:.0f} s "
                 f"(sweep {time.perf_counter() - t0:.0f} s)",
@@ -123,7 +131,9 @@ def cmd_sweep(a, store: RunStore, config_from_args) -> int:
         else:
             print(f"{head}: {p.stage}", flush=True)
 
-    res = run_sweep(specs, store, progress, name=name)
+    if a.address and a.executor != "ray":
+        raise ValueError(f"--address {a.address!r} needs --executor ray")
+    res = run_sweep(specs, store, progress, name=name, executor=a.executor, address=a.address)
     print(
         f"sweep {res.sweep_id}: {len(res.run_ids)} runs, {len(res.new)} new, "
         f"{len(res.reused)} re-used, {len(res.failed)} failed, {res.seconds:.0f} s"

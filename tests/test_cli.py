@@ -327,3 +327,9 @@ def test_every_config_field_has_a_flag_that_sets_it():
     # 0 stands for "none" where the declaration says so
     a = _parser().parse_args(["run", "--path-batch-size", "0", "--noisy-steps", "5"])
     assert config_from_args(a).paths.batch_size is None
+
+
+def test_an_address_without_the_ray_executor_is_one_line(tmp_path, capsys):
+    code = main(["--runs-dir", str(tmp_path), "sweep", "--preset", "tiny", "--address", "x:1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--address 'x:1' needs --executor ray" in err

@@ -37,6 +37,7 @@ from core.runs.config import ARCHITECTURES, DATASETS, LATER_IN_SWEEPS, RunConfig
 from core.runs.files import read_json, write_json
 from core.runs.store import RunStore
 from core.runs.pipeline import run
+from core.runs.ray_executor import run_on_ray
 
 log = logging.getLogger(__name__)
 
@@ -344,14 +345,19 @@ def plan_sweep(
     return out
 
 
+EXECUTORS = ("serial", "ray")
+
+
 def run_sweep(
     specs: SweepSpec | Sequence[SweepSpec],
     store: RunStore | None = None,
     on_progress: Callable[[SweepProgress], None] | None = None,
     *,
     name: str = "",
+    executor: str = "serial",
+    address: str | None = None,
 ) -> SweepResult:
-    """Run every configuration of the sweep in order; finished runs are re-used.
+    """Run every configuration of the sweep; finished runs are re-used.
 
     A run that raises ValueError or RuntimeError is recorded in the sweep file and the
     sweep goes on. The sweep file is rewritten after every run, so an interrupted sweep
@@ -363,11 +369,16 @@ def run_sweep(
     store : RunStore, optional
         ``runs/`` by default.
     on_progress : callable, optional
-        Called with a ``SweepProgress`` at every stage step of every run.
+        Called with a ``SweepProgress`` at every stage step of every run (serial), or as each
+        run is cached, done or failed (ray).
     name : str
         A label kept in the sweep file (a preset's name).
+    executor : str
+        "serial": one run after another in this process; "ray": every run a Ray task
+        (``core.runs.ray_executor``), on this machine or the cluster at ``address``.
     """
-
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor={executor!r}: must be one of {EXECUTORS}")
     store = store or RunStore()
     specs = _as_specs(specs)
     sid = sweep_id(specs)
@@ -391,29 +402,45 @@ def run_sweep(
     _save(store, rec)  # the sweep is on record (and listed) from its first moment
     new, reused, failed = [], [], {}
     n = len(configs)
-    for i, c in enumerate(configs):
 
-        def report(stage: str, done: int = 0, total: int = 0, _i=i, _c=c) -> None:
+    def reporter(i: int, c: RunConfig):
+        def report(stage: str, done: int = 0, total: int = 0) -> None:
             if on_progress:
-                on_progress(SweepProgress(_i, n, _c.run_id, _c, stage, done, total))
+                on_progress(SweepProgress(i, n, c.run_id, c, stage, done, total))
 
+        return report
+
+    def finished(i: int, c: RunConfig, error: str | None) -> None:
+        if error is None:
+            new.append(c.run_id)
+            rec.errors.pop(c.run_id, None)
+            reporter(i, c)("done")
+        else:
+            failed[c.run_id] = rec.errors[c.run_id] = error
+            log.warning("sweep %s: run %s failed: %s", sid, c.run_id, error)
+            reporter(i, c)("failed")
+        _record(inv, t0, c0, new, reused, failed)
+        _save(store, rec)
+
+    todo = []
+    for i, c in enumerate(configs):
         if store.stage(c.run_id) == "results":
             reused.append(c.run_id)
             rec.errors.pop(c.run_id, None)
-            report("cached")
-            continue
-        try:
-            run(c, store=store, on_progress=report)
-        except (ValueError, RuntimeError) as exc:
-            failed[c.run_id] = rec.errors[c.run_id] = f"{type(exc).__name__}: {exc}"
-            log.warning("sweep %s: run %s failed: %s", sid, c.run_id, exc)
-            report("failed")
+            reporter(i, c)("cached")
         else:
-            new.append(c.run_id)
-            rec.errors.pop(c.run_id, None)
-            report("done")
-        _record(inv, t0, c0, new, reused, failed)
-        _save(store, rec)
+            todo.append((i, c))
+    if executor == "ray":
+        where = {c.run_id: i for i, c in todo}
+        for c, error in run_on_ray([c for _, c in todo], store, address=address):
+            finished(where[c.run_id], c, error)
+    for i, c in todo if executor == "serial" else ():
+        try:
+            run(c, store=store, on_progress=reporter(i, c))
+        except (ValueError, RuntimeError) as exc:
+            finished(i, c, f"{type(exc).__name__}: {exc}")
+        else:
+            finished(i, c, None)
     _record(inv, t0, c0, new, reused, failed)
     _save(store, rec)
     return SweepResult(sid, ids, new, reused, failed, time.perf_counter() - t0)
