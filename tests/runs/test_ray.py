@@ -43,3 +43,47 @@ def test_a_failing_run_on_ray_is_recorded_and_the_sweep_goes_on(tmp_path):
     res = run_sweep(type(specs)(base=bad, widths=(4,)), RunStore(tmp_path), executor="ray")
     (why,) = res.failed.values()
     assert why.startswith("ValueError: n_train=5000 must be between 1 and")
+
+
+def _task_pids() -> list[int]:
+    """Processes that are running a run's Ray task now (Ray names them by the task)."""
+    import os
+
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if fh.read().startswith(b"ray::_compute"):
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def test_a_worker_killed_mid_run_is_retried_and_the_sweep_completes(tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+
+    specs = get_preset("tiny").specs
+    store = RunStore(tmp_path)
+    result = {}
+    sweep = threading.Thread(
+        target=lambda: result.update(r=run_sweep(specs, store, executor="ray"))
+    )
+    sweep.start()
+    killed, deadline = None, time.monotonic() + 60
+    while killed is None and time.monotonic() < deadline and sweep.is_alive():
+        pids = _task_pids()
+        if pids:
+            killed = pids[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    sweep.join(timeout=300)
+    assert killed is not None, "no task process was seen running"
+    res = result["r"]
+    assert not res.failed and sorted(res.new) == sorted(res.run_ids)
+    assert all(store.stage(rid) == "results" for rid in res.run_ids)
+    assert len(store.list()[0]) == len(res.run_ids)  # every run present once
