@@ -13,6 +13,8 @@ import argparse
 import sys
 import time
 
+from tqdm import tqdm
+
 from core.engine.options import REGIMES
 from core.report.document import build_report, write_report
 from core.runs.presets import GPU_FLOPS, PRESETS, estimate_cost, get_preset, run_cost
@@ -111,7 +113,14 @@ def cmd_sweep(a, store: RunStore, config_from_args) -> int:
                 f"{cost['FLOPs'] / 1e12:9.2f} TFLOP"
             )
         return 0
+    if a.address and a.executor != "ray":
+        raise ValueError(f"--address {a.address!r} needs --executor ray")
     t0, shown = time.perf_counter(), {}
+    counts = {"done": 0, "cached": 0, "failed": 0}
+    bar = tqdm(total=len(plan), desc="sweep", unit="run", file=sys.stderr, leave=False)
+
+    def say(text: str) -> None:
+        tqdm.write(text, file=sys.stdout)
 
     def progress(p) -> None:
         key = (p.index, p.stage)
@@ -120,20 +129,22 @@ def cmd_sweep(a, store: RunStore, config_from_args) -> int:
         shown[key] = time.perf_counter()
         head = f"[{p.index + 1}/{p.n_runs}] {p.run_id} {describe(p.config)}"
         if p.stage in ("minima", "paths"):
-            print(f"{head}: {p.stage} ({p.total} steps max)", flush=True)
+            say(f"{head}: {p.stage} ({p.total} steps max)")
         elif p.stage == "done":
             start = shown.get((p.index, "minima"), shown.get((p.index, "paths"), t0))
-            print(
-                f"{head}: done in {shown[key] - start:.0f} s "
-                f"(sweep {time.perf_counter() - t0:.0f} s)",
-                flush=True,
-            )
+            sweep = time.perf_counter() - t0
+            say(f"{head}: done in {shown[key] - start:.0f} s (sweep {sweep:.0f} s)")
         else:
-            print(f"{head}: {p.stage}", flush=True)
+            say(f"{head}: {p.stage}")
+        if p.stage in counts:  # one bar for the sweep: runs finished, new / cached / failed
+            counts[p.stage] += 1
+            bar.update(1)
+            bar.set_postfix(new=counts["done"], cached=counts["cached"], failed=counts["failed"])
 
-    if a.address and a.executor != "ray":
-        raise ValueError(f"--address {a.address!r} needs --executor ray")
-    res = run_sweep(specs, store, progress, name=name, executor=a.executor, address=a.address)
+    try:
+        res = run_sweep(specs, store, progress, name=name, executor=a.executor, address=a.address)
+    finally:
+        bar.close()
     print(
         f"sweep {res.sweep_id}: {len(res.run_ids)} runs, {len(res.new)} new, "
         f"{len(res.reused)} re-used, {len(res.failed)} failed, {res.seconds:.0f} s"
