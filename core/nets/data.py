@@ -157,12 +157,7 @@ def load_dataset(
     # 1. whole splits on the CPU: x (N, *input_shape) uint8 or float, y (N,)
     x_tr, y_tr, x_te, y_te, scale = _whole_splits(name, Path(data_root), download, seed)
     # 2. seeded subsets, before the float conversion (cheaper on full MNIST/CIFAR)
-    idx_tr = _subset(n_train, len(y_tr), seed, stream=0, arg="n_train")
-    idx_te = _subset(n_test, len(y_te), seed, stream=1, arg="n_test")
-    if idx_tr is not None:
-        x_tr, y_tr = x_tr[idx_tr], y_tr[idx_tr]
-    if idx_te is not None:
-        x_te, y_te = x_te[idx_te], y_te[idx_te]
+    x_tr, y_tr, x_te, y_te = _subsets(x_tr, y_tr, x_te, y_te, n_train, n_test, seed)
     # 3. float32 scaled to the documented range, int64 labels, on the device
     data = Dataset(
         name=name,
@@ -180,15 +175,20 @@ def load_dataset(
 def _text(name: str, n_train, n_test, seed: int, context: int) -> Dataset:
     """A text corpus as next-character examples: a seeded tenth of the windows is the test
     split, and ``n_train`` / ``n_test`` take seeded subsets of the splits."""
-    whole = load_text(name, context=context, seed=seed)
-    x_tr, y_tr, x_te, y_te = whole.x_train, whole.y_train, whole.x_test, whole.y_test
-    idx_tr = _subset(n_train, len(x_tr), seed, stream=0, arg="n_train")
-    idx_te = _subset(n_test, len(x_te), seed, stream=1, arg="n_test")
+    w = load_text(name, context=context, seed=seed)
+    splits = _subsets(w.x_train, w.y_train, w.x_test, w.y_test, n_train, n_test, seed)
+    return Dataset(name, *splits, len(w.vocab), (context,))
+
+
+def _subsets(x_tr, y_tr, x_te, y_te, n_train: int | None, n_test: int | None, seed: int):
+    """The seeded subsets of ``n_train`` and ``n_test`` examples of the two splits."""
+    idx_tr = _subset(n_train, len(y_tr), seed, stream=0, arg="n_train")
+    idx_te = _subset(n_test, len(y_te), seed, stream=1, arg="n_test")
     if idx_tr is not None:
         x_tr, y_tr = x_tr[idx_tr], y_tr[idx_tr]
     if idx_te is not None:
         x_te, y_te = x_te[idx_te], y_te[idx_te]
-    return Dataset(name, x_tr, y_tr, x_te, y_te, len(whole.vocab), (context,))
+    return x_tr, y_tr, x_te, y_te
 
 
 def _whole_splits(name: str, root: Path, download: bool, seed: int):
