@@ -10,8 +10,8 @@ turned into GPU minutes at an assumed sustained rate (``GPU_FLOPS``). The estima
 - paths: pairs x interior points x steps x examples (3 forward passes): the first
   ``noisy_steps`` on minibatches, the rest on the run's whole training subset; a dense
   evaluation of every path each ``check_every`` steps at ``check_density`` points per
-  interval, the final evaluation (densities 8 and 16) and the certificate (at most ``LANCZOS_STEPS`` Hessian-vector products
-  per pair, ~5 forward passes each);
+  interval, the final evaluation (densities 8 and 16) and the certificate (at most
+  ``LANCZOS_STEPS`` Hessian-vector products per pair, ~5 forward passes each);
 - forward FLOPs per example from ``torch.utils.flop_counter`` on the ``meta`` device.
 
 It is an upper bound in steps: a pair leaves the batch when it converges or meets no barrier
@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from core.engine.certify import LANCZOS_STEPS
 from core.nets.data import TEXT_DATASETS
+from core.nets.models import build_model, n_params
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
 from core.runs.sweep import SweepSpec, expand
-from torch.utils.flop_counter import FlopCounterMode
-from core.nets.models import build_model, n_params
 
 __all__ = ["GPU_FLOPS", "PRESETS", "Preset", "estimate_cost", "get_preset"]
 
@@ -299,6 +299,11 @@ def run_cost(c: RunConfig) -> dict[str, Any]:
         "examples per path step": int(path_step),
         "FLOPs": flops,
         "check FLOPs": checks,
+        # by stage (they add up to FLOPs): training the minima, the path steps with their
+        # dense checks, and the paths' final evaluation and certificates after the last step
+        "minima FLOPs": 3 * f * (train_step * t.steps + checks_train),
+        "path step FLOPs": f * (3 * path_examples + dense),
+        "path final FLOPs": f * (final + 5 * hvp),
     }
 
 

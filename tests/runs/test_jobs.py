@@ -71,9 +71,7 @@ def test_a_run_job_finishes_and_reports_every_stage(tmp_path, one_thread):
     assert state.stage_started["paths"] <= state.updated <= state.ended
 
 
-def test_cancel_stops_at_the_next_report_keeps_the_minima_and_resumes(
-    tmp_path, hold, one_thread
-):
+def test_cancel_stops_at_the_next_report_keeps_the_minima_and_resumes(tmp_path, hold, one_thread):
     store, jobs = RunStore(tmp_path), JobRegistry()
     job = jobs.start_run(TINY, store)
     hold("paths").wait()  # the minima are saved; the paths have begun

@@ -1,0 +1,172 @@
+"""Sweeps as the dashboard shows them: how far each is, its TO-score curves, its time left.
+
+Everything is read from the run store (the sweep file's run ids, each run's last finished
+stage), so a sweep started from the CLI shows as well as one started from a page; the only
+outside fact is which runs are being computed right now. Nothing here imports streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.runs.config import RunConfig
+from core.runs.store import RunInfo, RunStore
+from core.runs.sweep import SweepRecord, SweepSpec, expand
+from core.views.dashboard import sweep_rows, to_score_series
+from core.views.progress import Rates, run_seconds, stage_costs
+
+
+@dataclass(frozen=True)
+class SweepStatus:
+    """How many of a sweep's runs are in each state (they add up to ``total``)."""
+
+    sweep_id: str
+    name: str
+    total: int
+    finished: int  # results stored
+    running: int  # being computed now
+    failed: int  # the last try raised (and it is not finished since)
+    missing: int  # not started, or stopped part-way (resumable)
+
+    @property
+    def fraction(self) -> float:
+        return self.finished / self.total if self.total else 1.0
+
+
+def run_states(
+    rec: SweepRecord, stages: Mapping[str, str], running: Collection[str]
+) -> dict[str, str]:
+    """Run id -> "finished", "running", "failed" or "missing", for every run of the sweep.
+
+    ``stages``: run id -> its last finished stage in the store (``RunStore.stage``);
+    ``running``: the run ids being computed now.
+    """
+    out = {}
+    for rid in rec.run_ids:
+        if stages.get(rid) == "results":
+            out[rid] = "finished"
+        elif rid in running:
+            out[rid] = "running"
+        elif rid in rec.errors:
+            out[rid] = "failed"
+        else:
+            out[rid] = "missing"
+    return out
+
+
+def sweep_status(
+    rec: SweepRecord, stages: Mapping[str, str], running: Collection[str]
+) -> SweepStatus:
+    states = list(run_states(rec, stages, running).values())
+    return SweepStatus(
+        rec.sweep_id,
+        rec.name,
+        len(states),
+        *(states.count(s) for s in ("finished", "running", "failed", "missing")),
+    )
+
+
+def store_stages(store: RunStore, run_ids: Sequence[str]) -> dict[str, str]:
+    """Run id -> last finished stage ("none" for a run with no folder yet)."""
+    return {rid: store.stage(rid) for rid in run_ids}
+
+
+def sweep_table(statuses: Sequence[SweepStatus], records: Sequence[SweepRecord]) -> list[dict]:
+    """One row per sweep for the Sweeps page's table."""
+    rows = []
+    for s, rec in zip(statuses, records, strict=True):
+        rows.append(
+            {
+                "sweep": s.sweep_id,
+                "name": s.name or "(no name)",
+                "runs": s.total,
+                "finished": s.finished,
+                "running": s.running,
+                "failed": s.failed,
+                "missing": s.missing,
+                "computed for (s)": round(rec.compute_seconds, 1),
+            }
+        )
+    return rows
+
+
+def _series_label(spec: SweepSpec, by: str) -> str:
+    b = spec.base
+    fixed = f"depth {b.model.depth}" if by == "width" else f"width {b.model.width}"
+    if by == "width" and len(spec.depths) == 1:
+        fixed = f"depth {spec.depths[0]}"
+    if by == "depth" and len(spec.widths) == 1:
+        fixed = f"width {spec.widths[0]}"
+    archs = "/".join(spec.archs) or b.model.arch
+    data = "/".join(spec.datasets) or b.data.name
+    return f"{data} {archs}, {fixed}"
+
+
+@dataclass(frozen=True)
+class Curves:
+    """TO-score against ``by`` for the sweep's grids that vary ``by``: (S, X) arrays over
+    the union of their x values, NaN where a grid has no finished run at an x yet."""
+
+    by: str
+    xs: list[int]
+    means: np.ndarray
+    los: np.ndarray
+    his: np.ndarray
+    labels: list[str]
+    n_runs: int  # finished runs drawn
+
+
+def sweep_curves(
+    rec: SweepRecord, infos: Mapping[str, RunInfo], by: str, kind: str = "sum"
+) -> Curves | None:
+    """The TO-score curves vs ``by`` ("width" or "depth") from the sweep's finished runs
+    (``infos``: run id -> RunInfo of the stored runs); one series per grid of the sweep
+    whose ``by`` axis has two values or more, seeds averaged (band: their range). None when
+    no grid varies ``by``."""
+    axis = {"width": "widths", "depth": "depths"}.get(by)
+    if axis is None:
+        raise ValueError(f"by must be 'width' or 'depth', got {by!r}")
+    grids = [s for s in rec.specs if len(getattr(s, axis)) > 1]
+    if not grids:
+        return None
+    xs = sorted({int(v) for s in grids for v in getattr(s, axis)})
+    shape = (len(grids), len(xs))
+    means, los, his = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    labels, n = [], 0
+    for g, spec in enumerate(grids):
+        done = [infos[c.run_id] for c in expand(spec) if c.run_id in infos]
+        rows = sweep_rows(done)  # the finished ones
+        n += len(rows)
+        labels.append(_series_label(spec, by))
+        if rows:
+            for x, m, lo, hi in zip(*to_score_series(rows, by, kind), strict=True):
+                i = xs.index(x)
+                means[g, i], los[g, i], his[g, i] = m, lo, hi
+    return Curves(by, xs, means, los, his, labels, n)
+
+
+def sweep_seconds_left(
+    configs: Sequence[RunConfig],
+    states: Mapping[str, str],
+    rates: Rates,
+    current_left: float | None = None,
+) -> float | None:
+    """Seconds until every run of ``configs`` that is not finished is: the running run's
+    ``current_left`` (or its whole cost) plus the others' at ``rates``, one after another.
+    None when the cost model cannot count one of them."""
+    total = 0.0
+    for c in configs:
+        state = states.get(c.run_id, "missing")
+        if state == "finished":
+            continue
+        if state == "running" and current_left is not None:
+            total += current_left
+            continue
+        costs = stage_costs(c)
+        if costs is None:
+            return None
+        total += run_seconds(costs, rates)
+    return total
