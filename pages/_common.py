@@ -6,6 +6,9 @@ Session state holds ids and selections only:
 - ``run_id``: the current run (12 hex digits), picked in the sidebar.
 - ``minimum``: the selected minimum (an int index into the run's minima), linked across views.
 - ``pending_run``: the id of the last run started from the dashboard (pages/_running.py).
+- ``job``, ``sweep_job``: the key of the run or sweep job this session started or followed
+  (``core.runs.jobs``; the job itself belongs to the server process).
+- ``sweep``: the sweep shown on the Sweeps page.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from typing import Any
 
 import streamlit as st
 
+from core.runs.jobs import JobRegistry, registry
 from core.runs.store import RunStore
-from core.views.dashboard import run_label
+from core.views.dashboard import STAGE_WORDS, run_label
 
+REFRESH = 1.5  # seconds between progress refreshes while a job runs
 FORMATS = {
     "png": "image/png",
     "svg": "image/svg+xml",
@@ -128,10 +133,11 @@ def _pick_run() -> None:
 
 
 def sidebar() -> None:
-    """The run picker shown on every page."""
+    """The run picker and the jobs running on this server, shown on every page."""
     runs = saved_runs()
     with st.sidebar:
         st.caption(f"Run store: `{runs_dir()}`")
+        jobs_sidebar()
         if not runs:
             st.info("No saved runs yet. Start the default experiment on **Home**.")
             return
@@ -150,6 +156,40 @@ def sidebar() -> None:
             on_change=_pick_run,
             help="Every page shows this run. Runs are named by the hash of their settings.",
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sidebar: the runs and sweeps computing on this server (background jobs)
+
+
+def jobs() -> JobRegistry:
+    """The server's jobs (process-wide: every session sees the same ones)."""
+    return registry()
+
+
+def jobs_sidebar() -> None:
+    """A compact list of the running jobs, each a link to its page; refreshed while any runs."""
+    ticking = bool(jobs().running(store()))
+    st.fragment(_jobs_list, run_every=REFRESH if ticking else None)(ticking)
+
+
+def _jobs_list(ticking: bool) -> None:
+    running = jobs().running(store())
+    if ticking and not running:
+        st.rerun()  # the last one ended: show its run in the picker, stop refreshing
+    if running:
+        st.caption(f"Computing on this server: {len(running)}")
+    for job in running:
+        s = job.state()
+        what = STAGE_WORDS.get(s.stage, s.stage) + (f" {s.done / s.total:.0%}" if s.total else "")
+        if s.kind == "sweep":
+            what = f"run {s.runs_done + 1} of {s.n_runs}, {what}"
+        if st.button(f"{s.label}: {what}", key=f"side_{s.key}", icon=":material/autorenew:"):
+            if s.kind == "run":
+                st.session_state["job"] = s.key
+                st.switch_page("pages/run.py")
+            st.session_state["sweep_job"], st.session_state["sweep"] = s.key, s.target
+            st.switch_page("pages/sweeps.py")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from core.views.dashboard import (
 )
 from core.views.plots import growing_barcode_figure, sublevel_figure
 from pages._common import chart, export_table, saved_runs, through_app
-from pages._running import open_run, pending_notice, run_with_progress
+from pages._running import estimate, pending_notice, start_run
 
 through_app()
 
@@ -72,14 +72,13 @@ d, m, t = default.data, default.model, default.train
 st.markdown(
     f"{t.minima} MLPs (width {m.width}, depth {m.depth}) trained on the embedded "
     f"{d.name} dataset (8 × 8 handwritten digits, no download), all pairs joined by "
-    "optimised paths. Progress, elapsed time and an estimate of the time left are shown while "
-    "it runs; the **Run** page has every setting."
+    f"optimised paths: {estimate(default)}. It runs in the background; the **Run** page "
+    "shows its progress and has every setting."
 )
 pending_notice()
 if st.button("Run the default experiment", type="primary", key="run_default"):
-    result = run_with_progress(default)
-    if result is not None:
-        open_run(result.run_id)
+    if start_run(default) is not None:
+        st.switch_page("pages/run.py")
 
 st.subheader("Saved runs")
 runs = saved_runs()

@@ -109,6 +109,42 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def hold(monkeypatch):
+    """``hold(stage)``: the next background job (``core.runs.jobs``) to report ``stage``
+    stops right after recording that report until ``hold.release()``, then reports it
+    again (so a cancel meanwhile always finds a next report, even in a run that would
+    converge before its next one); ``hold.wait()`` returns once it is there."""
+    import threading
+
+    from core.runs.jobs import Job
+
+    reached, go, where = threading.Event(), threading.Event(), {}
+    update = Job.update
+
+    def held(self, *, check=True, **changes):
+        update(self, check=check, **changes)
+        if changes.get("stage") == where.get("stage") and not reached.is_set():
+            reached.set()
+            go.wait(120)
+            update(self, check=check, **changes)  # the same report again: the next one
+
+    monkeypatch.setattr(Job, "update", held)
+
+    class Hold:
+        def __call__(self, stage):
+            where["stage"] = stage
+            return self
+
+        def wait(self):
+            assert reached.wait(120), "the job never reached the held report"
+
+        def release(self):
+            go.set()
+
+    return Hold()
+
+
 def fake_run(store: RunStore, seed: int = 0, stage: str = "results") -> str:
     """Write a consistent run of 3 minima (P = 2) up to ``stage``; returns its id."""
     config = RunConfig(seed=seed)

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.runs.config import RunConfig, fields_of
 from core.runs.files import read_json, write_json
+from core.runs.jobs import Job, registry
 from core.views.dashboard import (
     alive_bars,
     generalization_points,
@@ -232,29 +233,121 @@ def test_run_form_has_a_widget_for_every_config_field(runs_env):
     )
 
 
-def test_run_form_runs_and_opens_the_result(tmp_path, monkeypatch):
-    monkeypatch.setenv("BARCODES_RUNS_DIR", str(tmp_path))
-    at = open_page("run")
-    small = {
-        "f_model_width": 4,
-        "f_train_minima": 3,
-        "f_data_n_train": 200,
-        "f_data_n_test": 100,
-        "f_train_steps": 60,
-        "f_paths_steps": 50,
-        "f_paths_n_points": 6,
-        "f_paths_max_points": 8,
-    }
-    for key, value in small.items():
+SMALL = {
+    "f_model_width": 4,
+    "f_train_minima": 3,
+    "f_data_n_train": 200,
+    "f_data_n_test": 100,
+    "f_train_steps": 60,
+    "f_paths_steps": 50,
+    "f_paths_n_points": 6,
+    "f_paths_max_points": 8,
+}
+
+
+def start_small_run(at: AppTest, **changes) -> Job:
+    """Fill the Run page's form with a run of seconds, press Start; its job."""
+    for key, value in (SMALL | changes).items():
         at.number_input(key=key).set_value(value)
     at.selectbox(key="f_device").set_value("cpu")
     at.button[0].click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]  # a valid form must run to the end
-    run_id = at.session_state["run_id"]
+    assert not at.error, [e.value for e in at.error]  # a valid form must start
+    return registry().get(at.session_state["job"])
+
+
+def button(at: AppTest, label: str):
+    hits = [b for b in at.button if b.label == label]
+    assert hits, f"no button {label!r}; have {[b.label for b in at.button]}"
+    return hits[0]
+
+
+def test_run_form_runs_in_the_background_and_opens_the_result(tmp_path, monkeypatch):
+    monkeypatch.setenv("BARCODES_RUNS_DIR", str(tmp_path))
+    at = open_page("run")
+    job = start_small_run(at)
+    assert job.wait(TIMEOUT).status == "finished"
+    run_id = job.state().run_id
     assert (tmp_path / run_id / "results.json").exists()
+    at.run()  # back on the page: the job's end is shown with a way to the result
+    assert f"run {run_id}: finished in" in text(at)
+    button(at, "Open the result").click()
+    at.run()
+    assert at.session_state["run_id"] == run_id
     assert metric(at, "TO-score (sum)")  # we are on the barcode page of the new run
+
+
+def test_a_run_survives_other_pages_is_cancelled_and_resumed(tmp_path, monkeypatch, hold):
+    monkeypatch.setenv("BARCODES_RUNS_DIR", str(tmp_path))
+    at = open_page("run")
+    job = start_small_run(at, f_paths_steps=500)  # several path reports
+    hold("paths").wait()  # the minima are saved
+    run_id = job.state().run_id
+    # another page: the run goes on, and the sidebar shows it with a link back
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception and job.running
+    side = [b for b in at.sidebar.button if b.label.startswith(f"run {run_id}: optimizing")]
+    assert len(side) == 1
+    side[0].click()
+    at.run()  # back on the Run page, re-attached to the same job
+    assert f"run {run_id}: optimizing paths" in text(at)
+    assert [b.value for b in at.get("progress")][:1] == [100]  # the minima's bar is full
+    at.switch_page("pages/run.py").run()  # AppTest's next runs stay on the Run page
+    button(at, "Cancel").click()
+    at.run()
+    assert job.cancelling and button(at, "Cancelling...").disabled
+    hold.release()
+    assert job.wait(TIMEOUT).status == "cancelled"
+    at.run()
+    assert "cancelled after" in text(at)
+    assert (tmp_path / run_id / "minima.json").exists()
+    assert not (tmp_path / run_id / "paths.json").exists()
+    button(at, "Resume").click()
+    at.run()
+    again = registry().get(at.session_state["job"])
+    assert again is not job and again.wait(TIMEOUT).status == "finished"
+    at.run()
+    assert f"run {run_id}: finished in" in text(at)
+
+
+def test_sweeps_page_with_an_empty_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("BARCODES_RUNS_DIR", str(tmp_path))
+    at = open_page("sweeps")
+    assert any("No sweeps in" in i.value for i in at.info)
+    assert "**4 runs**" in text(at)  # the tiny preset's cost, before Start
+    assert "at most about" in text(at)
+    at.selectbox(key="sweep_preset").set_value("cpu-digits").run()
+    assert not at.exception and "runs**" in text(at)
+
+
+def test_sweeps_page_shows_progress_and_curves_of_a_stored_sweep(runs_env, tmp_path, monkeypatch):
+    from core.runs.sweep import SweepRecord, SweepSpec, sweep_id
+    from tests.conftest import tiny_config
+
+    root = tmp_path / "runs"
+    shutil.copytree(runs_env.root, root, ignore=shutil.ignore_patterns(".lock"))
+    spec = SweepSpec(base=tiny_config(8), widths=(4, 8, 16))  # width 16 is not computed
+    ids = [runs_env.other.run_id, runs_env.run.run_id, spec.base.replace(model={"width": 16})]
+    ids[2] = ids[2].run_id
+    rec = SweepRecord(sweep_id(spec), (spec,), ids, [], {ids[2]: "RuntimeError: out of memory"})
+    (root / "sweeps").mkdir()
+    write_json(root / "sweeps" / f"{rec.sweep_id}.json", rec.to_dict())
+    monkeypatch.setenv("BARCODES_RUNS_DIR", str(root))
+    at = open_page("sweeps")
+    table = at.dataframe[0].value.set_index("sweep").loc[rec.sweep_id]
+    assert (table["runs"], table["finished"], table["failed"], table["missing"]) == (3, 2, 1, 0)
+    assert [p.value for p in at.get("progress")] == [66]
+    assert "2 of 3 runs finished, 0 running, 1 failed" in at.get("progress")[0].proto.text
+    (fig,) = charts(at)  # width only: no grid varies the depth
+    lines = [t for t in fig["data"] if t.get("mode") == "lines+markers"]
+    assert array(lines[0]["x"]) == [4, 8, 16]
+    y = array(lines[0]["y"])
+    assert y[:2] == pytest.approx(
+        [runs_env.other.summary.to_score_sum, runs_env.run.summary.to_score_sum]
+    )
+    assert any("varies the depth" in i.value for i in at.info)
+    assert any(b.label == "Resume this sweep" for b in at.button)
 
 
 # ---------------------------------------------------------------------------------------------

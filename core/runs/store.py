@@ -60,6 +60,8 @@ STAGE_FILES = {
     "paths": ("paths.safetensors", "paths.json"),
     "results": ("results.json",),
 }  # written in this order; a stage is finished once its .json exists
+
+
 class RunBusyError(ValueError):
     """Another process is computing this run (raised only when not waiting for it)."""
 
@@ -180,6 +182,21 @@ class RunStore:
             yield d
         finally:
             os.close(fd)  # releases the lock
+
+    def busy(self, run_id: str) -> bool:
+        """True while a process (or a thread of this one) holds the run's lock, i.e. is
+        computing it. Probes with a shared lock, let go at once; takes nothing when free."""
+        path = self.dir(run_id) / ".lock"
+        if fcntl is None or not path.exists():
+            return False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # releases the probe's shared lock
+        return False
 
     def clean_temp(self, run_id: str) -> int:
         """Remove ``.tmp-*`` files left by a killed writer; call only while holding the lock."""

@@ -1,18 +1,15 @@
 """Background jobs (core/runs/jobs.py): real tiny runs in threads, stopped and resumed.
 
-A job is held at a chosen progress report by wrapping ``Job.update`` (the hook below), so
-that a cancel or a second start lands at a known point of the run.
+A job is held at a chosen progress report (conftest's ``hold``), so that a cancel or a
+second start lands at a known point of the run.
 """
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
-import pytest
 
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
-from core.runs.jobs import Job, JobRegistry
+from core.runs.jobs import JobRegistry
 from core.runs.pipeline import run
 from core.runs.store import RunStore, read_run
 from core.runs.sweep import SweepSpec, list_sweeps
@@ -27,35 +24,6 @@ TINY = RunConfig(
     paths=PathConfig(steps=60),
     device="cpu",
 )
-
-
-@pytest.fixture
-def hold(monkeypatch):
-    """``hold(stage)``: the next job to report ``stage`` stops in that report until
-    ``release()``; ``reached`` is set once it is there."""
-    reached, go, where = threading.Event(), threading.Event(), {}
-    update = Job.update
-
-    def held(self, *, check=True, **changes):
-        if changes.get("stage") == where.get("stage") and not reached.is_set():
-            reached.set()
-            go.wait(TIMEOUT)
-        update(self, check=check, **changes)
-
-    monkeypatch.setattr(Job, "update", held)
-
-    class Hold:
-        def __call__(self, stage):
-            where["stage"] = stage
-            return self
-
-        def wait(self):
-            assert reached.wait(TIMEOUT), "the job never reached the held report"
-
-        def release(self):
-            go.set()
-
-    return Hold()
 
 
 def test_a_run_job_finishes_and_reports_every_stage(tmp_path, one_thread):
