@@ -306,3 +306,15 @@ def test_running_a_finished_run_only_reads_it(tmp_path):
     result = run(RunConfig(), store=store)
     assert result.run_id == rid and result.summary.to_score_sum == pytest.approx(0.7)
     assert {p.name: p.stat().st_mtime_ns for p in store.dir(rid).iterdir()} == before
+
+
+def test_busy_is_true_only_while_someone_holds_the_lock(tmp_path):
+    store = RunStore(tmp_path)
+    rid = RunConfig().run_id
+    assert not store.busy(rid)  # no folder yet
+    with store.lock(rid):
+        assert store.busy(rid)
+        assert store.busy(rid)  # the probe took nothing
+    assert not store.busy(rid)
+    with store.lock(rid, wait=False):  # and left nothing behind
+        pass
