@@ -183,7 +183,7 @@ def _jobs_list(ticking: bool) -> None:
         s = job.state()
         what = STAGE_WORDS.get(s.stage, s.stage) + (f" {s.done / s.total:.0%}" if s.total else "")
         if s.kind == "sweep":
-            what = f"run {s.runs_done + 1} of {s.n_runs}, {what}"
+            what = f"{s.runs_done} of {s.n_runs} runs done, {what}"
         if st.button(f"{s.label}: {what}", key=f"side_{s.key}", icon=":material/autorenew:"):
             if s.kind == "run":
                 st.session_state["job"] = s.key

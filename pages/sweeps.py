@@ -10,6 +10,7 @@ from core.views.dashboard import TO_SCORE_WORDS, check_runnable, sweep_rows
 from core.views.plots import to_score_figure
 from core.views.progress import estimate_words, job_seconds_left
 from core.views.sweeps import (
+    preset_label,
     run_states,
     store_stages,
     sweep_curves,
@@ -31,10 +32,6 @@ EXECUTOR_WORDS = {
 @st.cache_data(show_spinner="Counting the preset's cost...")
 def preset_cost(name: str) -> dict:
     return estimate_cost(name)
-
-
-def preset_label(name: str) -> str:
-    return f"{name}: {PRESETS[name].description}"
 
 
 def runs_left_seconds(name: str) -> tuple[float | None, int]:

@@ -321,6 +321,24 @@ def test_sweeps_page_with_an_empty_store(tmp_path, monkeypatch):
     assert not at.exception and "runs**" in text(at)
 
 
+def test_sweeps_page_starts_the_tiny_preset_and_draws_its_curve(tmp_path, monkeypatch):
+    monkeypatch.setenv("BARCODES_RUNS_DIR", str(tmp_path))
+    at = open_page("sweeps")
+    button(at, "Start sweep").click()
+    at.run()
+    assert not at.exception and not at.error
+    job = registry().get(at.session_state["sweep_job"])
+    assert job.wait(TIMEOUT).status == "finished" and job.state().runs_done == 4
+    at.run()
+    assert "sweep tiny (4 of 4 runs done): finished in" in text(at)
+    row = at.dataframe[0].value.iloc[0]
+    assert (row["name"], row["runs"], row["finished"], row["missing"]) == ("tiny", 4, 4, 0)
+    (fig,) = charts(at)
+    lines = [t for t in fig["data"] if t.get("mode") == "lines+markers"]
+    assert array(lines[0]["x"]) == [4, 6]
+    assert len(at.dataframe[1].value) == 4  # the finished runs
+
+
 def test_sweeps_page_shows_progress_and_curves_of_a_stored_sweep(runs_env, tmp_path, monkeypatch):
     from core.runs.sweep import SweepRecord, SweepSpec, sweep_id
     from tests.conftest import tiny_config

@@ -56,7 +56,8 @@ class JobState:
     label: str  # what the job computes, in words
     status: str = "running"  # one of STATUSES
     message: str = ""  # why it failed
-    stage: str = "starting"  # "starting", "waiting" (for the run's lock), "minima", "paths"
+    stage: str = "starting"  # "starting", "waiting" (for the run's lock), "minima", "paths",
+    # or "computing as Ray tasks" (a Ray sweep, which reports only the runs that ended)
     done: int = 0  # steps of the current stage
     total: int = 0
     started: float = field(default_factory=time.time)
@@ -182,6 +183,8 @@ def _sweep_work(specs, store: RunStore, name: str, executor: str) -> Callable[[J
             else:
                 job.update(run_id=p.run_id, stage=p.stage, done=p.done, total=p.total)
 
+        if executor == "ray":
+            job.update(stage="computing as Ray tasks")
         run_sweep(specs, store, report, name=name, executor=executor)
 
     return work

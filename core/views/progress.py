@@ -194,12 +194,8 @@ def job_words(
     """One line on a job: what it does, time elapsed and left (or how it ended)."""
     now = time.time() if now is None else now
     elapsed = format_seconds((state.ended or now) - state.started)
-    what = state.label + (
-        f" (run {state.runs_done + 1 if state.status == 'running' else state.runs_done} "
-        f"of {state.n_runs})"
-        if state.kind == "sweep"
-        else ""
-    )
+    runs = f" ({state.runs_done} of {state.n_runs} runs done)" if state.kind == "sweep" else ""
+    what = state.label + runs
     if state.status == "finished":
         return f"{what}: finished in {elapsed}"
     if state.status == "cancelled":
@@ -210,6 +206,8 @@ def job_words(
         return f"{what}: waiting for another computation of run {state.run_id} to finish"
     if state.stage == "starting":
         return f"{what}: loading the data, {elapsed} elapsed"
+    if state.stage not in STAGES:  # e.g. a sweep's Ray tasks, which report only their ends
+        return f"{what}: {state.stage}, {elapsed} elapsed"
     left = job_seconds_left(state, costs, rates, now)
     tail = (
         f"this stage {format_seconds(left)} left at its rate so far"

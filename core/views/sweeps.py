@@ -13,10 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.runs.config import RunConfig
+from core.runs.presets import PRESETS
 from core.runs.store import RunInfo, RunStore
 from core.runs.sweep import SweepRecord, SweepSpec, expand
 from core.views.dashboard import sweep_rows, to_score_series
 from core.views.progress import Rates, run_seconds, stage_costs
+
+
+def preset_label(name: str) -> str:
+    """How pickers name a preset (a module function: a widget's format_func must pickle)."""
+    return f"{name}: {PRESETS[name].description}"
 
 
 @dataclass(frozen=True)

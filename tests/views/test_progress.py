@@ -92,4 +92,7 @@ def test_ended_and_waiting_jobs_say_so():
     waiting = state(stage="waiting", run_id="abc")
     assert "waiting for another computation of run abc" in job_words(waiting, COSTS, RATES)
     sweep = state(kind="sweep", label="sweep tiny", runs_done=1, n_runs=4, stage="starting")
-    assert job_words(sweep, COSTS, RATES, now=3.0).startswith("sweep tiny (run 2 of 4): loading")
+    words = job_words(sweep, COSTS, RATES, now=3.0)
+    assert words.startswith("sweep tiny (1 of 4 runs done): loading")
+    on_ray = state(kind="sweep", label="sweep tiny on Ray", stage="computing as Ray tasks")
+    assert job_words(on_ray, None, RATES, now=3.0).endswith(": computing as Ray tasks, 3 s elapsed")
