@@ -19,8 +19,10 @@ from core.engine.validate import compare_engine_to_exact
 from core.runs.config import RunConfig, fields_of
 from core.runs.pipeline import run
 from core.runs.presets import get_preset
+from core.runs.ray_executor import PairWorkers, shutdown
 from core.runs.record import Run, Summary
 from core.runs.store import RunStore, read_run
+from core.runs.sweep import EXECUTORS
 from core.views.dashboard import NO_OBSTRUCTION, death_kinds, no_obstruction
 
 log = logging.getLogger("core")
@@ -44,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train minima, connect them, print the barcode")
     _run_flags(r)
     r.add_argument("--preset", help="start from the first run of a named sweep (core.runs.presets)")
+    r.add_argument(
+        "--executor",
+        default="serial",
+        choices=EXECUTORS,
+        help="serial (default): every batch of pairs here; ray: the --path-groups batches on "
+        "as many Ray workers",
+    )
+    r.add_argument("--address", help="with --executor ray: join this Ray cluster (ray start)")
 
     sub.add_parser("list", help="list saved runs")
     s = sub.add_parser("show", help="print a saved run's barcode and convergence")
@@ -210,12 +220,25 @@ def cmd_run(a, store: RunStore) -> int:
         bars[stage].n = done
         bars[stage].refresh()
 
+    if a.address and a.executor != "ray":
+        raise ValueError(f"--address {a.address!r} needs --executor ray")
+    if a.executor == "ray" and config.paths.groups < 2:
+        raise ValueError(
+            "--executor ray relaxes the --path-groups batches of pairs on as many workers; "
+            f"--path-groups is {config.paths.groups}"
+        )
     t0 = time.perf_counter()
+    workers = (
+        PairWorkers(config, config.paths.groups, address=a.address) if a.executor == "ray" else None
+    )
     try:
-        result = run(config, store=store, on_progress=progress)
+        result = run(config, store=store, on_progress=progress, group_map=workers)
     finally:
         for b in bars.values():
             b.close()
+        if workers is not None:
+            workers.close()
+            shutdown()
     print(format_run(result))
     print(f"saved to {store.dir(result.run_id)} ({time.perf_counter() - t0:.1f} s)")
     return 0

@@ -69,6 +69,17 @@ BAD_ARGV = [
     (["show", "..%2f..%2fetc"], "run id '..%2f..%2fetc'"),
     (["show", "abcdef012345"], "no run 'abcdef012345'"),
     (["toy", "no_such_toy"], "unknown toy name 'no_such_toy'"),
+    (["run", "--executor", "ray"], "--path-groups is 1"),
+    (["run", "--address", "127.0.0.1:1"], "--address '127.0.0.1:1' needs --executor ray"),
+    (
+        ["run", "--executor", "ray", "--path-groups", "2", "--address", "127.0.0.1:1"],
+        "address='127.0.0.1:1': no Ray cluster answers there",
+    ),
+    (
+        ["sweep", "--preset", "tiny", "--executor", "ray", "--address", "127.0.0.1:1"],
+        "address='127.0.0.1:1': no Ray cluster answers there",
+    ),
+    (["run", "--path-groups", "0"], "paths.groups=0"),
     ([], "the following arguments are required: command"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ]

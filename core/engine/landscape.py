@@ -21,7 +21,7 @@ from core.engine.evaluate import Objective
 from core.engine.explore import add_minima, minima_from_saddles
 from core.engine.minima import Minima, find_minima
 from core.engine.options import MinimaOptions, PathOptions
-from core.engine.pairs import select_and_connect
+from core.engine.pairs import GroupMap, select_and_connect
 from core.engine.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def landscape_of(
     found: Minima | None = None,
     connected: Paths | None = None,
     on_stage: Callable[[str, Minima | Paths], None] | None = None,
+    group_map: GroupMap | None = None,
 ) -> Landscape:
     """Minima from ``starts``, min-max paths between them, and the H0 barcode.
 
@@ -108,6 +109,9 @@ def landscape_of(
     on_stage : callable, optional
         ``on_stage("minima", minima)`` and ``on_stage("paths", paths)`` as each stage is
         computed (not for the stages given): where a caller saves its progress.
+    group_map : callable, optional
+        Where the ``paths.groups`` batches of pairs are relaxed (``core.engine.pairs.
+        connect_groups``): here by default.
     """
     m_opts = _options(MinimaOptions, minima, "minima")
     p_opts = _options(PathOptions, paths, "paths")
@@ -143,6 +147,7 @@ def landscape_of(
             p_opts,
             step_objective=steps.get("paths"),
             on_progress=progress("paths"),
+            group_map=group_map,
         )
         extra = minima_from_saddles(objective, found, conn, m_opts) if round_ < explore else None
         if extra is None:

@@ -197,6 +197,17 @@ class PathOptions:
         "which pairs get a path: 'all', or 'mst' refinement (fewer paths; an empirical rule)",
         choices=PAIR_STRATEGIES,
     )
+    groups: int = knob(
+        1,
+        "Path batches",
+        "pairs are relaxed in this many independent batches of near-equal size, which can run "
+        "on separate workers (Ray tasks); chains grow per batch, so results depend on this "
+        "number, not on where the batches run",
+        flag="--path-groups",
+        lo=1,
+        hi=4096,
+        advanced=True,
+    )
     n_points: int = knob(
         10,
         "Points per path",

@@ -126,7 +126,41 @@ def merge_paths(parts: list[Paths]) -> Paths:
     )
 
 
-def screened_saddles(objective, minima, pairs, opts: PathOptions, step_objective=None):
+GroupMap = Callable[[Tensor, list[np.ndarray], PathOptions, dict], list[Paths]]
+
+
+def connect_groups(
+    objective: Objective,
+    minima: Tensor,
+    pairs: np.ndarray,
+    opts: PathOptions,
+    *,
+    group_map: GroupMap | None = None,
+    step_objective: Callable[[int], Objective] | None = None,
+    on_progress: Callable[[int, int, int], None] | None = None,
+    **kw,
+) -> Paths:
+    """``connect`` with the pairs split into ``opts.groups`` contiguous batches of near-equal
+    size, each relaxed on its own, rows in the order given.
+
+    ``group_map(minima, groups, opts, kw) -> [Paths per group]`` runs the batches somewhere
+    else (``core.runs.ray_executor.PairWorkers``: a Ray actor each, holding its own copy of
+    the objective); ``kw`` holds ``connect``'s ``straight`` and ``final``. Without it they
+    run here, one after the other. Where a batch runs does not change its result."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    n = min(opts.groups, len(pairs))
+    local = dict(step_objective=step_objective, on_progress=on_progress)
+    if n == 0 or (n == 1 and group_map is None):
+        return connect(objective, minima, pairs, opts, **local, **kw)
+    groups = np.array_split(pairs, n)
+    if group_map is None:
+        return merge_paths([connect(objective, minima, g, opts, **local, **kw) for g in groups])
+    return merge_paths(group_map(minima, groups, opts, kw))
+
+
+def screened_saddles(
+    objective, minima, pairs, opts: PathOptions, step_objective=None, group_map=None
+):
     """(E,) saddles of a short optimisation of every pair: a tenth of the steps, half the
     starting points (at least 3, no growth), one evaluation at the end, no straight segments
     (the optimised paths evaluate their own). Upper bounds: maxima along paths."""
@@ -140,7 +174,15 @@ def screened_saddles(objective, minima, pairs, opts: PathOptions, step_objective
         final_density=opts.check_density,
         max_density=opts.check_density,
     )
-    run = connect(objective, minima, pairs, short, step_objective=step_objective, straight=False)
+    run = connect_groups(
+        objective,
+        minima,
+        pairs,
+        short,
+        step_objective=step_objective,
+        group_map=group_map,
+        straight=False,
+    )
     return run.saddles
 
 
@@ -178,10 +220,10 @@ def connect_all(objective, minima: Tensor, values: np.ndarray, opts: PathOptions
     k = minima.shape[0]
     pairs = all_pairs(k)
     if k < 3:
-        return connect(objective, minima, pairs, opts, **run)
+        return connect_groups(objective, minima, pairs, opts, **run)
     hub = int(np.argmin(values))
     star = np.array([sorted((hub, j)) for j in range(k) if j != hub], dtype=np.int64).reshape(-1, 2)
-    first = connect(objective, minima, star, opts, **run)
+    first = connect_groups(objective, minima, star, opts, **run)
     leg = {int(i if j == hub else j): e for e, (i, j) in enumerate(first.pairs)}  # minimum -> row
     rest = np.array([q for q in pairs if hub not in q], dtype=np.int64).reshape(-1, 2)
     route = np.array([max(first.saddles[leg[i]], first.saddles[leg[j]]) for i, j in rest])
@@ -190,7 +232,7 @@ def connect_all(objective, minima: Tensor, values: np.ndarray, opts: PathOptions
     routes = [_route(first, leg, int(i), int(j)) for i, j in rest]
     parts = [first, _joined_routes(objective, minima, rest[joined], routes, joined, opts)]
     if (~joined).any():  # (starting these from their routes instead: no fewer evaluations)
-        parts.append(connect(objective, minima, rest[~joined], opts, **run))
+        parts.append(connect_groups(objective, minima, rest[~joined], opts, **run))
     done = merge_paths(parts)
     order = np.lexsort((done.pairs[:, 1], done.pairs[:, 0]))
     return take_paths(done, order)
@@ -252,22 +294,24 @@ def select_and_connect(
     *,
     step_objective: Callable[[int], Objective] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
+    group_map: GroupMap | None = None,
 ) -> Paths:
-    """Optimise paths for the pairs that ``opts.pairs`` needs; see the module docstring."""
+    """Optimise paths for the pairs that ``opts.pairs`` needs; see the module docstring.
+    Every batch of pairs is relaxed by ``connect_groups`` (``group_map``: where)."""
     k = minima.shape[0]
-    run = dict(step_objective=step_objective, on_progress=on_progress)
+    run = dict(step_objective=step_objective, on_progress=on_progress, group_map=group_map)
     if opts.pairs == "all" or k <= 2:
         done = connect_all(objective, minima, values, opts, **run)
         certify(objective, done, opts)
         return done
 
     candidates = all_pairs(k)
-    screen = screened_saddles(objective, minima, candidates, opts, step_objective)
+    screen = screened_saddles(objective, minima, candidates, opts, step_objective, group_map)
     parts: list[Paths] = []
     where: dict[tuple[int, int], tuple[int, int]] = {}  # pair -> (part, row)
 
     def optimise(batch: np.ndarray) -> np.ndarray:
-        parts.append(connect(objective, minima, batch, opts, final=False, **run))
+        parts.append(connect_groups(objective, minima, batch, opts, final=False, **run))
         where.update({(int(i), int(j)): (len(parts) - 1, r) for r, (i, j) in enumerate(batch)})
         return parts[-1].saddles.copy()
 

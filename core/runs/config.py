@@ -34,6 +34,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # so the run ids of configs written before them stay what they were.
 LATER_IN_SWEEPS = {  # the engine's options, which network runs had fixed until they were fields
     ("data", "context"): 32,
+    ("paths", "groups"): 1,
     ("model", "factory"): None,
     ("train", "checkpoints"): None,
     ("model", "batchnorm"): "batch",

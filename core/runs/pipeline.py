@@ -32,6 +32,7 @@ from torch import nn
 
 from core.engine.landscape import landscape_of
 from core.engine.minima import Minima
+from core.engine.pairs import GroupMap
 from core.nets.data import load_dataset
 from core.nets.device import resolve_device
 from core.nets.models import build_model, n_params
@@ -86,6 +87,14 @@ def objectives(config: RunConfig, device: torch.device | None = None):
     return train_obj, path_obj
 
 
+def path_objectives(config: RunConfig, device: torch.device | None = None):
+    """What relaxes the run's paths: (the full objective, the per-step objective or None),
+    as ``run`` gives them to ``landscape_of``."""
+    train_obj, path_obj = objectives(config, device)
+    p = config.paths
+    return train_obj, _stepper(path_obj, p.batch_size, p.compile)
+
+
 def network(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
     """The run's network: ``model.factory``'s, or the built-in ``model.arch``."""
     m = config.model
@@ -109,8 +118,10 @@ def check_size(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) 
     with torch.device("meta"):
         n = n_params(network(config, input_shape, n_classes))
     if n * k > MAX_PARAMS:
-        which = f"model.factory={m.factory!r}" if m.factory else (
-            f"model.width={m.width}, model.depth={m.depth}"
+        which = (
+            f"model.factory={m.factory!r}"
+            if m.factory
+            else (f"model.width={m.width}, model.depth={m.depth}")
         )
         raise ValueError(
             f"{which}: {n:,} parameters x {minima} exceeds the limit of {MAX_PARAMS:,}"
@@ -160,6 +171,7 @@ def run(
     on_progress: Progress | None = None,
     wait: bool = True,
     prepared: tuple[NetworkObjective, NetworkObjective] | None = None,
+    group_map: GroupMap | None = None,
 ) -> Run:
     """Run (or resume) ``config`` and return its record.
 
@@ -176,6 +188,9 @@ def run(
     prepared : tuple, optional
         ``objectives(config)``, when the caller has built them already (to check the
         settings before starting).
+    group_map : callable, optional
+        Where the batches of pairs (``paths.groups``) are relaxed: ``PairWorkers`` (Ray
+        actors, ``core.runs.ray_executor``), or here (default).
     """
     store = store or RunStore()
 
@@ -196,11 +211,11 @@ def run(
     with store.lock(config.run_id, wait=wait):
         store.clean_temp(config.run_id)
         if store.repair(config) != "results":
-            _compute(config, train_obj, path_obj, store, progress)
+            _compute(config, train_obj, path_obj, store, progress, group_map)
         return read_run(store, config.run_id)
 
 
-def _compute(config, train_obj, path_obj, store: RunStore, progress: Progress) -> None:
+def _compute(config, train_obj, path_obj, store: RunStore, progress: Progress, group_map) -> None:
     """The stages that are missing, each written as it finishes (the disk is read only for
     the stages a resumed run already has)."""
     done = read_run(store, config.run_id) if store.stage(config.run_id) != "none" else None
@@ -232,6 +247,7 @@ def _compute(config, train_obj, path_obj, store: RunStore, progress: Progress) -
             found=_on(done.minima, train_obj.device) if done else None,
             connected=done.paths if done else None,
             on_stage=save,
+            group_map=group_map,
         )
     except ValueError as exc:
         if "diverged" not in str(exc):

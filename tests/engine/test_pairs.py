@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from core.engine.pairs import connect_all
+from core.engine.pairs import connect_all, connect_groups
 from core.engine.paths import PathOptions, connect
 from core.engine.saddles import path_profile
 
@@ -76,3 +76,26 @@ def test_a_minimum_no_start_reached_is_found_from_a_saddle():
     assert abs(float(middle[0])) < 0.1  # the middle well, near x = 0
     assert len(land.barcode) == 3 and land.barcode.n_essential == 1
     assert (land.paths.status == "converged").all() and land.paths.certified.all()
+
+
+def test_batches_of_pairs_give_each_batchs_own_paths_in_the_order_given():
+    """``connect_groups``: rows are the batches' rows in order; a batch's paths are those of
+    ``connect`` on that batch alone, wherever it runs (here, or through ``group_map``)."""
+    pts = torch.tensor([[-2.0, 0.1], [0.0, -0.1], [2.0, 0.0], [0.1, 1.0]], dtype=torch.float64)
+    pairs = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3]])
+    opts = PathOptions(groups=2, steps=80)
+    here = connect_groups(three_wells, pts, pairs, opts)
+    sent = []
+
+    def elsewhere(minima, groups, o, kw):
+        sent.append([g.tolist() for g in groups])
+        return [connect(three_wells, minima, g, o, **kw) for g in reversed(groups)][::-1]
+
+    there = connect_groups(three_wells, pts, pairs, opts, group_map=elsewhere)
+    assert sent == [[[[0, 1], [0, 2], [0, 3]], [[1, 2], [1, 3]]]]
+    alone = [connect(three_wells, pts, g, opts) for g in (pairs[:3], pairs[3:])]
+    for got in (here, there):
+        assert got.pairs.tolist() == pairs.tolist()
+        np.testing.assert_array_equal(got.saddles, np.concatenate([a.saddles for a in alone]))
+        for a, b in zip(got.points, [q for a in alone for q in a.points], strict=True):
+            assert torch.equal(a, b)

@@ -1,6 +1,8 @@
 """Sweeps on a real local Ray instance (two CPUs): the same runs, to the bit, as the serial
 executor, and nothing computed twice."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -87,3 +89,61 @@ def test_a_worker_killed_mid_run_is_retried_and_the_sweep_completes(tmp_path):
     assert not res.failed and sorted(res.new) == sorted(res.run_ids)
     assert all(store.stage(rid) == "results" for rid in res.run_ids)
     assert len(store.list()[0]) == len(res.run_ids)  # every run present once
+
+
+def test_one_runs_pairs_on_two_ray_workers_equal_its_batches_run_here(tmp_path):
+    from conftest import tiny_config
+
+    from core.runs.pipeline import run
+    from core.runs.ray_executor import PairWorkers
+
+    config = tiny_config(8, minima=5).replace(paths={"groups": 2})
+    assert config.run_id != tiny_config(8, minima=5).run_id  # the batches change the result
+    here = run(config, store=RunStore(tmp_path / "here"))
+    with PairWorkers(config, 2) as workers:
+        there = run(config, store=RunStore(tmp_path / "ray"), group_map=workers)
+    assert len(there.paths) == 10 and there.barcode == here.barcode
+    np.testing.assert_array_equal(there.paths.saddles, here.paths.saddles)
+    np.testing.assert_array_equal(there.paths.pairs, here.paths.pairs)
+    np.testing.assert_array_equal(there.paths.status, here.paths.status)
+    for a, b in zip(there.paths.points, here.paths.points, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_run_that_needs_more_memory_than_any_worker_is_refused_before_it_starts(tmp_path):
+    spec = get_preset("tiny").specs[0]
+    big = type(spec)(base=spec.base.replace(memory_mb=10**8), widths=(4,))  # about 95 TiB
+    store = RunStore(tmp_path)
+    with pytest.raises(ValueError, match=r"memory_mb=100000000 needs 97657\.2 GiB per worker"):
+        run_sweep(big, store, executor="ray")
+    assert store.list()[0] == []  # nothing computed, nothing half-written
+
+
+def test_an_interrupted_driver_restarted_computes_only_what_is_missing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from core.runs.sweep import sweep_configs
+
+    root = Path(__file__).resolve().parents[2]
+    store = RunStore(tmp_path)
+    ids = [c.run_id for c in sweep_configs(get_preset("tiny").specs)]
+    argv = [sys.executable, "-m", "core", "--runs-dir", str(tmp_path), "sweep", "--preset", "tiny"]
+    driver = subprocess.Popen(
+        [*argv, "--executor", "ray"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and driver.poll() is None:
+        if any(store.stage(r) == "results" for r in ids):
+            break
+        time.sleep(0.1)
+    driver.send_signal(signal.SIGINT)
+    driver.wait(timeout=60)
+    before = {r for r in ids if store.stage(r) == "results"}
+    assert before, driver.stderr.read().decode()[-2000:]
+    again = run_sweep(get_preset("tiny").specs, store, executor="ray")
+    assert not again.failed and set(again.reused) == before  # none of them sent again
+    assert set(again.new) == set(ids) - before
+    assert all(store.stage(r) == "results" for r in ids)
