@@ -18,6 +18,7 @@ from tqdm import tqdm
 from core.engine.options import REGIMES
 from core.report.document import build_report, write_report
 from core.runs.presets import GPU_FLOPS, PRESETS, estimate_cost, get_preset, run_cost
+from core.runs.ray_executor import check_address
 from core.runs.store import RunStore
 from core.runs.sweep import (
     EXECUTORS,
@@ -96,7 +97,10 @@ def specs_from_args(a: argparse.Namespace, config_from_args):
 
 
 def cmd_sweep(a, store: RunStore, config_from_args) -> int:
-
+    if a.address and a.executor != "ray":
+        raise ValueError(f"--address {a.address!r} needs --executor ray")
+    if a.address:
+        check_address(a.address)  # before anything is printed or recorded
     specs, name = specs_from_args(a, config_from_args)
     plan = plan_sweep(specs, store)
     sid = sweep_id(specs)
@@ -113,8 +117,6 @@ def cmd_sweep(a, store: RunStore, config_from_args) -> int:
                 f"{cost['FLOPs'] / 1e12:9.2f} TFLOP"
             )
         return 0
-    if a.address and a.executor != "ray":
-        raise ValueError(f"--address {a.address!r} needs --executor ray")
     t0, shown = time.perf_counter(), {}
     counts = {"done": 0, "cached": 0, "failed": 0}
     bar = tqdm(total=len(plan), desc="sweep", unit="run", file=sys.stderr, leave=False)

@@ -37,7 +37,7 @@ from core.runs.config import ARCHITECTURES, DATASETS, LATER_IN_SWEEPS, RunConfig
 from core.runs.files import read_json, write_json
 from core.runs.store import RunStore
 from core.runs.pipeline import run
-from core.runs.ray_executor import run_on_ray
+from core.runs.ray_executor import check_address, run_on_ray
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +379,8 @@ def run_sweep(
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor={executor!r}: must be one of {EXECUTORS}")
+    if address:
+        check_address(address)  # before the sweep is recorded
     store = store or RunStore()
     specs = _as_specs(specs)
     sid = sweep_id(specs)
