@@ -80,6 +80,11 @@ BAD_ARGV = [
         "address='127.0.0.1:1': no Ray cluster answers there",
     ),
     (["run", "--path-groups", "0"], "paths.groups=0"),
+    (
+        ["run", "--model", "json:loads", "--align", "weight-matching"],
+        "model.factory='json:loads' has no stated permutation group",
+    ),
+    (["run", "--align", "git-rebasin"], "'git-rebasin'"),
     ([], "the following arguments are required: command"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ]

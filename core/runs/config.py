@@ -13,9 +13,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.nets.data import DATASETS, TEXT_DATASETS
-from core.nets.models import ARCHITECTURES, TEXT_ARCHITECTURES
-from core.nets.norm import BATCHNORM_MODES
 from core.engine.options import (
     MinimaOptions,
     PathOptions,
@@ -27,14 +24,20 @@ from core.engine.options import (
     is_int,
     knob,
 )
+from core.nets.data import DATASETS, TEXT_DATASETS
+from core.nets.models import ARCHITECTURES, TEXT_ARCHITECTURES
+from core.nets.norm import BATCHNORM_MODES
+from core.nets.permutations import SUPPORTED as PERMUTABLE
 
 FORMAT_VERSION = 3  # 2: paths converge by force (no paths.lr); 3: relaxed by L-BFGS
 DEVICES = ("auto", "cpu", "cuda")
+ALIGNMENTS = ("none", "weight-matching")
 # Fields added after runs were first stored: at their default they are left out of the hash,
 # so the run ids of configs written before them stay what they were.
 LATER_IN_SWEEPS = {  # the engine's options, which network runs had fixed until they were fields
     ("data", "context"): 32,
     ("paths", "groups"): 1,
+    ("paths", "align"): "none",
     ("model", "factory"): None,
     ("train", "checkpoints"): None,
     ("model", "batchnorm"): "batch",
@@ -183,6 +186,14 @@ class PathConfig(PathOptions):
         "torch.compile the path-step loss (pays off on CUDA; ~30 s to build)",
         advanced=True,
     )
+    align: str = knob(
+        "none",
+        "Align minima",
+        "'weight-matching': also permute every minimum's hidden units onto the lowest "
+        "minimum's (Git Re-Basin) and compute the paths and barcode of the aligned minima, "
+        "stored beside the raw ones",
+        choices=ALIGNMENTS,
+    )
 
     def __post_init__(self) -> None:
         coerce_floats(self)
@@ -315,6 +326,16 @@ def validate(c: RunConfig) -> None:
         raise ValueError(
             f"model.arch={c.model.arch!r}: data.name={c.data.name!r} needs {want} "
             f"(text: {', '.join(TEXT_ARCHITECTURES)})"
+        )
+    if c.paths.align != "none" and (c.model.factory or c.model.arch not in PERMUTABLE):
+        which = (
+            f"model.factory={c.model.factory!r}"
+            if c.model.factory
+            else (f"model.arch={c.model.arch!r}")
+        )
+        raise ValueError(
+            f"paths.align={c.paths.align!r}: {which} has no stated permutation group "
+            f"(weight matching supports {', '.join(PERMUTABLE)})"
         )
 
 

@@ -30,17 +30,19 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from core.engine.evaluate import values_of
 from core.engine.landscape import landscape_of
 from core.engine.minima import Minima
 from core.engine.pairs import GroupMap
+from core.nets.align import align_minima
 from core.nets.data import load_dataset
 from core.nets.device import resolve_device
 from core.nets.models import build_model, n_params
 from core.nets.module import check_fits, checkpoint_files, load_checkpoint, model_from_factory
 from core.nets.objective import NetworkObjective
 from core.runs.config import MAX_PARAMS, MAX_PATH_VALUES, RunConfig
-from core.runs.record import Metrics, Run, Summary
 from core.runs.files import pause_point
+from core.runs.record import Aligned, Metrics, Run, Summary
 from core.runs.store import RunStore, read_run, write_stage
 
 log = logging.getLogger(__name__)
@@ -255,4 +257,39 @@ def _compute(config, train_obj, path_obj, store: RunStore, progress: Progress, g
         raise ValueError(f"{exc}; a smaller train.lr (now {t.lr:g}) may help") from None
     rec.barcode = land.barcode
     rec.summary = Summary.of(rec.minima, rec.paths, land.barcode, p.final_density, rec.seconds)
+    if p.align != "none":
+        steps = _stepper(path_obj, p.batch_size, p.compile)
+        rec.aligned = aligned_landscape(config, train_obj, rec.minima, steps, progress, group_map)
+        rec.summary.aligned_to_score_sum = rec.aligned.barcode.to_score("sum")
+        rec.summary.aligned_to_score_max = rec.aligned.barcode.to_score("max")
     write_stage(store, rec, "results")
+
+
+def aligned_landscape(
+    config: RunConfig,
+    objective: NetworkObjective,
+    minima: Minima,
+    step_objective=None,
+    on_progress: Progress | None = None,
+    group_map: GroupMap | None = None,
+) -> Aligned:
+    """The minima aligned to the lowest one by weight matching (``core.nets.align``), and
+    the paths and barcode between them, with the run's path options; progress is reported
+    as the stage "aligned"."""
+    t0 = time.perf_counter()
+    thetas = align_minima(objective.model, minima.thetas)  # row 0: the lowest minimum
+    values = values_of(objective, thetas).double().cpu().numpy()
+    land = landscape_of(
+        objective,
+        None,
+        minima=config.train,
+        paths=config.paths,
+        step_objective={"paths": step_objective},
+        on_progress=(lambda _, done, total: on_progress("aligned", done, total))
+        if on_progress
+        else None,
+        explore=0,
+        found=dataclasses.replace(minima, thetas=thetas, values=values),
+        group_map=group_map,
+    )
+    return Aligned(thetas, values, land.paths, land.barcode, time.perf_counter() - t0)

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from torch import Tensor
 
 from core.engine.barcode import Barcode
 from core.engine.minima import Minima
@@ -51,10 +52,7 @@ class Metrics:
     @classmethod
     def from_dict(cls, d: dict) -> Metrics:
         return cls(
-            **{
-                f.name: np.asarray(d[f.name], dtype=np.float64)
-                for f in dataclasses.fields(cls)
-            }
+            **{f.name: np.asarray(d[f.name], dtype=np.float64) for f in dataclasses.fields(cls)}
         )
 
 
@@ -77,6 +75,8 @@ class Summary:
     seconds_minima: float
     seconds_paths: float
     finished: float  # seconds since the epoch
+    aligned_to_score_sum: float | None = None  # the aligned barcode's (paths.align)
+    aligned_to_score_max: float | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,7 +90,8 @@ class Summary:
         for key in d:
             if key not in names:
                 raise ValueError(f"unknown key {key!r} in the summary")
-        missing = [n for n in names if n not in d]
+        required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+        missing = [n for n in required if n not in d]
         if missing:
             raise ValueError(f"missing key {missing[0]!r} in the summary")
         return cls(**d)
@@ -118,6 +119,38 @@ class Summary:
 
 
 @dataclass
+class Aligned:
+    """The run's minima with their hidden units permuted onto the lowest minimum's (weight
+    matching, ``core.nets.align``; each the same function as its raw minimum), and the paths
+    and barcode computed between them. The raw minima, paths and barcode are kept as they
+    were."""
+
+    thetas: Tensor  # (K, P), row k the aligned minimum k (row 0, the reference, unchanged)
+    values: np.ndarray  # (K,) the objective at the aligned minima (equal up to rounding)
+    paths: Paths
+    barcode: Barcode
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "values": self.values.tolist(),
+            "paths": self.paths.to_dict(),
+            "barcode": self.barcode.to_dict(),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, thetas: Tensor, points: list[Tensor]) -> Aligned:
+        return cls(
+            thetas,
+            np.asarray(d["values"], dtype=np.float64),
+            Paths.from_dict(d["paths"], points),
+            Barcode.from_dict(d["barcode"]),
+            float(d["seconds"]),
+        )
+
+
+@dataclass
 class Run:
     """A finished (or partly finished) network run."""
 
@@ -128,6 +161,7 @@ class Run:
     paths: Paths | None = None  # None until the paths stage is finished
     barcode: Barcode | None = None  # None until the run is finished
     summary: Summary | None = None
+    aligned: Aligned | None = None  # with paths.align: the aligned landscape, beside the raw
     seconds: dict[str, float] = field(default_factory=dict)  # stage -> seconds
 
     @property

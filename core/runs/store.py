@@ -49,7 +49,7 @@ from core.runs.files import (
     write_json,
     write_tensors,
 )
-from core.runs.record import Metrics, Run, Summary
+from core.runs.record import Aligned, Metrics, Run, Summary
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,9 @@ STAGES = ("minima", "paths", "results")
 STAGE_FILES = {
     "minima": ("minima.safetensors", "minima.json"),
     "paths": ("paths.safetensors", "paths.json"),
-    "results": ("results.json",),
+    "results": ("aligned.safetensors", "results.json"),
 }  # written in this order; a stage is finished once its .json exists
+OPTIONAL = {"aligned.safetensors"}  # only runs with paths.align have it
 
 
 class RunBusyError(ValueError):
@@ -127,6 +128,8 @@ class RunStore:
         stage, d = self.stage(run_id), self.dir(run_id)
         for s in STAGES[: STAGES.index(stage) + 1] if stage != "none" else ():
             for path in (d / name for name in STAGE_FILES[s]):
+                if path.name in OPTIONAL and not path.exists():
+                    continue
                 try:
                     st = path.stat()
                     key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
@@ -253,13 +256,16 @@ def write_stage(store: RunStore, run: Run, stage: str) -> None:
         rec = run.minima.to_dict() | run.metrics.to_dict() | {"seconds": run.seconds["minima"]}
         write_json(d / "minima.json", rec)
     elif stage == "paths":
-        pts = run.paths.points
-        sizes = torch.tensor([p.shape[0] for p in pts], dtype=torch.int64)
-        flat = torch.cat(pts) if pts else run.minima.thetas.new_zeros(0, run.minima.thetas.shape[1])
-        write_tensors(d / "paths.safetensors", {"points": flat, "sizes": sizes})  # (sum N_e, P)
+        write_tensors(d / "paths.safetensors", _joined(run.paths, run.minima.thetas))
         write_json(d / "paths.json", run.paths.to_dict() | {"seconds": run.seconds["paths"]})
     elif stage == "results":
         rec = {"barcode": run.barcode.to_dict(), "summary": run.summary.to_dict()}
+        if run.aligned is not None:
+            a = run.aligned
+            write_tensors(
+                d / "aligned.safetensors", {"thetas": a.thetas} | _joined(a.paths, a.thetas)
+            )
+            rec["aligned"] = a.to_dict()
         write_json(d / "results.json", rec)
     else:
         raise ValueError(f"stage must be 'minima', 'paths' or 'results', got {stage!r}")
@@ -304,7 +310,22 @@ def read_run(store: RunStore, run_id: str) -> Run:
         res = read_json(d / "results.json")
         run.barcode = _parsed(d / "results.json", lambda: Barcode.from_dict(res["barcode"]))
         run.summary = read_summary(d / "results.json")
+        if "aligned" in res:
+            t = read_tensors(d / "aligned.safetensors")
+            pts = _parsed(d / "aligned.safetensors", lambda: _split(t))
+            run.aligned = _parsed(
+                d / "results.json", lambda: Aligned.from_dict(res["aligned"], t["thetas"], pts)
+            )
     return run
+
+
+def _joined(paths: Paths, thetas: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Paths' points as stored: all of them one after another (sum N_e, P), and each
+    path's N_e."""
+    pts = paths.points
+    sizes = torch.tensor([p.shape[0] for p in pts], dtype=torch.int64)
+    flat = torch.cat(pts) if pts else thetas.new_zeros(0, thetas.shape[1])
+    return {"points": flat, "sizes": sizes}
 
 
 def _split(t: dict[str, torch.Tensor]) -> list[torch.Tensor]:

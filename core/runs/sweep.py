@@ -35,9 +35,9 @@ from typing import Any
 from core.engine.options import REGIMES
 from core.runs.config import ARCHITECTURES, DATASETS, LATER_IN_SWEEPS, RunConfig
 from core.runs.files import read_json, write_json
-from core.runs.store import RunStore
 from core.runs.pipeline import run
 from core.runs.ray_executor import check_address, run_on_ray
+from core.runs.store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -204,9 +204,7 @@ def sweep_configs(specs: SweepSpec | Sequence[SweepSpec]) -> list[RunConfig]:
 
 def sweep_id(specs: SweepSpec | Sequence[SweepSpec]) -> str:
     """12 hex digits of the SHA-256 of the specs' canonical JSON."""
-    specs = [
-        s.to_dict() | {"base": s.base.canonical(LATER_IN_SWEEPS)} for s in _as_specs(specs)
-    ]
+    specs = [s.to_dict() | {"base": s.base.canonical(LATER_IN_SWEEPS)} for s in _as_specs(specs)]
     canon = json.dumps(specs, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()[:12]
 

@@ -97,5 +97,5 @@ def test_batches_of_pairs_give_each_batchs_own_paths_in_the_order_given():
     for got in (here, there):
         assert got.pairs.tolist() == pairs.tolist()
         np.testing.assert_array_equal(got.saddles, np.concatenate([a.saddles for a in alone]))
-        for a, b in zip(got.points, [q for a in alone for q in a.points], strict=True):
-            assert torch.equal(a, b)
+        for x, y in zip(got.points, [q for a in alone for q in a.points], strict=True):
+            assert torch.equal(x, y)

@@ -1,0 +1,57 @@
+"""Barcodes modulo permutation symmetry in a run: paths.align computes the aligned
+landscape beside the raw one, which stays the same to the bit."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+
+from core.engine.saddles import path_profile
+from core.runs.pipeline import objectives, run
+from core.runs.store import RunStore, read_run
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("runs"))
+    raw = run(tiny_config(8, minima=4), store=store)
+    aligned = run(tiny_config(8, minima=4).replace(paths={"align": "weight-matching"}), store=store)
+    return store, raw, aligned
+
+
+def test_the_raw_barcode_is_unchanged_to_the_bit_when_alignment_is_on(pair):
+    _, raw, al = pair
+    assert raw.aligned is None and al.aligned is not None
+    assert al.barcode == raw.barcode
+    np.testing.assert_array_equal(al.paths.saddles, raw.paths.saddles)
+    assert torch.equal(al.minima.thetas, raw.minima.thetas)
+    assert al.summary.to_score_sum == raw.summary.to_score_sum
+    assert al.summary.aligned_to_score_sum == al.aligned.barcode.to_score("sum")
+    assert raw.summary.aligned_to_score_sum is None
+
+
+def test_aligned_minima_are_the_same_functions_closer_to_the_reference(pair):
+    _, raw, al = pair
+    a = al.aligned
+    assert torch.equal(a.thetas[0], raw.minima.thetas[0])  # the reference, the lowest minimum
+    np.testing.assert_allclose(a.values, raw.minima.values, rtol=0, atol=1e-5)
+    before = (raw.minima.thetas[1:] - raw.minima.thetas[0]).norm(dim=1)
+    after = (a.thetas[1:] - a.thetas[0]).norm(dim=1)
+    assert (after < before).all()
+
+
+def test_the_aligned_landscape_is_stored_and_its_saddles_are_its_paths_maxima(pair):
+    store, _, al = pair
+    back = read_run(store, al.run_id)
+    assert back.aligned.barcode == al.aligned.barcode
+    assert torch.equal(back.aligned.thetas, al.aligned.thetas)
+    np.testing.assert_array_equal(back.aligned.paths.saddles, al.aligned.paths.saddles)
+    obj, _ = objectives(al.config)
+    p = back.aligned.paths
+    for e in range(len(p)):
+        _, vals = path_profile(obj, p.points[e], int(p.densities[e]))
+        assert vals.max() == pytest.approx(p.saddles[e], abs=1e-6)
+        i, j = p.pairs[e]  # between aligned minima (the straight chain's end: within an ulp)
+        torch.testing.assert_close(p.points[e][[0, -1]], back.aligned.thetas[[i, j]])
