@@ -1,13 +1,15 @@
-"""Sweeps on Ray: every run of a sweep a Ray task, results written by the driver.
+"""Ray: the runs of a sweep as Ray tasks, and the pairs of one run on Ray actors.
 
 Sweeps: ``run_on_ray(configs, store, address=None)`` starts Ray on this machine (or joins the
-cluster at ``address``), submits one task per configuration with its declared resources (one
-CPU; one GPU where the run's device is CUDA), and, as each task finishes, writes the run's
-files into ``store`` on the driver: workers compute in their own temporary run store and
-return the files, so no shared filesystem is needed. A worker that dies is retried by Ray
-(``MAX_RETRIES``); a run that raises ValueError or RuntimeError comes back as its message. A
-finished run is never computed again: the caller submits only runs whose results are not
-in the store, and run ids are config hashes.
+cluster at ``address``) and submits one task per configuration with its declared resources
+(one CPU; one GPU where the run's device is CUDA; ``memory_mb`` as memory). A worker that
+sees the store's folder (this machine, or a shared filesystem) computes in it, saving every
+stage, so a retried task resumes from its last stage; the others compute in a temporary
+store and return the files, which the driver writes into ``store`` as each task finishes
+(no shared filesystem needed). A worker that dies is retried by Ray (``MAX_RETRIES``); a run
+that raises ValueError or RuntimeError comes back as its message. A finished run is never
+computed again: the caller submits only runs whose results are not in the store, and run ids
+are config hashes.
 
 One large run: ``PairWorkers(config, n)`` is the ``group_map`` of ``core.engine.landscape_of``.
 Its n Ray actors each build the run's objectives once (data and network from the config) and
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import socket
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -32,26 +35,43 @@ from core.runs.store import STAGE_FILES, STAGES, RunStore
 
 log = logging.getLogger(__name__)
 
+TOKEN_FILE = ".ray-token"  # in the run store: whether a worker sees the driver's folder
 CONNECT_SECONDS = 5.0  # how long an --address may take to accept a connection
 BASE_MEMORY = 1 << 30  # a worker's own memory beside the activation budget
 MAX_RETRIES = 3  # a killed worker's task runs again, from the start of its run
 ROOT = Path(__file__).resolve().parents[2]  # the folder that holds core/
 
 
-def _compute(config: dict) -> dict[str, bytes] | str:
-    """One run in a temporary store on the worker: its files, or the error's message."""
+def _shared(root: str, token: str | None) -> RunStore | None:
+    """The driver's run store, if this worker sees the same folder: the token the driver
+    wrote there (``TOKEN_FILE``) reads back."""
+    try:
+        if token and (Path(root) / TOKEN_FILE).read_text() == token:
+            return RunStore(root)
+    except OSError:
+        pass
+    return None
+
+
+def _compute(config: dict, root: str, token: str | None) -> dict[str, bytes] | str | None:
+    """One run on a worker: in the driver's store where the worker shares it (each stage
+    saved as it finishes, so a retried task resumes; returns None), else in a temporary
+    store (returns its files); or the error's message."""
     import torch  # the worker process's own torch
 
     from core.runs.pipeline import run
 
     torch.set_num_threads(1)  # one CPU per task, as declared
     cfg = RunConfig.from_dict(config)
+    shared = _shared(root, token)
     with tempfile.TemporaryDirectory() as tmp:
-        store = RunStore(tmp)
+        store = shared or RunStore(tmp)
         try:
             run(cfg, store=store)
         except (ValueError, RuntimeError) as exc:
             return f"{type(exc).__name__}: {exc}"
+        if shared is not None:
+            return None
         d = store.dir(cfg.run_id)
         return {p.name: p.read_bytes() for p in d.iterdir() if not p.name.startswith(".")}
 
@@ -125,18 +145,31 @@ def _check_memory(ray, configs: Sequence[RunConfig]) -> None:
 
 
 def run_on_ray(
-    configs: Sequence[RunConfig], store: RunStore, *, address: str | None = None
+    configs: Sequence[RunConfig],
+    store: RunStore,
+    *,
+    address: str | None = None,
+    share: bool = True,
 ) -> Iterator[tuple[RunConfig, str | None]]:
-    """Compute ``configs`` as Ray tasks; yields (config, None) as each run is written into
-    ``store``, or (config, message) for a run that failed, in the order they finish."""
+    """Compute ``configs`` as Ray tasks; yields (config, None) as each run is in ``store``,
+    or (config, message) for a run that failed, in the order they finish.
+
+    With ``share``, a worker that sees ``store``'s folder (this machine, or a shared
+    filesystem) computes in it, saving each stage; the others, and all with ``share=False``,
+    return the files for the driver to write."""
     ray = _ray(address)
     _check_memory(ray, configs)
+    token = None
+    if share:
+        token = uuid.uuid4().hex
+        store.root.mkdir(parents=True, exist_ok=True)
+        atomic_write(store.root / TOKEN_FILE, lambda tmp: tmp.write_text(token))
     remote = ray.remote(max_retries=MAX_RETRIES)(_compute)
     pending = {}
     for c in configs:
         gpus = 1 if c.device == "cuda" else 0
         options = dict(num_cpus=1, num_gpus=gpus, memory=task_memory(c) or None)
-        ref = remote.options(**options).remote(c.to_dict())
+        ref = remote.options(**options).remote(c.to_dict(), str(store.root.resolve()), token)
         pending[ref] = c
     while pending:
         (ref,), _ = ray.wait(list(pending), num_returns=1)
@@ -145,7 +178,8 @@ def run_on_ray(
         if isinstance(out, str):
             yield c, out
             continue
-        write_run_files(store, c.run_id, out)
+        if out is not None:
+            write_run_files(store, c.run_id, out)
         yield c, None
 
 

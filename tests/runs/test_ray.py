@@ -23,13 +23,22 @@ def ray_instance():
     ray_executor.shutdown()
 
 
-def test_the_tiny_preset_on_ray_equals_the_serial_executor(tmp_path):
+@pytest.mark.parametrize("share", [True, False], ids=["store-shared", "files-returned"])
+def test_the_tiny_preset_on_ray_equals_the_serial_executor(tmp_path, share):
+    from core.runs.ray_executor import run_on_ray
+    from core.runs.sweep import sweep_configs
+
     specs = get_preset("tiny").specs
     serial = run_sweep(specs, RunStore(tmp_path / "serial"))
     store = RunStore(tmp_path / "ray")
-    on_ray = run_sweep(specs, store, executor="ray")
+    if share:
+        on_ray = run_sweep(specs, store, executor="ray")
+    else:  # workers that cannot see the store: the driver writes what they return
+        assert all(e is None for _, e in run_on_ray(sweep_configs(specs), store, share=False))
+        on_ray = run_sweep(specs, store, executor="ray")
+        assert on_ray.new == []
     assert on_ray.sweep_id == serial.sweep_id and on_ray.run_ids == serial.run_ids
-    assert sorted(on_ray.new) == sorted(serial.new) == sorted(serial.run_ids) and not on_ray.failed
+    assert sorted(on_ray.new + on_ray.reused) == sorted(serial.run_ids) and not on_ray.failed
     for rid in serial.run_ids:
         a, b = read_run(RunStore(tmp_path / "serial"), rid), read_run(store, rid)
         assert a.barcode == b.barcode and a.summary.to_score_sum == b.summary.to_score_sum
