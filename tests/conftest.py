@@ -70,6 +70,39 @@ def tiny_runs(tmp_path_factory) -> TinyRuns:
     return TinyRuns(root, store, main, other)
 
 
+@dataclass(frozen=True)
+class AlignedRuns:
+    root: Path  # a run store holding tiny_runs' two runs and these
+    store: RunStore
+    runs: list  # core.runs.record.Run with paths.align = "weight-matching", widths 4 and 8
+    raw: TinyRuns
+
+    @property
+    def run(self):
+        """The width-8 aligned run, the newest: picked by default."""
+        return self.runs[-1]
+
+
+def aligned_config(width: int = 8) -> RunConfig:
+    """``tiny_config(width)`` that also computes the landscape of the aligned minima."""
+    return tiny_config(width).replace(paths={"align": "weight-matching"})
+
+
+@pytest.fixture(scope="session")
+def aligned_runs(tiny_runs, tmp_path_factory) -> AlignedRuns:
+    """Tiny runs with an aligned landscape (``Run.aligned``) at widths 4 and 8, in a copy of
+    ``tiny_runs``' store (a few seconds)."""
+    import shutil
+
+    from core.runs.pipeline import run
+
+    root = tmp_path_factory.mktemp("aligned") / "runs"
+    shutil.copytree(tiny_runs.root, root)
+    store = RunStore(root)
+    runs = [run(aligned_config(w), store=store) for w in (4, 8)]
+    return AlignedRuns(root, store, runs, tiny_runs)
+
+
 @pytest.fixture
 def runs_env(tiny_runs, monkeypatch) -> TinyRuns:
     """``tiny_runs`` with ``BARCODES_RUNS_DIR`` pointing at its store."""

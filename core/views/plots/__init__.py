@@ -9,7 +9,8 @@ can link a selection (plotly ``on_select``) back to a minimum.
 Colours are the same everywhere: ``COLORS`` for roles, ``LOSS_SCALE`` for loss values.
 
 One module per kind of figure: ``barcodes``, ``landscape`` (paths and projections), ``stats``,
-``teaching`` (2-D landscapes); ``frame`` holds what they share. Import the builders from here.
+``rebasin`` (barriers modulo permutation symmetry), ``teaching`` (2-D landscapes); ``frame``
+holds what they share. Import the builders from here.
 """
 
 from core.views.plots.barcodes import barcode_figure, barcodes_overlay_figure, diagram_figure
@@ -20,6 +21,7 @@ from core.views.plots.landscape import (
     projection_figure,
     saddle_history_figure,
 )
+from core.views.plots.rebasin import rebasin_figure
 from core.views.plots.stats import generalization_figure, to_score_figure
 from core.views.plots.teaching import (
     growing_barcode_figure,
@@ -44,6 +46,7 @@ __all__ = [
     "plane_figure",
     "profile_figure",
     "projection_figure",
+    "rebasin_figure",
     "saddle_history_figure",
     "sublevel_figure",
     "surface_figure",

@@ -33,6 +33,7 @@ def barcode_figure(
     ident: str = "",
     loss_label: str = LOSS_LABEL,
     death_kinds: dict[int, str] | None = None,
+    edge: float | None = None,
 ) -> go.Figure:
     """Horizontal bars [birth, death], one row per minimum, longest at the top.
 
@@ -40,11 +41,13 @@ def barcode_figure(
     arrow and "∞". ``errors`` maps a minimum to (birth error, death error), drawn as error
     bars. ``death_kinds`` maps a minimum to what its death is (one of ``DEATH_KINDS``): a
     certified saddle is drawn solid, an uncertified one dotted, an upper bound hatched.
+    ``edge``: where the essential bar ends (default: ``right_edge`` of this barcode); give
+    barcodes drawn side by side one edge (``core.views.rebasin.shared_edge``) to share an axis.
     customdata per bar: (minimum, birth, death, length, merges into, via i, via j).
     """
     order = _bar_rows(barcode)  # top row first
     k = len(order)
-    edge = right_edge(barcode.births, barcode.deaths)
+    edge = right_edge(barcode.births, barcode.deaths) if edge is None else float(edge)
     y_of = k - 1 - np.argsort(order)  # bar number -> row position (top = k - 1)
     fig = go.Figure()
     kinds = death_kinds or {}

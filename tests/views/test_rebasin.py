@@ -1,0 +1,99 @@
+"""A run's landscape modulo permutation symmetry as the pages show it (core/views/rebasin.py)
+and the re-basin figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.engine.chain import straight_chains
+from core.engine.saddles import dense_max
+from core.views.analysis import run_objective
+from core.views.plots import barcode_figure, rebasin_figure
+from core.views.rebasin import landscape_points, rebasin_barriers, shared_edge
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def hand_barriers(run, thetas, values, paths) -> np.ndarray:
+    """(E,) each stored pair's straight segment evaluated again from scratch: the run's
+    n_points evenly spaced points, check_density points per interval, minus the higher end."""
+    p = run.config.paths
+    obj = run_objective(run)
+    chains = list(straight_chains(thetas.to(obj.device), paths.pairs, p.n_points))
+    top = np.maximum(values[paths.pairs[:, 0]], values[paths.pairs[:, 1]])
+    return dense_max(obj, chains, p.check_density) - top
+
+
+def test_barriers_before_and_after_equal_a_fresh_evaluation(aligned_runs):
+    for run in aligned_runs.runs:
+        b = rebasin_barriers(run)
+        raw, al = run.paths, run.aligned.paths
+        np.testing.assert_array_equal(b.pairs, raw.pairs)  # all pairs: both have every path
+        v, va = run.minima.values, run.aligned.values
+        # the definition, from the stored arrays
+        np.testing.assert_array_equal(
+            b.before, raw.straight - np.maximum(v[raw.pairs[:, 0]], v[raw.pairs[:, 1]])
+        )
+        np.testing.assert_array_equal(
+            b.after, al.straight - np.maximum(va[al.pairs[:, 0]], va[al.pairs[:, 1]])
+        )
+        # ... and from scratch: the stored straight maximum is the checking-density maximum
+        # where the optimised path stayed below it (else the final, denser one: never lower)
+        for got, thetas, values, paths in (
+            (b.before, run.minima.thetas, v, raw),
+            (b.after, run.aligned.thetas, va, al),
+        ):
+            hand = hand_barriers(run, thetas, values, paths)
+            above = hand + values[paths.pairs].max(1) > paths.saddles
+            assert above.any()
+            np.testing.assert_allclose(got[above], hand[above], rtol=0, atol=1e-6)
+            assert np.all(got >= hand - 1e-6)
+        assert b.lowered == int(np.sum(b.after < b.before))
+        assert b.after.mean() < b.before.mean()  # alignment removes most of the barrier
+
+
+def test_a_raw_run_has_no_barriers_to_compare(tiny_runs):
+    with pytest.raises(ValueError, match="no aligned landscape"):
+        rebasin_barriers(tiny_runs.run)
+    with pytest.raises(ValueError, match="aligned must be False"):
+        landscape_points(tiny_runs.run, aligned=True)
+
+
+def test_landscape_points_are_the_raw_or_the_aligned_minima(aligned_runs):
+    run = aligned_runs.run
+    thetas, points, values, pairs = landscape_points(run)
+    assert thetas is run.minima.thetas and points is run.paths.points
+    thetas, points, values, pairs = landscape_points(run, aligned=True)
+    assert torch.equal(thetas, run.aligned.thetas)
+    np.testing.assert_array_equal(values, run.aligned.values)
+    np.testing.assert_array_equal(pairs, run.aligned.paths.pairs)
+    assert all(p.shape[1] == thetas.shape[1] for p in points)
+
+
+def test_side_by_side_barcodes_share_the_right_edge(aligned_runs):
+    run = aligned_runs.run
+    edge = shared_edge(run.barcode, run.aligned.barcode)
+    deaths = np.concatenate([run.barcode.deaths, run.aligned.barcode.deaths])
+    assert edge > deaths[np.isfinite(deaths)].max()
+    for bc in (run.barcode, run.aligned.barcode):
+        fig = barcode_figure(bc, edge=edge)
+        essential = [t for t in fig.data if t.type == "bar" and "essential" in t.name][0]
+        assert essential.base[0] + essential.x[0] == pytest.approx(edge)
+    with pytest.raises(ValueError, match="barcodes must not be empty"):
+        shared_edge()
+
+
+def test_rebasin_figure_draws_every_pair_against_the_diagonal():
+    pairs = np.array([[0, 1], [0, 2], [1, 2]])
+    before, after = np.array([2.0, 1.0, 0.5]), np.array([0.1, 1.5, 0.0])
+    fig = rebasin_figure(pairs, before, after, ident="run x")
+    diagonal, points = fig.data
+    assert list(diagonal.x) == list(diagonal.y)
+    assert list(points.x) == [2.0, 1.0, 0.5] and list(points.y) == [0.1, 1.5, 0.0]
+    assert points.customdata.tolist() == pairs.tolist()
+    assert "lower after alignment: 2 of 3" in fig.layout.title.text
+    assert diagonal.x[0] <= 0.0 and diagonal.x[-1] >= 2.0  # every point inside the axes
+    with pytest.raises(ValueError, match="one entry per pair"):
+        rebasin_figure(pairs, before, after[:2])
