@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from core.views.dashboard import TO_SCORE_WORDS, run_label, sweep_rows, to_score_series
+from core.views.dashboard import TO_SCORE_WORDS, run_label, sweep_rows
 from core.views.plots import barcodes_overlay_figure, to_score_figure
+from core.views.sweeps import rows_curves
 from pages._common import chart, export_table, load, saved_runs, through_app
 
 through_app()
@@ -59,24 +60,34 @@ if len(mixed) > 1:
 y_label = TO_SCORE_WORDS[kind].split(":")[0] + " (loss units)"
 left, right = st.columns(2)
 for col, by, word in ((left, "width", "hidden width"), (right, "depth", "depth (hidden layers)")):
-    xs, means, los, his = to_score_series(rows, by, kind)
+    curves = rows_curves(rows, by, kind)
     with col:
-        if len(xs) < 2:
-            st.info(f"All chosen runs have the same {by} ({xs[0]}): nothing to plot against {by}.")
+        if len(curves.xs) < 2:
+            st.info(
+                f"All chosen runs have the same {by} ({curves.xs[0]}): nothing to plot against "
+                f"{by}."
+            )
             continue
         chart(
             to_score_figure(
-                xs,
-                means,
-                los,
-                his,
+                curves.xs,
+                curves.means,
+                curves.los,
+                curves.his,
                 x_label=word,
                 y_label=y_label,
-                series_labels=[f"TO-score ({kind})"],
+                series_labels=curves.labels,
+                colors=curves.colors,
+                dashed=curves.aligned,
             ),
             f"to_score_{by}",
             export_name=f"to-score-vs-{by}",
         )
+if any(curves.aligned):
+    st.caption(
+        "Dashed: the aligned landscape's TO-score of the chosen runs computed with "
+        "`--align weight-matching` (minima permuted onto the lowest one's hidden units)."
+    )
 
 runs = [load(r) for r in chosen]
 chart(

@@ -165,7 +165,11 @@ def curves_of(rec: SweepRecord, s: RunStore) -> None:
         key="sweep_kind",
         format_func={"sum": "sum of segments", "max": "longest segment"}.get,
     )
-    st.caption(TO_SCORE_WORDS[kind] + ", in loss units; seeds averaged, the band is their range.")
+    st.caption(
+        TO_SCORE_WORDS[kind] + ", in loss units; seeds averaged, the band is their range. "
+        "Dashed: the same runs' minima aligned modulo permutation symmetry (runs computed "
+        "with `--align weight-matching`), where the sweep has them."
+    )
     y_label = TO_SCORE_WORDS[kind].split(":")[0] + " (loss units)"
     cols = st.columns(2)
     for col, by, word in ((cols[0], "width", "hidden width"), (cols[1], "depth", "depth")):
@@ -184,6 +188,8 @@ def curves_of(rec: SweepRecord, s: RunStore) -> None:
                     x_label=word,
                     y_label=y_label,
                     series_labels=curves.labels,
+                    colors=curves.colors,
+                    dashed=curves.aligned,
                 )
                 chart(fig, f"sweep_{by}", export_name=f"sweep-{rec.sweep_id}-{by}")
     rows = sweep_rows([infos[r] for r in rec.run_ids if r in infos])

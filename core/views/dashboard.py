@@ -110,34 +110,42 @@ def sweep_rows(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
         if r.stage != "results":
             continue
         c, s = r.config, r.summary
-        rows.append(
-            {
-                **_network_columns(r),
-                "seed": c.seed,
-                "minima": s.n_minima,
-                "TO-score sum": s.to_score_sum,
-                "TO-score max": s.to_score_max,
-                "paths converged": f"{s.n_paths_converged} of {s.n_paths}",
+        row = {
+            **_network_columns(r),
+            "seed": c.seed,
+            "minima": s.n_minima,
+            "TO-score sum": s.to_score_sum,
+            "TO-score max": s.to_score_max,
+            "paths converged": f"{s.n_paths_converged} of {s.n_paths}",
+        }
+        if s.aligned_to_score_sum is not None:  # paths.align: modulo permutation symmetry
+            row |= {
+                "aligned TO-score sum": s.aligned_to_score_sum,
+                "aligned TO-score max": s.aligned_to_score_max,
             }
-        )
+        rows.append(row)
     return rows
 
 
 def to_score_series(
-    rows: Sequence[dict[str, Any]], by: str, kind: str = "sum"
+    rows: Sequence[dict[str, Any]], by: str, kind: str = "sum", *, aligned: bool = False
 ) -> tuple[list[int], list[float], list[float], list[float]]:
     """TO-score against ``by`` ("width" or "depth"): mean, min and max over runs at each x.
 
     Runs that share an x (different seeds or other settings) are summarized by their mean
-    and their range (min..max), not by a confidence interval.
+    and their range (min..max), not by a confidence interval. With ``aligned``, the aligned
+    landscape's TO-score (``sweep_rows``' "aligned TO-score" columns) of the rows that have
+    one; the others are left out.
     """
     if by not in ("width", "depth"):
         raise ValueError(f"by must be 'width' or 'depth', got {by!r}")
     if kind not in ("sum", "max"):
         raise ValueError(f"kind must be 'sum' or 'max', got {kind!r}")
+    column = f"aligned TO-score {kind}" if aligned else f"TO-score {kind}"
     groups: dict[int, list[float]] = {}
     for row in rows:
-        groups.setdefault(int(row[by]), []).append(float(row[f"TO-score {kind}"]))
+        if row.get(column) is not None:
+            groups.setdefault(int(row[by]), []).append(float(row[column]))
     xs = sorted(groups)
     means = [float(np.mean(groups[x])) for x in xs]
     los = [float(np.min(groups[x])) for x in xs]
@@ -207,10 +215,10 @@ def pairs_of_minimum(run: Run, k: int) -> list[int]:
     return np.flatnonzero((pairs == k).any(axis=1)).tolist()
 
 
-def death_kinds(run: Run) -> dict[int, str]:
+def death_kinds(run: Run, aligned: bool = False) -> dict[int, str]:
     """Minimum -> what ends its bar (``core.views.plots.barcodes.DEATH_KINDS``): the status of the
-    path whose saddle killed it."""
-    p, b = run.paths, run.barcode
+    path whose saddle killed it; of the aligned landscape's bars with ``aligned``."""
+    p, b = (run.aligned.paths, run.aligned.barcode) if aligned else (run.paths, run.barcode)
     row = {(int(i), int(j)): e for e, (i, j) in enumerate(p.pairs)}
     out = {}
     for m, d, (i, j) in zip(b.minimum, b.deaths, b.saddle_edge, strict=True):

@@ -8,7 +8,7 @@ outside fact is which runs are being computed right now. Nothing here imports st
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -114,7 +114,11 @@ def _series_label(spec: SweepSpec, by: str) -> str:
 @dataclass(frozen=True)
 class Curves:
     """TO-score against ``by`` for the sweep's grids that vary ``by``: (S, X) arrays over
-    the union of their x values, NaN where a grid has no finished run at an x yet."""
+    the union of their x values, NaN where a grid has no finished run at an x yet.
+
+    A grid with aligned runs (``paths.align``) has a second series, its aligned landscape's
+    TO-score: ``aligned[s]`` says which series are, ``colors[s]`` is the grid's number, the
+    same for a grid's raw and aligned series (draw them in one colour, the aligned dashed)."""
 
     by: str
     xs: list[int]
@@ -123,6 +127,42 @@ class Curves:
     his: np.ndarray
     labels: list[str]
     n_runs: int  # finished runs drawn
+    aligned: list[bool] = field(default_factory=list)
+    colors: list[int] = field(default_factory=list)
+
+
+ALIGNED_LABEL = "aligned (modulo permutations)"
+
+
+def _on_grid(rows, by: str, kind: str, xs: list[int], aligned: bool) -> np.ndarray | None:
+    """(3, X) mean, min, max of the rows' TO-score at each of ``xs`` (NaN where none); None
+    when no row has one (with ``aligned``: no row of an aligned run)."""
+    out = np.full((3, len(xs)), np.nan)
+    if not rows:
+        return None
+    series = to_score_series(rows, by, kind, aligned=aligned)
+    if not series[0]:
+        return None
+    for x, *stats in zip(*series, strict=True):
+        out[:, xs.index(x)] = stats
+    return out
+
+
+def _curves(by, xs, groups, n_runs, kind) -> Curves:
+    """Curves from ``groups``: (label, finished rows) per grid; a raw series for each, and an
+    aligned series after it for each grid with aligned runs."""
+    series, labels, aligned, colors = [], [], [], []
+    for g, (label, rows) in enumerate(groups):
+        for al in (False, True):
+            stats = _on_grid(rows, by, kind, xs, al)
+            if stats is None and al:
+                continue
+            series.append(np.full((3, len(xs)), np.nan) if stats is None else stats)
+            labels.append(f"{label}, {ALIGNED_LABEL}" if al else label)
+            aligned.append(al)
+            colors.append(g)
+    means, los, his = (np.array([s[i] for s in series]).reshape(-1, len(xs)) for i in range(3))
+    return Curves(by, xs, means, los, his, labels, n_runs, aligned, colors)
 
 
 def sweep_curves(
@@ -130,8 +170,9 @@ def sweep_curves(
 ) -> Curves | None:
     """The TO-score curves vs ``by`` ("width" or "depth") from the sweep's finished runs
     (``infos``: run id -> RunInfo of the stored runs); one series per grid of the sweep
-    whose ``by`` axis has two values or more, seeds averaged (band: their range). None when
-    no grid varies ``by``."""
+    whose ``by`` axis has two values or more, seeds averaged (band: their range), and for a
+    grid with aligned runs a second series of their aligned TO-scores. None when no grid
+    varies ``by``."""
     axis = {"width": "widths", "depth": "depths"}.get(by)
     if axis is None:
         raise ValueError(f"by must be 'width' or 'depth', got {by!r}")
@@ -139,19 +180,20 @@ def sweep_curves(
     if not grids:
         return None
     xs = sorted({int(v) for s in grids for v in getattr(s, axis)})
-    shape = (len(grids), len(xs))
-    means, los, his = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
-    labels, n = [], 0
-    for g, spec in enumerate(grids):
+    groups = []
+    for spec in grids:
         done = [infos[c.run_id] for c in expand(spec) if c.run_id in infos]
-        rows = sweep_rows(done)  # the finished ones
-        n += len(rows)
-        labels.append(_series_label(spec, by))
-        if rows:
-            for x, m, lo, hi in zip(*to_score_series(rows, by, kind), strict=True):
-                i = xs.index(x)
-                means[g, i], los[g, i], his[g, i] = m, lo, hi
-    return Curves(by, xs, means, los, his, labels, n)
+        groups.append((_series_label(spec, by), sweep_rows(done)))  # the finished ones
+    return _curves(by, xs, groups, sum(len(rows) for _, rows in groups), kind)
+
+
+def rows_curves(rows: Sequence[dict], by: str, kind: str = "sum", label: str = "") -> Curves:
+    """TO-score vs ``by`` of a list of ``sweep_rows`` (the Compare page's chosen runs): one
+    series, and a second of the aligned TO-scores when some rows have them."""
+    if by not in ("width", "depth"):
+        raise ValueError(f"by must be 'width' or 'depth', got {by!r}")
+    xs = sorted({int(r[by]) for r in rows})
+    return _curves(by, xs, [(label or f"TO-score ({kind})", list(rows))], len(rows), kind)
 
 
 def sweep_seconds_left(

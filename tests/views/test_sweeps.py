@@ -91,3 +91,31 @@ def test_time_left_of_a_sweep_adds_the_runs_not_finished():
     assert sweep_seconds_left(configs, states, rates, current_left=5.0) == pytest.approx(5 + last)
     both = last + run_seconds(stage_costs(configs[1]), rates)
     assert sweep_seconds_left(configs, states, rates) == pytest.approx(both)
+
+
+def test_curves_have_an_aligned_series_where_runs_were_aligned(aligned_runs):
+    from core.views.dashboard import sweep_rows, to_score_series
+    from core.views.sweeps import ALIGNED_LABEL, rows_curves
+
+    raw = SweepSpec(base=tiny_config(8), widths=(4, 8))
+    al = SweepSpec(base=aligned_runs.run.config, widths=(4, 8))
+    rec = SweepRecord("1" * 12, (raw, al), [], [], {})
+    infos = {r.run_id: r for r in aligned_runs.store.list()[0]}
+    aligned = [r.summary for r in aligned_runs.runs]  # widths 4, 8
+    curves = sweep_curves(rec, infos, "width")
+    assert curves.aligned == [False, False, True] and curves.colors == [0, 1, 1]
+    assert curves.labels[2] == f"{curves.labels[1]}, {ALIGNED_LABEL}"
+    np.testing.assert_allclose(curves.means[1], [s.to_score_sum for s in aligned])
+    np.testing.assert_allclose(curves.means[2], [s.aligned_to_score_sum for s in aligned])
+    mx = sweep_curves(rec, infos, "width", "max")
+    np.testing.assert_allclose(mx.his[2], [s.aligned_to_score_max for s in aligned])
+    # the Compare page's runs: two raw and two aligned runs, the aligned series from two
+    rows = sweep_rows(list(infos.values()))
+    assert sum("aligned TO-score sum" in r for r in rows) == 2
+    xs, means, los, his = to_score_series(rows, "width", aligned=True)
+    assert xs == [4, 8] and means == [s.aligned_to_score_sum for s in aligned]
+    both = rows_curves(rows, "width")
+    assert both.aligned == [False, True] and both.n_runs == 4
+    np.testing.assert_allclose(both.means[1], means)
+    plain = [r for r in rows if "aligned TO-score sum" not in r]
+    assert rows_curves(plain, "width").aligned == [False]  # no aligned run: no second series

@@ -98,6 +98,8 @@ def to_score_figure(
     log_x: bool = False,
     log_y: bool | None = None,
     band_label: str = "range over seeds",
+    colors: Sequence[int] | None = None,
+    dashed: Sequence[bool] | None = None,
     ident: str = "",
 ) -> go.Figure:
     """TO-score vs width or depth: a line per series (mean over seeds) with a band [lo, hi].
@@ -105,7 +107,9 @@ def to_score_figure(
     ``means``, ``los``, ``his`` are (X,) for one series or (S, X) for S series. ``log_y``
     None: a log axis when every value is positive and they span at least a factor of 10
     (TO-scores fall by orders of magnitude with width), else linear (a zero TO-score, no
-    obstruction found, has no place on a log axis).
+    obstruction found, has no place on a log axis). ``colors`` (S,) picks each series'
+    colour from ``SERIES`` (default: its number); ``dashed`` (S,) draws a series dashed (the
+    aligned landscape's TO-score beside the raw one in the same colour).
     """
     xs = np.asarray(xs, np.float64)
     m, lo, hi = (np.atleast_2d(np.asarray(a, np.float64)) for a in (means, los, his))
@@ -114,9 +118,16 @@ def to_score_figure(
             f"means, los, his must all be (S, {len(xs)}), got {m.shape}, {lo.shape}, {hi.shape}"
         )
     labels = series_labels or [f"series {s}" for s in range(len(m))]
+    colors = list(range(len(m))) if colors is None else list(colors)
+    dashed = [False] * len(m) if dashed is None else list(dashed)
+    if not len(labels) == len(colors) == len(dashed) == len(m):
+        raise ValueError(
+            f"series_labels, colors and dashed must have {len(m)} entries, got "
+            f"{len(labels)}, {len(colors)} and {len(dashed)}"
+        )
     fig = go.Figure()
     for s in range(len(m)):
-        col = SERIES[s % len(SERIES)]
+        col = SERIES[colors[s] % len(SERIES)]
         fig.add_trace(
             go.Scatter(
                 x=np.concatenate([xs, xs[::-1]]),
@@ -139,7 +150,7 @@ def to_score_figure(
                 mode="lines+markers",
                 name=labels[s],
                 legendgroup=labels[s],
-                line=dict(color=col),
+                line=dict(color=col, dash="dash" if dashed[s] else None),
             )
         )
     fig.update_xaxes(type="log" if log_x else "linear")
