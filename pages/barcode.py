@@ -16,7 +16,14 @@ from core.views.dashboard import (
     no_obstruction,
     pairs_of_minimum,
 )
-from core.views.plots import barcode_figure, diagram_figure, ident_of, saddle_history_figure
+from core.views.plots import (
+    barcode_figure,
+    diagram_figure,
+    ident_of,
+    rebasin_figure,
+    saddle_history_figure,
+)
+from core.views.rebasin import ALIGN_HINT, ALIGN_WORDS, rebasin_barriers, shared_edge
 from pages._common import (
     chart,
     current_run,
@@ -102,6 +109,65 @@ else:
         "Bars sorted by length, the essential bar (red, ∞) on top. In the diagram each "
         "minimum is a point (birth, death); its height above the diagonal is its "
         "segment length. Click a bar or a point to select its minimum."
+    )
+
+st.subheader("Modulo permutation symmetry")
+if run.aligned is None:
+    st.caption(ALIGN_HINT)
+else:
+    al = run.aligned.barcode
+    st.markdown(ALIGN_WORDS)
+    a1, a2, a3 = st.columns(3)
+    a1.metric(
+        "Aligned TO-score (sum)",
+        f"{s.aligned_to_score_sum:.6g}",
+        delta=f"{s.aligned_to_score_sum - s.to_score_sum:.3g} vs raw",
+        delta_color="off",
+        help=TO_SCORE_WORDS["sum"] + ", of the aligned minima's barcode",
+    )
+    a2.metric(
+        "Aligned TO-score (max)",
+        f"{s.aligned_to_score_max:.6g}",
+        delta=f"{s.aligned_to_score_max - s.to_score_max:.3g} vs raw",
+        delta_color="off",
+        help=TO_SCORE_WORDS["max"] + ", of the aligned minima's barcode",
+    )
+    a3.metric("Alignment took", f"{run.aligned.seconds:.1f} s", help="matching, paths, barcode")
+    edge = shared_edge(bars, al)
+    left, right = st.columns(2)
+    both = ((left, "raw", bars, False), (right, "aligned", al, True))
+    if no_obstruction(max(s.to_score_max, s.aligned_to_score_max), c.paths.saddle_tol):
+        st.info(f"Raw and aligned: {NO_OBSTRUCTION}.")
+        both = ()
+    for col, name, bc, aligned in both:
+        with col:
+            st.markdown(
+                f"**{name.capitalize()} minima**: TO-score (sum) {bc.to_score('sum'):.6g}, "
+                f"(max) {bc.to_score('max'):.6g}"
+            )
+            chart(
+                barcode_figure(
+                    bc,
+                    selected=k,
+                    ident=ident,
+                    death_kinds=death_kinds(run, aligned=aligned),
+                    edge=edge,
+                ),
+                f"{name}_barcode_chart",
+                linked=True,
+                export_name=f"barcode-{name}-{run.run_id}",
+            )
+    bar = rebasin_barriers(run)
+    chart(
+        rebasin_figure(bar.pairs, bar.before, bar.after, ident=ident),
+        "rebasin_chart",
+        export_name=f"rebasin-{run.run_id}",
+    )
+    st.caption(
+        "Left, the barcode of the minima as trained; right, of the same minima aligned to "
+        "minimum 0 (same loss axis). Below, each pair's straight-segment barrier (the "
+        "segment's highest loss minus its higher end's) before and after alignment: points "
+        f"under the dashed diagonal were lowered ({bar.lowered} of {len(bar)})."
     )
 
 st.subheader("Minima")

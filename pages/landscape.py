@@ -6,6 +6,7 @@ import streamlit as st
 from core.views.analysis import path_profile_of, plane_of
 from core.views.dashboard import minimum_facts, pair_index, pair_labels
 from core.views.plots import ident_of, plane_figure, profile_figure, projection_figure
+from core.views.rebasin import landscape_points
 from pages._common import (
     chart,
     current_run,
@@ -20,15 +21,14 @@ through_app()
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def projection(root: str, run_id: str, method: str, dims: int):
+def projection(root: str, run_id: str, method: str, dims: int, aligned: bool = False):
     from core.views.projection import pca_project, umap_project
 
     run = load(run_id)
+    thetas, points, _, _ = landscape_points(run, aligned)
     if method == "umap":
-        return umap_project(
-            run.minima.thetas, run.paths.points, n_components=dims, seed=run.config.seed
-        )
-    return pca_project(run.minima.thetas, run.paths.points, n_components=dims)
+        return umap_project(thetas, points, n_components=dims, seed=run.config.seed)
+    return pca_project(thetas, points, n_components=dims)
 
 
 @st.cache_resource(max_entries=32, show_spinner="Evaluating the loss along the path...")
@@ -66,6 +66,17 @@ method = c1.radio(
 dims = c2.radio(
     "Dimensions", [2, 3], horizontal=True, key="proj_dims", format_func={2: "2-D", 3: "3-D"}.get
 )
+aligned = False
+if run.aligned is not None:
+    aligned = st.radio(
+        "Minima",
+        [False, True],
+        horizontal=True,
+        key="proj_aligned",
+        format_func={False: "as trained", True: "aligned (modulo permutations)"}.get,
+        help="Weight matching permutes every minimum's hidden units onto minimum 0's; the "
+        "aligned minima are the same functions, and their paths are computed between them.",
+    )
 spin = (
     "Computing UMAP: its first fit in a new process takes about 20 s while numba "
     "compiles; later fits are quick and the result is kept."
@@ -73,16 +84,27 @@ spin = (
     else "Computing PCA..."
 )
 with st.spinner(spin):
-    proj = projection(runs_dir(), run.run_id, method, dims)
-pairs = [tuple(int(v) for v in p) for p in run.paths.pairs]
+    proj = projection(runs_dir(), run.run_id, method, dims, aligned)
+_, _, values, drawn = landscape_points(run, aligned)
+pairs = [tuple(int(v) for v in p) for p in run.paths.pairs]  # the raw paths, for the profile
 chart(
     projection_figure(
-        proj, run.minima.values, selected=k, path_pairs=pairs, dims=dims, ident=ident
+        proj,
+        values,
+        selected=k,
+        path_pairs=[tuple(int(v) for v in p) for p in drawn],
+        dims=dims,
+        ident=ident + (" · aligned minima" if aligned else ""),
     ),
     "projection_chart",
     linked=True,
-    export_name=f"projection-{method}-{run.run_id}",
+    export_name=f"projection-{method}{'-aligned' if aligned else ''}-{run.run_id}",
 )
+if aligned:
+    st.caption(
+        "The aligned minima and the paths between them (the profile and the plane below stay "
+        "with the minima as trained)."
+    )
 if method == "pca":
     st.caption(
         f"PCA axes of all minima and path points; the axis titles give the share of "

@@ -32,6 +32,7 @@ from core.views.dashboard import (
     to_score_series,
     toy_picture,
 )
+from core.views.rebasin import ALIGN_HINT, rebasin_barriers
 from pages._form import key_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,6 +187,66 @@ def test_compare_width_series(runs_env):
     assert any("same depth" in i.value for i in at.info)
     xs = [array(t["x"]) for t in figs[0]["data"] if t.get("mode") == "lines+markers"][0]
     assert xs == [4, 8]
+
+
+@pytest.fixture
+def aligned_env(aligned_runs, monkeypatch):
+    """A store with the two tiny raw runs and two aligned ones (``paths.align``)."""
+    monkeypatch.setenv("BARCODES_RUNS_DIR", str(aligned_runs.root))
+    return aligned_runs
+
+
+def test_barcode_shows_the_raw_and_the_aligned_barcodes_side_by_side(aligned_env):
+    run = aligned_env.run
+    at = open_page("barcode", run_id=run.run_id)
+    s = run.summary
+    assert metric(at, "TO-score (sum)") == f"{s.to_score_sum:.6g}"
+    assert metric(at, "Aligned TO-score (sum)") == f"{s.aligned_to_score_sum:.6g}"
+    assert metric(at, "Aligned TO-score (max)") == f"{s.aligned_to_score_max:.6g}"
+    figs = charts(at)
+    assert len(figs) == 6  # barcode, diagram; raw | aligned barcodes, re-basin; saddle history
+    raw, aligned, rebasin = figs[2:5]
+    for fig, bc in ((raw, run.barcode), (aligned, run.aligned.barcode)):
+        assert f"= {bc.to_score('sum'):.4g}" in fig["layout"]["title"]["text"]
+    assert raw["layout"]["xaxis"]["range"] == aligned["layout"]["xaxis"]["range"]  # one axis
+    points = rebasin["data"][1]
+    barriers = rebasin_barriers(run)
+    np.testing.assert_allclose(array(points["x"]), barriers.before)
+    np.testing.assert_allclose(array(points["y"]), barriers.after)
+    assert ALIGN_HINT not in [c.value for c in at.caption]
+
+
+def test_barcode_of_a_raw_run_says_how_to_align(aligned_env):
+    at = open_page("barcode", run_id=aligned_env.raw.run.run_id)
+    assert ALIGN_HINT in [c.value for c in at.caption]
+    assert "Aligned TO-score (sum)" not in [m.label for m in at.metric]
+    assert len(charts(at)) == 3
+
+
+def test_landscape_projects_the_aligned_minima(aligned_env):
+    run = aligned_env.run
+    at = open_page("landscape", run_id=run.run_id)
+    raw = charts(at)[0]
+    at.radio(key="proj_aligned").set_value(True).run()
+    assert not at.exception
+    fig = charts(at)[0]
+    ident = [a for a in fig["layout"]["annotations"] if a.get("name") == "ident"][0]
+    assert ident["text"].endswith("aligned minima")
+    assert fig["data"] != raw["data"]  # other points: the minima moved
+    assert len(fig["data"]) == len(raw["data"])  # the same minima and as many paths
+
+
+def test_compare_draws_the_aligned_to_score_as_a_second_series(aligned_env):
+    at = open_page("compare")
+    ids = [r.run_id for r in (*aligned_env.runs, aligned_env.raw.run, aligned_env.raw.other)]
+    at.multiselect(key="compare_runs").set_value(ids).run()
+    assert not at.exception
+    lines = [t for t in charts(at)[0]["data"] if t.get("mode") == "lines+markers"]
+    assert [t["line"].get("dash") for t in lines] == [None, "dash"]
+    assert array(lines[1]["y"]) == pytest.approx(
+        [r.summary.aligned_to_score_sum for r in aligned_env.runs]
+    )
+    assert "aligned TO-score sum" in at.dataframe[0].value.columns
 
 
 def test_learn_level_slider_changes_the_components(runs_env):
