@@ -65,7 +65,10 @@ def build_report(
     S.intro(head, records, runs, missing, command)
     S.how_to(head, records, str(store.root))
     say("observation 1")
-    obs1 = S.observation1(body, runs, [s for r in records for s in r.specs])
+    specs = [s for r in records for s in r.specs]
+    obs1 = S.observation1(body, runs, specs)
+    say("observation 1 modulo symmetry")
+    sym = S.observation1_aligned(body, runs, specs)
     say("budget curves")
     budget = S.budget(body, runs, budgets, obs1)
     say("observation 2")
@@ -76,7 +79,7 @@ def build_report(
     say("uncertainty")
     S.uncertainty(body, runs, subsamples, fraction, say)
     S.setup(body, records, runs, missing)
-    summary = S.verdicts(obs1, obs2, budget, runs)
+    summary = S.verdicts(obs1, obs2, budget, runs, sym)
     return Doc(
         head.blocks + summary.blocks + body.blocks, head.figures | summary.figures | body.figures
     )

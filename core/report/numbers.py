@@ -173,13 +173,15 @@ def score_series(
     *,
     only_converged: bool = True,
     keys: set[str] | None = None,
+    aligned: bool = False,
 ) -> tuple[list[Series], list[str]]:
     """TO-score against ``by`` for every group of runs that differ only in ``by`` and seed.
 
     ``keys`` (from ``series_keys``) keeps only the groups a sweep swept along ``by``, so two
     grids that happen to share a point do not make a series of their own. Returns the
     series with at least two x values, and the ids of runs left out because they did not
-    converge (when ``only_converged``).
+    converge (when ``only_converged``). With ``aligned``, the TO-score of each run's aligned
+    landscape (``Run.aligned``; every run must have one).
     """
     if by not in ("width", "depth"):
         raise ValueError(f"by={by!r}: must be 'width' or 'depth'")
@@ -206,7 +208,7 @@ def score_series(
                 label,
                 by,
                 xs,
-                [[r.barcode.to_score(kind) for r in at[x]] for x in xs],
+                [[(r.aligned if aligned else r).barcode.to_score(kind) for r in at[x]] for x in xs],
                 [[r.run_id for r in at[x]] for x in xs],
             )
         )

@@ -169,3 +169,87 @@ def test_a_path_kept_at_a_climbing_straight_segment_is_stalled(tiny_runs):
     assert R.stalled(fake) == len(pairs) and not R.converged(fake)
     paths.saddles = top + 0.5
     assert R.stalled(fake) == 0 and R.converged(fake)
+
+
+def section_text(runs, specs=None) -> tuple[str, dict]:
+    from core.report.doc import Doc
+    from core.report.sections import observation1_aligned
+
+    doc = Doc()
+    out = observation1_aligned(doc, runs, specs)
+    return doc.markdown(images=()), out
+
+
+def test_symmetry_section_says_plainly_when_no_run_was_aligned(runs):
+    md, out = section_text(runs)
+    assert md.startswith("## Observation 1 modulo symmetry")
+    assert "Not testable here: none of the 2 runs has an aligned landscape" in md
+    assert "`--align weight-matching`" in md
+    assert out["claims"] == [
+        "Observation 1 modulo symmetry: not testable here: none of the 2 runs has an aligned "
+        "landscape (paths.align = 'none'); run the sweep again with `--align weight-matching`."
+    ]
+    assert out["width"] == out["depth"] == []
+
+
+def test_symmetry_section_compares_the_raw_and_aligned_to_scores(aligned_runs, runs):
+    from core.report.doc import fmt
+    from core.views.rebasin import rebasin_barriers
+
+    al = aligned_runs.runs
+    md, out = section_text([*runs, *al], [SweepSpec(base=al[0].config, widths=(4, 8))])
+    assert "2 of 4 runs have an aligned landscape" in md
+    for r in al:  # the per-run table: both TO-scores and the mean barriers
+        assert r.run_id in md
+        assert fmt(r.summary.to_score_sum) in md and fmt(r.summary.aligned_to_score_sum) in md
+        assert fmt(float(np.mean(rebasin_barriers(r).after))) in md
+    for r in runs:
+        assert r.run_id not in md  # raw runs take no part
+    ((label, raw, aligned),) = out["width"]
+    assert raw is None and aligned is None  # two runs: no trend to test
+    assert out["claims"] == [
+        f"Observation 1 modulo symmetry, TO-score vs width ({label}): raw minima: not testable "
+        "(constant or fewer than 3 runs); aligned minima: not testable (constant or fewer "
+        "than 3 runs); not testable (fewer than 3 runs, or constant TO-scores)."
+    ]
+    assert "No series over depth" in md
+
+
+def fake_widths(run, raw_scores, aligned_scores):
+    """Copies of ``run`` at widths 4, 8, 16, ... whose raw and aligned barcodes have the given
+    TO-scores (two minima at 0.0 and 0.1, one saddle)."""
+    from core.engine.barcode import barcode_from_graph
+
+    def barcode(score):
+        values = np.array([0.0, 0.1])
+        return barcode_from_graph(values, np.array([[0.0, 0.1 + score], [0.1 + score, 0.1]]))
+
+    out = []
+    for k, (a, b) in enumerate(zip(raw_scores, aligned_scores, strict=True)):
+        c = run.config.replace(model={"width": 4 * 2**k})
+        aligned = dataclasses.replace(run.aligned, barcode=barcode(b))
+        out.append(
+            dataclasses.replace(run, run_id=c.run_id, config=c, barcode=barcode(a), aligned=aligned)
+        )
+    return out
+
+
+def test_symmetry_section_says_whether_the_trend_survives(aligned_runs):
+    down = [0.5, 0.4, 0.3, 0.2, 0.1]
+    survives = fake_widths(aligned_runs.run, down, [0.05, 0.04, 0.03, 0.02, 0.01])
+    assert survives[0].barcode.to_score("sum") == pytest.approx(0.5)
+    md, out = section_text(survives)
+    ((_, raw, aligned),) = out["width"]
+    assert raw.spearman == aligned.spearman == pytest.approx(-1.0)
+    assert out["claims"][0].endswith("; the trend survives alignment.")
+    assert "raw minima: decreases (Spearman rho = -1.00" in out["claims"][0]
+    lost = fake_widths(aligned_runs.run, down, [0.01, 0.03, 0.02, 0.05, 0.04])
+    _, out = section_text(lost)
+    assert out["claims"][0].endswith(
+        "; the trend does not survive alignment: it came with the unit labelling."
+    )
+    flat = fake_widths(aligned_runs.run, [0.1, 0.3, 0.2, 0.5, 0.4], down)
+    _, out = section_text(flat)
+    assert out["claims"][0].endswith(
+        "; the raw TO-score has no significant trend, so there is none to survive."
+    )

@@ -1,11 +1,12 @@
 """What several sections share: the saddle tolerance of a set of runs, runs grouped by
-configuration, a step series read on a grid, a series' trend by label."""
+configuration, a step series read on a grid, a series' trend by label and its verdict word."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from core.report import numbers as R
+from core.report.doc import ALPHA
 
 ONE = "one basin (all bars <= tol)"
 
@@ -32,3 +33,13 @@ def on_grid(grid: np.ndarray, steps: np.ndarray, vals: np.ndarray) -> np.ndarray
 def conv_trend(pairs, label: str):
     """The trend of the series called ``label`` among (series, trend) pairs, or None."""
     return next((res for s, res in pairs if s.label == label), None)
+
+
+def trend_kind(res) -> str:
+    """A correlation's verdict in one word: "down", "up", "flat" (not significant at ALPHA)
+    or "untestable" (None, or constant values)."""
+    if res is None or not np.isfinite(res.spearman):
+        return "untestable"
+    if res.spearman_p_perm >= ALPHA:
+        return "flat"
+    return "down" if res.spearman < 0 else "up"

@@ -3,11 +3,9 @@ runs, the summary of verdicts and the set-up table."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from core.report import numbers as R
 from core.report.doc import ALPHA, Doc, fmt, machine, verdict
-from core.report.sections.common import conv_trend, tol_of
+from core.report.sections.common import conv_trend, tol_of, trend_kind
 from core.runs.sweep import common_fields, differing_fields
 
 
@@ -72,7 +70,7 @@ def how_to(doc: Doc, records, runs_dir: str) -> None:
     doc.bullets(lines)
 
 
-def verdicts(obs1, obs2, budget, runs) -> Doc:
+def verdicts(obs1, obs2, budget, runs, symmetry=None) -> Doc:
     d = Doc()
     d.h(2, "Summary")
     d.p(scale_note(runs))
@@ -94,6 +92,7 @@ def verdicts(obs1, obs2, budget, runs) -> Doc:
             f"converged runs: {verdict(o['pooled'], None)}; within runs "
             f"(z-scored per run): {verdict(o['within'], None)}."
         )
+    items += (symmetry or {}).get("claims", [])
     items += budget["claims"]
     d.bullets(items)
     n_conv = sum(R.converged(r) for r in runs)
@@ -104,19 +103,11 @@ def verdicts(obs1, obs2, budget, runs) -> Doc:
     return d
 
 
-def _kind(res) -> str:
-    if res is None or not np.isfinite(res.spearman):
-        return "untestable"
-    if res.spearman_p_perm >= ALPHA:
-        return "flat"
-    return "down" if res.spearman < 0 else "up"
-
-
 def _overall(obs1, obs2) -> list[str]:
     """One sentence per observation, counting the series (converged runs) by their verdict."""
     out = []
     for by in ("width", "depth"):
-        kinds = [(s.label, _kind(res)) for s, res in obs1[by]]
+        kinds = [(s.label, trend_kind(res)) for s, res in obs1[by]]
         if not kinds:
             out.append(f"Observation 1 vs {by}: no series of converged runs to test.")
             continue
@@ -145,7 +136,7 @@ def _overall(obs1, obs2) -> list[str]:
             f"{'; it '.join(parts)}."
         )
     o = obs2["loss"]
-    pooled, within = _kind(o["pooled"]), _kind(o["within"])
+    pooled, within = trend_kind(o["pooled"]), trend_kind(o["within"])
     if within in ("up", "down"):
         text = (
             "holds within runs: inside one landscape, minima with longer segments have "
