@@ -20,10 +20,11 @@ from core.views.plots import (
     barcode_figure,
     diagram_figure,
     ident_of,
+    paired_barcode_figures,
     rebasin_figure,
     saddle_history_figure,
 )
-from core.views.rebasin import ALIGN_HINT, ALIGN_WORDS, rebasin_barriers, shared_edge
+from core.views.rebasin import ALIGN_HINT, ALIGN_WORDS, rebasin_barriers
 from pages._common import (
     chart,
     current_run,
@@ -133,30 +134,25 @@ else:
         help=TO_SCORE_WORDS["max"] + ", of the aligned minima's barcode",
     )
     a3.metric("Alignment took", f"{run.aligned.seconds:.1f} s", help="matching, paths, barcode")
-    edge = shared_edge(bars, al)
-    left, right = st.columns(2)
-    both = ((left, "raw", bars, False), (right, "aligned", al, True))
     if no_obstruction(max(s.to_score_max, s.aligned_to_score_max), c.paths.saddle_tol):
         st.info(f"Raw and aligned: {NO_OBSTRUCTION}.")
-        both = ()
-    for col, name, bc, aligned in both:
-        with col:
-            st.markdown(
-                f"**{name.capitalize()} minima**: TO-score (sum) {bc.to_score('sum'):.6g}, "
-                f"(max) {bc.to_score('max'):.6g}"
-            )
-            chart(
-                barcode_figure(
-                    bc,
-                    selected=k,
-                    ident=ident,
-                    death_kinds=death_kinds(run, aligned=aligned),
-                    edge=edge,
-                ),
-                f"{name}_barcode_chart",
-                linked=True,
-                export_name=f"barcode-{name}-{run.run_id}",
-            )
+    else:
+        raw_fig, al_fig = paired_barcode_figures(
+            bars,
+            al,
+            selected=k,
+            death_kinds=(death_kinds(run), death_kinds(run, aligned=True)),
+            ident=ident,
+        )
+        left, right = st.columns(2)
+        for col, name, fig in ((left, "raw", raw_fig), (right, "aligned", al_fig)):
+            with col:
+                chart(
+                    fig,
+                    f"{name}_barcode_chart",
+                    linked=True,
+                    export_name=f"barcode-{name}-{run.run_id}",
+                )
     bar = rebasin_barriers(run)
     chart(
         rebasin_figure(bar.pairs, bar.before, bar.after, ident=ident),

@@ -207,7 +207,7 @@ def test_barcode_shows_the_raw_and_the_aligned_barcodes_side_by_side(aligned_env
     assert len(figs) == 6  # barcode, diagram; raw | aligned barcodes, re-basin; saddle history
     raw, aligned, rebasin = figs[2:5]
     for fig, bc in ((raw, run.barcode), (aligned, run.aligned.barcode)):
-        assert f"= {bc.to_score('sum'):.4g}" in fig["layout"]["title"]["text"]
+        assert f"TO-score sum {bc.to_score('sum'):.4g}," in fig["layout"]["title"]["text"]
     assert raw["layout"]["xaxis"]["range"] == aligned["layout"]["xaxis"]["range"]  # one axis
     points = rebasin["data"][1]
     barriers = rebasin_barriers(run)

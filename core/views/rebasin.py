@@ -8,7 +8,6 @@ removes from a barrier is only an artefact of how the hidden units happen to be 
 
 - ``rebasin_barriers``: per pair, the straight segment's barrier before and after alignment.
 - ``landscape_points``: the minima, paths and values that a projection draws, raw or aligned.
-- ``shared_edge``: one right edge for barcodes drawn side by side on the same loss axis.
 
 Nothing here imports streamlit.
 """
@@ -20,9 +19,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.engine.barcode import Barcode
-from core.views.plots.frame import right_edge
-
 if TYPE_CHECKING:
     from core.runs.record import Run
 
@@ -31,7 +27,6 @@ __all__ = [
     "Barriers",
     "landscape_points",
     "rebasin_barriers",
-    "shared_edge",
 ]
 
 ALIGN_HINT = (
@@ -111,12 +106,3 @@ def landscape_points(run: Run, aligned: bool = False):
         raise ValueError(f"run {run.run_id} has no aligned minima: aligned must be False")
     a = run.aligned
     return a.thetas, a.paths.points, a.values, a.paths.pairs
-
-
-def shared_edge(*barcodes: Barcode) -> float:
-    """The right edge (where infinite bars end) of barcodes drawn side by side on one loss
-    axis: ``core.views.plots.frame.right_edge`` of all their bars together."""
-    if not barcodes:
-        raise ValueError("barcodes must not be empty")
-    births = np.concatenate([b.births for b in barcodes])
-    return right_edge(births, np.concatenate([b.deaths for b in barcodes]))

@@ -10,8 +10,9 @@ import torch
 from core.engine.chain import straight_chains
 from core.engine.saddles import dense_max
 from core.views.analysis import run_objective
-from core.views.plots import barcode_figure, rebasin_figure
-from core.views.rebasin import landscape_points, rebasin_barriers, shared_edge
+from core.views.dashboard import death_kinds
+from core.views.plots import barcode_figure, paired_barcode_figures, rebasin_figure
+from core.views.rebasin import landscape_points, rebasin_barriers
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -72,17 +73,24 @@ def test_landscape_points_are_the_raw_or_the_aligned_minima(aligned_runs):
     assert all(p.shape[1] == thetas.shape[1] for p in points)
 
 
-def test_side_by_side_barcodes_share_the_right_edge(aligned_runs):
+def test_side_by_side_barcodes_share_one_loss_axis(aligned_runs):
     run = aligned_runs.run
-    edge = shared_edge(run.barcode, run.aligned.barcode)
-    deaths = np.concatenate([run.barcode.deaths, run.aligned.barcode.deaths])
-    assert edge > deaths[np.isfinite(deaths)].max()
-    for bc in (run.barcode, run.aligned.barcode):
-        fig = barcode_figure(bc, edge=edge)
+    raw, al = run.barcode, run.aligned.barcode
+    figs = paired_barcode_figures(raw, al, selected=1, death_kinds=({}, death_kinds(run, True)))
+    deaths = np.concatenate([raw.deaths, al.deaths])
+    ends = []
+    for fig, bc, name in zip(figs, (raw, al), ("Raw", "Aligned"), strict=True):
+        title = fig.layout.title.text
+        assert title.startswith(f"{name} minima: TO-score sum {bc.to_score('sum'):.4g}, max")
         essential = [t for t in fig.data if t.type == "bar" and "essential" in t.name][0]
-        assert essential.base[0] + essential.x[0] == pytest.approx(edge)
-    with pytest.raises(ValueError, match="barcodes must not be empty"):
-        shared_edge()
+        ends.append(essential.base[0] + essential.x[0])
+        finite = [t for t in fig.data if t.type == "bar" and t.name.startswith("minima")]
+        assert sum(len(t.x) for t in finite) == len(bc) - 1
+    assert ends[0] == ends[1] > deaths[np.isfinite(deaths)].max()  # one right edge
+    assert figs[0].layout.xaxis.range == figs[1].layout.xaxis.range
+    for fig, bc in zip(figs, (raw, al), strict=True):  # "no obstruction found" stays
+        assert ("<br>" in fig.layout.title.text) == ("<br>" in barcode_figure(bc).layout.title.text)
+    assert set(death_kinds(run, True)) == set(al.minimum[np.isfinite(al.deaths)].tolist())
 
 
 def test_rebasin_figure_draws_every_pair_against_the_diagonal():

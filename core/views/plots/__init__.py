@@ -21,7 +21,7 @@ from core.views.plots.landscape import (
     projection_figure,
     saddle_history_figure,
 )
-from core.views.plots.rebasin import rebasin_figure
+from core.views.plots.rebasin import paired_barcode_figures, rebasin_figure
 from core.views.plots.stats import generalization_figure, to_score_figure
 from core.views.plots.teaching import (
     growing_barcode_figure,
@@ -43,6 +43,7 @@ __all__ = [
     "growing_barcode_figure",
     "ident_of",
     "merge_tree_figure",
+    "paired_barcode_figures",
     "plane_figure",
     "profile_figure",
     "projection_figure",

@@ -1,12 +1,46 @@
-"""The re-basin figure: each pair's straight-segment barrier before and after aligning the
-minima modulo permutation symmetry (weight matching)."""
+"""Figures of a landscape modulo permutation symmetry (weight matching): the raw and the
+aligned barcode side by side on one loss axis, and each pair's straight-segment barrier
+before and after aligning the minima (the re-basin figure)."""
 
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-from core.views.plots.frame import COLORS, finish
+from core.engine.barcode import Barcode
+from core.views.plots.barcodes import barcode_figure
+from core.views.plots.frame import COLORS, finish, fmt, right_edge
+
+
+def paired_barcode_figures(
+    raw: Barcode,
+    aligned: Barcode,
+    *,
+    selected: int | None = None,
+    death_kinds: tuple[dict[int, str] | None, dict[int, str] | None] = (None, None),
+    ident: str = "",
+) -> tuple[go.Figure, go.Figure]:
+    """``barcode_figure`` of the raw and of the aligned barcode, made to stand side by side:
+    one loss axis (the same range, infinite bars to one right edge), the legend below the
+    bars, and titles that name each with its TO-scores. ``death_kinds``: of the raw and of the
+    aligned bars (``core.views.dashboard.death_kinds``)."""
+    births = np.concatenate([raw.births, aligned.births])
+    edge = right_edge(births, np.concatenate([raw.deaths, aligned.deaths]))
+    lo = float(births.min())
+    span = [lo - 0.04 * (edge - lo), edge + 0.08 * (edge - lo)]
+    figs = []
+    for name, bc, kinds in (("Raw", raw, death_kinds[0]), ("Aligned", aligned, death_kinds[1])):
+        fig = barcode_figure(bc, selected=selected, ident=ident, death_kinds=kinds, edge=edge)
+        fig.update_xaxes(range=span)
+        note = fig.layout.title.text.partition("<br>")[2]  # "no obstruction found", if so
+        fig.update_layout(
+            title_text=f"{name} minima: TO-score sum {fmt(bc.to_score('sum'))}, "
+            f"max {fmt(bc.to_score('max'))}" + (f"<br>{note}" if note else ""),
+            legend=dict(orientation="h", y=-0.22, x=0),
+            margin_b=110,
+        )
+        figs.append(fig)
+    return figs[0], figs[1]
 
 
 def rebasin_figure(
