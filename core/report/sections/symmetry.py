@@ -79,9 +79,13 @@ def observation1_aligned(doc: Doc, runs, specs=None) -> dict[str, Any]:
     return out
 
 
+def _order(run) -> tuple[int, int, int]:
+    return run.config.model.width, run.config.model.depth, run.config.seed
+
+
 def _barrier_rows(runs) -> list[dict[str, Any]]:
     rows = []
-    for r in runs:
+    for r in sorted(runs, key=_order):
         b = rebasin_barriers(r)
         rows.append(
             {
