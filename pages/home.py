@@ -4,14 +4,8 @@ import numpy as np
 import streamlit as st
 
 from core.runs.config import RunConfig
-from core.views.dashboard import (
-    TO_SCORE_WORDS,
-    alive_bars,
-    level_range,
-    runs_table,
-    sublevel,
-    toy_picture,
-)
+from core.views.dashboard import TO_SCORE_WORDS, runs_table
+from core.views.learn import alive_bars, level_range, sublevel, toy_picture
 from core.views.plots import growing_barcode_figure, sublevel_figure
 from pages._common import chart, export_table, saved_runs, through_app
 from pages._running import estimate, pending_notice, start_run

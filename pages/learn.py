@@ -1,167 +1,209 @@
-"""Learn: barcodes of 2-D landscapes, where everything can be seen and checked exactly."""
+"""Learn: flood a landscape from below and watch its barcode grow; a curve first, then surfaces.
 
-import numpy as np
+The flood figure carries a frame per level, so its slider and Play run in the browser. The
+event stepper (a fragment: only it reruns) starts the figure at a chosen birth or merge and
+says what happened there. Everything is computed once per landscape and cached.
+"""
+
 import streamlit as st
 
 from core.engine.toy import TOYS
 from core.engine.validate import SIGNIFICANT, TOLERANCE
-from core.views.dashboard import alive_bars, level_range, sublevel, toy_view
-from core.views.plots import (
-    barcode_figure,
-    growing_barcode_figure,
-    merge_tree_figure,
-    sublevel_figure,
-    surface_figure,
-)
+from core.views.learn import curve_flood, mark_label, mark_words, toy_flood, toy_view
+from core.views.plots import barcode_figure, merge_tree_figure
+from core.views.plots.flood import SpecFigure, at_frame, flood_figure
+from core.views.plots.pools import color_of, surface_pools_figure
 from pages._common import chart, through_app
 
 through_app()
 
+CURVE = "curve"  # the key of the 1-D landscape among the toys' names
+COMPACT = "<style>[data-testid='stMainBlockContainer']{padding-top:1.2rem}</style>"
+LARGE = "<style>html{font-size:19px}</style>"
 
-@st.cache_data(
-    show_spinner="Finding this landscape's minima and saddles with the engine and "
-    "computing its exact barcode (a few seconds, once per landscape)..."
+
+@st.cache_resource(max_entries=16, show_spinner="Flooding the landscape (once per landscape)...")
+def flood(key: str):
+    return curve_flood() if key == CURVE else toy_flood(key)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Drawing every level (once per landscape)...")
+def flood_spec(key: str, large: bool) -> dict:
+    """The flood figure as a dict (shared, never changed: ``at_frame`` copies what it sets)."""
+    fl = flood(key)
+    return flood_figure(fl, fl.levels(), 0, large=large).to_dict()
+
+
+@st.cache_resource(
+    max_entries=8,
+    show_spinner="Finding this landscape's minima and saddles with the engine (a few seconds, "
+    "once per landscape)...",
 )
-def cached_toy(name: str):
+def engine_view(name: str):
     return toy_view(name)
 
 
-st.title("Learn: the barcode of a landscape")
-st.markdown(
-    "A loss function is a landscape over its parameters. Here the landscape has only two "
-    "parameters (x, y), so it can be drawn. Imagine filling it with water from below: at "
-    "**level c** the flooded region is the **sublevel set** {f ≤ c}. Each **minimum** starts a "
-    "new pool when c reaches its height (the bar is **born**). When two pools meet, at a "
-    "**saddle**, the younger one (with the higher minimum) stops being separate: its bar "
-    "**dies** at the saddle's height. The bar's length, death − birth, is the smallest climb "
-    "needed to leave that minimum's basin for a lower one."
-)
+def _step(key: str, options: list[str], by: int) -> None:
+    """◀ / ▶: the previous or next event."""
+    box = f"learn_event_{key}"
+    i = options.index(st.session_state.get(box, options[0])) + by
+    st.session_state[box] = options[min(max(i, 0), len(options) - 1)]
 
-name = st.selectbox(
-    "Landscape", list(TOYS), format_func={n: t.title for n, t in TOYS.items()}.get, key="toy"
-)
-toy = TOYS[name]
-st.markdown(f"**{toy.title}.** {toy.description}")
-st.code(toy.formula, language=None)
-view = cached_toy(name)
-exact = view.exact
-lo, hi, start = level_range(view.Z, exact)
-level = st.slider(
-    "Level c (the water height; move it to flood the landscape)",
-    min_value=lo,
-    max_value=hi,
-    value=start,
-    step=(hi - lo) / 200,
-    format="%.3f",
-    key=f"level_{name}",
-)
-labels, n_components = sublevel(view.Z, level)
-n_alive = alive_bars(exact.births, exact.deaths, level)
-c1, c2, c3 = st.columns(3)
-c1.metric(
-    "Components of {f ≤ c}",
-    n_components,
-    help="Connected pieces of the flooded region on the drawn grid.",
-)
-c2.metric(
-    "Bars alive at c",
-    n_alive,
-    help="Bars born at or below c that have not died yet; it equals the number of "
-    "components (up to the grid's resolution).",
-)
-c3.metric("Minima (bars in total)", len(exact.births))
 
-finite = np.isfinite(exact.deaths)
-left, right = st.columns(2)
-with left:
+@st.fragment
+def level_view(key: str, large: bool) -> None:
+    """The event stepper, its sentence and every figure that depends on the level."""
+    fl, spec = flood(key), flood_spec(key, large)
+    levels = fl.levels()
+    stops = [0, *(int(levels.searchsorted(m)) for m in fl.marks)]  # dry, then each event level
+    options = [mark_label(fl, levels[i]) for i in stops]
+    left, mid, right = st.columns([1, 8, 1], vertical_alignment="bottom")
+    left.button(
+        "◀",
+        key=f"learn_prev_{key}",
+        on_click=_step,
+        args=(key, options, -1),
+        help="The previous event",
+        width="stretch",
+    )
+    right.button(
+        "▶",
+        key=f"learn_next_{key}",
+        on_click=_step,
+        args=(key, options, 1),
+        help="The next event",
+        width="stretch",
+    )
+    chosen = mid.select_slider(
+        "Event",
+        options,
+        key=f"learn_event_{key}",
+        label_visibility="collapsed",
+        help="Jump to an event: a pool appears, or two pools merge. The figure's own slider "
+        "and its ▶ Play move the level continuously.",
+    )
+    i = stops[options.index(chosen)]
+    level = float(levels[i])
+    st.markdown(f"**{mark_words(fl, level)}**")
     chart(
-        sublevel_figure(
-            view.xs,
-            view.ys,
-            view.Z,
-            labels,
-            level,
-            minima_xy=exact.minima,
-            saddles_xy=exact.saddles[finite],
-        ),
-        "learn_sublevel",
-        export_name=f"sublevel-{name}",
+        SpecFigure(at_frame(spec, i)),
+        f"learn_flood_{key}",
+        export_name=f"flood-{key}",
     )
-    st.caption(
-        "Coloured: the flooded region {f ≤ c}, one colour per pool. Black dots: minima; "
-        "red crosses: the saddles where a pool merges into an older one."
-    )
-with right:
-    chart(
-        growing_barcode_figure(exact.births, exact.deaths, level, exact=exact),
-        "learn_growing",
-        export_name=f"growing-barcode-{name}",
-    )
-    st.caption(
-        "Each bar starts when its pool appears and stops when the pool merges into an "
-        "older one. Blue: still alive at c; grey: already dead. The outlines show the "
-        "whole barcode. The global minimum's bar never dies (∞)."
+    if fl.ys is not None and st.toggle("Show the landscape in 3-D", key=f"learn_3d_{key}"):
+        chart(surface_pools_figure(fl, level), f"learn_surface_{key}", export_name=f"surface-{key}")
+    tree, words = st.columns([3, 2])
+    names = fl.names
+    with tree:
+        into = [names[j] if j >= 0 else -1 for j in fl.into]
+        chart(
+            merge_tree_figure(
+                fl.births,
+                fl.deaths,
+                into,
+                names,
+                level=level,
+                loss_label="f",
+                colors=[color_of(k) for k in range(len(fl))],
+            ),
+            f"learn_tree_{key}",
+            export_name=f"merge-tree-{key}",
+        )
+    words.markdown(
+        "**The merge tree** draws the same story as a tree: each minimum is a leaf at its "
+        "height, in its colour; two branches join at the saddle where their pools meet, and "
+        "the branch of the younger minimum ends there. A bar is the branch from a leaf up to "
+        "its join; the deepest minimum's branch goes on to ∞. The dashed line is the level."
     )
 
-with st.expander("The landscape in 3-D, with the level c as a plane", expanded=False):
-    chart(
-        surface_figure(view.xs, view.ys, view.Z, level=level),
-        "learn_surface",
-        export_name=f"surface-{name}",
-    )
 
-st.subheader("The engine's estimate next to the exact barcode")
-cmp = view.comparison
-land = cmp.landscape
-st.markdown(
-    f"For a network there is no grid. The engine does what it does for a network: gradient "
-    f"descent from {len(land.minima.start_of)} starting points found "
-    f"{len(land.minima.values)} distinct minima; every pair was joined by a path optimised to "
-    f"cross the lowest possible barrier, whose highest point estimates the saddle; the bars are "
-    f"read off that graph of minima and saddles. Here "
-    f"the exact barcode is known (sublevel persistence of an {exact.resolution} × "
-    f"{exact.resolution} grid), so the estimate can be checked."
-)
-bars = land.barcode
-verdict = "match" if cmp.ok else "do not match"
-rows = [
-    {"source": src, "birth": float(b), "death": float(d), "length": float(d - b)}
-    for src, pairs in (("engine", cmp.engine_bars), ("exact", cmp.exact_bars))
-    for b, d in pairs
-]
-left, right = st.columns([3, 2])
-with left:
-    chart(
-        barcode_figure(bars, ident=f"engine estimate, toy {name}", loss_label="f(x, y)"),
-        "learn_engine",
-        export_name=f"engine-barcode-{name}",
-    )
-with right:
+def engine_section(name: str) -> None:
+    """The engine's estimate of the toy's barcode next to the exact one."""
+    view = engine_view(name)
+    cmp, exact = view.comparison, view.exact
+    land = cmp.landscape
+    bars = land.barcode
+    st.subheader("The engine's estimate next to the exact barcode")
     st.markdown(
-        f"Bars longer than {SIGNIFICANT:.1%} of the value range ({exact.value_range:.4g}) "
-        f"are compared: engine {len(cmp.engine_bars)}, exact {len(cmp.exact_bars)}. The "
-        f"bottleneck distance between them is **{cmp.bottleneck:.3g}** (f units) = "
-        f"{100 * cmp.bottleneck / cmp.value_range:.2g}% of the range; allowed {TOLERANCE:.0%}: the "
-        f"barcodes **{verdict}**."
+        f"For a network there is no grid. The engine does what it does for a network: gradient "
+        f"descent from {len(land.minima.start_of)} starting points found "
+        f"{len(land.minima.values)} distinct minima; every pair was joined by a path optimised "
+        f"to cross the lowest possible barrier, whose highest point estimates the saddle; the "
+        f"bars are read off that graph of minima and saddles. Here the exact barcode is known "
+        f"(sublevel persistence of an {exact.resolution} × {exact.resolution} grid), so the "
+        f"estimate can be checked."
     )
-    st.dataframe(rows, hide_index=True)
-    st.caption(
-        "Finite bars of both barcodes (birth, death and length in f units); the "
-        "essential bar of the global minimum is left out."
+    verdict = "match" if cmp.ok else "do not match"
+    rows = [
+        {
+            "engine birth": float(e[0]),
+            "engine death": float(e[1]),
+            "exact birth": float(x[0]),
+            "exact death": float(x[1]),
+        }
+        for e, x in zip(cmp.engine_bars, cmp.exact_bars, strict=False)
+    ]
+    left, right = st.columns([3, 2])
+    with left:
+        chart(
+            barcode_figure(bars, ident=f"engine estimate, toy {name}", loss_label="f(x, y)"),
+            f"learn_engine_{name}",
+            export_name=f"engine-barcode-{name}",
+        )
+    with right:
+        st.markdown(
+            f"Bars longer than {SIGNIFICANT:.1%} of the value range ({exact.value_range:.4g}) "
+            f"are compared: engine {len(cmp.engine_bars)}, exact {len(cmp.exact_bars)}. The "
+            f"bottleneck distance between them is **{cmp.bottleneck:.3g}** (f units) = "
+            f"{100 * cmp.bottleneck / cmp.value_range:.2g}% of the range; allowed "
+            f"{TOLERANCE:.0%}: the barcodes **{verdict}**."
+        )
+        st.dataframe(rows, hide_index=True)
+        st.caption(
+            "Finite bars of both barcodes, side by side in order of birth (f units); the "
+            "essential bar of the global minimum is left out."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+
+st.markdown(COMPACT, unsafe_allow_html=True)
+head, pick, toys = st.columns([2.4, 2.6, 3.2], vertical_alignment="bottom")
+head.markdown("#### Learn: flooding")
+story = pick.segmented_control(
+    "Story", ["1. A curve", "2. A surface"], default="1. A curve", key="learn_story"
+)
+large = st.sidebar.toggle("Large font", key="learn_large", help="Bigger text, for a projector")
+if large:
+    st.markdown(LARGE, unsafe_allow_html=True)
+surface = story == "2. A surface"
+if surface:
+    name = toys.selectbox(
+        "Landscape", list(TOYS), format_func={n: t.title for n, t in TOYS.items()}.get, key="toy"
     )
-left, right = st.columns([3, 2])
-with left:
-    chart(
-        merge_tree_figure(
-            bars.births, bars.deaths, bars.merges_into, bars.minimum, loss_label="f(x, y)"
-        ),
-        "learn_tree",
-        export_name=f"merge-tree-{name}",
+    toy = TOYS[name]
+    key = name
+    about = f"**{toy.title}.** {toy.description} `{toy.formula}`"
+else:
+    key = CURVE
+    about = (
+        "**A curve with four minima.** f(t) is a polynomial whose slope vanishes at t = -2, "
+        "-1.4, -0.8, -0.1, 0.8, 1.4 and 1.8 (minima and maxima in turn); its exact bars "
+        "come from those critical points."
     )
-with right:
+level_view(key, large)
+with st.expander("How to read this page", expanded=False):
     st.markdown(
-        "**The merge tree** draws the same information as a tree: each minimum is a leaf at "
-        "its height; two branches join at the saddle where their pools meet, and the branch "
-        "of the younger minimum ends there. A bar is the branch from a leaf up to its join; "
-        "the deepest minimum's branch goes on to ∞."
+        "A loss function is a landscape over its parameters. Fill it with water from below: at "
+        "**level c** the flooded region is the **sublevel set** {f ≤ c}. Each **minimum** "
+        "starts a new pool when c reaches its height (its bar is **born**). When two pools "
+        "meet, at a **saddle**, the younger one (with the higher minimum) stops being "
+        "separate: its bar **dies** at the saddle's height and the merged pool keeps the "
+        "colour and name of the older minimum. The bar's length, death − birth, is the "
+        "smallest climb needed to leave that minimum's basin for a lower one. The persistence "
+        "diagram draws each bar as a point (birth, death); an alive bar's hollow point rides "
+        "the level until its pool merges.\n\n" + about
     )
+if surface:
+    engine_section(name)

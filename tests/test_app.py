@@ -22,16 +22,13 @@ from core.runs.config import RunConfig, fields_of
 from core.runs.files import read_json, write_json
 from core.runs.jobs import Job, registry
 from core.views.dashboard import (
-    alive_bars,
     generalization_points,
-    level_range,
     no_obstruction,
     progress_words,
     remaining_seconds,
-    sublevel,
     to_score_series,
-    toy_picture,
 )
+from core.views.learn import alive_bars, level_range, sublevel, toy_picture
 from core.views.rebasin import ALIGN_HINT, rebasin_barriers
 from pages._form import key_of
 
@@ -249,17 +246,29 @@ def test_compare_draws_the_aligned_to_score_as_a_second_series(aligned_env):
     assert "aligned TO-score sum" in at.dataframe[0].value.columns
 
 
-def test_learn_level_slider_changes_the_components(runs_env):
+def test_learn_steps_through_the_flood_event_by_event(runs_env):
     at = open_page("learn")
-    assert len(at.get("plotly_chart")) == 5
-    start = int(metric(at, "Components of {f ≤ c}"))
-    assert start == int(metric(at, "Bars alive at c")) > 1
-    slider = at.slider[0]
-    slider.set_value(slider.max).run()
-    assert int(metric(at, "Components of {f ≤ c}")) == 1
-    slider.set_value(slider.min).run()
-    assert int(metric(at, "Components of {f ≤ c}")) == 1
+    assert len(at.get("plotly_chart")) == 2  # the flood (curve) and the merge tree
+
+    def caption() -> str:
+        return next(m.value for m in at.markdown if m.value.startswith("**level"))
+
+    assert "not reached the deepest point" in caption()
+    at.button(key="learn_next_curve").click().run()
+    assert not at.exception
+    assert "minimum A; its pool appears" in caption()
+    events = at.select_slider(key="learn_event_curve")
+    events.set_value(events.options[-1]).run()
+    assert "the pool of minimum B merges into A's" in caption()
+    assert caption().endswith("Now 1 pool: A.**")
+    flood = charts(at)[0]
+    assert len(flood["frames"]) > 100 and flood["layout"]["sliders"][0]["active"] > 0
+    at.segmented_control(key="learn_story").set_value("2. A surface").run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 3  # flood, merge tree, engine barcode
     assert "barcodes **match**" in text(at)
+    at.toggle(key="learn_3d_wells").set_value(True).run()
+    assert len(at.get("plotly_chart")) == 4  # the 3-D view only when asked for
 
 
 def test_run_form_rejects_bad_settings_before_running(runs_env):

@@ -44,7 +44,7 @@ PAGES = {
     "landscape": (3, "White lines"),
     "generalization": (1, "Download table (CSV)"),
     "compare": (2, "hatched bars"),
-    "learn": (5, "draws the same information as a tree"),
+    "learn": (2, "draws the same story as a tree"),
 }
 WAIT_MS = 90_000  # the longest wait for one page (the first toy computation takes seconds)
 

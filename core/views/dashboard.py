@@ -1,4 +1,4 @@
-"""Small pure helpers the dashboard needs: run lists, sweeps, estimates, teaching-page data.
+"""Small pure helpers the dashboard needs: run lists, sweeps, estimates.
 
 Everything here is plain Python over ``core`` results, so a notebook can call it too; the
 pages only arrange widgets around it. Nothing here imports streamlit.
@@ -9,15 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from core.engine.landscape import Landscape
-from core.engine.toy import ExactBars, exact_barcode, get_toy, grid_values
-from core.engine.toy import sublevel_components as _components
-from core.engine.validate import ToyComparison, compare_engine_to_exact
 from core.nets.device import resolve_device
 from core.runs.config import RunConfig
 from core.runs.pipeline import objectives
@@ -328,76 +323,6 @@ def progress_words(stage: str, done: int, total: int, elapsed: float) -> str:
     cap = " (step cap; converged ones stop early)" if stage in ("minima", "paths") else ""
     est = "estimating..." if left is None else f"at most about {format_seconds(left)} left{cap}"
     return f"{words}: step {done} of {total}, {format_seconds(elapsed)} elapsed, {est}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Teaching page (analytic 2-D landscapes)
-
-
-@dataclass
-class ToyView:
-    """Everything the teaching page draws for one toy."""
-
-    name: str
-    xs: np.ndarray  # (R,) grid x
-    ys: np.ndarray  # (R,) grid y
-    Z: np.ndarray  # (R, R) Z[i, j] = f(xs[j], ys[i])
-    comparison: ToyComparison  # the engine's landscape, the exact barcode and their distance
-
-    @property
-    def exact(self) -> ExactBars:
-        return self.comparison.exact
-
-    @property
-    def engine(self) -> Landscape:
-        return self.comparison.landscape
-
-
-def toy_view(name: str, *, resolution: int = 201, n_starts: int = 32) -> ToyView:
-    """Grid values, exact barcode and the engine's landscape of toy ``name`` (a few seconds).
-
-    ``resolution`` is the grid drawn and cut into sublevel components; the exact barcode
-    comes from the finer grid of ``core.engine.validate.compare_engine_to_exact``.
-    """
-    xs, ys, Z = grid_values(get_toy(name), resolution)
-    return ToyView(name, xs, ys, Z, compare_engine_to_exact(name, n_starts=n_starts))
-
-
-def toy_picture(
-    name: str, resolution: int = 201
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, ExactBars]:
-    """Grid and exact barcode of toy ``name`` on one coarse grid: a quick picture (< 1 s)."""
-    toy = get_toy(name)
-    xs, ys, Z = grid_values(toy, resolution)
-    return xs, ys, Z, exact_barcode(toy, resolution)
-
-
-def sublevel(Z: np.ndarray, level: float) -> tuple[np.ndarray, int]:
-    """Component labels of ``{Z <= level}`` (-1 above the level) and how many there are."""
-    labels = _components(Z, level)
-    return labels, int(labels.max() + 1) if labels.size else 0
-
-
-def alive_bars(births: np.ndarray, deaths: np.ndarray, level: float) -> int:
-    """Bars alive at ``level`` (born at or below it, not yet dead)."""
-    births, deaths = np.asarray(births), np.asarray(deaths)
-    return int(np.sum((births <= level) & (level < deaths)))
-
-
-def level_range(Z: np.ndarray, exact: ExactBars) -> tuple[float, float, float]:
-    """(lowest, highest, start) levels for a level slider over a toy.
-
-    The top is a little above the last merge (nothing changes higher up); the start lies
-    half-way between two merges near the middle, so some pools have merged and some not.
-    """
-    lo, hi = float(Z.min()), float(Z.max())
-    deaths = np.unique(exact.deaths[np.isfinite(exact.deaths)])  # sorted, distinct
-    if not deaths.size:
-        return lo, hi, 0.5 * (lo + hi)
-    hi = min(hi, float(deaths[-1] + 0.25 * (deaths[-1] - lo)))
-    m = (len(deaths) - 1) // 2
-    below = deaths[m - 1] if m > 0 else float(np.max(exact.births[exact.births < deaths[0]]))
-    return lo, hi, float(0.5 * (below + deaths[m]))
 
 
 def check_runnable(config: RunConfig):

@@ -189,14 +189,23 @@ def _merge_layout(births, deaths, into, labels):
 
 
 def merge_tree_figure(
-    births, deaths, merges_into, minima_labels, *, ident: str = "", loss_label: str = LOSS_LABEL
+    births,
+    deaths,
+    merges_into,
+    minima_labels,
+    *,
+    colors=None,
+    level: float | None = None,
+    ident: str = "",
+    loss_label: str = LOSS_LABEL,
 ) -> go.Figure:
     """The merge tree (disconnectivity graph) of an H0 barcode: a leaf per minimum at its
     birth, a join at each death where a component merges into an older one.
 
     Row n of the arrays is one bar of minimum ``minima_labels[n]``; ``merges_into[n]`` is the
     label of the minimum it merges into (-1 / None: essential). ``Barcode`` fields fit
-    directly: ``merge_tree_figure(b.births, b.deaths, b.merges_into, b.minimum)``.
+    directly: ``merge_tree_figure(b.births, b.deaths, b.merges_into, b.minimum)``. ``colors``
+    (one per row) colours the leaves; ``level`` draws the filtration level as a line.
     """
     b, d = np.asarray(births, np.float64), np.asarray(deaths, np.float64)
     labels = list(minima_labels)
@@ -230,7 +239,7 @@ def merge_tree_figure(
             mode="markers",
             name="minima (births)",
             customdata=np.array(labels, dtype=object),
-            marker=dict(size=11, color=COLORS["bar"]),
+            marker=dict(size=11, color=list(colors) if colors is not None else COLORS["bar"]),
             hovertemplate="minimum %{customdata}<br>birth %{y:.5g}<extra></extra>",
         )
     )
@@ -252,6 +261,13 @@ def merge_tree_figure(
     fig.add_annotation(
         x=x[roots[0]], y=top, text=INF, showarrow=False, yanchor="bottom", font=dict(size=16)
     )
+    if level is not None:
+        fig.add_hline(
+            y=level,
+            line=dict(color=COLORS["level"], width=2, dash="dash"),
+            annotation_text=f"level c = {level:.4g}",
+            annotation_position="bottom right",
+        )
     fig.update_xaxes(tickvals=[x[v] for v in leaves], ticktext=[f"min {lab}" for lab in labels])
     return finish(
         fig, "Merge tree (disconnectivity graph) of the H0 barcode", "minimum", loss_label, ident
