@@ -1,4 +1,4 @@
-"""Command line: ``python -m core {run,list,show,toy,sweep,sweeps,presets,report,analyze} ...``.
+"""Command line: ``python -m core {run,list,show,toy,sweep,sweeps,presets,report,analyze,escape}``.
 
 Bad input (a bad flag or config value, a missing dataset, an unknown or corrupt run, a path
 that cannot be used) prints one line on stderr and exits with code 2; nothing already saved
@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from core import model_cli, sweep_cli
+from core import escape_cli, model_cli, sweep_cli
 from core.engine.validate import compare_engine_to_exact
 from core.runs.config import RunConfig, fields_of
 from core.runs.pipeline import run
@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--starts", type=int, default=32)
     sweep_cli.add_commands(sub, _run_flags)
     model_cli.add_command(sub, add_field)
+    escape_cli.add_command(sub)
     for command in sub.choices.values():  # the global options after the command too
         command.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.add_argument(
@@ -295,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             "presets": sweep_cli.cmd_presets,
             "report": sweep_cli.cmd_report,
             "analyze": lambda a, s: model_cli.cmd_analyze(a),
+            "escape": escape_cli.cmd_escape,
         }
         return commands[a.command](a, store)
     except (UsageError, ValueError) as exc:
