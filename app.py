@@ -17,6 +17,7 @@ PAGES = [
     st.Page("pages/landscape.py", title="Landscape", icon=":material/landscape:"),
     st.Page("pages/generalization.py", title="Generalization", icon=":material/scatter_plot:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/escape.py", title="Escapability", icon=":material/logout:"),
     st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_view:"),
     st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
 ]
