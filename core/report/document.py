@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.report import sections as S
 from core.report.doc import Doc
+from core.report.sections.escapability import escapability
 from core.runs.files import atomic_write
 from core.runs.store import RunStore, read_run
 from core.runs.sweep import load_sweep
@@ -74,6 +75,8 @@ def build_report(
     say("observation 2")
     obs2 = S.observation2(body, runs)
     S.regimes(body, runs)
+    say("escapability")
+    escapability(body, store, runs)
     S.claims(body, runs, obs1, budget)
     S.resolution(body, runs, budget)
     say("uncertainty")
