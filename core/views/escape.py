@@ -79,9 +79,11 @@ def verdict(result_or_corr) -> str:
 
 def format_escape(result: EscapeResult, *, from_store: bool = False) -> str:
     """The CLI's text: the settings, the per-minimum table and the correlation."""
-    run = result.extra.get("run_id") or result.extra.get("toy", "")
+    e = result.extra
+    where = f"run {e['run_id']}" if "run_id" in e else f"toy {e.get('toy', '-')}"
+    noise = "SGD " if "batch_size" in result.settings else ""
     lines = [
-        f"escapes from run {run}: SGD {moved_by(result)}, then "
+        f"escapes from {where}: {noise}{moved_by(result)}, then "
         f"{result.settings['descent_steps']} full-batch steps"
         + (" (saved result)" if from_store else f" ({result.seconds:.1f} s)"),
         "  minimum  bar length  exit barrier  escaped  probability  95% interval      "
