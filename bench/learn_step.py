@@ -36,7 +36,7 @@ at.run()
 at.switch_page("pages/learn.py").run()
 new = any(w.key == "learn_story" for w in at.get("segmented_control"))
 if new:
-    at.segmented_control(key="learn_story").set_value("2. A surface").run()
+    at.segmented_control(key="learn_story").set_value("2. Surfaces").run()
 
 def control():
     return at.select_slider(key="learn_event_wells") if new else at.slider[0]

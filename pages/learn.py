@@ -5,11 +5,22 @@ event stepper (a fragment: only it reruns) starts the figure at a chosen birth o
 says what happened there. Everything is computed once per landscape and cached.
 """
 
+import hashlib
+
 import streamlit as st
 
 from core.engine.toy import TOYS
 from core.engine.validate import SIGNIFICANT, TOLERANCE
-from core.views.learn import curve_flood, mark_label, mark_words, toy_flood, toy_view
+from core.views.learn import (
+    MAX_WELLS,
+    OWN_BOX,
+    curve_flood,
+    mark_label,
+    mark_words,
+    own_flood,
+    toy_flood,
+    toy_view,
+)
 from core.views.plots import barcode_figure, merge_tree_figure
 from core.views.plots.flood import SpecFigure, at_frame, flood_figure
 from core.views.plots.pools import color_of, surface_pools_figure
@@ -18,19 +29,31 @@ from pages._common import chart, through_app
 through_app()
 
 CURVE = "curve"  # the key of the 1-D landscape among the toys' names
+STORIES = ["1. A curve", "2. Surfaces", "3. Your own"]
+DEFAULT_WELLS = [
+    (-1.5, -1.0, 1.0),
+    (1.3, -1.2, 0.8),
+    (1.1, 1.3, 0.6),
+    (-1.2, 1.4, 0.4),
+    (0.0, 2.2, 0.5),
+    (2.2, 0.2, 0.3),
+]
 COMPACT = "<style>[data-testid='stMainBlockContainer']{padding-top:1.2rem}</style>"
 LARGE = "<style>html{font-size:19px}</style>"
 
 
 @st.cache_resource(max_entries=16, show_spinner="Flooding the landscape (once per landscape)...")
-def flood(key: str):
+def flood(key: str, wells: tuple | None = None):
+    """The curve, a toy by name, or your own ``wells`` (their key starts with "own")."""
+    if wells is not None:
+        return own_flood(wells)
     return curve_flood() if key == CURVE else toy_flood(key)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Drawing every level (once per landscape)...")
-def flood_spec(key: str, large: bool) -> dict:
+def flood_spec(key: str, large: bool, wells: tuple | None = None) -> dict:
     """The flood figure as a dict (shared, never changed: ``at_frame`` copies what it sets)."""
-    fl = flood(key)
+    fl = flood(key, wells)
     return flood_figure(fl, fl.levels(), 0, large=large).to_dict()
 
 
@@ -51,9 +74,9 @@ def _step(key: str, options: list[str], by: int) -> None:
 
 
 @st.fragment
-def level_view(key: str, large: bool) -> None:
+def level_view(key: str, large: bool, wells: tuple | None = None) -> None:
     """The event stepper, its sentence and every figure that depends on the level."""
-    fl, spec = flood(key), flood_spec(key, large)
+    fl, spec = flood(key, wells), flood_spec(key, large, wells)
     levels = fl.levels()
     stops = [0, *(int(levels.searchsorted(m)) for m in fl.marks)]  # dry, then each event level
     options = [mark_label(fl, levels[i]) for i in stops]
@@ -165,20 +188,43 @@ def engine_section(name: str) -> None:
         )
 
 
+def own_wells() -> tuple:
+    """Sidebar controls for your own landscape's wells: how many, where, how deep."""
+    with st.sidebar:
+        st.markdown("**Your landscape**: Gaussian wells in a bowl")
+        n = st.number_input("Wells", 1, MAX_WELLS, 3, key="own_n")
+        wells = []
+        for k in range(n):
+            x0, y0, d0 = DEFAULT_WELLS[k]
+            with st.expander(f"Well {k + 1}", expanded=k == 0):
+                x = st.slider("x", -OWN_BOX, OWN_BOX, x0, 0.1, key=f"own_x{k}")
+                y = st.slider("y", -OWN_BOX, OWN_BOX, y0, 0.1, key=f"own_y{k}")
+                d = st.slider("depth", 0.0, 2.0, d0, 0.05, key=f"own_d{k}")
+            wells.append((x, y, d))
+    return tuple(wells)
+
+
 # ---------------------------------------------------------------------------------------------
 # The page
 
 st.markdown(COMPACT, unsafe_allow_html=True)
-head, pick, toys = st.columns([2.4, 2.6, 3.2], vertical_alignment="bottom")
+head, pick, toys = st.columns([2, 3.2, 3], vertical_alignment="bottom")
 head.markdown("#### Learn: flooding")
-story = pick.segmented_control(
-    "Story", ["1. A curve", "2. A surface"], default="1. A curve", key="learn_story"
-)
+story = pick.segmented_control("Story", STORIES, default=STORIES[0], key="learn_story")
 large = st.sidebar.toggle("Large font", key="learn_large", help="Bigger text, for a projector")
 if large:
     st.markdown(LARGE, unsafe_allow_html=True)
-surface = story == "2. A surface"
-if surface:
+surface, wells = story == STORIES[1], None
+if story == STORIES[2]:
+    wells = own_wells()
+    key = "own-" + hashlib.sha1(repr(wells).encode()).hexdigest()[:10]
+    about = (
+        "**Your own landscape.** f = 0.08 (x^2 + y^2) - sum_k d_k exp(-|p - c_k|^2 / (2 * "
+        "0.6^2)), with the wells c_k and depths d_k set in the sidebar; its exact barcode is "
+        "that of a 201 x 201 grid, recomputed whenever a well moves."
+    )
+    toys.caption("Move, add and deepen the wells in the sidebar; the barcode follows.")
+elif surface:
     name = toys.selectbox(
         "Landscape", list(TOYS), format_func={n: t.title for n, t in TOYS.items()}.get, key="toy"
     )
@@ -192,7 +238,7 @@ else:
         "-1.4, -0.8, -0.1, 0.8, 1.4 and 1.8 (minima and maxima in turn); its exact bars "
         "come from those critical points."
     )
-level_view(key, large)
+level_view(key, large, wells)
 with st.expander("How to read this page", expanded=False):
     st.markdown(
         "A loss function is a landscape over its parameters. Fill it with water from below: at "

@@ -263,12 +263,24 @@ def test_learn_steps_through_the_flood_event_by_event(runs_env):
     assert caption().endswith("Now 1 pool: A.**")
     flood = charts(at)[0]
     assert len(flood["frames"]) > 100 and flood["layout"]["sliders"][0]["active"] > 0
-    at.segmented_control(key="learn_story").set_value("2. A surface").run()
+    at.segmented_control(key="learn_story").set_value("2. Surfaces").run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 3  # flood, merge tree, engine barcode
     assert "barcodes **match**" in text(at)
     at.toggle(key="learn_3d_wells").set_value(True).run()
     assert len(at.get("plotly_chart")) == 4  # the 3-D view only when asked for
+
+
+def test_learn_your_own_landscape_follows_its_wells(runs_env):
+    at = open_page("learn")
+    at.segmented_control(key="learn_story").set_value("3. Your own").run()
+    assert not at.exception
+    events = at.select_slider[0]
+    assert len(events.options) == 1 + 3 + 2  # dry, three births, two merges
+    at.number_input(key="own_n").set_value(1).run()
+    assert not at.exception
+    assert at.select_slider[0].options[1:] == [at.select_slider[0].options[1]]  # one birth
+    assert at.select_slider[0].options[1].endswith(": A born")
 
 
 def test_run_form_rejects_bad_settings_before_running(runs_env):

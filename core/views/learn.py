@@ -290,6 +290,42 @@ def curve_flood(points: int = 861, every: int = 3) -> Flood:
 
 
 # ---------------------------------------------------------------------------------------------
+# Your own landscape: Gaussian wells in a bowl, the wells toy's formula with wells of your choice
+
+OWN_BOX = 3.0  # the box is [-3, 3] x [-3, 3], as for the wells toy
+MAX_WELLS = 6
+
+
+def own_values(wells, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """(H, W) f = 0.08 (x^2 + y^2) - sum_k d_k exp(-|p - c_k|^2 / (2 * 0.6^2)) on the grid,
+    ``wells`` a sequence of (x_k, y_k, d_k)."""
+    X, Y = np.meshgrid(xs, ys)  # (H, W) each
+    Z = 0.08 * (X**2 + Y**2)
+    for cx, cy, depth in wells:
+        Z = Z - depth * np.exp(-((X - cx) ** 2 + (Y - cy) ** 2) / (2 * 0.6**2))
+    return Z
+
+
+def own_flood(wells, resolution: int = 201) -> Flood:
+    """The flood of your own landscape (``own_values``) on a ``resolution``-point grid; its
+    barcode is the exact one of that grid (``cubical_h0``).
+
+    Raises ``ValueError`` unless there are 1 to ``MAX_WELLS`` wells, each inside the box
+    with a depth between 0 and 3."""
+    wells = [tuple(float(v) for v in w) for w in wells]
+    if not 1 <= len(wells) <= MAX_WELLS or any(len(w) != 3 for w in wells):
+        raise ValueError(f"wells must be 1 to {MAX_WELLS} triples (x, y, depth), got {wells!r}")
+    for x, y, depth in wells:
+        if max(abs(x), abs(y)) > OWN_BOX or not 0 <= depth <= 3:
+            raise ValueError(
+                f"a well must lie in [-{OWN_BOX}, {OWN_BOX}]^2 with depth in [0, 3], "
+                f"got {(x, y, depth)}"
+            )
+    xs = ys = np.linspace(-OWN_BOX, OWN_BOX, resolution)
+    return flood_of(xs, ys, own_values(wells, xs, ys))
+
+
+# ---------------------------------------------------------------------------------------------
 # The 2-D toys: their grid pictures and the engine next to the exact barcode
 
 

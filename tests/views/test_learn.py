@@ -17,6 +17,7 @@ from core.views.learn import (
     flood_of,
     mark_words,
     minimum_name,
+    own_flood,
     toy_flood,
 )
 from core.views.plots.flood import at_frame, flood_figure
@@ -173,3 +174,20 @@ def test_a_frame_started_from_the_cached_figure_equals_a_figure_built_there(make
     assert spec["layout"]["sliders"][0]["active"] == 0  # the cached figure is unchanged
     names = [f["name"] for f in spec["frames"]]
     assert len(set(names)) == len(names) and names[:1] == ["0"]
+
+
+def test_your_own_wells_have_the_exact_barcode_of_their_grid():
+    wells = [(-1.5, -1.0, 1.0), (1.3, -1.2, 0.8), (1.1, 1.3, 0.6), (-1.2, 1.4, 0.4)]
+    flood = own_flood(wells)  # the wells toy's formula and wells
+    exact = exact_barcode(get_toy("wells"), 201)
+    np.testing.assert_allclose(np.sort(flood.births), np.sort(exact.births), atol=1e-12)
+    np.testing.assert_array_equal(np.isinf(np.sort(flood.deaths)), np.isinf(np.sort(exact.deaths)))
+    np.testing.assert_allclose(
+        np.sort(flood.deaths)[:-1], np.sort(exact.deaths)[:-1], rtol=0, atol=1e-12
+    )
+    deeper = own_flood([(-1.5, -1.0, 1.0), (1.3, -1.2, 1.6)])  # the second well now the deepest
+    assert len(deeper) == 2 and deeper.minima[0, 0] == pytest.approx(1.3, abs=0.05)
+    with pytest.raises(ValueError, match="wells must be 1 to"):
+        own_flood([])
+    with pytest.raises(ValueError, match="a well must lie in"):
+        own_flood([(4.0, 0.0, 1.0)])
