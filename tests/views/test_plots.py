@@ -89,13 +89,38 @@ def test_barcode_draws_each_kind_of_death_its_own_way(bars):
     assert seen == {1: "certified", 2: "not certified", 3: "upper bound"}
 
 
+def test_short_bars_stay_visible_and_stopping_points_are_hollow():
+    """Bars of 0.001 on a 0.26-0.7 axis are far thinner than a pixel: a pixel-sized dot at
+    every birth and tick at every finite death show them, in the barcode and the overlay."""
+    v = np.array([0.26, 0.5, 0.6])
+    s = np.array([[0.26, 0.7, 0.7], [0.7, 0.5, 0.601], [0.7, 0.601, 0.6]])
+    bc = barcode_from_graph(v, s)
+    for fig in (
+        plots.barcode_figure(bc, stopping=[2]),
+        plots.barcodes_overlay_figure([bc], ["w4"], stopping=[[2]]),
+    ):
+        marks = [t for t in fig.data if t.type == "scatter"]
+        births = {float(x) for t in marks if t.name == "birth" for x in t.x}
+        deaths = {round(float(x), 9) for t in marks if t.name != "birth" for x in t.x}
+        assert births == {0.26, 0.5, 0.6}
+        assert deaths == {0.601, 0.7}  # every finite death, none for the essential bar
+        assert all(t.marker.size >= 9 for t in marks)  # pixels, at any scale
+        sym = {
+            int(c[0]): m
+            for t in marks
+            if t.name == "birth"
+            for c, m in zip(t.customdata, t.marker.symbol, strict=True)
+        }
+        assert sym == {0: "circle", 1: "circle", 2: "circle-open"}
+
+
 def test_barcode_says_no_obstruction_when_all_bars_vanish():
     v = np.array([0.1, 0.2, 0.3])
     s = np.array([[0.1, 0.2, 0.3], [0.2, 0.2, 0.3], [0.3, 0.3, 0.3]]) + 1e-12
     fig = plots.barcode_figure(barcode_from_graph(v, s))
     assert "no obstruction found" in fig.layout.title.text
     # zero-length bars stay visible as birth markers
-    assert sum(len(t.x) for t in fig.data if t.type == "scatter") == 3
+    assert sum(len(t.x) for t in fig.data if t.name == "birth") == 3
 
 
 def test_diagram_points_and_axes(bars):
@@ -111,17 +136,52 @@ def test_diagram_points_and_axes(bars):
     assert list(diag.x) == list(diag.y)
 
 
+def test_diagram_draws_infinity_above_every_finite_value_and_labels_it(bars):
+    """As GUDHI does: the essential point on a line above all finite ends, whose tick says ∞;
+    no finite tick sits at or above it (a tick 0.03 over an "∞" at 0.0296 read as a death)."""
+    fig = plots.diagram_figure(bars, stopping={2})
+    inf_y = _trace(fig, "essential").y[0]
+    finite = [y for t in fig.data if t.name and "finite" in t.name for y in t.y]
+    assert finite and inf_y > max(finite) and inf_y > max(bars.births)
+    ticks = dict(zip(fig.layout.yaxis.tickvals, fig.layout.yaxis.ticktext, strict=True))
+    assert ticks[inf_y] == "\u221e"
+    assert all(v < inf_y and float(t) <= 2.0 for v, t in ticks.items() if t != "\u221e")
+    assert fig.layout.yaxis.range[1] > inf_y > fig.layout.yaxis.range[0]
+    assert any(sh.y0 < inf_y < sh.y1 and sh.y0 > 2.0 for sh in fig.layout.shapes)  # the band
+    pts = _trace(fig, "finite")
+    sym = dict(zip(np.asarray(pts.customdata)[:, 0].astype(int), pts.marker.symbol, strict=True))
+    assert sym == {1: "circle", 2: "circle-open", 3: "circle"}  # stopping point 2 hollow
+
+
 def test_saddle_history_lines():
     steps = np.array([0, 50, 100])
     hist = np.array([[3.0, 2.0, 1.5], [4.0, 3.5, np.nan]])
     fig = plots.saddle_history_figure(
-        steps, hist, [[0, 1], [1, 2]], converged=[True, False], highlight={1}
+        steps, hist, [[0, 1], [1, 2]], converged=[True, False], highlight={1}, relative=False
     )
-    a, b = fig.data
+    a, b, b_thick = fig.data
     np.testing.assert_array_equal(a.y, hist[0])
     assert a.line.dash == "solid" and b.line.dash == "dash"
-    assert b.line.width > a.line.width and a.opacity < 1
+    assert b_thick.line.width > b.line.width and b_thick.meta == plots.SELECTION
+    assert not b_thick.showlegend and np.array_equal(b_thick.y, b.y, equal_nan=True)
     assert "1/2 finished" in fig.layout.title.text
+
+
+def test_saddle_history_draws_each_estimate_minus_the_final_one_on_a_log_axis():
+    """Estimates that fall from 1.4 to 0.03 flatten the tail on a linear axis; estimate -
+    final on a log axis shows how the convergence went."""
+    steps = np.arange(0, 250, 50)
+    hist = np.array([[1.4, 0.2, 0.04, 0.031, 0.03], [0.9, 0.5, 0.3, np.nan, np.nan]])
+    fig = plots.saddle_history_figure(steps, hist, [[0, 1], [0, 2]])
+    a, b = fig.data
+    np.testing.assert_allclose(a.y, hist[0] - 0.03)
+    np.testing.assert_allclose(b.y[:3], hist[1, :3] - 0.3)  # final = the last finite one
+    np.testing.assert_allclose(np.asarray(a.customdata)[:, 3], hist[0])  # hover: the estimate
+    y = fig.layout.yaxis
+    assert y.type == "log" and "final" in y.title.text
+    assert list(y.tickvals) == sorted(y.tickvals)
+    assert list(y.ticktext) == ["0.001", "0.01", "0.1", "1", "10"][: len(y.ticktext)]
+    assert 10 ** y.range[0] <= 0.001 and 10 ** y.range[1] >= 1.37
 
 
 def _profile():
@@ -136,7 +196,26 @@ def test_profile_figure_marks_the_saddle():
     assert (sad.x[0], sad.y[0]) == (0.5, 1.0)
     assert _trace(fig, "straight").line.dash == "dash"
     assert list(_trace(fig, "nodes").y) == [0.0, 1.0, 0.0]
-    assert any(sh.y0 == 1.0 for sh in fig.layout.shapes)
+    assert list(_trace(fig, "saddle level").y) == [1.0, 1.0]  # the dotted line, in the legend
+
+
+def test_profile_gives_one_saddle_and_fits_the_path_beside_the_straight_segment():
+    """A straight segment 40 times higher than the path's barrier: the left panel's range is
+    the path's, the right panel holds both; title and legend give the stored numbers."""
+    s = np.linspace(0, 1, 9)
+    v = 0.01 + 0.02 * (1 - (2 * s - 1) ** 2)  # saddle 0.03
+    straight = 0.01 + 1.2 * (1 - (2 * s - 1) ** 2)
+    p = Profile(s, v, s, straight, s[::4], 0.0300001, 0.03, 1.21, 4, (0, 2), 2.0, 1.5)
+    fig = plots.profile_figure(p)
+    title = fig.layout.title.text
+    legend = " ".join(t.name for t in fig.data if t.showlegend is not False)
+    for number in ("0.03", "1.21"):
+        assert number in title and number in legend
+    assert "1.2101" not in title + legend  # the profile's own max is not a second number
+    lo, hi = fig.layout.yaxis.range
+    assert lo < 0.01 and 0.03 < hi < 0.05  # left panel: the path's range
+    right = [t for t in fig.data if t.xaxis == "x2"]
+    assert {t.name.split(" (")[0] for t in right} == {"optimised path", "straight segment"}
 
 
 def test_projection_figure_2d_and_3d():
@@ -225,9 +304,34 @@ def test_to_score_axis_is_log_when_scores_span_orders_of_magnitude():
     assert forced.layout.yaxis.type == "log"
 
 
+def test_log_axis_labels_are_increasing_powers_of_ten():
+    """The review's case: 0.003 to 0.02 on plotly's own ticks read "3 ... 9 0.01 2"."""
+    fig = plots.to_score_figure(
+        [4, 8, 16],
+        [0.003, 0.008, 0.02],
+        [0.0025, 0.007, 0.015],
+        [0.0035, 0.009, 0.025],
+        x_label="width",
+        log_x=True,
+    )
+    y = fig.layout.yaxis
+    assert y.type == "log" and list(y.ticktext) == ["0.001", "0.01", "0.1"]
+    assert list(y.tickvals) == pytest.approx([0.001, 0.01, 0.1])
+    assert list(y.minor.tickvals)[:3] == pytest.approx([0.002, 0.003, 0.004])
+    assert list(fig.layout.xaxis.ticktext) == ["4", "8", "16"]  # every width, not digits
+    assert plots.frame.log_axis(3e-7, 2e-5)["ticktext"] == [
+        "10\u207b\u2077",
+        "10\u207b\u2076",
+        "10\u207b\u2075",
+        "10\u207b\u2074",
+    ]
+    with pytest.raises(ValueError, match="lo="):
+        plots.frame.log_axis(0.0, 1.0)
+
+
 def test_overlay_has_every_bar(bars):
     fig = plots.barcodes_overlay_figure([bars, bars], ["A", "B"], ident=IDENT)
-    assert [len(t.x) for t in fig.data] == [4, 4]
+    assert [len(t.x) for t in fig.data if t.type == "bar"] == [4, 4]
     assert list(fig.layout.yaxis.ticktext) == ["A", "B"]
     with pytest.raises(ValueError, match="labels"):
         plots.barcodes_overlay_figure([bars], ["A", "B"])

@@ -8,19 +8,25 @@ can link a selection (plotly ``on_select``) back to a minimum.
 
 Colours are the same everywhere: ``COLORS`` for roles, ``LOSS_SCALE`` for loss values.
 
-One module per kind of figure: ``barcodes``, ``landscape`` (paths and projections), ``stats``,
+One module per kind of figure: ``barcodes``, ``diagram`` (persistence), ``paths`` (saddle
+histories and loss profiles), ``landscape`` (projections and planes), ``stats``,
 ``rebasin`` (barriers modulo permutation symmetry), ``teaching`` (2-D landscapes); ``frame``
 holds what they share. Import the builders from here.
 """
 
-from core.views.plots.barcodes import barcode_figure, barcodes_overlay_figure, diagram_figure
-from core.views.plots.frame import COLORS, INF, LOSS_LABEL, LOSS_SCALE, SERIES, ident_of
-from core.views.plots.landscape import (
-    plane_figure,
-    profile_figure,
-    projection_figure,
-    saddle_history_figure,
+from core.views.plots.barcodes import barcode_figure, barcodes_overlay_figure
+from core.views.plots.diagram import diagram_figure
+from core.views.plots.frame import (
+    COLORS,
+    INF,
+    LOSS_LABEL,
+    LOSS_SCALE,
+    SELECTION,
+    SERIES,
+    ident_of,
 )
+from core.views.plots.landscape import plane_figure, projection_figure
+from core.views.plots.paths import profile_figure, relative_history, saddle_history_figure
 from core.views.plots.rebasin import paired_barcode_figures, rebasin_figure
 from core.views.plots.stats import generalization_figure, to_score_figure
 from core.views.plots.teaching import (
@@ -35,6 +41,7 @@ __all__ = [
     "INF",
     "LOSS_LABEL",
     "LOSS_SCALE",
+    "SELECTION",
     "SERIES",
     "barcode_figure",
     "barcodes_overlay_figure",
@@ -48,6 +55,7 @@ __all__ = [
     "profile_figure",
     "projection_figure",
     "rebasin_figure",
+    "relative_history",
     "saddle_history_figure",
     "sublevel_figure",
     "surface_figure",

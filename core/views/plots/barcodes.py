@@ -8,7 +8,18 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.engine.barcode import Barcode
-from core.views.plots.frame import COLORS, INF, LOSS_LABEL, SERIES, finish, fmt, right_edge, tiny
+from core.views.plots.frame import (
+    COLORS,
+    INF,
+    LOSS_LABEL,
+    SELECTION,
+    SERIES,
+    finish,
+    fmt,
+    right_edge,
+    symbols,
+    tiny,
+)
 
 
 def _bar_rows(bc: Barcode) -> np.ndarray:
@@ -25,6 +36,49 @@ DEATH_KINDS = {
 }
 
 
+def _end_markers(fig, birth, death, y, custom, stopping, err=None, color="black") -> None:
+    """A dot at every birth (hollow for a stopping point) and, where ``death`` is given, a
+    tick at every death: pixel-sized marks that keep bars of any length visible. The birth
+    dots carry the birth errors (``err``: (birth error, death error) per bar)."""
+    first = not any(t.name == "birth" for t in fig.data)
+    fig.add_trace(
+        go.Scatter(
+            x=birth,
+            y=y,
+            mode="markers",
+            name="birth",
+            legendgroup="ends",
+            legendgrouptitle_text="ends (hollow: a stopping point)",
+            legendrank=2000,  # after the bars' entries
+            showlegend=first,
+            customdata=custom,
+            marker=dict(
+                size=9,
+                symbol=symbols(np.asarray(custom)[:, 0], stopping),
+                color=color,
+                line=dict(width=2, color=color),
+            ),
+            error_x=dict(array=[e[0] for e in err]) if err else None,
+            hoverinfo="skip",
+        )
+    )
+    if death is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=death,
+                y=y,
+                mode="markers",
+                name="death",
+                legendgroup="ends",
+                legendrank=2001,
+                showlegend=first,
+                customdata=custom,
+                marker=dict(size=14, symbol="line-ns", line=dict(width=3, color=color)),
+                hoverinfo="skip",
+            )
+        )
+
+
 def barcode_figure(
     barcode: Barcode,
     *,
@@ -34,6 +88,7 @@ def barcode_figure(
     loss_label: str = LOSS_LABEL,
     death_kinds: dict[int, str] | None = None,
     edge: float | None = None,
+    stopping=None,
 ) -> go.Figure:
     """Horizontal bars [birth, death], one row per minimum, longest at the top.
 
@@ -43,6 +98,8 @@ def barcode_figure(
     certified saddle is drawn solid, an uncertified one dotted, an upper bound hatched.
     ``edge``: where the essential bar ends (default: ``right_edge`` of this barcode); give
     barcodes drawn side by side one edge (``core.views.rebasin.shared_edge``) to share an axis.
+    A dot marks every birth and a tick every finite death, so a bar far shorter than a pixel
+    still shows where it is; ``stopping`` (minimum indices) get a hollow dot (``symbols``).
     customdata per bar: (minimum, birth, death, length, merges into, via i, via j).
     """
     order = _bar_rows(barcode)  # top row first
@@ -96,19 +153,7 @@ def barcode_figure(
                 + "<extra></extra>",
             )
         )
-        # a marker at every birth keeps zero-length bars visible; it also carries birth errors
-        fig.add_trace(
-            go.Scatter(
-                x=birth,
-                y=y_of[n],
-                mode="markers",
-                showlegend=False,
-                customdata=custom,
-                marker=dict(size=12, symbol="line-ns", line=dict(width=3, color="black")),
-                error_x=dict(array=[e[0] for e in err]) if err else None,
-                hoverinfo="skip",
-            )
-        )
+        _end_markers(fig, birth, None if essential else death, y_of[n], custom, stopping, err)
         if essential:
             for y in y_of[n]:
                 fig.add_annotation(
@@ -132,10 +177,18 @@ def barcode_figure(
                 y=[y_of[n]],
                 customdata=[[selected]],
                 hoverinfo="skip",
+                meta=SELECTION,
                 marker=dict(color="rgba(0,0,0,0)", line=dict(color=COLORS["selected"], width=4)),
             )
         )
-    fig.update_yaxes(tickvals=y_of[order], ticktext=[f"min {barcode.minimum[n]}" for n in order])
+    stop = {int(m) for m in stopping or ()}
+    fig.update_yaxes(
+        tickvals=y_of[order],
+        ticktext=[
+            f"min {barcode.minimum[n]}" + (" (stop)" if int(barcode.minimum[n]) in stop else "")
+            for n in order
+        ],
+    )
     fig.update_xaxes(range=[None, edge + 0.08 * (edge - barcode.births.min())])
     fig.update_layout(barmode="overlay", bargap=0.35)
     title = f"H0 barcode: {k} minima, TO-score (sum of finite segments) = " + fmt(
@@ -146,90 +199,18 @@ def barcode_figure(
     return finish(fig, title, loss_label, "minimum (sorted by segment length)", ident)
 
 
-def diagram_figure(
-    barcode: Barcode,
-    *,
-    selected: int | None = None,
-    errors: dict[int, tuple[float, float]] | None = None,
-    ident: str = "",
-    loss_label: str = LOSS_LABEL,
-) -> go.Figure:
-    """Persistence diagram: (birth, death) per minimum, the diagonal, and the essential bar on
-    a dashed "∞" line above the largest finite death. Both axes share one range."""
-    edge = right_edge(barcode.births, barcode.deaths)
-    lo = float(barcode.births.min())
-    span = edge - lo
-    rng = [lo - 0.05 * span, edge + 0.05 * span]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=rng,
-            y=rng,
-            mode="lines",
-            name="death = birth",
-            line=dict(color=COLORS["straight"], width=1),
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=rng,
-            y=[edge, edge],
-            mode="lines",
-            name=f"death = {INF}",
-            line=dict(color=COLORS["essential"], dash="dash"),
-        )
-    )
-    for essential in (False, True):
-        n = np.flatnonzero(np.isinf(barcode.deaths) == essential)
-        if not n.size:
-            continue
-        mins = barcode.minimum[n]
-        y = np.where(np.isinf(barcode.deaths[n]), edge, barcode.deaths[n])
-        err = [errors.get(int(m), (0.0, 0.0)) for m in mins] if errors else None
-        fig.add_trace(
-            go.Scatter(
-                x=barcode.births[n],
-                y=y,
-                mode="markers",
-                name=f"essential ({INF})" if essential else "minima",
-                customdata=np.column_stack([mins, barcode.lengths[n], barcode.merges_into[n]]),
-                marker=dict(
-                    size=np.where(mins == selected, 16, 10),
-                    opacity=1,
-                    color=COLORS["essential" if essential else "bar"],
-                    line=dict(width=np.where(mins == selected, 3, 0), color=COLORS["selected"]),
-                ),
-                error_x=dict(array=[e[0] for e in err]) if err else None,
-                error_y=dict(array=[e[1] for e in err]) if err else None,
-                hovertemplate="minimum %{customdata[0]}<br>birth %{x:.5g}<br>death %{y:.5g}<br>"
-                "length %{customdata[1]:.4g}<br>merges into %{customdata[2]}<extra></extra>",
-            )
-        )
-    fig.add_annotation(
-        x=rng[0],
-        y=edge,
-        text=INF,
-        showarrow=False,
-        xanchor="left",
-        yanchor="bottom",
-        font=dict(size=16, color=COLORS["essential"]),
-    )
-    fig.update_xaxes(range=rng, constrain="domain")
-    fig.update_yaxes(range=rng, scaleanchor="x", scaleratio=1)
-    return finish(
-        fig, "Persistence diagram (H0)", f"birth: {loss_label}", f"death: {loss_label}", ident
-    )
-
-
 def barcodes_overlay_figure(
     barcodes: Sequence[Barcode],
     labels: Sequence[str],
     *,
     ident: str = "",
     loss_label: str = LOSS_LABEL,
+    stopping: Sequence | None = None,
 ) -> go.Figure:
     """Several barcodes on one loss axis, one block of rows per barcode (longest bar on top
-    within each block), one colour per barcode; essential bars end at a shared right edge."""
+    within each block), one colour per barcode; essential bars end at a shared right edge.
+    A dot at every birth and a tick at every finite death keep bars shorter than a pixel
+    visible; ``stopping`` (one collection of minimum indices per barcode) get hollow dots."""
     if len(barcodes) != len(labels):
         raise ValueError(
             f"labels must have one entry per barcode, got {len(labels)} labels "
@@ -237,6 +218,11 @@ def barcodes_overlay_figure(
         )
     if not barcodes:
         raise ValueError("barcodes must not be empty")
+    stopping = [()] * len(barcodes) if stopping is None else list(stopping)
+    if len(stopping) != len(barcodes):
+        raise ValueError(
+            f"stopping must have one entry per barcode, got {len(stopping)} for {len(barcodes)}"
+        )
     edge = right_edge(
         np.concatenate([b.births for b in barcodes]), np.concatenate([b.deaths for b in barcodes])
     )
@@ -244,7 +230,10 @@ def barcodes_overlay_figure(
     for c, (bc, lab) in enumerate(zip(barcodes, labels, strict=True)):
         order = _bar_rows(bc)[::-1]  # bottom row first
         rows = y0 + np.arange(len(order))
-        end = np.where(np.isinf(bc.deaths[order]), edge, bc.deaths[order])
+        death = bc.deaths[order]
+        end = np.where(np.isinf(death), edge, death)
+        custom = np.column_stack([bc.minimum[order], np.full(len(order), c), bc.lengths[order]])
+        color = SERIES[c % len(SERIES)]
         fig.add_trace(
             go.Bar(
                 name=f"{lab} (TO-score {fmt(bc.to_score('sum'))})",
@@ -252,13 +241,25 @@ def barcodes_overlay_figure(
                 base=bc.births[order],
                 x=end - bc.births[order],
                 y=rows,
-                customdata=np.column_stack([bc.minimum[order], np.full(len(order), c)]),
+                customdata=custom,
                 marker=dict(
-                    color=SERIES[c % len(SERIES)],
-                    pattern=dict(shape=np.where(np.isinf(bc.deaths[order]), "/", "")),
+                    color=color,
+                    pattern=dict(shape=np.where(np.isinf(death), "/", "")),
                 ),
                 hovertemplate=f"{lab}<br>minimum %{{customdata[0]}}<br>birth %{{base:.5g}}"
-                "<extra></extra>",
+                "<br>length %{customdata[2]:.4g}<extra></extra>",
+            )
+        )
+        fin = np.isfinite(death)
+        _end_markers(fig, bc.births[order], None, rows, custom, stopping[c], color=color)
+        fig.add_trace(
+            go.Scatter(
+                x=death[fin],
+                y=rows[fin],
+                mode="markers",
+                showlegend=False,
+                marker=dict(size=14, symbol="line-ns", line=dict(width=3, color=color)),
+                hoverinfo="skip",
             )
         )
         ticks[0].append(y0 + (len(order) - 1) / 2)
@@ -266,6 +267,11 @@ def barcodes_overlay_figure(
         y0 += len(order) + 1
     fig.update_yaxes(tickvals=ticks[0], ticktext=ticks[1])
     fig.update_layout(barmode="overlay", bargap=0.3)
+    n = len(barcodes)
     return finish(
-        fig, f"{len(barcodes)} barcodes (hatched: essential, {INF})", loss_label, "barcode", ident
+        fig,
+        f"{n} barcode{'s' if n > 1 else ''} (hatched: essential, {INF}; dot: birth, tick: death)",
+        loss_label,
+        "barcode",
+        ident,
     )

@@ -19,6 +19,7 @@ COLORS = {
     "saddle": "#C44E52",  # saddle marks
     "level": "#8172B3",  # the filtration level on teaching figures
     "ghost": "rgba(120,120,120,0.35)",  # exact bars behind estimated ones
+    "plane_path": "#E7298A",  # paths over the loss colour scale (in no part of Viridis)
 }
 SERIES = (
     "#4C72B0",
@@ -35,6 +36,9 @@ SERIES = (
 LOSS_SCALE = "Viridis"
 LOSS_LABEL = "loss (cross-entropy + L2)"
 INF = "\u221e"
+# the ``meta`` of traces that only draw the user's selection: exports leave them out
+SELECTION = "selection"
+STOPPING_WORDS = "hollow: stopping point (the descent ended on its step cap or stalled)"
 
 
 def ident_of(run_id: str, config=None) -> str:
@@ -94,6 +98,59 @@ def right_edge(births: np.ndarray, deaths: np.ndarray) -> float:
 def tiny(values: np.ndarray) -> float:
     """Bars no longer than this are numerically zero: 1e-6 of the values' scale."""
     return 1e-6 * max(float(np.abs(values).max()), float(np.ptp(values)), 1e-12)
+
+
+def symbols(minima, stopping=None, solid: str = "circle") -> list[str]:
+    """Marker symbol per minimum: ``solid`` for a true minimum, its hollow form ("-open") for
+    a stopping point (a minimum index in ``stopping``)."""
+    stop = {int(m) for m in stopping or ()}
+    return [f"{solid}-open" if int(m) in stop else solid for m in np.asarray(minima).ravel()]
+
+
+_SUPERSCRIPT = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
+
+
+def power_label(e: int, exponent: bool = False) -> str:
+    """10**e as "0.001" ... "1000", or as "10⁻⁵" with ``exponent``."""
+    return "10" + str(e).translate(_SUPERSCRIPT) if exponent else f"{10.0**e:g}"
+
+
+def log_axis(lo: float, hi: float) -> dict:
+    """Settings of a log axis over [lo, hi] (0 < lo <= hi) for ``update_xaxes/update_yaxes``.
+
+    Labels at the powers of ten only, increasing, in plain digits ("0.001", "0.01"), or all as
+    powers ("10⁻⁵") when the range reaches beyond 10⁻⁴ or 10⁴; unlabelled minor ticks (and grid
+    lines, over at most three decades) at 2..9 times each; the range widened to whole decades
+    so at least two labels show. Plotly's own log ticks label the minor ticks with a digit
+    ("3 ... 9 0.01 2"), which reads as a falling axis."""
+    if not (0 < lo <= hi and math.isfinite(hi)):
+        raise ValueError(f"a log axis needs 0 < lo <= hi < inf, got lo={lo!r}, hi={hi!r}")
+    d0, d1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    d1 = max(d1, d0 + 1)
+    major = list(range(d0, d1 + 1))
+    minor = [m * 10.0**e for e in major[:-1] for m in range(2, 10)]
+    grid = d1 - d0 <= 3  # minor grid lines help over a few decades and clutter over many
+    return dict(
+        type="log",
+        range=[d0, d1],
+        tickvals=[10.0**e for e in major],
+        ticktext=[power_label(e, exponent=d0 < -4 or d1 > 4) for e in major],
+        minor=dict(tickvals=minor, ticks="outside", ticklen=4, showgrid=grid, gridcolor="#f2f2f2"),
+    )
+
+
+def linear_ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
+    """About ``n`` round ticks (steps of 1, 2 or 5 times a power of ten) inside [lo, hi]."""
+    span = hi - lo
+    if not span > 0:
+        return np.array([lo])
+    raw = span / n
+    step = 10.0 ** math.floor(math.log10(raw))
+    step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
+    t = np.arange(math.ceil(lo / step), math.floor(hi / step) + 1) * step
+    return np.round(t, 12)
 
 
 def log_ticks(lo: float, hi: float) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""The landscape around the minima: saddle estimates during path optimisation, the loss along
-a path, minima and paths in a PCA/UMAP projection, the loss on the plane through three minima."""
+"""The landscape around the minima: minima and paths in a PCA/UMAP projection, the loss on
+the plane through three minima."""
 
 from __future__ import annotations
 
@@ -8,107 +8,16 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.views.plots.frame import COLORS, LOSS_LABEL, LOSS_SCALE, SERIES, finish, log_ticks
-
-
-def saddle_history_figure(
-    history_steps,
-    history,
-    pairs,
-    *,
-    converged=None,
-    highlight: set[int] | None = None,
-    log_y: bool = False,
-    ident: str = "",
-    loss_label: str = LOSS_LABEL,
-) -> go.Figure:
-    """Best saddle estimate of each pair vs path-optimisation step: finished pairs (converged
-    or with no barrier) solid, pairs stopped at the step cap dashed; ``highlight`` (pair
-    numbers) drawn thick, the others faded. ``log_y`` shows the late, small changes next to
-    the first (straight-segment) values."""
-    steps = np.asarray(history_steps)
-    hist = np.asarray(history, dtype=np.float64).reshape(-1, len(steps))  # (E, T)
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    conv = np.ones(len(pairs), bool) if converged is None else np.asarray(converged, bool)
-    fig = go.Figure()
-    for e, (i, j) in enumerate(pairs):
-        group = "finished" if conv[e] else "step cap (upper bound)"
-        on = highlight is None or e in highlight
-        fig.add_trace(
-            go.Scatter(
-                x=steps,
-                y=hist[e],
-                mode="lines",
-                name=f"{i}-{j}",
-                legendgroup=group,
-                legendgrouptitle_text=group,
-                customdata=np.tile([i, j, e], (len(steps), 1)),
-                line=dict(
-                    dash="solid" if conv[e] else "dash",
-                    width=3 if highlight and on else 1.5,
-                    color=SERIES[e % len(SERIES)],
-                ),
-                opacity=1.0 if on else 0.25,
-                hovertemplate="pair %{customdata[0]}-%{customdata[1]}<br>step %{x}<br>"
-                "saddle %{y:.5g}<extra></extra>",
-            )
-        )
-    fig.update_yaxes(type="log" if log_y else "linear")
-    n_conv = int(conv.sum())
-    title = f"Saddle estimates during path optimisation ({n_conv}/{len(pairs)} finished)"
-    return finish(fig, title, "path optimisation step", f"saddle estimate: {loss_label}", ident)
-
-
-def profile_figure(
-    profile, *, log_y: bool = False, ident: str = "", loss_label: str = LOSS_LABEL
-) -> go.Figure:
-    """Loss along an optimised path (line: dense points; markers: the path's nodes), the
-    straight segment dashed, and the saddle as a horizontal line with its marker."""
-    p = profile
-    i, j = p.pair
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=p.straight_s,
-            y=p.straight_values,
-            mode="lines",
-            name=f"straight segment (max {p.straight_values.max():.5g})",
-            line=dict(color=COLORS["straight"], dash="dash"),
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=p.s, y=p.values, mode="lines", name="optimised path", line=dict(color=COLORS["path"])
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=p.nodes_s,
-            y=p.values[:: p.density],
-            mode="markers",
-            name="path nodes",
-            marker_color=COLORS["bar"],
-        )
-    )
-    k = int(np.argmax(p.values))
-    fig.add_trace(
-        go.Scatter(
-            x=[p.s[k]],
-            y=[p.values[k]],
-            mode="markers",
-            name=f"saddle = {p.saddle_recomputed:.6g}",
-            marker=dict(color=COLORS["saddle"], size=13, symbol="x"),
-        )
-    )
-    fig.add_hline(y=p.saddle_recomputed, line=dict(color=COLORS["saddle"], dash="dot", width=1))
-    fig.update_yaxes(type="log" if log_y else "linear")
-    title = (
-        f"Loss along the path {i} → {j}: saddle {p.saddle_recomputed:.6g} "
-        f"(stored {p.saddle:.6g}), straight {p.straight_saddle:.6g}"
-    )
-    return finish(
-        fig, title, f"position along the path (arc length / {p.length:.3g})", loss_label, ident
-    )
+from core.views.plots.frame import (
+    COLORS,
+    LOSS_LABEL,
+    LOSS_SCALE,
+    SELECTION,
+    STOPPING_WORDS,
+    finish,
+    log_ticks,
+    symbols,
+)
 
 
 def projection_figure(
@@ -121,9 +30,11 @@ def projection_figure(
     dims: int = 2,
     ident: str = "",
     loss_label: str = LOSS_LABEL,
+    stopping=None,
 ) -> go.Figure:
-    """Minima as large markers coloured by loss (one colour scale), stored paths as thin
-    lines through the same projection; ``dims=3`` draws a rotatable 3-D scene."""
+    """Minima as large markers coloured by loss (one colour scale; ``stopping`` minima
+    hollow), stored paths as thin lines through the same projection; ``dims=3`` draws a
+    rotatable 3-D scene, seen from far enough that its axis titles fit."""
     if dims not in (2, 3) or projection.minima.shape[1] < dims:
         raise ValueError(
             f"dims must be 2 or 3 and at most the projection's "
@@ -164,6 +75,8 @@ def projection_figure(
             marker=dict(
                 size=big,
                 opacity=1,
+                symbol=symbols(np.arange(k), stopping),
+                line=dict(width=2, color=values, colorscale=LOSS_SCALE, cmin=cmin, cmax=cmax),
                 color=values,
                 colorscale=LOSS_SCALE,
                 cmin=cmin,
@@ -180,6 +93,7 @@ def projection_figure(
                 mode="markers",
                 name=f"selected: min {selected}",
                 customdata=[[selected, 0.0]],
+                meta=SELECTION,
                 marker=dict(
                     size=2 * big,
                     symbol="circle-open",
@@ -191,10 +105,23 @@ def projection_figure(
         )
     titles = projection.axis_titles()
     title = f"Minima and paths, {projection.method.upper()} of minima and path points"
+    if stopping is not None and len(stopping):
+        title += f"<br><sup>{STOPPING_WORDS}</sup>"
     fig.update_layout(legend=dict(orientation="h", y=-0.15))
     if dims == 3:
-        return finish(fig, title, titles[0], titles[1], ident, z=titles[2])
+        finish(fig, title, titles[0], titles[1], ident, z=titles[2])
+        axis = dict(nticks=5, tickfont=dict(size=10), title_font=dict(size=12))
+        return fig.update_scenes(
+            xaxis=axis,
+            yaxis=axis,
+            zaxis=axis,
+            camera=dict(eye=dict(x=1.7, y=1.7, z=1.1)),
+            aspectmode="cube",
+        ).update_layout(margin=dict(l=10, r=10, t=70, b=40))
     return finish(fig, title, titles[0], titles[1], ident)
+
+
+DASHES = ("solid", "dash", "dot")
 
 
 def plane_figure(
@@ -204,6 +131,7 @@ def plane_figure(
     ident: str = "",
     loss_label: str = LOSS_LABEL,
     log_color: bool = True,
+    stopping=None,
 ) -> go.Figure:
     """Contours of the loss on the plane through three minima, the minima marked, the stored
     paths between them overlaid (the legend says how far each leaves the plane).
@@ -232,7 +160,7 @@ def plane_figure(
             hovertemplate="u %{x:.3g}<br>v %{y:.3g}<br>loss %{customdata:.5g}<extra></extra>",
         )
     )
-    for (i, j), uv in plane.paths_uv.items():
+    for n, ((i, j), uv) in enumerate(plane.paths_uv.items()):
         fig.add_trace(
             go.Scatter(
                 x=uv[:, 0],
@@ -240,8 +168,9 @@ def plane_figure(
                 mode="lines+markers",
                 customdata=np.tile([i, j], (len(uv), 1)),
                 name=f"path {i}-{j} (leaves the plane by up to {plane.off_plane[(i, j)]:.3g})",
-                line=dict(color="white", width=2),
-                marker=dict(size=4, color="white"),
+                # magenta is in no part of the loss colour scale, and shows on white
+                line=dict(color=COLORS["plane_path"], width=2.5, dash=DASHES[n % len(DASHES)]),
+                marker=dict(size=4, color=COLORS["plane_path"]),
             )
         )
     names = [f"{lab} = min {m}" for lab, m in zip(labels, plane.minima, strict=True)]
@@ -255,7 +184,12 @@ def plane_figure(
             textposition="top center",
             textfont=dict(color="white"),
             customdata=np.column_stack([plane.minima, plane.minima_z]),
-            marker=dict(size=14, color=COLORS["selected"], line=dict(width=2, color="black")),
+            marker=dict(
+                size=14,
+                symbol=symbols(plane.minima, stopping),
+                color=COLORS["selected"],
+                line=dict(width=2, color="black"),
+            ),
             hovertemplate="minimum %{customdata[0]}<br>loss %{customdata[1]:.5g}<extra></extra>",
         )
     )

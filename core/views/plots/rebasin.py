@@ -19,18 +19,22 @@ def paired_barcode_figures(
     selected: int | None = None,
     death_kinds: tuple[dict[int, str] | None, dict[int, str] | None] = (None, None),
     ident: str = "",
+    stopping=None,
 ) -> tuple[go.Figure, go.Figure]:
     """``barcode_figure`` of the raw and of the aligned barcode, made to stand side by side:
     one loss axis (the same range, infinite bars to one right edge), the legend below the
     bars, and titles that name each with its TO-scores. ``death_kinds``: of the raw and of the
-    aligned bars (``core.views.dashboard.death_kinds``)."""
+    aligned bars (``core.views.dashboard.death_kinds``); ``stopping``: the minima that are
+    stopping points (aligning permutes a minimum's units, it stays the same minimum)."""
     births = np.concatenate([raw.births, aligned.births])
     edge = right_edge(births, np.concatenate([raw.deaths, aligned.deaths]))
     lo = float(births.min())
     span = [lo - 0.04 * (edge - lo), edge + 0.08 * (edge - lo)]
     figs = []
     for name, bc, kinds in (("Raw", raw, death_kinds[0]), ("Aligned", aligned, death_kinds[1])):
-        fig = barcode_figure(bc, selected=selected, ident=ident, death_kinds=kinds, edge=edge)
+        fig = barcode_figure(
+            bc, selected=selected, ident=ident, death_kinds=kinds, edge=edge, stopping=stopping
+        )
         fig.update_xaxes(range=span)
         note = fig.layout.title.text.partition("<br>")[2]  # "no obstruction found", if so
         fig.update_layout(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.views.plots.frame import COLORS, SERIES, finish
+from core.views.plots.frame import COLORS, SERIES, STOPPING_WORDS, finish, log_axis
 
 
 def generalization_figure(
@@ -18,9 +18,11 @@ def generalization_figure(
     gap_kind: str = "loss",
     groups: Sequence[str] | None = None,
     minima=None,
+    stopping=None,
     ident: str = "",
 ) -> go.Figure:
-    """Generalization gap vs minima-segment length, one point per minimum, with the OLS line.
+    """Generalization gap vs minima-segment length, one point per minimum, with the OLS line;
+    ``stopping`` (one bool per point) draws a point hollow: a stopping point, not a minimum.
 
     The essential bar (infinite length) has no segment and is left out; a note says so. The
     title carries n, Pearson r [CI], Spearman rho [CI] and the permutation p-values from
@@ -32,6 +34,7 @@ def generalization_figure(
     ids = np.arange(len(x)) if minima is None else np.asarray(minima)
     keep = np.isfinite(x) & np.isfinite(y)
     grp = np.asarray(groups if groups is not None else ["minima"] * len(x), dtype=object)
+    stop = np.zeros(len(x), bool) if stopping is None else np.asarray(stopping, bool)
     fig = go.Figure()
     for c, g in enumerate(dict.fromkeys(grp[keep])):
         m = keep & (grp == g)
@@ -42,7 +45,12 @@ def generalization_figure(
                 mode="markers",
                 name=str(g),
                 customdata=ids[m],
-                marker=dict(size=11, color=SERIES[c % len(SERIES)]),
+                marker=dict(
+                    size=11,
+                    color=SERIES[c % len(SERIES)],
+                    symbol=np.where(stop[m], "circle-open", "circle"),
+                    line=dict(width=2, color=SERIES[c % len(SERIES)]),
+                ),
                 hovertemplate="minimum %{customdata}<br>segment %{x:.4g}<br>gap %{y:.4g}"
                 "<extra></extra>",
             )
@@ -73,6 +81,8 @@ def generalization_figure(
             font=dict(size=11, color="#666"),
         )
     title = f"Generalization gap vs segment length (n = {int(keep.sum())})"
+    if stop[keep].any():
+        title += f"; {int(stop[keep].sum())} stopping points"
     if stats is not None:
         title += (
             f"<br><sup>Pearson r = {stats.pearson:.2f} [{stats.pearson_ci[0]:.2f}, "
@@ -81,6 +91,8 @@ def generalization_figure(
             f"{stats.spearman_ci[1]:.2f}], p = {stats.spearman_p_perm:.3g} "
             f"({100 * stats.ci:.0f}% bootstrap CI, permutation p)</sup>"
         )
+    if stop[keep].any():
+        title += f"<br><sup>{STOPPING_WORDS}</sup>"
     y_title = f"generalization gap: test \u2212 train {'loss' if gap_kind == 'loss' else 'error'}"
     finish(fig, title, "minima segment length (loss units)", y_title, ident)
     return fig.update_layout(margin_b=90)
@@ -153,12 +165,16 @@ def to_score_figure(
                 line=dict(color=col, dash="dash" if dashed[s] else None),
             )
         )
-    fig.update_xaxes(type="log" if log_x else "linear")
+    if log_x:  # a tick at every x given (widths 4, 8, 16 ...), not plotly's digit ticks
+        fig.update_xaxes(type="log", tickvals=xs, ticktext=[f"{x:g}" for x in xs])
+    finite = np.concatenate([m.ravel(), lo.ravel(), hi.ravel()])
+    finite = finite[np.isfinite(finite)]
     if log_y is None:
-        finite = np.concatenate([lo.ravel(), hi.ravel()])
-        finite = finite[np.isfinite(finite)]
         log_y = bool(finite.size and finite.min() > 0 and finite.max() >= 10 * finite.min())
-    fig.update_yaxes(type="log" if log_y else "linear")
+    if log_y and finite.size and finite.min() > 0:
+        fig.update_yaxes(**log_axis(float(finite.min()), float(finite.max())))
+    else:
+        fig.update_yaxes(type="log" if log_y else "linear")
     return finish(
         fig, f"{y_label.split(' (')[0]} vs {x_label} (band: {band_label})", x_label, y_label, ident
     )
