@@ -286,10 +286,10 @@ def chart(fig, key: str, *, linked: bool = False, export_name: str | None = None
 # Export: bytes are made only when a button is clicked (deferred download data)
 
 
-def _figure_bytes(fig, fmt: str) -> bytes:
+def _figure_bytes(fig, fmt: str, selection: bool) -> bytes:
     from core.views.export import figure_bytes
 
-    return figure_bytes(fig, fmt)
+    return figure_bytes(fig, fmt, selection=selection)
 
 
 def _table_bytes(rows) -> bytes:
@@ -305,16 +305,18 @@ def _archive_bytes(root: str, run_id: str) -> bytes:
 
 
 def export_figure(fig, name: str) -> None:
-    """PNG, SVG, PDF and interactive HTML downloads of ``fig``, made on click."""
+    """PNG, SVG, PDF and interactive HTML downloads of ``fig``, made on click; without the
+    selected minimum's highlight unless the box is ticked."""
     with st.popover("Export figure", icon=":material/download:"):
         st.caption(
             "PNG, SVG and PDF are drawn by kaleido (the first one takes a few seconds); "
             "HTML is the interactive chart."
         )
+        keep = st.checkbox("Keep the selected minimum's highlight", key=f"export_{name}_selection")
         for fmt, mime in FORMATS.items():
             st.download_button(
                 fmt.upper(),
-                data=partial(_figure_bytes, fig, fmt),
+                data=partial(_figure_bytes, fig, fmt, keep),
                 file_name=f"{name}.{fmt}",
                 mime=mime,
                 on_click="ignore",

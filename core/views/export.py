@@ -25,9 +25,19 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from core.views.plots.frame import SELECTION
+
 log = logging.getLogger(__name__)
 
-__all__ = ["FORMATS", "MIME", "browser_path", "figure_bytes", "run_archive", "table_csv"]
+__all__ = [
+    "FORMATS",
+    "MIME",
+    "browser_path",
+    "figure_bytes",
+    "run_archive",
+    "table_csv",
+    "without_selection",
+]
 
 FORMATS = ("png", "svg", "pdf", "html")
 MIME = {
@@ -104,16 +114,32 @@ def _render(fig: go.Figure, opts: dict[str, Any]) -> bytes:
             raise
 
 
+def without_selection(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` without the traces that only draw the dashboard's selection (their
+    ``meta`` is ``SELECTION``: the outline of the selected bar, its ring, its thick lines)."""
+    out = go.Figure(fig)
+    out.data = [t for t in out.data if t.meta != SELECTION]
+    return out
+
+
 def figure_bytes(
-    fig: go.Figure, fmt: str, *, width: int = 1000, height: int = 600, scale: float = 2.0
+    fig: go.Figure,
+    fmt: str,
+    *,
+    width: int = 1000,
+    height: int = 600,
+    scale: float = 2.0,
+    selection: bool = False,
 ) -> bytes:
-    """A figure as file content.
+    """A figure as file content, without the dashboard's selection unless ``selection``.
 
     Parameters
     ----------
     fig : go.Figure
     fmt : {"png", "svg", "pdf", "html"}
         "html" is self-contained (plotly.js embedded) and needs no browser.
+    selection : bool
+        Keep the traces that draw the selected minimum (``without_selection``).
     width, height : int
         Size in CSS pixels of the static image.
     scale : float
@@ -132,6 +158,8 @@ def figure_bytes(
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
+    if not selection:
+        fig = without_selection(fig)
     if fmt == "html":
         return fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8")
     return _render(fig, {"format": fmt, "width": width, "height": height, "scale": scale})

@@ -89,3 +89,31 @@ def test_run_archive_leaves_out_dotfiles_and_symlinks(tmp_path):
     (d / ".lock").write_text("")
     names = zipfile.ZipFile(io.BytesIO(run_archive(store, RunConfig().run_id))).namelist()
     assert names == [f"{RunConfig().run_id}/config.json"]
+
+
+def test_exports_leave_the_selection_out_unless_asked():
+    """The selected minimum's outline, ring and thick lines are the dashboard's state, not
+    the result: an exported figure has none of them unless ``selection=True``."""
+    from core.engine.barcode import barcode_from_graph
+    from core.views import plots
+    from core.views.export import without_selection
+
+    s = np.array([[0.0, 2.0, 2.0], [2.0, 1.0, 1.5], [2.0, 1.5, 0.5]])
+    bc = barcode_from_graph(np.array([0.0, 1.0, 0.5]), s)
+    figs = [
+        plots.barcode_figure(bc, selected=1),
+        plots.diagram_figure(bc, selected=1),
+        plots.saddle_history_figure(
+            [0, 1], [[2.0, 1.0], [3.0, 1.5]], [[0, 1], [1, 2]], highlight={1}
+        ),
+    ]
+    for f in figs:
+        marked = [t for t in f.data if t.meta == plots.SELECTION]
+        assert len(marked) == 1
+        plain = without_selection(f)
+        assert len(plain.data) == len(f.data) - 1
+        assert all(t.meta != plots.SELECTION for t in plain.data)
+        assert len(f.data) == len(marked) + len(plain.data)  # the original is untouched
+    html = figure_bytes(figs[0], "html")
+    assert b"selected: min 1" not in html
+    assert b"selected: min 1" in figure_bytes(figs[0], "html", selection=True)
