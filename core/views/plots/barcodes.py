@@ -196,7 +196,9 @@ def barcode_figure(
     )
     if k > 1 and barcode.n_essential == 1 and barcode.to_score("max") <= tiny(barcode.births):
         title += "<br><sup>all minima connected with no barrier: no obstruction found</sup>"
-    return finish(fig, title, loss_label, "minimum (sorted by segment length)", ident)
+    finish(fig, title, loss_label, "minimum (sorted by segment length)", ident)
+    # below the bars: at the side the legend took half of a narrow column's width
+    return fig.update_layout(legend=dict(orientation="h", y=-0.2, x=0), margin_b=120)
 
 
 def barcodes_overlay_figure(

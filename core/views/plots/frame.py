@@ -137,7 +137,7 @@ def log_axis(lo: float, hi: float) -> dict:
         range=[d0, d1],
         tickvals=[10.0**e for e in major],
         ticktext=[power_label(e, exponent=d0 < -4 or d1 > 4) for e in major],
-        minor=dict(tickvals=minor, ticks="outside", ticklen=4, showgrid=grid, gridcolor="#f2f2f2"),
+        minor=dict(tickvals=minor, ticks="inside", ticklen=4, showgrid=grid, gridcolor="#f2f2f2"),
     )
 
 

@@ -115,9 +115,9 @@ def projection_figure(
             xaxis=axis,
             yaxis=axis,
             zaxis=axis,
-            camera=dict(eye=dict(x=1.7, y=1.7, z=1.1)),
+            camera=dict(eye=dict(x=1.5, y=1.5, z=1.0)),
             aspectmode="cube",
-        ).update_layout(margin=dict(l=10, r=10, t=70, b=40))
+        ).update_layout(height=620, margin=dict(l=10, r=10, t=70, b=40))
     return finish(fig, title, titles[0], titles[1], ident)
 
 

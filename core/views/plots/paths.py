@@ -187,4 +187,6 @@ def profile_figure(
         f"straight segment max {p.straight_saddle:.5g}"
     )
     finish(fig, title, f"position along the path (arc length / {p.length:.3g})", loss_label, ident)
-    return fig.update_layout(margin_b=120)
+    # the run's ident above the panels' titles, not over the right one
+    fig.update_annotations(selector=dict(name="ident"), y=1.1)
+    return fig.update_layout(margin_b=120, margin_t=95)

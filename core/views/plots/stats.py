@@ -95,7 +95,7 @@ def generalization_figure(
         title += f"<br><sup>{STOPPING_WORDS}</sup>"
     y_title = f"generalization gap: test \u2212 train {'loss' if gap_kind == 'loss' else 'error'}"
     finish(fig, title, "minima segment length (loss units)", y_title, ident)
-    return fig.update_layout(margin_b=90)
+    return fig.update_layout(margin_b=90, margin_t=70 + 18 * title.count("<br>"))
 
 
 def to_score_figure(
@@ -175,6 +175,8 @@ def to_score_figure(
         fig.update_yaxes(**log_axis(float(finite.min()), float(finite.max())))
     else:
         fig.update_yaxes(type="log" if log_y else "linear")
-    return finish(
+    finish(
         fig, f"{y_label.split(' (')[0]} vs {x_label} (band: {band_label})", x_label, y_label, ident
     )
+    # below the plot: a page draws this in half its width, where a side legend squeezes it
+    return fig.update_layout(legend=dict(orientation="h", y=-0.25, x=0), margin_b=110)
