@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from core.views.analysis import minima_table
+from core.views.analysis import minima_rows
 from core.views.dashboard import (
     NO_OBSTRUCTION,
     STATUS_WORDS,
@@ -15,6 +15,7 @@ from core.views.dashboard import (
     minimum_facts,
     no_obstruction,
     pairs_of_minimum,
+    stopping_points,
 )
 from core.views.plots import (
     barcode_figure,
@@ -40,6 +41,7 @@ through_app()
 run = current_run()
 c, s, bars = run.config, run.summary, run.barcode
 ident = ident_of(run.run_id, c)
+stops = stopping_points(run)
 st.title("Barcode")
 st.caption(ident)
 st.markdown(
@@ -94,22 +96,29 @@ else:
     left, right = st.columns([3, 2])
     with left:
         chart(
-            barcode_figure(bars, selected=k, ident=ident, death_kinds=death_kinds(run)),
+            barcode_figure(
+                bars, selected=k, ident=ident, death_kinds=death_kinds(run), stopping=stops
+            ),
             "barcode_chart",
             linked=True,
             export_name=f"barcode-{run.run_id}",
         )
     with right:
         chart(
-            diagram_figure(bars, selected=k, ident=ident),
+            diagram_figure(bars, selected=k, ident=ident, stopping=stops),
             "diagram_chart",
             linked=True,
             export_name=f"diagram-{run.run_id}",
         )
     st.caption(
-        "Bars sorted by length, the essential bar (red, ∞) on top. In the diagram each "
-        "minimum is a point (birth, death); its height above the diagonal is its "
-        "segment length. Click a bar or a point to select its minimum."
+        "Bars sorted by length, the essential bar (red, ∞) on top; a dot marks each birth and "
+        "a tick each death, so a bar too short to see still shows where it is. In the diagram "
+        "each minimum is a point (birth, death); its height above the diagonal is its segment "
+        "length, and the essential point sits on the ∞ line in the grey band above every "
+        "finite value. Hollow marks are stopping points (minima "
+        + (", ".join(map(str, stops)) if stops else "none in this run")
+        + "): their descent ended before the gradient-norm criterion. Click a bar or a point "
+        "to select its minimum."
     )
 
 st.subheader("Modulo permutation symmetry")
@@ -143,6 +152,7 @@ else:
             selected=k,
             death_kinds=(death_kinds(run), death_kinds(run, aligned=True)),
             ident=ident,
+            stopping=stops,
         )
         left, right = st.columns(2)
         for col, name, fig in ((left, "raw", raw_fig), (right, "aligned", al_fig)):
@@ -167,27 +177,11 @@ else:
     )
 
 st.subheader("Minima")
-rows = minima_table(run)
-table = pd.DataFrame(rows).rename(
-    columns={
-        "index": "minimum",
-        "value": "loss (train CE + L2)",
-        "train_loss": "train loss",
-        "test_loss": "test loss",
-        "train_error": "train error",
-        "test_error": "test error",
-        "gap_loss": "gap: test - train loss",
-        "gap_error": "gap: test - train error",
-        "grad_norm": "gradient norm",
-        "segment": "segment length",
-        "merges_into": "merges into",
-        "saddle": "death (saddle loss)",
-        "via": "through path",
-    }
-)
+rows = minima_rows(run)
+table = pd.DataFrame(rows)
 styled = table.style.apply(
     lambda r: ["background-color: #fbe3cf" if r["minimum"] == k else ""] * len(r), axis=1
-).format(precision=5)
+).format(precision=4)
 st.dataframe(
     styled,
     hide_index=True,
@@ -197,9 +191,9 @@ st.dataframe(
 )
 st.caption(
     "Losses are cross-entropy (nats); the landscape adds the L2 term "
-    f"{c.train.l2:g} · ‖θ‖²/2. Errors are fractions misclassified. Status 'minimum': gradient "
-    f"norm ≤ {c.train.grad_tol:g}; anything else is a stopping point. The highlighted row is the "
-    "selected minimum; click a row to select another."
+    f"{c.train.l2:g} · ‖θ‖²/2. Errors are percentages misclassified. Status 'minimum': "
+    f"gradient norm ≤ {c.train.grad_tol:g}; anything else is a stopping point (hollow in the "
+    "charts). The highlighted row is the selected minimum; click a row to select another."
 )
 export_table(rows, f"minima-{run.run_id}")
 
@@ -221,8 +215,10 @@ chart(
     export_name=f"saddle-history-{run.run_id}",
 )
 st.caption(
-    f"Each line is one pair of minima: its best saddle estimate (loss) as the path is "
-    f"optimised; the paths of minimum {k} are drawn thick. Solid: converged; dashed: "
-    "stopped on the step cap, so its saddle is an upper bound."
+    "Each line is one pair of minima: how far its best saddle estimate (loss) still was "
+    "above the pair's final estimate as the path was optimised, on a log axis (a line ends "
+    f"where it reached its final value; hover for the estimate). The paths of minimum {k} are "
+    "drawn thick. Solid: converged; dashed: stopped on the step cap, so its saddle is an "
+    "upper bound."
 )
 export_run(run.run_id)

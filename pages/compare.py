@@ -2,7 +2,13 @@
 
 import streamlit as st
 
-from core.views.dashboard import TO_SCORE_WORDS, run_label, sweep_rows
+from core.views.dashboard import (
+    TO_SCORE_WORDS,
+    run_label,
+    stopping_points,
+    stopping_warning,
+    sweep_rows,
+)
 from core.views.plots import barcodes_overlay_figure, to_score_figure
 from core.views.sweeps import rows_curves
 from pages._common import chart, export_table, load, saved_runs, through_app
@@ -48,6 +54,9 @@ if unconverged:
         "converging: their saddles are upper bounds, so those TO-scores may be too large "
         "(the Barcode page shows each pair's saddle over the steps)."
     )
+stopping = stopping_warning(chosen_infos)
+if stopping:
+    st.warning(stopping)
 export_table(rows, "compare")
 mixed = {(r["dataset"], r["architecture"]) for r in rows}
 if len(mixed) > 1:
@@ -79,6 +88,7 @@ for col, by, word in ((left, "width", "hidden width"), (right, "depth", "depth (
                 series_labels=curves.labels,
                 colors=curves.colors,
                 dashed=curves.aligned,
+                log_x=by == "width" and curves.xs[-1] >= 4 * curves.xs[0] > 0,
             ),
             f"to_score_{by}",
             export_name=f"to-score-vs-{by}",
@@ -94,11 +104,14 @@ chart(
     barcodes_overlay_figure(
         [r.barcode for r in runs],
         [f"w{r.config.model.width} d{r.config.model.depth} ({r.run_id[:6]})" for r in runs],
+        stopping=[stopping_points(r) for r in runs],
     ),
     "overlay_chart",
     export_name="barcodes-overlay",
 )
 st.caption(
     "All chosen barcodes on one loss axis, one block of rows per run, longest bar on "
-    "top; hatched bars are the essential bars of the global minima (∞)."
+    "top; hatched bars are the essential bars of the global minima (∞). A dot marks each "
+    "birth (hollow: a stopping point) and a tick each death, so bars far shorter than a "
+    "pixel still show."
 )

@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from core.views.dashboard import generalization_points, run_label
+from core.views.dashboard import generalization_points, generalization_stopping, run_label
 from core.views.plots import generalization_figure
 from core.views.stats import correlation
 from pages._common import chart, export_table, load, saved_runs, through_app
@@ -53,6 +53,7 @@ if not chosen:
 
 runs = [load(r) for r in chosen]
 lengths, gaps, groups, minima = generalization_points(runs, gap_kind)
+stopping = generalization_stopping(runs)
 stats = None
 if len(lengths) >= 3:
     try:
@@ -99,13 +100,26 @@ chart(
         gap_kind=gap_kind,
         groups=group_labels,
         minima=minima,
+        stopping=stopping,
         ident=", ".join(f"run {r}" for r in chosen),
     ),
     "generalization_chart",
     export_name=f"generalization-{gap_kind}",
 )
+gap_unit = "nats" if gap_kind == "loss" else "fraction misclassified"
 rows = [
-    {"run": g, "minimum": m, "segment length": x, f"gap ({gap_kind})": y}
-    for g, m, x, y in zip(groups, minima, lengths, gaps, strict=True)
+    {
+        "run": g,
+        "minimum": m,
+        "stopping point": stop,
+        "segment length (nats)": x,
+        f"gap: test \u2212 train {gap_kind} ({gap_unit})": y,
+    }
+    for g, m, x, y, stop in zip(groups, minima, lengths, gaps, stopping, strict=True)
 ]
+if any(stopping):
+    st.caption(
+        f"Hollow points: {sum(stopping)} of {len(stopping)} minima are stopping points (their "
+        "descent ended on the step cap or stalled): their segments start on a slope."
+    )
 export_table(rows, f"generalization-{gap_kind}")

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core.views.analysis import path_profile_of, plane_of
-from core.views.dashboard import minimum_facts, pair_index, pair_labels
+from core.views.dashboard import minimum_facts, pair_index, pair_labels, stopping_points
 from core.views.plots import ident_of, plane_figure, profile_figure, projection_figure
 from core.views.rebasin import landscape_points
 from pages._common import (
@@ -46,6 +46,7 @@ def plane(root: str, run_id: str, minima: tuple[int, int, int]):
 run = current_run()
 ident = ident_of(run.run_id, run.config)
 n = len(run.minima)
+stops = stopping_points(run)
 st.title("Landscape")
 st.caption(ident)
 st.markdown(
@@ -95,11 +96,17 @@ chart(
         path_pairs=[tuple(int(v) for v in p) for p in drawn],
         dims=dims,
         ident=ident + (" · aligned minima" if aligned else ""),
+        stopping=stops,
     ),
     "projection_chart",
     linked=True,
     export_name=f"projection-{method}{'-aligned' if aligned else ''}-{run.run_id}",
 )
+if stops:
+    st.caption(
+        f"Hollow markers: minima {', '.join(map(str, stops))} are stopping points (their "
+        "descent ended on the step cap or stalled before the gradient-norm criterion)."
+    )
 if aligned:
     st.caption(
         "The aligned minima and the paths between them (the profile and the plane below stay "
@@ -145,9 +152,10 @@ st.caption(
     f"{prof.pair[1]}, evaluated at the path's {len(prof.nodes_s)} points and {prof.density - 1} "
     f"interpolated points between each two; the x axis is arc length normalised to 1 "
     f"(path length {prof.length:.3g}, straight distance {prof.straight_length:.3g} in parameter "
-    f"units). The cross marks the saddle, the highest loss on the path "
-    f"({prof.saddle_recomputed:.6g}); the dashed line is the straight segment between the same "
-    f"minima (its maximum {prof.straight_saddle:.6g})."
+    f"units). Left, the path alone on a loss range fitted to it; the cross marks the saddle, "
+    f"the highest loss on the path ({prof.saddle:.5g}, the death this path gives). Right, the "
+    f"same path beside the straight segment between the same minima (dashed, maximum "
+    f"{prof.straight_saddle:.5g}), which would flatten the path on one shared axis."
 )
 
 st.subheader("The loss on the plane through three minima")
@@ -174,13 +182,13 @@ except ValueError as exc:
     st.error(f"No plane: {exc}")
     st.stop()
 chart(
-    plane_figure(pl, labels=("a", "b", "c"), ident=ident),
+    plane_figure(pl, labels=("a", "b", "c"), ident=ident, stopping=stops),
     "plane_chart",
     export_name=f"plane-{run.run_id}",
 )
 st.caption(
     "Contours: the loss on the flat plane through the three minima (a at the origin, b on the "
-    "u axis; coordinates are Euclidean distances in parameter space). White lines: the "
+    "u axis; coordinates are Euclidean distances in parameter space). Magenta lines: the "
     "optimised paths between them, projected onto the plane; they leave it, which is why the "
     "loss under a path can look higher than the path's own saddle."
 )

@@ -8,7 +8,8 @@ and cached by the config's JSON text, never by tensors.
   stored saddle (anyone can recompute it), shown beside the straight segment's profile.
 - ``plane_of``: the loss on the plane through three minima, with the stored paths between
   them projected onto that plane and their distance off it.
-- ``minima_table``: one row per minimum for tables and CSV.
+- ``minima_table``: one row per minimum; ``minima_rows`` the same rows with the headers and
+  units that the dashboard shows and its CSV carries.
 """
 
 from __future__ import annotations
@@ -34,7 +35,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Plane", "Profile", "minima_table", "path_profile_of", "plane_of", "run_objective"]
+__all__ = [
+    "MINIMA_COLUMNS",
+    "Plane",
+    "Profile",
+    "minima_rows",
+    "minima_table",
+    "path_profile_of",
+    "plane_of",
+    "run_objective",
+]
 
 
 @functools.lru_cache(maxsize=4)
@@ -303,3 +313,43 @@ def minima_table(run: Run) -> list[dict[str, Any]]:
             row.update(segment=math.nan, merges_into=None, saddle=math.nan, via="")
         rows.append(row)
     return rows
+
+
+# minima_table key -> (the header a reader sees, with its unit; the factor into that unit)
+MINIMA_COLUMNS = {
+    "index": ("minimum", None),
+    "value": ("loss: train CE + L2 (nats)", None),
+    "train_loss": ("train loss: CE (nats)", None),
+    "test_loss": ("test loss: CE (nats)", None),
+    "train_error": ("train error (%)", 100.0),
+    "test_error": ("test error (%)", 100.0),
+    "gap_loss": ("gap: test \u2212 train loss (nats)", None),
+    "gap_error": ("gap: test \u2212 train error (percentage points)", 100.0),
+    "status": ("status", None),
+    "grad_norm": ("gradient norm (nats per parameter unit)", None),
+    "segment": ("segment length: death \u2212 birth (nats; inf = never dies)", None),
+    "merges_into": ("merges into minimum", None),
+    "saddle": ("death: saddle loss (nats)", None),
+    "via": ("through the path between minima", None),
+}
+STATUS_NAMES = {
+    "minimum": "minimum",
+    "max_steps": "stopping point (step cap)",
+    "stalled": "stopping point (stalled)",
+}
+
+
+def minima_rows(run: Run) -> list[dict[str, Any]]:
+    """``minima_table`` as a reader sees it (the page's table and its CSV): every header
+    names its unit (``MINIMA_COLUMNS``), errors are in percent, and a status other than
+    'minimum' says that the minimum is a stopping point."""
+    out = []
+    for row in minima_table(run):
+        new = {}
+        for key, v in row.items():
+            name, factor = MINIMA_COLUMNS[key]
+            if key == "status":
+                v = STATUS_NAMES.get(v, v)
+            new[name] = v * factor if factor is not None and v is not None else v
+        out.append(new)
+    return out

@@ -109,6 +109,7 @@ def sweep_rows(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
             **_network_columns(r),
             "seed": c.seed,
             "minima": s.n_minima,
+            "true minima": s.n_true_minima,
             "TO-score sum": s.to_score_sum,
             "TO-score max": s.to_score_max,
             "paths converged": f"{s.n_paths_converged} of {s.n_paths}",
@@ -233,11 +234,36 @@ def death_kinds(run: Run, aligned: bool = False) -> dict[int, str]:
     return out
 
 
+def stopping_points(run: Run) -> list[int]:
+    """The minima whose descent ended without meeting the gradient-norm criterion (on the
+    step cap, or stalled): stopping points, not certified minima. Every view marks them."""
+    return np.flatnonzero(~run.minima.converged).tolist()
+
+
+def stopping_warning(infos: Sequence[Any]) -> str | None:
+    """A warning for a comparison of runs when some of them have stopping points (their bars
+    start on a slope, so their TO-scores are not comparable); None when all are minima."""
+    bad = [r for r in infos if r.summary.n_true_minima < r.summary.n_minima]
+    if not bad:
+        return None
+    each = "; ".join(
+        f"{r.run_id} ({r.config.model.network}): {r.summary.n_minima - r.summary.n_true_minima}"
+        f" of {r.summary.n_minima}"
+        for r in bad
+    )
+    return (
+        f"{len(bad)} of {len(infos)} runs have minima that are only stopping points (the "
+        f"descent hit its step cap or stalled above the gradient-norm tolerance): {each}. A "
+        "stopping point's bar starts on a slope, not in a basin, so these TO-scores are not "
+        "comparable with the others'. Train them longer (more training steps) to compare."
+    )
+
+
 def convergence_words(run: Run) -> list[str]:
     """Sentences on how far the run's numbers can be trusted."""
     s, c = run.summary, run.config
     m = run.minima
-    stopped = [k for k, st in enumerate(m.status) if st != "minimum"]
+    stopped = stopping_points(run)
     lines = [
         f"{s.n_true_minima} of {s.n_minima} distinct minima are true minima "
         f"(gradient norm <= {c.train.grad_tol:g});"
@@ -295,6 +321,19 @@ def generalization_points(
             groups.append(run.run_id)
             minima.append(int(k))
     return np.asarray(lengths), np.asarray(gaps), groups, minima
+
+
+def generalization_stopping(runs: Sequence[Any]) -> list[bool]:
+    """For every point of ``generalization_points(runs)``, in its order: is its minimum a
+    stopping point (``stopping_points``)?"""
+    out = []
+    for run in runs:
+        if run.barcode is None:
+            continue
+        stop = set(stopping_points(run))
+        seg = run.barcode.segment_of()
+        out += [int(k) in stop for k in np.flatnonzero(np.isfinite(seg))]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

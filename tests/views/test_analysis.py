@@ -122,3 +122,23 @@ def test_minima_table_matches_the_run(run):
             assert bars.deaths[n] == pytest.approx(
                 run.paths.saddles[run.paths.pairs.tolist().index([i, j])]
             )
+
+
+def test_minima_rows_name_their_units(run):
+    """The table a reader sees and downloads: every numeric column says its unit, errors in
+    percent, and a stopping point is called one."""
+    rows, raw = analysis.minima_rows(run), analysis.minima_table(run)
+    assert len(rows) == len(raw)
+    for header in rows[0]:
+        if header not in (
+            "minimum",
+            "status",
+            "merges into minimum",
+            "through the path between minima",
+        ):
+            assert "(" in header and header.endswith(")"), header
+    assert [r["train error (%)"] for r in rows] == [100 * r["train_error"] for r in raw]
+    assert [r["loss: train CE + L2 (nats)"] for r in rows] == [r["value"] for r in raw]
+    for r, st in zip(rows, run.minima.status, strict=True):
+        assert (r["status"] == "minimum") == (st == "minimum")
+        assert r["status"] == "minimum" or r["status"].startswith("stopping point")
