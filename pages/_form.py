@@ -66,8 +66,10 @@ def _widget(col, where: str, f, default) -> Any:
     if kind.startswith("str"):  # "" stands for None where the field may be None
         v = col.text_input(label, value=default or "", key=key, help=text).strip()
         return None if kind.endswith("None") and not v else v
-    if kind.startswith("int"):  # bounds are validate's: it names the field and the value
-        v = col.number_input(label, min_value=0, value=default or 0, step=1, key=key, help=text)
+    # no bounds on the widgets: a browser refuses an out-of-range number silently (a red
+    # field), while validate names the field and the value in an st.error
+    if kind.startswith("int"):
+        v = col.number_input(label, value=default or 0, step=1, key=key, help=text)
         return None if kind.endswith("None") and v == 0 else int(v)
-    v = col.number_input(label, min_value=0.0, value=default, format="%.4g", key=key, help=text)
+    v = col.number_input(label, value=default, format="%.4g", key=key, help=text)
     return float(v)

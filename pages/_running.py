@@ -14,7 +14,7 @@ import streamlit as st
 from core.runs.config import RunConfig
 from core.runs.jobs import Job
 from core.runs.store import RunStore
-from core.views.dashboard import STAGE_WORDS, check_runnable
+from core.views.dashboard import STAGE_WORDS, check_runnable, format_seconds
 from core.views.progress import (
     Rates,
     device_kind,
@@ -56,6 +56,13 @@ def estimate(config: RunConfig) -> str:
     if c is None:
         return "time unknown (the cost model cannot count this network)"
     return estimate_words(run_seconds(c, rates(config)), rates(config))
+
+
+def short_estimate(config: RunConfig) -> str:
+    """The time a whole run of ``config`` takes at most, in a button's few words: "≤ 3 min"."""
+    c = costs(config)
+    seconds = None if c is None else run_seconds(c, rates(config))
+    return "time unknown" if seconds is None else f"\u2264 {format_seconds(seconds)}"
 
 
 # ---------------------------------------------------------------------------------------------

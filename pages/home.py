@@ -8,7 +8,7 @@ from core.views.dashboard import TO_SCORE_WORDS, runs_table
 from core.views.learn import alive_bars, level_range, sublevel, toy_picture
 from core.views.plots import growing_barcode_figure, sublevel_figure
 from pages._common import chart, export_table, saved_runs, through_app
-from pages._running import estimate, pending_notice, start_run
+from pages._running import estimate, pending_notice, short_estimate, start_run
 
 through_app()
 
@@ -24,6 +24,31 @@ st.markdown(
     "it with the **barcode** of the loss landscape (after Barannikov et al., *Topological "
     "obstructions in neural networks learning*, arXiv 2012.15834)."
 )
+
+default = RunConfig()
+d, m, t = default.data, default.model, default.train
+start_col, learn_col = st.columns([2, 1])
+with start_col:
+    if st.button(
+        f"Run the default experiment ({short_estimate(default)})",
+        type="primary",
+        key="run_default",
+        help=f"{t.minima} MLPs (width {m.width}, depth {m.depth}) trained on the embedded "
+        f"{d.name} dataset (8 × 8 handwritten digits, no download), all pairs joined by "
+        f"optimised paths: {estimate(default)}. It runs in the background; the Run page shows "
+        "its progress and has every setting.",
+    ):
+        if start_run(default) is not None:
+            st.switch_page("pages/run.py")
+    st.caption(
+        f"{t.minima} networks (MLP width {m.width}, depth {m.depth}) on the embedded {d.name} "
+        "digits; it runs in the background and the Run page shows its progress."
+    )
+with learn_col:
+    st.page_link(
+        "pages/learn.py", label="New to barcodes? Start with Learn", icon=":material/school:"
+    )
+pending_notice()
 
 xs, ys, Z, exact = picture("wells")
 _, _, level = level_range(Z, exact)
@@ -59,20 +84,6 @@ st.markdown(
     f"barcode: {TO_SCORE_WORDS['sum']}; and {TO_SCORE_WORDS['max']}. Small TO-scores mean "
     "minima that are easy to escape; the paper observes them in wider and deeper networks."
 )
-
-st.subheader("The default experiment")
-default = RunConfig()
-d, m, t = default.data, default.model, default.train
-st.markdown(
-    f"{t.minima} MLPs (width {m.width}, depth {m.depth}) trained on the embedded "
-    f"{d.name} dataset (8 × 8 handwritten digits, no download), all pairs joined by "
-    f"optimised paths: {estimate(default)}. It runs in the background; the **Run** page "
-    "shows its progress and has every setting."
-)
-pending_notice()
-if st.button("Run the default experiment", type="primary", key="run_default"):
-    if start_run(default) is not None:
-        st.switch_page("pages/run.py")
 
 st.subheader("Saved runs")
 runs = saved_runs()

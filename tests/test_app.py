@@ -60,6 +60,15 @@ def array(v) -> list:
     return list(v)
 
 
+def first_column(v) -> list[int]:
+    """Column 0 of a plotly 2-D array (a list of rows, or a typed array with a shape)."""
+    if isinstance(v, dict) and "bdata" in v:
+        shape = [int(n) for n in str(v["shape"]).split(",")]
+        flat = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        return flat.reshape(shape)[:, 0].astype(int).tolist()
+    return [int(row[0]) for row in v]
+
+
 def metric(at: AppTest, label: str) -> str:
     hits = [m.value for m in at.metric if m.label == label]
     assert hits, f"no metric {label!r}; have {[m.label for m in at.metric]}"
@@ -83,7 +92,11 @@ def test_home_lists_runs_and_explains(runs_env):
     row = table.set_index("run").loc[runs_env.run.run_id]
     assert row["TO-score sum"] == pytest.approx(runs_env.run.summary.to_score_sum)
     assert row["width"] == 8 and row["depth"] == 1 and row["dataset"] == "mnist1d"
-    assert any(b.label == "Run the default experiment" for b in at.button)
+    # the one action and the way to learn sit above the picture (on screen at 1280 x 720)
+    start = [b for b in at.button if b.label.startswith("Run the default experiment (")]
+    assert len(start) == 1 and start[0].proto.type == "primary"
+    order = [n.type for n in at.main if n.type in ("button", "page_link", "plotly_chart")]
+    assert order.index("button") < order.index("plotly_chart")
     # the sidebar offers every saved run and makes the newest current
     picker = at.sidebar.selectbox(key="run_box")
     assert len(picker.options) == 2 and picker.value in runs_env.ids
@@ -107,6 +120,19 @@ def test_barcode_numbers_equal_the_run(runs_env):
     assert "no obstruction found" not in text(at)
     labels = {b.label for b in at.get("download_button")}
     assert {"PNG", "SVG", "PDF", "HTML", "Download table (CSV)"} <= labels
+    # stopping points are hollow in the barcode and the diagram, and called so in the table
+    stops = [k for k, st in enumerate(run.minima.status) if st != "minimum"]
+    for fig in figs[:2]:
+        hollow = {
+            m
+            for t in fig["data"]
+            if t["type"] == "scatter" and isinstance(t.get("marker", {}).get("symbol"), list)
+            for m, sym in zip(first_column(t["customdata"]), t["marker"]["symbol"], strict=True)
+            if sym.endswith("-open")
+        }
+        assert hollow == set(stops)
+    assert "train error (%)" in table.columns and "loss: train CE + L2 (nats)" in table.columns
+    assert sum(table["status"].str.startswith("stopping point")) == len(stops)
     assert any(lab.startswith("Download the whole run") for lab in labels)
 
 
@@ -184,6 +210,19 @@ def test_compare_width_series(runs_env):
     assert any("same depth" in i.value for i in at.info)
     xs = [array(t["x"]) for t in figs[0]["data"] if t.get("mode") == "lines+markers"][0]
     assert xs == [4, 8]
+    # runs with stopping points are named, and their TO-scores called not comparable
+    runs = (runs_env.run, runs_env.other)
+    stopped = [r.run_id for r in runs if r.summary.n_true_minima < r.summary.n_minima]
+    warned = [w.value for w in at.warning if "stopping points" in w.value]
+    assert bool(warned) == bool(stopped) and all(r in warned[0] for r in stopped)
+    assert "not comparable" in warned[0] if warned else True
+    marks = {
+        sym
+        for t in figs[1]["data"]
+        if t.get("name") == "birth"
+        for sym in (t["marker"]["symbol"] if isinstance(t["marker"]["symbol"], list) else [])
+    }
+    assert ("circle-open" in marks) == bool(stopped)
 
 
 @pytest.fixture
@@ -297,6 +336,13 @@ def test_run_form_rejects_bad_settings_before_running(runs_env):
     at.button[0].click()
     at.run()
     assert len(at.error) == 1 and "train.lr=0.0" in at.error[0].value
+    # widths the widget would once refuse silently (a red field) reach validation's message
+    at.number_input(key="f_train_lr").set_value(0.02)
+    for width in (0, -5):
+        at.number_input(key="f_model_width").set_value(width)
+        at.button[0].click()
+        at.run()
+        assert len(at.error) == 1 and f"model.width={width}" in at.error[0].value
     assert sorted(p.name for p in runs_env.root.iterdir()) == before  # nothing started
 
 

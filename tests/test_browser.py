@@ -41,7 +41,7 @@ PAGES = {
     "": (2, "Download table (CSV)"),
     "run": (0, "Start run"),
     "barcode": (3, "Download the whole run"),
-    "landscape": (3, "White lines"),
+    "landscape": (3, "Magenta lines"),
     "generalization": (1, "Download table (CSV)"),
     "compare": (2, "hatched bars"),
     "learn": (2, "draws the same story as a tree"),
