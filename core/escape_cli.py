@@ -5,7 +5,10 @@ its bar length (``core.runs.escape``).
 
 Prints, per learning rate, the per-minimum table (escape probability with a Wilson 95%
 interval, bar length, exit barrier) and Spearman's rho between bar length and escape
-probability with its permutation p-value. Results are saved next to the run
+probability with its permutation p-value. The probability is escaped / settled: trajectories
+still unsettled after the full-batch descent (``--descent-steps``) and diverged ones are
+columns of their own, left out of it; when most are unsettled the verdict says the result is
+inconclusive. Results are saved next to the run
 (``runs/<id>/escape-<key>.json``) and read back when the same settings are asked for again.
 """
 
@@ -47,7 +50,8 @@ def add_command(sub) -> None:
         type=int,
         default=DESCENT_STEPS,
         metavar="N",
-        help=f"full-batch gradient steps after the SGD (default {DESCENT_STEPS})",
+        help=f"full-batch gradient steps after the SGD; trajectories still above their "
+        f"basin threshold after them are unsettled (default {DESCENT_STEPS})",
     )
     e.add_argument("--recompute", action="store_true", help="compute even if saved")
     e.add_argument("--device", help="where to compute (default: the run's device)")
@@ -82,11 +86,11 @@ def cmd_escape(a, store) -> int:
         results.append(res)
     if len(results) > 1:
         print("learning-rate sweep:")
-        print("  lr        escaped      Spearman rho  p (perm.)")
+        print("  lr        escaped/settled  unsettled  diverged  Spearman rho  p (perm.)")
         for r in sweep_rows(results):
             print(
-                f"  {r['lr']:<8g}  {r['escaped']:4d}/{r['of']:<5d}  {r['Spearman rho']:+12.2f}"
-                f"  {r['p (perm.)']:.3g}"
+                f"  {r['lr']:<8g}  {r['escaped']:7d}/{r['settled']:<7d}  {r['unsettled']:9d}"
+                f"  {r['diverged']:8d}  {r['Spearman rho']:+12.2f}  {r['p (perm.)']:.3g}"
             )
     return 0
 

@@ -14,7 +14,10 @@ st.markdown(
     "The paper's newest title calls the barcode *a topological measure of escapability*: a "
     "minimum with a **short bar** should be easy for SGD to leave, one with a **long bar** "
     "hard. Here SGD starts several times from every minimum of the current run (each "
-    "trajectory with its own minibatches), and we count how often it ends in another basin."
+    "trajectory with its own minibatches), and we count how often it ends in another basin. "
+    "Only trajectories that have **settled** after a full-batch descent count: the escape "
+    "probability is escaped / settled, and the unsettled (loss still above the basin "
+    "threshold) and diverged ones are shown as their own columns."
 )
 with st.expander("How an escape is decided"):
     st.markdown(RULE)
@@ -36,7 +39,7 @@ def parse_lrs(text: str) -> list[float]:
 
 
 with st.form("escape_form"):
-    c = st.columns(5)
+    c = st.columns(6)
     lr_text = c[0].text_input(
         "Learning rate(s)", str(DEFAULTS["lr"]), help="Several, comma-separated, make a sweep."
     )
@@ -44,6 +47,13 @@ with st.form("escape_form"):
     steps = c[2].number_input("SGD steps", min_value=1, value=DEFAULTS["steps"])
     repeats = c[3].number_input("Repeats per minimum", min_value=1, value=DEFAULTS["repeats"])
     seed = c[4].number_input("Seed", min_value=0, value=DEFAULTS["seed"])
+    descent = c[5].number_input(
+        "Descent steps",
+        min_value=0,
+        value=DESCENT_STEPS,
+        help="Full-batch gradient steps after the SGD; a trajectory whose loss is still above "
+        "its basin threshold after them is unsettled and left out of the probability.",
+    )
     submitted = st.form_submit_button("Run", type="primary")
 
 settings = dict(
@@ -51,7 +61,7 @@ settings = dict(
     steps=int(steps),
     repeats=int(repeats),
     seed=int(seed),
-    descent_steps=DESCENT_STEPS,
+    descent_steps=int(descent),
 )
 if submitted:
     try:
@@ -86,8 +96,8 @@ if not results:
     st.stop()
 
 st.subheader("Escape probability vs bar length")
-for r in results:
-    st.markdown(f"**{moved_by(r)}**: {verdict(r)}")
+for r in results:  # an inconclusive result (most trajectories unsettled) as a warning
+    (st.warning if r.inconclusive else st.markdown)(f"**{moved_by(r)}**: {verdict(r)}")
 chart(
     escape_figure(results, ident_of(run.run_id, run.config)),
     "escape_chart",
@@ -96,7 +106,12 @@ chart(
 if len(results) > 1:
     st.dataframe(sweep_rows(results), hide_index=True)
 for r in results:
-    st.caption(f"Per minimum, {moved_by(r)} ({r.settings['descent_steps']} full-batch steps)")
+    st.caption(
+        f"Per minimum, {moved_by(r)} ({r.settings['descent_steps']} full-batch steps): "
+        f"{int(r.escaped.sum())} of {int(r.settled.sum())} settled trajectories escaped; "
+        f"{int(r.unsettled.sum())} unsettled and {int(r.diverged.sum())} diverged are left out "
+        "of the probability."
+    )
     rows = escape_rows(r)
     st.dataframe(rows, hide_index=True)
     export_table(rows, f"escape-{run.run_id}-lr{r.settings['lr']:g}-seed{r.settings['seed']}")

@@ -14,7 +14,7 @@ from core.runs.escape import escape_saved
 from core.views.escape import escape_rows
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--batch-size", "16", "--steps", "15", "--repeats", "3", "--descent-steps", "5"]
+FAST = ["--batch-size", "16", "--steps", "15", "--repeats", "3", "--descent-steps", "100"]
 
 
 @pytest.mark.parametrize(
@@ -57,13 +57,25 @@ def test_the_table_prints_the_librarys_numbers(tiny_runs, capsys):
     assert "learning-rate sweep:" in out and "Spearman" in out
     for lr in (0.3, 0.6):
         res, saved = escape_saved(
-            tiny_runs.store, run_id, lr=lr, batch_size=16, steps=15, repeats=3, descent_steps=5
+            tiny_runs.store, run_id, lr=lr, batch_size=16, steps=15, repeats=3, descent_steps=100
         )
         assert saved  # the CLI saved it
         for row in escape_rows(res):
             p, lo, hi = row["escape probability"], row["95% low"], row["95% high"]
-            line = f"{row['escaped']:3d}/{row['of']:<3d}  {p:11.3f}  [{lo:.3f}, {hi:.3f}]"
+            line = (
+                f"{row['escaped']:7d}/{row['settled']:<7d}  {p:11.3f}  [{lo:.3f}, {hi:.3f}]    "
+                f"{row['to a stored basin']:6d}  {row['unsettled']:9d}  {row['diverged']:8d}"
+            )
             assert line in out
     # asked again: read from the store
     assert main(argv) == 0
     assert "(saved result)" in capsys.readouterr().out
+
+
+def test_mostly_unsettled_is_called_inconclusive(tiny_runs, capsys):
+    fast = [*FAST[:-1], "5"]  # 5 descent steps: nothing settles on the tiny run
+    argv = ["--runs-dir", str(tiny_runs.root), "escape", tiny_runs.run.run_id, "--lr", "0.5"]
+    assert main([*argv, *fast]) == 0
+    out = capsys.readouterr().out
+    assert "Inconclusive: 9 of 9 trajectories had not settled after 5 full-batch steps" in out
+    assert "more descent steps (the CLI's --descent-steps" in out

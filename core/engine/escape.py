@@ -28,16 +28,25 @@ first has a lower exit, and the global minimum's exit is finite although its bar
   path inside {L < s_k}, so x is in k's basin. This is a certificate. The margin (a tenth of
   the exit barrier) keeps a segment that runs over the saddle itself (two minima and their
   saddle on one line) from reading a hair below s_k and counting as a stay.
-- Otherwise it *escaped*. An escaped end point *arrived* in stored minimum j's basin when the
-  segment from it to its nearest other minimum theta_j stays below j's threshold (else -1: a
-  basin the run did not store).
+- A trajectory *settled* when its end point has come to rest in some basin: certified in k's as
+  above, in
+  another stored minimum j's basin (the segment from it to its nearest other minimum theta_j
+  stays below j's threshold: it *arrived* in j), or at least below k's threshold, so that it
+  lies in some component of {L < s_k - margin} (k's, or a basin the run did not store). An end
+  point whose loss is still at or above k's threshold after the full-batch descent is
+  *unsettled*: it is still coming down, and where it ends is not known yet. A trajectory whose
+  parameters or loss became non-finite *diverged*.
+- It *escaped* when it settled and is not certified in k's basin (rule version ``RULE``).
+
+**The escape probability counts settled trajectories only**: escaped / settled, with unsettled
+and diverged ones reported as their own counts and left out of its denominator (a short
+descent would otherwise count every slow trajectory as an escape). When most trajectories are
+unsettled the result is inconclusive (``EscapeResult.inconclusive``): descend for longer.
 
 Where it can err: a straight segment is one path of many, so an end point in a curved basin
 whose segment back crosses a ridge counts as escaped (escape probability overestimated);
 stored saddles are upper bounds of the true ones, which makes basins larger (underestimated).
-End points still at or above the threshold after the descent (*unsettled*) and trajectories
-whose loss became non-finite (*diverged*) count as escaped and are reported apart. On the
-analytic 2-D landscapes the tests check the rule against the gradient flow's own basins.
+On the analytic 2-D landscapes the tests check the rule against the gradient flow's own basins.
 """
 
 from __future__ import annotations
@@ -60,6 +69,8 @@ from core.engine.evaluate import Objective, values_and_grads, values_of
 POINTS = 16  # evaluations along each segment, both ends included
 SEGMENT_VALUES = 1 << 24  # most parameter values held at once by segment_maxima
 MARGIN = 0.1  # the rule's margin below a basin's level, as a fraction of its exit barrier
+RULE = 2  # version of the rule, saved in every result: 2 counts settled trajectories only
+INCONCLUSIVE = 0.5  # a result is inconclusive when more than this share is unsettled
 
 
 def check_positive(name: str, value, *, integer: bool = False, zero: bool = False) -> None:
@@ -156,11 +167,22 @@ class Outcomes:
     """Per trajectory (T,): where it started and what became of it."""
 
     start: np.ndarray  # (T,) int, the start minimum
-    escaped: np.ndarray  # (T,) bool
-    arrived: np.ndarray  # (T,) int, the stored basin an escaped end point is in; -1: none known
+    stayed: np.ndarray  # (T,) bool, certified in the start's basin
+    settled: np.ndarray  # (T,) bool, stayed, arrived, or below the start's threshold
+    arrived: np.ndarray  # (T,) int, the other stored basin it is certified in; -1: none
     end_value: np.ndarray  # (T,) the objective at the end point
     back: np.ndarray  # (T,) highest value on the segment from the end point to its start
     diverged: np.ndarray  # (T,) bool, a non-finite end point or value
+
+    @property
+    def escaped(self) -> np.ndarray:
+        """(T,) bool: settled and not certified in the start's basin."""
+        return self.settled & ~self.stayed
+
+    @property
+    def unsettled(self) -> np.ndarray:
+        """(T,) bool: finite, but not settled (still at or above the start's threshold)."""
+        return ~self.settled & ~self.diverged
 
 
 def classify(
@@ -174,16 +196,18 @@ def classify(
 ) -> Outcomes:
     """The basin rule (module docstring) for end points ``ends`` (T, P) that started at
     ``minima[start]`` (minima (K, P), start (T,) int): a point is certified in basin k when a
-    straight segment from it to theta_k stays below ``below[k]`` (``thresholds``)."""
+    straight segment from it to theta_k stays below ``below[k]`` (``thresholds``); it settled
+    when it is certified in its start's basin or another stored one, or its value is below
+    its start's threshold."""
     start = np.asarray(start, dtype=np.int64)
     below = np.asarray(below, dtype=np.float64)
     idx = torch.as_tensor(start, device=minima.device)
     back = segment_maxima(objective, ends, minima[idx], points).double().cpu().numpy()
     end_value = values_of(objective, ends).double().cpu().numpy()
     diverged = ~(torch.isfinite(ends).all(1).cpu().numpy() & np.isfinite(end_value))
-    escaped = ~(back < below[start])
+    stayed = back < below[start]  # a non-finite value never is
     arrived = np.full(len(start), -1, dtype=np.int64)
-    went = np.flatnonzero(escaped & ~diverged)
+    went = np.flatnonzero(~stayed & ~diverged)
     if went.size and len(minima) > 1:
         e = ends[torch.as_tensor(went, device=ends.device)]
         dist = torch.cdist(e.double(), minima.double())  # (E, K)
@@ -193,7 +217,8 @@ def classify(
         j = j.cpu().numpy()
         inside = there < below[j]
         arrived[went[inside]] = j[inside]
-    return Outcomes(start, escaped, arrived, end_value, back, diverged)
+    settled = ~diverged & (stayed | (arrived >= 0) | (end_value < below[start]))
+    return Outcomes(start, stayed, settled, arrived, end_value, back, diverged)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,9 +233,9 @@ class EscapeResult:
     values: np.ndarray  # (K,) each minimum's value: its bar's birth
     lengths: np.ndarray  # (K,) its bar's length, death - birth (inf: the essential bar)
     levels: np.ndarray  # (K,) s_k, the basin's level (its exit barrier is s_k - values)
-    escaped: np.ndarray  # (K,) int, trajectories that left the basin
-    unsettled: np.ndarray  # (K,) int, of those: end value still >= the threshold
-    diverged: np.ndarray  # (K,) int, of those: non-finite loss
+    escaped: np.ndarray  # (K,) int, settled trajectories not certified in their start's basin
+    unsettled: np.ndarray  # (K,) int, finite, still at or above the threshold (not escapes)
+    diverged: np.ndarray  # (K,) int, non-finite loss (not escapes)
     arrived: np.ndarray  # (K, K) int, [k, j]: escaped from k, certified in j's basin
     repeats: int  # R
     correlation: RankCorrelation  # bar length vs escape probability over the K minima
@@ -218,14 +243,42 @@ class EscapeResult:
     extra: dict = field(default_factory=dict)  # e.g. the run id
 
     @property
+    def settled(self) -> np.ndarray:
+        """(K,) int, trajectories that settled: R - unsettled - diverged."""
+        return self.repeats - self.unsettled - self.diverged
+
+    @property
     def probability(self) -> np.ndarray:
-        """(K,) escaped / R."""
-        return self.escaped / self.repeats
+        """(K,) escaped / settled: unsettled and diverged trajectories are left out of the
+        denominator (nan where none settled)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.settled > 0, self.escaped / np.maximum(self.settled, 1), np.nan)
 
     @property
     def interval(self) -> np.ndarray:
-        """(K, 2) Wilson 95% interval of each escape probability."""
-        return wilson(self.escaped, self.repeats)
+        """(K, 2) Wilson 95% interval of each escape probability (of the settled trials)."""
+        return wilson(self.escaped, self.settled)
+
+    @property
+    def stored_arrivals(self) -> np.ndarray:
+        """(K,) int, escapes certified in another stored minimum's basin."""
+        return self.arrived.sum(1)
+
+    @property
+    def unsettled_share(self) -> float:
+        """Unsettled trajectories over all K * R."""
+        return float(self.unsettled.sum()) / max(1, self.repeats * len(self.unsettled))
+
+    @property
+    def inconclusive(self) -> bool:
+        """Most trajectories had not settled: the probabilities rest on too few."""
+        return self.unsettled_share > INCONCLUSIVE
+
+    def scored(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lengths, probability) over the minima with at least one settled trajectory: what
+        the correlation is computed from."""
+        keep = self.settled > 0
+        return self.lengths[keep], self.probability[keep]
 
     @property
     def barriers(self) -> np.ndarray:
@@ -238,6 +291,11 @@ class EscapeResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> EscapeResult:
+        """The result ``to_dict`` wrote; ValueError for one judged by another rule version
+        (its counts mean something else)."""
+        rule = d["settings"].get("rule", 1)
+        if rule != RULE:
+            raise ValueError(f"judged by escape rule {rule}, not the current {RULE}")
         floats = ("values", "lengths", "levels")
         ints = ("escaped", "unsettled", "diverged", "arrived")
         return cls(
@@ -254,33 +312,31 @@ class EscapeResult:
 def summarize(
     out: Outcomes, barcode: Barcode, repeats: int, settings: dict, seconds: float = 0.0
 ) -> EscapeResult:
-    """Per-minimum counts from per-trajectory outcomes, and the correlation."""
-    k = len(barcode)
-    levels, below = basin_levels(barcode), thresholds(barcode, settings.get("margin", MARGIN))
+    """Per-minimum counts from per-trajectory outcomes, and the correlation of bar length with
+    escape probability over the minima with a settled trajectory."""
+    k, levels = len(barcode), basin_levels(barcode)
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(out.start[mask], minlength=k)
 
-    unsettled = out.escaped & ~out.diverged & (out.end_value >= below[out.start])
     arrived = np.zeros((k, k), dtype=np.int64)
     hit = out.arrived >= 0
     np.add.at(arrived, (out.start[hit], out.arrived[hit]), 1)
-    escaped = count(out.escaped)
-    lengths = barcode.segment_of()
-    corr = rank_correlation(lengths, escaped / repeats, seed=int(settings.get("seed", 0)))
-    return EscapeResult(
+    res = EscapeResult(
         settings=dict(settings),
         values=np.array(barcode.values),
-        lengths=lengths,
+        lengths=barcode.segment_of(),
         levels=levels,
-        escaped=escaped,
-        unsettled=count(unsettled),
+        escaped=count(out.escaped),
+        unsettled=count(out.unsettled),
         diverged=count(out.diverged),
         arrived=arrived,
         repeats=repeats,
-        correlation=corr,
+        correlation=RankCorrelation(math.nan, math.nan, k),
         seconds=seconds,
     )
+    corr = rank_correlation(*res.scored(), seed=int(settings.get("seed", 0)))
+    return dataclasses.replace(res, correlation=corr)
 
 
 Move = Callable[[Tensor], Tensor]  # (T, P) start points -> (T, P) end points of the noise
@@ -300,7 +356,8 @@ def escape_from(
 ) -> EscapeResult:
     """The experiment with any noisy dynamics ``move``: R trajectories from each of the K
     ``minima`` (K, P) (vertex order of ``barcode``), then ``descent_steps`` full-objective
-    gradient steps of size ``descent_lr``, then the basin rule."""
+    gradient steps of size ``descent_lr``, then the basin rule. Escape probabilities count
+    settled trajectories only (module docstring); ``settings`` gains the rule's version."""
     check_positive("repeats", repeats, integer=True)
     check_positive("descent_steps", descent_steps, integer=True, zero=True)
     if minima.shape[0] != len(barcode):
@@ -315,6 +372,7 @@ def escape_from(
         "descent_steps": descent_steps,
         "points": points,
         "margin": MARGIN,
+        "rule": RULE,
     }
     return summarize(out, barcode, repeats, settings, time.perf_counter() - t0)
 

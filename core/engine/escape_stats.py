@@ -104,8 +104,16 @@ def rank_correlation(x, y, *, seed: int = 0, n_resamples: int = N_RESAMPLES) -> 
     return pooled_rank_correlation([(x, y)], seed=seed, n_resamples=n_resamples)
 
 
-def wilson(k: np.ndarray, n: int, level: float = CONFIDENCE) -> np.ndarray:
-    """(K, 2) Wilson score intervals of k successes out of n, per entry of ``k``."""
+def wilson(k: np.ndarray, n, level: float = CONFIDENCE) -> np.ndarray:
+    """(K, 2) Wilson score intervals of k successes out of n, per entry of ``k``; ``n`` is one
+    int or (K,) ints (nan where an entry has no trials)."""
+    k = np.asarray(k)
+    n = np.broadcast_to(np.asarray(n), k.shape)
     return np.array(
-        [tuple(binomtest(int(ki), n).proportion_ci(level, method="wilson")) for ki in k]
+        [
+            tuple(binomtest(int(ki), int(ni)).proportion_ci(level, method="wilson"))
+            if ni > 0
+            else (np.nan, np.nan)
+            for ki, ni in zip(k, n, strict=True)
+        ]
     ).reshape(-1, 2)

@@ -13,15 +13,19 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.engine.escape import EscapeResult
+from core.engine.escape import INCONCLUSIVE, EscapeResult
 from core.views.plots.frame import COLORS, INF, SERIES, finish
 
 RULE = (
-    "A trajectory escaped when the straight segment from its end point (after the SGD and a "
-    "short full-batch descent) back to its start minimum climbs to within a tenth of the "
-    "start's exit barrier of its basin level s_k (the lowest stored saddle to another "
-    "minimum); it arrived in another stored minimum's basin when the segment to that minimum "
-    "stays below its own level."
+    "After the SGD and a full-batch descent, a trajectory stayed when the straight segment "
+    "from its end point back to its start minimum stays below the start's basin threshold "
+    "(its basin level s_k, the lowest stored saddle to another minimum, less a tenth of its "
+    "exit barrier). It settled when it stayed, when the segment to another stored minimum "
+    "stays below that minimum's threshold (it arrived in that stored basin), or when its loss "
+    "is below the start's threshold; it is unsettled when its loss is still at or above it, "
+    "and diverged when its loss is not finite. It escaped when it settled and did not stay. "
+    "The escape probability is escaped / settled: unsettled and diverged trajectories are "
+    "counted apart and left out of it."
 )
 
 
@@ -39,7 +43,8 @@ def _arrivals(row: np.ndarray) -> str:
 
 def escape_rows(result: EscapeResult) -> list[dict]:
     """One row per minimum, by bar length (longest first): its numbers as the result holds
-    them (lengths ``inf`` for the essential bar)."""
+    them (lengths ``inf`` for the essential bar). The probability is escaped / settled (nan
+    where none settled); unsettled and diverged trajectories are columns of their own."""
     ci, p = result.interval, result.probability
     order = np.argsort(-result.lengths, kind="stable")
     return [
@@ -49,10 +54,11 @@ def escape_rows(result: EscapeResult) -> list[dict]:
             "bar length": float(result.lengths[k]),
             "exit barrier": float(result.barriers[k]),
             "escaped": int(result.escaped[k]),
-            "of": result.repeats,
+            "settled": int(result.settled[k]),
             "escape probability": float(p[k]),
             "95% low": float(ci[k, 0]),
             "95% high": float(ci[k, 1]),
+            "to a stored basin": int(result.stored_arrivals[k]),
             "unsettled": int(result.unsettled[k]),
             "diverged": int(result.diverged[k]),
             "arrived in (minimum: count)": _arrivals(result.arrived[k]),
@@ -61,13 +67,33 @@ def escape_rows(result: EscapeResult) -> list[dict]:
     ]
 
 
+def unsettled_note(results: Sequence[EscapeResult]) -> str:
+    """'' or one sentence: the results are inconclusive when most of their trajectories
+    (together) had not settled after the full-batch descent."""
+    total = sum(r.repeats * len(r.unsettled) for r in results)
+    unsettled = sum(int(r.unsettled.sum()) for r in results)
+    if not total or unsettled <= INCONCLUSIVE * total:
+        return ""
+    steps = sorted({int(r.settings["descent_steps"]) for r in results})
+    return (
+        f"Inconclusive: {unsettled} of {total} trajectories had not settled after "
+        f"{' or '.join(map(str, steps))} full-batch steps (their loss is still above the "
+        "basin threshold), so the escape probabilities rest on too few; run again with more "
+        "descent steps (the CLI's --descent-steps, the page's Descent steps)."
+    )
+
+
 def verdict(result_or_corr) -> str:
-    """Does escape probability fall with bar length? One sentence from the correlation."""
+    """Does escape probability fall with bar length? One sentence from the correlation, or,
+    for a result where most trajectories are unsettled, that it is inconclusive."""
+    if isinstance(result_or_corr, EscapeResult) and (note := unsettled_note([result_or_corr])):
+        return note
     c = getattr(result_or_corr, "correlation", result_or_corr)
     if not math.isfinite(c.rho):
         return (
-            "Not testable at these settings: every minimum escaped with the same probability "
-            f"({c.summary()}); change the learning rate or the number of steps."
+            "Not testable at these settings: every minimum with a settled trajectory escaped "
+            f"with the same probability ({c.summary()}); change the learning rate or the "
+            "number of steps."
         )
     sig = c.p < 0.05
     if c.rho < 0:
@@ -86,23 +112,31 @@ def format_escape(result: EscapeResult, *, from_store: bool = False) -> str:
         f"escapes from {where}: {noise}{moved_by(result)}, then "
         f"{result.settings['descent_steps']} full-batch steps"
         + (" (saved result)" if from_store else f" ({result.seconds:.1f} s)"),
-        "  minimum  bar length  exit barrier  escaped  probability  95% interval      "
-        "unsettled  diverged  arrived in",
+        "  minimum  bar length  exit barrier  escaped/settled  probability  95% interval      "
+        "stored  unsettled  diverged  arrived in",
     ]
     for r in escape_rows(result):
         length = INF if math.isinf(r["bar length"]) else f"{r['bar length']:.3e}"
         barrier = INF if math.isinf(r["exit barrier"]) else f"{r['exit barrier']:.3e}"
         lines.append(
-            f"  {r['minimum']:7d}  {length:>10}  {barrier:>12}  {r['escaped']:3d}/{r['of']:<3d}  "
-            f"{r['escape probability']:11.3f}  [{r['95% low']:.3f}, {r['95% high']:.3f}]    "
+            f"  {r['minimum']:7d}  {length:>10}  {barrier:>12}  "
+            f"{r['escaped']:7d}/{r['settled']:<7d}  {r['escape probability']:11.3f}  "
+            f"[{r['95% low']:.3f}, {r['95% high']:.3f}]    {r['to a stored basin']:6d}  "
             f"{r['unsettled']:9d}  {r['diverged']:8d}  {r['arrived in (minimum: count)']}"
         )
-    lines += ["", verdict(result), f"rule: {RULE}"]
+    lines += [
+        "  (probability = escaped / settled; unsettled and diverged trajectories are left out "
+        "of it; stored: escapes certified in another stored minimum's basin)",
+        "",
+        verdict(result),
+        f"rule: {RULE}",
+    ]
     return "\n".join(lines)
 
 
 def sweep_rows(results: Sequence[EscapeResult]) -> list[dict]:
-    """One row per result (e.g. per learning rate): the settings, escapes and correlation."""
+    """One row per result (e.g. per learning rate): the settings, escapes of the settled
+    trajectories, the unsettled and diverged ones apart, and the correlation."""
     return [
         {
             "lr": r.settings["lr"],
@@ -110,7 +144,9 @@ def sweep_rows(results: Sequence[EscapeResult]) -> list[dict]:
             "steps": r.settings["steps"],
             "repeats": r.repeats,
             "escaped": int(r.escaped.sum()),
-            "of": r.repeats * len(r.escaped),
+            "settled": int(r.settled.sum()),
+            "unsettled": int(r.unsettled.sum()),
+            "diverged": int(r.diverged.sum()),
             "Spearman rho": r.correlation.rho,
             "p (perm.)": r.correlation.p,
         }
@@ -126,7 +162,8 @@ def _x_positions(lengths: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def escape_figure(results: Sequence[EscapeResult], ident: str = "") -> go.Figure:
-    """Escape probability (Wilson 95% error bars) against bar length, one series per result
+    """Escape probability (escaped / settled, Wilson 95% error bars; a minimum with no settled
+    trajectory is not drawn) against bar length, one series per result
     (e.g. per learning rate); the essential bar sits at the right, marked with the infinity
     sign. The title carries each series' Spearman rho and permutation p."""
     fig = go.Figure()

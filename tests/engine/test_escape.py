@@ -25,6 +25,7 @@ from scipy.stats import binomtest, spearmanr
 
 from core.engine.barcode import barcode_from_graph
 from core.engine.escape import (
+    RULE,
     EscapeResult,
     basin_levels,
     classify,
@@ -74,14 +75,46 @@ def test_escape_rises_with_noise_and_is_higher_from_the_shallower_well():
             double_well, minima, bars, noise=noise, lr=0.01, steps=500, repeats=200, seed=1
         )
         escaped.append(res.escaped)
-        # every escape is certified in the other well, and has settled there
+        # every escape is certified in the other well; after 500 descent steps all settled
         assert res.arrived.tolist() == [[0, res.escaped[0]], [res.escaped[1], 0]]
         assert res.unsettled.sum() == res.diverged.sum() == 0
+        assert res.settled.tolist() == [200, 200]
+        assert res.probability.tolist() == (res.escaped / 200).tolist()
+        assert res.settings["rule"] == RULE
     escaped = np.array(escaped)  # (noise, well)
+    assert escaped.tolist() == [[0, 0], [0, 3], [2, 35], [40, 119]]
     assert escaped[0].tolist() == [0, 0]  # no noise: nobody leaves
     assert np.all(np.diff(escaped, axis=0) >= 0) and escaped[-1, 1] > escaped[1, 1] + 50
     assert np.all(escaped[1:, 1] > escaped[1:, 0])  # shallow (short bar) > deep (essential)
     assert escaped[-1, 0] > 0  # the deep well is left too, into the shallow one
+
+
+def test_unsettled_trajectories_are_not_escapes():
+    """With no descent after the noise, trajectories caught on the ridge are unsettled: they
+    are counted apart and left out of the escape probability's denominator."""
+    minima, bars, _ = _well()
+    res = langevin_escape(
+        double_well, minima, bars, noise=1.0, lr=0.01, steps=500, repeats=200, seed=1,
+        descent_steps=0,
+    )  # fmt: skip
+    assert res.unsettled.tolist() == [32, 34] and res.diverged.tolist() == [0, 0]
+    assert res.settled.tolist() == [168, 166]
+    assert res.escaped.tolist() == [29, 106]  # 40 and 119 once all have settled (above)
+    assert res.stored_arrivals.tolist() == [29, 103]  # 3 settled below the level elsewhere
+    assert res.probability == pytest.approx([29 / 168, 106 / 166])
+    assert res.interval == pytest.approx(wilson(np.array([29, 106]), np.array([168, 166])))
+    assert res.unsettled_share == pytest.approx(66 / 400) and not res.inconclusive
+    # the correlation is over the minima with a settled trajectory
+    assert res.correlation == rank_correlation(*res.scored(), seed=1)
+
+
+def test_a_result_judged_by_an_older_rule_is_refused():
+    minima, bars, _ = _well()
+    res = langevin_escape(double_well, minima, bars, noise=0.5, lr=0.01, steps=10, repeats=2)
+    old = res.to_dict()
+    old["settings"] = {k: v for k, v in old["settings"].items() if k != "rule"}
+    with pytest.raises(ValueError, match=f"judged by escape rule 1, not the current {RULE}"):
+        EscapeResult.from_dict(old)
 
 
 def test_the_rule_is_exact_on_points_placed_by_hand():
@@ -92,18 +125,21 @@ def test_the_rule_is_exact_on_points_placed_by_hand():
         [
             [-1.0, 0.1],  # near the left minimum
             [0.9, -0.1],  # in the right well
-            [mid, 0.0],  # on the saddle: not below the level, escaped and arrived nowhere
+            [mid, 0.0],  # on the saddle: above both thresholds, unsettled (not escaped)
             [-0.5, 0.3],  # left slope, below the level
         ],
         dtype=torch.float64,
     )
     for start, escaped, arrived in (
-        (0, [False, True, True, False], [-1, 1, -1, -1]),
-        (1, [True, False, True, True], [0, -1, -1, 0]),
+        (0, [False, True, False, False], [-1, 1, -1, -1]),
+        (1, [True, False, False, True], [0, -1, -1, 0]),
     ):
         out = classify(double_well, ends, np.full(4, start), minima, below)
         assert out.escaped.tolist() == escaped
         assert out.arrived.tolist() == arrived
+        assert out.stayed.tolist() == [start == 0, start == 1, False, start == 0]
+        assert out.unsettled.tolist() == [False, False, True, False]
+        assert not out.diverged.any()
     # the segment between the minima runs over the saddle: read to within 1e-3 of it
     top = segment_maxima(double_well, minima[:1], minima[1:])
     assert float(top) == pytest.approx(bars.saddles[0, 1], abs=1e-3)
@@ -130,6 +166,7 @@ def test_the_rule_agrees_with_the_gradient_flow_on_four_wells():
         out = classify(f, ends, np.full(len(ends), k), minima, below)
         # a point that has settled below its basin's threshold is judged right
         assert np.array_equal(out.escaped[settled], truth[settled] != k)
+        assert not (out.escaped & out.unsettled).any()
         away = settled & (truth != k)
         assert np.array_equal(out.arrived[away], truth[away])
     assert settled.mean() > 0.9

@@ -4,7 +4,9 @@ The paper's v3 title calls the barcode "a topological measure of escapability". 
 reads the escape results saved next to the report's runs (``python -m core escape``, the
 Escapability page; ``core.runs.escape``), groups them by their settings, and tests, per
 setting, Spearman's rho between bar length and escape probability within each run, pooled
-over the runs with permutations within each run. The verdict is stated either way.
+over the runs with permutations within each run. The verdict is stated either way; escape
+probabilities count settled trajectories only, and a setting where most trajectories had not
+settled is called inconclusive.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from core.report.doc import Doc
 from core.runs.escape import pooled, same_settings, saved_results
 from core.runs.store import RunStore
-from core.views.escape import RULE, moved_by, verdict
+from core.views.escape import RULE, moved_by, unsettled_note, verdict
 
 TITLE = "Escapability"
 
@@ -26,7 +28,7 @@ def escapability(doc: Doc, store: RunStore, runs) -> dict[str, Any]:
     doc.p(
         "Are short bars easy for SGD to leave and long ones hard, as the paper's newest title "
         "says? From every minimum of a run, several SGD trajectories (each with its own "
-        "minibatches) are followed by a short full-batch descent, and each is judged escaped "
+        "minibatches) are followed by a full-batch descent, and each is judged escaped "
         f"or not. {RULE} Per setting, Spearman's rho between bar length (the essential bar "
         "ranks longest) and escape probability is computed within each run and pooled over "
         "runs (weighted by minima; permutations within each run)."
@@ -47,8 +49,10 @@ def escapability(doc: Doc, store: RunStore, runs) -> dict[str, Any]:
     for results in by.values():
         corr = pooled(results)
         words = moved_by(results[0]).rsplit(", seed", 1)[0]
+        words += f", {results[0].settings['descent_steps']} descent steps"
         out["settings"].append((words, corr))
-        out["claims"].append(f"{TITLE} (SGD {words}, {len(results)} runs): {verdict(corr)}")
+        said = unsettled_note(results) or verdict(corr)
+        out["claims"].append(f"{TITLE} (SGD {words}, {len(results)} runs): {said}")
         rows += [
             {
                 "setting": words,
@@ -56,12 +60,18 @@ def escapability(doc: Doc, store: RunStore, runs) -> dict[str, Any]:
                 "seed": res.settings["seed"],
                 "minima": len(res.escaped),
                 "escaped": int(res.escaped.sum()),
-                "of": res.repeats * len(res.escaped),
+                "settled": int(res.settled.sum()),
+                "unsettled": int(res.unsettled.sum()),
+                "diverged": int(res.diverged.sum()),
                 "Spearman rho": res.correlation.rho,
                 "p (perm.)": res.correlation.p,
             }
             for res in results
         ]
-    doc.table(rows, "Per run and setting: escapes and the within-run correlation.")
+    doc.table(
+        rows,
+        "Per run and setting: escapes of the settled trajectories (the escape probability's "
+        "denominator), the unsettled and diverged ones apart, and the within-run correlation.",
+    )
     doc.bullets(out["claims"])
     return out
