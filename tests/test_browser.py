@@ -193,7 +193,17 @@ def test_every_page_renders_and_the_selection_follows_a_click(server, browser, t
         ctx.close()
 
 
-NAVIGATION = ["Home", "Run", "Barcode", "Landscape", "Generalization", "Compare", "Learn"]
+NAVIGATION = [
+    "Home",
+    "Run",
+    "Barcode",
+    "Landscape",
+    "Generalization",
+    "Compare",
+    "Escapability",
+    "Sweeps",
+    "Learn",
+]
 
 
 @pytest.mark.timeout(300, func_only=True)
