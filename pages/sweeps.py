@@ -1,15 +1,21 @@
-"""Sweeps: start a preset grid of runs in the background, follow every sweep in the store, and
-watch its TO-score curves fill in as its runs finish."""
+"""Sweeps: start a preset or a width x depth x seed grid of runs in the background, follow
+every sweep in the store, watch its TO-score curves fill in as its runs finish, and read the
+report's verdicts on its finished runs."""
 
 import streamlit as st
 
+from core.report.document import verdict_markdown
+from core.runs.config import ARCHITECTURES, DATASETS
 from core.runs.presets import PRESETS, estimate_cost, get_preset
 from core.runs.store import RunStore
-from core.runs.sweep import EXECUTORS, SweepRecord, list_sweeps, sweep_configs
+from core.runs.sweep import EXECUTORS, SweepRecord, SweepSpec, list_sweeps, sweep_configs
 from core.views.dashboard import TO_SCORE_WORDS, check_runnable, sweep_rows
 from core.views.plots import to_score_figure
 from core.views.progress import estimate_words, job_seconds_left
 from core.views.sweeps import (
+    GRID_BASE,
+    grid_name,
+    grid_spec,
     preset_label,
     run_states,
     store_stages,
@@ -42,19 +48,68 @@ def runs_left_seconds(name: str) -> tuple[float | None, int]:
     return sweep_seconds_left(configs, states, rates(configs[0])), len(configs) - len(states)
 
 
-def start(name: str, executor: str) -> None:
-    """Check each dataset of the preset can load here (one st.error if not), then start."""
-    preset = get_preset(name)
-    firsts = {c.data.name: c for c in reversed(sweep_configs(preset.specs))}
+def start(specs: tuple[SweepSpec, ...], name: str, what: str, executor: str) -> None:
+    """Check each dataset of the sweep can load here (one st.error naming ``what`` if not),
+    then start it as a background job."""
+    firsts = {c.data.name: c for c in reversed(sweep_configs(specs))}
     for config in firsts.values():
         try:
             check_runnable(config)
         except ValueError as exc:
-            st.error(f"Cannot run the preset {name}: {exc}")
+            st.error(f"Cannot run {what}: {exc}")
             return
-    job = jobs().start_sweep(preset.specs, store(), name=name, executor=executor)
+    job = jobs().start_sweep(specs, store(), name=name, executor=executor)
     st.session_state["sweep_job"], st.session_state["sweep"] = job.key, job.state().target
     st.rerun()
+
+
+def preset_form(executor: str) -> None:
+    names = list(PRESETS)
+    name = st.selectbox(
+        "Preset", names, index=names.index("tiny"), key="sweep_preset", format_func=preset_label
+    )
+    cost = preset_cost(name)
+    left, todo = runs_left_seconds(name)
+    lo, hi = cost["parameters"]
+    st.markdown(
+        f"**{cost['runs']} runs**, {lo:,} to {hi:,} parameters per network. Cost model: "
+        f"{cost['PFLOP']:.3g} PFLOP, about {cost['GPU minutes']} GPU minutes at 10 TFLOP/s. "
+        + (
+            f"On this machine, {todo} runs are not in the store yet: "
+            f"{estimate_words(left, rates(get_preset(name).first))} one after another."
+            if todo
+            else "Every run is in the store already."
+        )
+    )
+    if get_preset(name).device == "gpu":
+        st.caption("This preset is meant for a GPU and the paper's datasets (torchvision files).")
+    if st.button("Start sweep", type="primary", key="start_sweep"):
+        start(get_preset(name).specs, name, f"the preset {name}", executor)
+
+
+def grid_form(executor: str) -> None:
+    b = GRID_BASE
+    st.caption(
+        "Every combination of the widths, depths and seeds (comma-separated) for one dataset "
+        f"and architecture; the other settings are the tiny preset's ({b.data.n_train} "
+        f"training examples, {b.train.minima} minima, {b.train.steps} training steps, "
+        f"{b.paths.steps} path steps). For other settings use `python -m core sweep`."
+    )
+    with st.form("sweep_grid"):
+        c = st.columns(5)
+        dataset = c[0].selectbox("Dataset", DATASETS, index=DATASETS.index(b.data.name))
+        arch = c[1].selectbox("Architecture", ARCHITECTURES, index=ARCHITECTURES.index("mlp"))
+        widths = c[2].text_input("Widths", "4, 8", key="grid_widths")
+        depths = c[3].text_input("Depths", "1, 2", key="grid_depths")
+        seeds = c[4].text_input("Seeds", "0", key="grid_seeds")
+        submitted = st.form_submit_button("Start grid", type="primary")
+    if submitted:
+        try:
+            spec = grid_spec(dataset, arch, widths, depths, seeds)
+        except ValueError as exc:
+            st.error(f"Cannot start this grid: {exc}")
+            return
+        start((spec,), grid_name(spec), "this grid", executor)
 
 
 st.title("Sweeps")
@@ -66,25 +121,6 @@ st.markdown(
 )
 
 st.subheader("Start a sweep")
-names = list(PRESETS)
-name = st.selectbox(
-    "Preset", names, index=names.index("tiny"), key="sweep_preset", format_func=preset_label
-)
-cost = preset_cost(name)
-left, todo = runs_left_seconds(name)
-lo, hi = cost["parameters"]
-st.markdown(
-    f"**{cost['runs']} runs**, {lo:,} to {hi:,} parameters per network. Cost model: "
-    f"{cost['PFLOP']:.3g} PFLOP, about {cost['GPU minutes']} GPU minutes at 10 TFLOP/s. "
-    + (
-        f"On this machine, {todo} runs are not in the store yet: "
-        f"{estimate_words(left, rates(get_preset(name).first))} one after another."
-        if todo
-        else "Every run is in the store already."
-    )
-)
-if get_preset(name).device == "gpu":
-    st.caption("This preset is meant for a GPU and the paper's datasets (torchvision files).")
 executor = st.radio(
     "Executor",
     EXECUTORS,
@@ -92,8 +128,11 @@ executor = st.radio(
     key="sweep_executor",
     format_func=EXECUTOR_WORDS.get,
 )
-if st.button("Start sweep", type="primary", key="start_sweep"):
-    start(name, executor)
+preset_tab, grid_tab = st.tabs(["A preset", "A width x depth x seed grid"])
+with preset_tab:
+    preset_form(executor)
+with grid_tab:
+    grid_form(executor)
 if "sweep_job" in st.session_state:
     show_job(st.session_state["sweep_job"])
 
@@ -153,6 +192,29 @@ def sweeps_view(ticking: bool) -> None:
             st.session_state["sweep_job"] = job.key
             st.rerun()
     curves_of(rec, s)
+    verdicts_of(rec, [r for r, state in states.items() if state == "finished"])
+
+
+@st.cache_data(ttl=60, show_spinner="Computing the report's verdicts...")
+def report_verdicts(root: str, sweep_id: str, finished: tuple[str, ...]) -> str:
+    """The report's verdicts (cached per sweep and set of finished runs, for a minute so
+    escape results saved meanwhile show up)."""
+    return verdict_markdown(RunStore(root), sweep_id)
+
+
+def verdicts_of(rec: SweepRecord, finished: list[str]) -> None:
+    """The verdict sentences ``python -m core report`` writes for this sweep, from its
+    finished runs."""
+    st.subheader("Report verdicts")
+    if not finished:
+        st.info("The report's verdicts show here once a run of this sweep has finished.")
+        return
+    st.caption(
+        f"What `python -m core report {rec.sweep_id}` says in its Summary and Escapability "
+        f"sections, from the {len(finished)} finished runs of this sweep (the report's own "
+        "functions; its uncertainty section and figures are left out here)."
+    )
+    st.markdown(report_verdicts(runs_dir(), rec.sweep_id, tuple(sorted(finished))))
 
 
 def curves_of(rec: SweepRecord, s: RunStore) -> None:

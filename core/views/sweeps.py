@@ -2,7 +2,9 @@
 
 Everything is read from the run store (the sweep file's run ids, each run's last finished
 stage), so a sweep started from the CLI shows as well as one started from a page; the only
-outside fact is which runs are being computed right now. Nothing here imports streamlit.
+outside fact is which runs are being computed right now. ``grid_spec`` turns the page's grid
+inputs into a ``SweepSpec`` (a sweep's report verdicts come from ``core.report``, which sits
+above this layer). Nothing here imports streamlit.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.runs.config import RunConfig
-from core.runs.presets import PRESETS
+from core.runs.presets import PRESETS, get_preset
 from core.runs.store import RunInfo, RunStore
-from core.runs.sweep import SweepRecord, SweepSpec, expand
+from core.runs.sweep import SweepRecord, SweepSpec, expand, parse_list
 from core.views.dashboard import sweep_rows, to_score_series
 from core.views.progress import Rates, run_seconds, stage_costs
 
@@ -23,6 +25,37 @@ from core.views.progress import Rates, run_seconds, stage_costs
 def preset_label(name: str) -> str:
     """How pickers name a preset (a module function: a widget's format_func must pickle)."""
     return f"{name}: {PRESETS[name].description}"
+
+
+GRID_BASE = get_preset("tiny").specs[0].base  # a grid's settings besides its axes: seconds a run
+
+
+def grid_spec(
+    dataset: str,
+    arch: str,
+    widths: str,
+    depths: str,
+    seeds: str,
+    base: RunConfig = GRID_BASE,
+) -> SweepSpec:
+    """The grid every (width, depth, seed) of the comma-separated ``widths``, ``depths`` and
+    ``seeds`` spans for one ``dataset`` and ``arch``, the rest from ``base``; ValueError
+    naming the bad value (``"widths='4, x': 'x' is not a valid int"``)."""
+    axes = {
+        name: parse_list(text, int, name)
+        for name, text in (("widths", widths), ("depths", depths), ("seeds", seeds))
+    }
+    return SweepSpec(base=base, datasets=(dataset,), archs=(arch,), **axes)
+
+
+def grid_name(spec: SweepSpec) -> str:
+    """``grid digits mlp w4,8 d1,2 s0``: a grid sweep's name in the store."""
+
+    def join(v) -> str:
+        return ",".join(map(str, v))
+
+    data, arch = spec.datasets[0], spec.archs[0]
+    return f"grid {data} {arch} w{join(spec.widths)} d{join(spec.depths)} s{join(spec.seeds)}"
 
 
 @dataclass(frozen=True)
