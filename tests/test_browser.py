@@ -1,8 +1,10 @@
 """The dashboard in a real browser: `streamlit run` headless, every page in headless Chromium.
 
-Opens each page, waits for its charts, checks that no exception or error box is shown, clicks
-a bar of the barcode and sees the selected minimum move, downloads one exported PNG, and saves
-a screenshot of each page under tests/screenshots/. Uses the machine's Chromium
+Opens every page of the navigation at 1280x720, waits for its charts, checks that no exception,
+error box or traceback text is shown, clicks a bar of the barcode and sees the selected minimum
+move, downloads one exported PNG, presses the Learn figure's Play and sees the level move, times
+one step of the Learn page's event stepper (printed), and saves a screenshot of each page
+under tests/screenshots/. Uses the machine's Chromium
 (/usr/bin/chromium) through Playwright; nothing is downloaded. Skipped where that Chromium is
 absent (outside CI; ``.ci/run`` installs it).
 """
@@ -36,7 +38,9 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# url path -> (plotly charts the page shows, a text at the end of the page: it has finished)
+VIEWPORT = {"width": 1280, "height": 720}  # a laptop or a lecture hall's projector
+# url path -> (plotly charts the page shows, or None where that depends on what other tests
+# saved in the shared store; a text at the end of the page: it has finished)
 PAGES = {
     "": (2, "Download table (CSV)"),
     "run": (0, "Start run"),
@@ -44,6 +48,8 @@ PAGES = {
     "landscape": (3, "Magenta lines"),
     "generalization": (1, "Download table (CSV)"),
     "compare": (2, "hatched bars"),
+    "escape": (None, re.compile("Nothing computed for this run yet|Download table")),
+    "sweeps": (None, re.compile("No sweeps in|Report verdicts")),
     "learn": (2, "draws the same story as a tree"),
 }
 WAIT_MS = 90_000  # the longest wait for one page (the first toy computation takes seconds)
@@ -133,11 +139,11 @@ def browser(server):
             b.close()
 
 
-def _settle(page, n_charts: int, last_text: str) -> None:
+def _settle(page, n_charts: int | None, last_text) -> None:
     """Wait until the page shows its last element and its charts."""
     page.get_by_text(last_text).first.wait_for(state="attached", timeout=WAIT_MS)
     page.wait_for_function(
-        f"document.querySelectorAll('.js-plotly-plot').length >= {n_charts}", timeout=WAIT_MS
+        f"document.querySelectorAll('.js-plotly-plot').length >= {n_charts or 0}", timeout=WAIT_MS
     )
     page.wait_for_timeout(1000)  # let the last charts draw
 
@@ -146,12 +152,23 @@ def _no_errors(page, name: str) -> None:
     for sel in ('[data-testid="stException"]', '[data-testid="stAlertContentError"]'):
         n = page.locator(sel).count()
         assert n == 0, f"page {name!r}: {n} {sel}: {page.locator(sel).first.inner_text()}"
+    body = page.locator("body").inner_text()
+    for words in ("Traceback", "Error:", "Exception:"):
+        assert words not in body, f"page {name!r} shows {words!r}: {body[-2000:]}"
+
+
+# the Learn figure's level: the active step of its slider (plotly keeps it in the layout)
+FLOOD_LEVEL = """() => {
+    const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .find(g => g.layout && g.layout.sliders && g.layout.sliders.length);
+    return gd ? gd.layout.sliders[0].active : null;
+}"""
 
 
 @pytest.mark.timeout(300, func_only=True)
 def test_every_page_renders_and_the_selection_follows_a_click(server, browser, tiny_runs):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    ctx = browser.new_context(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
+    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = ctx.new_page()
     try:
         for path, (n_charts, last_text) in PAGES.items():
@@ -159,7 +176,8 @@ def test_every_page_renders_and_the_selection_follows_a_click(server, browser, t
             page.goto(f"{server}/{path}", timeout=WAIT_MS)
             _settle(page, n_charts, last_text)
             _no_errors(page, name)
-            assert page.locator(".js-plotly-plot").count() == n_charts, name
+            if n_charts is not None:
+                assert page.locator(".js-plotly-plot").count() == n_charts, name
             page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
         # linked selection: click a finite bar of the barcode, the selected minimum moves
@@ -169,6 +187,7 @@ def test_every_page_renders_and_the_selection_follows_a_click(server, browser, t
         before = selected.search(page.locator("body").inner_text()).group(1)
         assert before == "0"  # the global minimum, whose bar is essential
         finite = page.locator(".js-plotly-plot").first.locator(".barlayer .trace").first
+        finite.locator(".point path").first.scroll_into_view_if_needed()
         box = finite.locator(".point path").first.bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         page.mouse.move(x, y)  # plotly selects the hovered point on click
@@ -191,6 +210,44 @@ def test_every_page_renders_and_the_selection_follows_a_click(server, browser, t
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     finally:
         ctx.close()
+
+
+@pytest.mark.timeout(300, func_only=True)
+def test_learn_plays_and_steps(server, browser):
+    """Learn's Play moves the figure's level in the browser; one step of the event stepper
+    (a server round trip of the fragment) is timed and printed, not asserted."""
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(f"{server}/learn", timeout=WAIT_MS)
+        _settle(page, *PAGES["learn"])
+        before = page.evaluate(FLOOD_LEVEL)
+        assert before is not None, "no figure with a level slider on the Learn page"
+        play = page.locator(".updatemenu-button").filter(has_text="Play").first
+        play.scroll_into_view_if_needed()
+        play.click()
+        page.wait_for_function(f"() => ({FLOOD_LEVEL})() !== {before}", timeout=WAIT_MS)
+        assert page.evaluate(FLOOD_LEVEL) != before
+        pause = page.locator(".updatemenu-button").filter(has_text="Pause").first
+        pause.click()
+        _no_errors(page, "learn after Play")
+
+        # one step of the event stepper: press the next-event button, wait for its sentence
+        said = re.compile(r"^level -?[0-9.e+-]+: ")
+        sentence = page.locator('[data-testid="stMarkdown"] strong').filter(has_text=said).first
+        old = sentence.inner_text()
+        step = page.get_by_role("button", name="▶", exact=True).first
+        step.scroll_into_view_if_needed()
+        t0 = time.perf_counter()
+        step.click()
+        page.wait_for_function(
+            "old => !document.body.innerText.includes(old)", arg=old, timeout=WAIT_MS
+        )
+        seconds = time.perf_counter() - t0
+        print(f"\nLearn: one event step in the browser took {seconds:.3f} s")
+        assert sentence.inner_text() != old
+        _no_errors(page, "learn after a step")
+    finally:
+        page.close()
 
 
 NAVIGATION = [
