@@ -324,11 +324,13 @@ def connect(
             flat = est <= high[rows] + np.maximum(rounding[rows], opts.saddle_tol)
             if flat.any():  # a sampled maximum can read low: the final saddle must agree
                 cand = np.flatnonzero(flat)
-                pts, _ = refine_peaks(objective, [xa[j] for j in cand], opts.check_density)
-                fine, _ = final_saddles(objective, pts, opts)
+                pts, after = refine_peaks(objective, [xa[j] for j in cand], opts.check_density)
+                fine, dens = final_saddles(objective, pts, opts)
                 late = fine > high[rows[cand]] + np.maximum(rounding[rows[cand]], opts.saddle_tol)
                 flat[cand[late]] = False
                 est[cand[late]] = fine[late]  # a peak between nodes: the chains grow
+                for k in np.flatnonzero(~late):  # retiring now: ``finish`` need not redo these
+                    run.finals[int(rows[cand[k]])] = (pts[k], fine[k], dens[k], after[k])
             if flat.any():
                 run.retire(objective, rows, xa, flat, "no barrier", opts, est)
                 xa, ends_a, rows, opt = _keep(~flat, xa, ends_a, rows, opt)
@@ -353,18 +355,25 @@ def connect(
         climb=run.climb,
     )
     if final:
-        finish(objective, minima, paths, np.arange(e), opts)
+        finish(objective, minima, paths, np.arange(e), opts, known=run.finals)
     return paths
 
 
 def finish(
-    objective: Objective, minima: Tensor, paths: Paths, idx: np.ndarray, opts: PathOptions
+    objective: Objective,
+    minima: Tensor,
+    paths: Paths,
+    idx: np.ndarray,
+    opts: PathOptions,
+    known: dict[int, tuple] | None = None,
 ) -> np.ndarray:
     """Final honest saddles of paths ``idx``, in place: a node on each path's peak
     (``refine_peaks``), then dense until stable on the full objective (``final_saddles``),
     and never above the straight segment's, whose path replaces the optimised one where it is
     lower (for a converged path: by more than ``saddle_tol``). Paths already final are left
-    alone. Returns the (len(idx),) final saddles.
+    alone. Returns the (len(idx),) final saddles. ``known``: path -> (refined points, final
+    saddle, density, inserted-after node) already computed from its stored points (``connect``
+    has them for the pairs it retired with no barrier), used instead of computing them again.
 
     ``connect(..., final=False)`` then ``finish`` of every pair computes what ``connect``
     computes, to the bit: every point's value is the same whichever block it comes in.
@@ -372,11 +381,10 @@ def finish(
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     todo = idx[paths.densities[idx] < opts.final_density]
     if todo.size:
-        pts, after = refine_peaks(objective, [paths.points[i] for i in todo], opts.check_density)
+        pts, saddles, dens, after = _finals(objective, paths, todo, opts, known or {})
         if paths.climb is not None:  # a node inserted before the climbing node shifts it
             shift = (after >= 0) & (paths.climb[todo] > after)
             paths.climb[todo[shift]] += 1
-        saddles, dens = final_saddles(objective, pts, opts)
         # the straight segment's sampled maximum is a lower bound of its maximum: where it is
         # above the path's final saddle already, the segment cannot win and keeps it
         near = np.flatnonzero(paths.straight[todo] <= saddles)  # NaN (no straight): never
@@ -399,6 +407,24 @@ def finish(
     return paths.saddles[idx]
 
 
+def _finals(objective, paths: Paths, todo: np.ndarray, opts: PathOptions, known: dict):
+    """Refined points, final saddles, densities and inserted-after nodes of paths ``todo``:
+    from ``known`` where given, the others computed in one batch."""
+    new = [int(i) for i in todo if int(i) not in known]
+    got = dict(known)
+    if new:
+        pts, after = refine_peaks(objective, [paths.points[i] for i in new], opts.check_density)
+        saddles, dens = final_saddles(objective, pts, opts)
+        got |= {i: v for i, v in zip(new, zip(pts, saddles, dens, after), strict=True)}
+    rows = [got[int(i)] for i in todo]
+    return (
+        [r[0] for r in rows],
+        np.array([r[1] for r in rows], dtype=np.float64),
+        np.array([r[2] for r in rows], dtype=np.int64),
+        np.array([r[3] for r in rows], dtype=np.int64),
+    )
+
+
 class _Run:
     """What ``connect`` keeps per pair while the chains relax: best path and its dense
     maximum, status, forces, steps, and the history of best estimates."""
@@ -414,6 +440,7 @@ class _Run:
         self.climb = np.full(e, -1, dtype=np.int64)
         self.hist_steps: list[int] = [0]
         self.hist: list[np.ndarray] = []
+        self.finals: dict[int, tuple] = {}  # pair -> what ``finish`` computes, where known
 
     def judge(self, rows, fperp, force, climb, peak, opts) -> np.ndarray:
         """Record the forces of a full-objective step; (A,) bool: converged by force. A chain
