@@ -415,7 +415,7 @@ def _finals(objective, paths: Paths, todo: np.ndarray, opts: PathOptions, known:
     if new:
         pts, after = refine_peaks(objective, [paths.points[i] for i in new], opts.check_density)
         saddles, dens = final_saddles(objective, pts, opts)
-        got |= {i: v for i, v in zip(new, zip(pts, saddles, dens, after), strict=True)}
+        got |= {i: v for i, v in zip(new, zip(pts, saddles, dens, after, strict=True), strict=True)}
     rows = [got[int(i)] for i in todo]
     return (
         [r[0] for r in rows],
