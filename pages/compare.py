@@ -9,8 +9,8 @@ from core.views.dashboard import (
     stopping_warning,
     sweep_rows,
 )
-from core.views.plots import barcodes_overlay_figure, to_score_figure
-from core.views.sweeps import rows_curves
+from core.views.plots import barcodes_overlay_figure
+from core.views.sweeps import curves_figure, rows_curves
 from pages._common import chart, export_table, load, saved_runs, through_app
 
 through_app()
@@ -78,18 +78,7 @@ for col, by, word in ((left, "width", "hidden width"), (right, "depth", "depth (
             )
             continue
         chart(
-            to_score_figure(
-                curves.xs,
-                curves.means,
-                curves.los,
-                curves.his,
-                x_label=word,
-                y_label=y_label,
-                series_labels=curves.labels,
-                colors=curves.colors,
-                dashed=curves.aligned,
-                log_x=by == "width" and curves.xs[-1] >= 4 * curves.xs[0] > 0,
-            ),
+            curves_figure(curves, word, y_label),
             f"to_score_{by}",
             export_name=f"to-score-vs-{by}",
         )

@@ -10,10 +10,10 @@ from core.runs.presets import PRESETS, estimate_cost, get_preset
 from core.runs.store import RunStore
 from core.runs.sweep import EXECUTORS, SweepRecord, SweepSpec, list_sweeps, sweep_configs
 from core.views.dashboard import TO_SCORE_WORDS, check_runnable, sweep_rows
-from core.views.plots import to_score_figure
 from core.views.progress import estimate_words, job_seconds_left
 from core.views.sweeps import (
     GRID_BASE,
+    curves_figure,
     grid_name,
     grid_spec,
     preset_label,
@@ -242,17 +242,7 @@ def curves_of(rec: SweepRecord, s: RunStore) -> None:
             elif curves.n_runs == 0:
                 st.info(f"No run of the {by} series has finished yet.")
             else:
-                fig = to_score_figure(
-                    curves.xs,
-                    curves.means,
-                    curves.los,
-                    curves.his,
-                    x_label=word,
-                    y_label=y_label,
-                    series_labels=curves.labels,
-                    colors=curves.colors,
-                    dashed=curves.aligned,
-                )
+                fig = curves_figure(curves, word, y_label)
                 chart(fig, f"sweep_{by}", export_name=f"sweep-{rec.sweep_id}-{by}")
     rows = sweep_rows([infos[r] for r in rec.run_ids if r in infos])
     if rows:

@@ -19,6 +19,7 @@ from core.runs.presets import PRESETS, get_preset
 from core.runs.store import RunInfo, RunStore
 from core.runs.sweep import SweepRecord, SweepSpec, expand, parse_list
 from core.views.dashboard import sweep_rows, to_score_series
+from core.views.plots import to_score_figure
 from core.views.progress import Rates, run_seconds, stage_costs
 
 
@@ -165,6 +166,24 @@ class Curves:
 
 
 ALIGNED_LABEL = "aligned (modulo permutations)"
+
+
+def curves_figure(curves: Curves, x_label: str, y_label: str):
+    """The TO-score curves as a figure: one colour per grid, its aligned series dashed; a
+    log width axis where the widths span a factor of 4 or more."""
+    xs = curves.xs
+    return to_score_figure(
+        xs,
+        curves.means,
+        curves.los,
+        curves.his,
+        x_label=x_label,
+        y_label=y_label,
+        series_labels=curves.labels,
+        colors=curves.colors,
+        dashed=curves.aligned,
+        log_x=curves.by == "width" and len(xs) > 1 and xs[-1] >= 4 * xs[0] > 0,
+    )
 
 
 def _on_grid(rows, by: str, kind: str, xs: list[int], aligned: bool) -> np.ndarray | None:
