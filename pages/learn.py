@@ -21,8 +21,10 @@ from core.views.learn import (
     toy_flood,
     toy_view,
 )
+from core.views.particles import NOISES, REPEATS, throw_particles
 from core.views.plots import barcode_figure, merge_tree_figure
 from core.views.plots.flood import SpecFigure, at_frame, flood_figure
+from core.views.plots.particles import escape_bars_figure, escape_words, particles_figure
 from core.views.plots.pools import color_of, surface_pools_figure
 from pages._common import chart, through_app
 
@@ -188,6 +190,47 @@ def engine_section(name: str) -> None:
         )
 
 
+@st.cache_resource(max_entries=32, show_spinner="Throwing noisy particles (once per noise)...")
+def particles(name: str, noise: float):
+    return throw_particles(name, flood(name), noise)
+
+
+@st.fragment
+def particles_section(name: str) -> None:
+    """Noisy particles from every minimum: escape counts beside the bars, and end points."""
+    st.subheader("Noisy particles")
+    st.markdown(
+        f"Drop {REPEATS} particles into each minimum and shake them: noisy gradient steps "
+        "(Langevin dynamics, noise of the chosen scale), then plain descent until they come to "
+        "rest. A particle **escaped** when it rests outside its minimum's basin (the pool just "
+        "below its bar's end). A long bar should be hard to leave, a short one easy."
+    )
+    noise = st.select_slider("Noise", NOISES, value=1.0, key=f"learn_noise_{name}")
+    fl, ps = flood(name), particles(name, noise)
+    bars, ends = st.columns(2)
+    with bars:
+        chart(escape_bars_figure(fl, ps), f"learn_escapes_{name}", export_name=f"escapes-{name}")
+    with ends:
+        chart(particles_figure(fl, ps), f"learn_particles_{name}", export_name=f"ends-{name}")
+    escaped, settled, prob = ps.counts()
+    rows = [
+        {
+            "minimum": n,
+            "bar length": float(fl.deaths[k] - fl.births[k]),
+            "escaped": int(escaped[k]),
+            "settled": int(settled[k]),
+            "escape probability": float(prob[k]),
+            "in words": escape_words(int(escaped[k]), int(settled[k]), float(prob[k])),
+        }
+        for k, n in enumerate(fl.names)
+    ]
+    st.dataframe(rows, hide_index=True)
+    st.caption(
+        "Escape probability = escaped / settled: particles still coming down after the "
+        "descent are left out. Crosses in the right figure are escapes, dots stays."
+    )
+
+
 def own_wells() -> tuple:
     """Sidebar controls for your own landscape's wells: how many, where, how deep."""
     with st.sidebar:
@@ -252,4 +295,5 @@ with st.expander("How to read this page", expanded=False):
         "the level until its pool merges.\n\n" + about
     )
 if surface:
+    particles_section(name)
     engine_section(name)

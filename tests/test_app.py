@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.engine.escape import toy_escape
 from core.runs.config import RunConfig, fields_of
 from core.runs.files import read_json, write_json
 from core.runs.jobs import Job, registry
@@ -29,6 +30,7 @@ from core.views.dashboard import (
     to_score_series,
 )
 from core.views.learn import alive_bars, level_range, sublevel, toy_picture
+from core.views.particles import REPEATS
 from core.views.rebasin import ALIGN_HINT, rebasin_barriers
 from pages._form import key_of
 
@@ -304,10 +306,34 @@ def test_learn_steps_through_the_flood_event_by_event(runs_env):
     assert len(flood["frames"]) > 100 and flood["layout"]["sliders"][0]["active"] > 0
     at.segmented_control(key="learn_story").set_value("2. Surfaces").run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 3  # flood, merge tree, engine barcode
+    assert len(at.get("plotly_chart")) == 5  # flood, merge tree, escapes, particles, engine
     assert "barcodes **match**" in text(at)
     at.toggle(key="learn_3d_wells").set_value(True).run()
-    assert len(at.get("plotly_chart")) == 4  # the 3-D view only when asked for
+    assert len(at.get("plotly_chart")) == 6  # the 3-D view only when asked for
+
+
+def test_learn_noisy_particles_count_toy_escapes(runs_env):
+    def counts(at) -> list[tuple[str, int, int]]:
+        table = next(d.value for d in at.dataframe if "escaped" in d.value.columns)
+        return list(zip(table["minimum"], table["escaped"], table["settled"], strict=True))
+
+    def escape(noise: float) -> list[tuple[int, int]]:
+        _, res = toy_escape("wells", noise=noise, repeats=REPEATS)
+        return sorted(zip(res.escaped.tolist(), res.settled.tolist(), strict=True))
+
+    at = open_page("learn")
+    at.segmented_control(key="learn_story").set_value("2. Surfaces").run()
+    assert not at.exception
+    assert at.select_slider(key="learn_noise_wells").value == 1.0
+    calm = counts(at)
+    assert [c[0] for c in calm] == ["A", "B", "C", "D"]
+    assert sorted(c[1:] for c in calm) == escape(1.0)
+    at.select_slider(key="learn_noise_wells").set_value(0.25).run()
+    assert not at.exception
+    still = counts(at)
+    assert still != calm
+    assert sorted(c[1:] for c in still) == escape(0.25)
+    assert sum(c[1] for c in still) < sum(c[1] for c in calm)  # less noise, fewer escapes
 
 
 def test_learn_your_own_landscape_follows_its_wells(runs_env):
