@@ -9,7 +9,7 @@ import hashlib
 
 import streamlit as st
 
-from core.engine.toy import TOYS
+from core.engine.toy import TOYS, get_toy
 from core.engine.validate import SIGNIFICANT, TOLERANCE
 from core.views.learn import (
     MAX_WELLS,
@@ -26,6 +26,8 @@ from core.views.plots import barcode_figure, merge_tree_figure
 from core.views.plots.flood import SpecFigure, at_frame, flood_figure
 from core.views.plots.particles import escape_bars_figure, escape_words, particles_figure
 from core.views.plots.pools import color_of, surface_pools_figure
+from core.views.plots.watch import watch_figure
+from core.views.watch import exact_saddle, snapshots
 from pages._common import chart, through_app
 
 through_app()
@@ -231,6 +233,48 @@ def particles_section(name: str) -> None:
     )
 
 
+@st.cache_resource(max_entries=32, show_spinner="Optimising the path (once per pair)...")
+def path_snapshots(name: str, a: int, b: int):
+    """Snapshots of the path between the flood's minima ``a`` and ``b`` (engine minima)."""
+    view = engine_view(name)
+    vertex = particles(name, NOISES[0]).vertex  # flood minimum -> engine minimum
+    thetas = view.engine.minima.thetas.double().cpu().numpy()
+    if vertex[a] < 0 or vertex[b] < 0:
+        return None
+    return snapshots(get_toy(name).fn, thetas[vertex[a]], thetas[vertex[b]])
+
+
+@st.fragment
+def watch_section(name: str) -> None:
+    """One pair's path, optimised step by step, against the exact saddle height."""
+    st.subheader("Watch the engine")
+    st.markdown(
+        "Pick two minima. The engine joins them by a chain of points and moves the chain "
+        "downhill, except its highest point, the **climbing point**, which climbs until it "
+        "sits on the saddle. Step through the chain as it was after a few steps."
+    )
+    fl = flood(name)
+    names = fl.names
+    left, right = st.columns(2)
+    a = names.index(left.selectbox("From", names, index=0, key=f"learn_watch_a_{name}"))
+    b = names.index(right.selectbox("To", names, index=1, key=f"learn_watch_b_{name}"))
+    if a == b:
+        st.info("Pick two different minima.")
+        return
+    snaps = path_snapshots(name, a, b)
+    if snaps is None:
+        st.info("The engine found no minimum here.")
+        return
+    labels = [f"cap {s.cap}" if s.cap is not None else "final" for s in snaps]
+    at = st.select_slider("Snapshot", labels, value=labels[-1], key=f"learn_snap_{name}")
+    snap, exact = snaps[labels.index(at)], exact_saddle(fl, a, b)
+    chart(watch_figure(fl, snap, exact, (names[a], names[b])), f"learn_watch_{name}")
+    st.markdown(
+        f"Saddle estimate **{snap.saddle:.6g}** after {snap.steps} steps; exact "
+        f"(grid) **{exact:.6g}**; difference {snap.saddle - exact:.2g}."
+    )
+
+
 def own_wells() -> tuple:
     """Sidebar controls for your own landscape's wells: how many, where, how deep."""
     with st.sidebar:
@@ -296,4 +340,5 @@ with st.expander("How to read this page", expanded=False):
     )
 if surface:
     particles_section(name)
+    watch_section(name)
     engine_section(name)

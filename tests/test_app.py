@@ -306,10 +306,10 @@ def test_learn_steps_through_the_flood_event_by_event(runs_env):
     assert len(flood["frames"]) > 100 and flood["layout"]["sliders"][0]["active"] > 0
     at.segmented_control(key="learn_story").set_value("2. Surfaces").run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 5  # flood, merge tree, escapes, particles, engine
+    assert len(at.get("plotly_chart")) == 6  # flood, tree, escapes, particles, path, engine
     assert "barcodes **match**" in text(at)
     at.toggle(key="learn_3d_wells").set_value(True).run()
-    assert len(at.get("plotly_chart")) == 6  # the 3-D view only when asked for
+    assert len(at.get("plotly_chart")) == 7  # the 3-D view only when asked for
 
 
 def test_learn_noisy_particles_count_toy_escapes(runs_env):
@@ -334,6 +334,11 @@ def test_learn_noisy_particles_count_toy_escapes(runs_env):
     assert still != calm
     assert sorted(c[1:] for c in still) == escape(0.25)
     assert sum(c[1] for c in still) < sum(c[1] for c in calm)  # less noise, fewer escapes
+    final = next(m.value for m in at.markdown if m.value.startswith("Saddle estimate"))
+    at.select_slider(key="learn_snap_wells").set_value("cap 1").run()
+    assert not at.exception
+    first = next(m.value for m in at.markdown if m.value.startswith("Saddle estimate"))
+    assert first != final and "after 1 steps" in first
 
 
 def test_learn_your_own_landscape_follows_its_wells(runs_env):
