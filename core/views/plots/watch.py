@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 
 from core.views.learn import Flood
 from core.views.plots.frame import COLORS, finish
+from core.views.plots.pools import contour_lines
 
 
 def watch_figure(flood: Flood, snap, exact: float, names: tuple[str, str]) -> go.Figure:
@@ -16,18 +17,7 @@ def watch_figure(flood: Flood, snap, exact: float, names: tuple[str, str]) -> go
     index), the chain's saddle estimate and the exact saddle height."""
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.1)
     fig.add_trace(
-        go.Contour(
-            x=flood.xs,
-            y=flood.ys,
-            z=flood.Z,
-            contours_coloring="lines",
-            showscale=False,
-            ncontours=20,
-            line=dict(width=1),
-            colorscale="Greys",
-            name="contours of f",
-            hoverinfo="skip",
-        ),
+        contour_lines(flood),
         row=1,
         col=1,
     )
