@@ -119,3 +119,18 @@ def test_cancel_stops_a_sweep_between_its_runs(tmp_path, hold, one_thread):
     states = run_states(rec, store_stages(store, rec.run_ids), running=())
     assert list(states.values()) == ["missing", "missing"]
     assert store.stage(rec.run_ids[0]) == "minima"  # resumable
+
+
+def test_two_runs_started_at_once_both_finish_with_the_clis_barcodes(tmp_path, one_thread):
+    """Two dashboard sessions starting different runs: two jobs side by side, each ending
+    with the barcode that ``pipeline.run`` (what the CLI calls) gives alone."""
+    other = TINY.replace(model={"width": 6})
+    jobs, store = JobRegistry(), RunStore(tmp_path / "dashboard")
+    a, b = jobs.start_run(TINY, store), jobs.start_run(other, store)
+    assert a is not b and {a.state().run_id, b.state().run_id} == {TINY.run_id, other.run_id}
+    assert a.wait(TIMEOUT).status == b.wait(TIMEOUT).status == "finished"
+    for config in (TINY, other):
+        alone = run(config, store=RunStore(tmp_path / "cli"))
+        together = read_run(store, config.run_id)
+        assert together.barcode == alone.barcode
+        np.testing.assert_array_equal(together.paths.saddles, alone.paths.saddles)
