@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from core.runs.escape import DEFAULTS, DESCENT_STEPS, check_settings, escape_saved
 from core.views.escape import format_escape, sweep_rows
 
@@ -88,9 +90,11 @@ def cmd_escape(a, store) -> int:
         print("learning-rate sweep:")
         print("  lr        escaped/settled  unsettled  diverged  Spearman rho  p (perm.)")
         for r in sweep_rows(results):
+            rho, p = r["Spearman rho"], r["p (perm.)"]
+            rho_p = f"{rho:+12.2f}  {p:.3g}" if np.isfinite(rho) else f"{'undefined':>12}  -"
             print(
                 f"  {r['lr']:<8g}  {r['escaped']:7d}/{r['settled']:<7d}  {r['unsettled']:9d}"
-                f"  {r['diverged']:8d}  {r['Spearman rho']:+12.2f}  {r['p (perm.)']:.3g}"
+                f"  {r['diverged']:8d}  {rho_p}"
             )
     return 0
 
