@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import threading
 
 import torch
 import torch.nn.functional as F
@@ -424,19 +425,24 @@ def reset_parameters(model: nn.Module) -> None:
             reset()
 
 
+# reset_parameters draws from the process's global RNG: runs in threads of one process (the
+# dashboard's background jobs) would interleave their draws without this lock
+_GLOBAL_RNG = threading.Lock()
+
+
 def init_thetas(model: nn.Module, m: int, seed: int) -> Tensor:
     """M independent default initializations of ``model`` as (M, P) float32 on the CPU.
 
     Model i is initialized under its own seed (drawn from ``torch.Generator().manual_seed(seed)``)
     inside ``torch.random.fork_rng``, so the result depends on ``seed`` only and the global RNG
-    state is left as it was. The first k rows do not depend on M.
+    state is left as it was (threads take turns). The first k rows do not depend on M.
     """
     if not _is_positive_int(m):
         raise ValueError(f"M must be a positive int, got {m!r}")
     seeds = torch.randint(0, 2**62, (m,), generator=torch.Generator().manual_seed(seed))
     fresh = copy.deepcopy(model).cpu()
     rows = []
-    with torch.random.fork_rng(devices=[]):
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):  # one thread at a time seeds it
         for s in seeds.tolist():
             torch.random.default_generator.manual_seed(s)
             reset_parameters(fresh)

