@@ -1,12 +1,12 @@
 """What every page shares: the run store, cached loading, the run picker, the linked
 selection of a minimum, export buttons and running a config with progress.
 
-Session state holds ids and selections only:
+Each browser tab's st.session_state holds ids and selections only:
 
 - ``run_id``: the current run (12 hex digits), picked in the sidebar.
 - ``minimum``: the selected minimum (an int index into the run's minima), linked across views.
 - ``pending_run``: the id of the last run started from the dashboard (pages/_running.py).
-- ``job``, ``sweep_job``: the key of the run or sweep job this session started or followed
+- ``job``, ``sweep_job``: the key of the run or sweep job this browser tab started or followed
   (``core.runs.jobs``; the job itself belongs to the server process).
 - ``sweep``: the sweep shown on the Sweeps page.
 """
@@ -163,7 +163,7 @@ def sidebar() -> None:
 
 
 def jobs() -> JobRegistry:
-    """The server's jobs (process-wide: every session sees the same ones)."""
+    """The server's jobs (process-wide: every browser tab sees the same ones)."""
     return registry()
 
 

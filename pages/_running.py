@@ -2,7 +2,7 @@
 cancel, resume, and opening the result.
 
 A job belongs to the server process, not to the script run that started it: a click, another
-page or a closed tab does not stop it. The session keeps only the job's key
+page or a closed tab does not stop it. The browser tab keeps only the job's key
 (``st.session_state["job"]`` for a run, ``["sweep_job"]`` for a sweep); every rerun draws the
 job's progress again, refreshed by a fragment every ``REFRESH`` seconds while it runs.
 """
@@ -71,7 +71,7 @@ def short_estimate(config: RunConfig) -> str:
 
 def start_run(config: RunConfig) -> Job | None:
     """Check ``config`` (one ``st.error`` if it cannot run here), start (or re-attach to) its
-    job and make it this session's; None when it cannot run."""
+    job and make it this browser tab's; None when it cannot run."""
     try:
         prepared = check_runnable(config)
     except ValueError as exc:

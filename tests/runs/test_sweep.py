@@ -118,7 +118,7 @@ def test_parse_list():
 
 @pytest.fixture
 def store(tiny_runs, tmp_path):
-    """A copy of the session's tiny run store (widths 4 and 8 at seed 0, finished)."""
+    """A copy of the test run's tiny run store (widths 4 and 8 at seed 0, finished)."""
     shutil.copytree(tiny_runs.root, tmp_path / "runs")
     return RunStore(tmp_path / "runs")
 
