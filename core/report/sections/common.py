@@ -7,6 +7,7 @@ import numpy as np
 
 from core.report import numbers as R
 from core.report.doc import ALPHA
+from core.views import plots
 
 ONE = "one basin (all bars <= tol)"
 
@@ -43,3 +44,30 @@ def trend_kind(res) -> str:
     if res.spearman_p_perm >= ALPHA:
         return "flat"
     return "down" if res.spearman < 0 else "up"
+
+
+def series_figure(series, by: str, labels=None, colors=None, dashed=None):
+    """TO-score (sum) vs ``by`` of report series (``numbers.Series``), on the union of their
+    x values (NaN where a series has none): a line per series with its min..max band."""
+    xs = sorted({x for s in series for x in s.xs})
+
+    def on_grid(s, a) -> list[float]:
+        m = dict(zip(s.xs, a, strict=True))
+        return [m.get(x, np.nan) for x in xs]
+
+    fig = plots.to_score_figure(
+        xs,
+        [on_grid(s, s.means) for s in series],
+        [on_grid(s, s.los) for s in series],
+        [on_grid(s, s.his) for s in series],
+        x_label=by,
+        series_labels=labels or [s.label for s in series],
+        y_label="TO-score (sum; loss units)",
+        log_x=by == "width",
+        band_label="min..max over seeds",
+        colors=colors,
+        dashed=dashed,
+    )
+    if by == "depth":
+        fig.update_xaxes(dtick=1)
+    return fig

@@ -10,33 +10,15 @@ import numpy as np
 
 from core.report import numbers as R
 from core.report.doc import ALPHA, Doc, corr_row, fmt, verdict
-from core.report.sections.common import conv_trend, tol_of
+from core.report.sections.common import conv_trend, series_figure, tol_of
 from core.views import plots
 
 
 def _series_figure(series: Sequence[R.Series], by: str, name: str, doc: Doc, which: str) -> None:
-    xs = sorted({x for s in series for x in s.xs})
-
-    def on_grid(s, a):
-        m = dict(zip(s.xs, a, strict=True))
-        return [m.get(x, np.nan) for x in xs]
-
-    fig = plots.to_score_figure(
-        xs,
-        [on_grid(s, s.means) for s in series],
-        [on_grid(s, s.los) for s in series],
-        [on_grid(s, s.his) for s in series],
-        x_label=by,
-        series_labels=[s.label for s in series],
-        y_label="TO-score (sum; loss units)",
-        log_x=by == "width",
-        band_label="min..max over seeds",
-    )
+    fig = series_figure(series, by)
     lows = np.array([x for s in series for x in s.los], dtype=float)
     if lows.size and np.all(lows > 0):  # log scale where every value can be drawn on it
         fig.update_yaxes(type="log")
-    if by == "depth":
-        fig.update_xaxes(dtick=1)
     doc.figure(
         name, fig, f"TO-score (sum) vs {by}: mean over seeds (line) and min..max (band), {which}."
     )

@@ -17,8 +17,7 @@ import numpy as np
 
 from core.report import numbers as R
 from core.report.doc import Doc, verdict
-from core.report.sections.common import trend_kind
-from core.views import plots
+from core.report.sections.common import series_figure, trend_kind
 from core.views.rebasin import rebasin_barriers
 
 TITLE = "Observation 1 modulo symmetry"
@@ -104,28 +103,14 @@ def _barrier_rows(runs) -> list[dict[str, Any]]:
 
 
 def _figure(doc: Doc, raw: Sequence[R.Series], al: Sequence[R.Series], by: str) -> None:
-    xs = sorted({x for s in raw for x in s.xs})
-
-    def on_grid(s: R.Series, a) -> list[float]:
-        m = dict(zip(s.xs, a, strict=True))
-        return [m.get(x, np.nan) for x in xs]
-
     series = [s for pair in zip(raw, al, strict=True) for s in pair]  # raw, aligned, ...
-    fig = plots.to_score_figure(
-        xs,
-        [on_grid(s, s.means) for s in series],
-        [on_grid(s, s.los) for s in series],
-        [on_grid(s, s.his) for s in series],
-        x_label=by,
-        series_labels=[f"{s.label}, {'aligned' if i % 2 else 'raw'}" for i, s in enumerate(series)],
-        y_label="TO-score (sum; loss units)",
-        log_x=by == "width",
-        band_label="min..max over seeds",
+    fig = series_figure(
+        series,
+        by,
+        labels=[f"{s.label}, {'aligned' if i % 2 else 'raw'}" for i, s in enumerate(series)],
         colors=[i // 2 for i in range(len(series))],
         dashed=[bool(i % 2) for i in range(len(series))],
     )
-    if by == "depth":
-        fig.update_xaxes(dtick=1)
     doc.figure(
         f"to_score_vs_{by}_aligned",
         fig,

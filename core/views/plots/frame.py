@@ -159,3 +159,19 @@ def log_ticks(lo: float, hi: float) -> np.ndarray:
     t = (10.0 ** dec[:, None] * np.array([1.0, 2.0, 5.0])).ravel()
     t = t[(t >= lo) & (t <= hi)]
     return t if t.size >= 2 else np.array([lo, hi])
+
+
+def contour_lines(xs, ys, Z) -> go.Contour:
+    """Grey contour lines of a 2-D landscape sampled on a grid, under paths and particles."""
+    return go.Contour(
+        x=xs,
+        y=ys,
+        z=Z,
+        contours_coloring="lines",
+        showscale=False,
+        ncontours=20,
+        line=dict(width=1),
+        colorscale="Greys",
+        name="contours of f",
+        hoverinfo="skip",
+    )

@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 
 from core.views.learn import Flood
 from core.views.particles import Particles
-from core.views.plots.frame import INF, finish
-from core.views.plots.pools import color_of, contour_lines
+from core.views.plots.frame import INF, contour_lines, finish
+from core.views.plots.pools import color_of
 
 
 def escape_words(escaped: int, settled: int, probability: float) -> str:
@@ -54,7 +54,7 @@ def escape_bars_figure(flood: Flood, particles: Particles, ident: str = "") -> g
 def particles_figure(flood: Flood, particles: Particles, ident: str = "") -> go.Figure:
     """Contours of f, the minima as letters, and every particle's end point in its start
     minimum's colour: a dot where it stayed in that basin, a cross where it escaped."""
-    fig = go.Figure(contour_lines(flood))
+    fig = go.Figure(contour_lines(flood.xs, flood.ys, flood.Z))
     for k, name in enumerate(flood.names):
         mine = particles.start == k
         for out, sym in ((False, "circle"), (True, "x")):

@@ -179,19 +179,3 @@ def surface_pools_figure(flood: Flood, level: float, *, ident: str = "") -> go.F
         ]
     )
     return finish(fig, f"The landscape in 3-D at level c = {level:.4g}", "x", "y", ident, z="f")
-
-
-def contour_lines(flood: Flood) -> go.Contour:
-    """Grey contour lines of the flooded 2-D landscape, under paths and particles."""
-    return go.Contour(
-        x=flood.xs,
-        y=flood.ys,
-        z=flood.Z,
-        contours_coloring="lines",
-        showscale=False,
-        ncontours=20,
-        line=dict(width=1),
-        colorscale="Greys",
-        name="contours of f",
-        hoverinfo="skip",
-    )

@@ -7,7 +7,16 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from core.views.plots.frame import COLORS, INF, LOSS_LABEL, LOSS_SCALE, SERIES, finish, right_edge
+from core.views.plots.frame import (
+    COLORS,
+    INF,
+    LOSS_LABEL,
+    LOSS_SCALE,
+    SERIES,
+    contour_lines,
+    finish,
+    right_edge,
+)
 
 
 def surface_figure(xs, ys, Z, *, level: float | None = None, ident: str = "") -> go.Figure:
@@ -58,20 +67,7 @@ def sublevel_figure(
             hovertemplate="component %{z}<extra></extra>",
         )
     )
-    fig.add_trace(
-        go.Contour(
-            x=xs,
-            y=ys,
-            z=Z,
-            contours_coloring="lines",
-            showscale=False,
-            ncontours=20,
-            line=dict(width=1),
-            colorscale="Greys",
-            name="contours of f",
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(contour_lines(xs, ys, Z))
     for pts, name, sym, col in (
         (minima_xy, "minima", "circle", "black"),
         (saddles_xy, "saddles", "x", COLORS["saddle"]),

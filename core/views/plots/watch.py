@@ -8,8 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.views.learn import Flood
-from core.views.plots.frame import COLORS, finish
-from core.views.plots.pools import contour_lines
+from core.views.plots.frame import COLORS, contour_lines, finish
 
 
 def watch_figure(flood: Flood, snap, exact: float, names: tuple[str, str]) -> go.Figure:
@@ -17,7 +16,7 @@ def watch_figure(flood: Flood, snap, exact: float, names: tuple[str, str]) -> go
     index), the chain's saddle estimate and the exact saddle height."""
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.1)
     fig.add_trace(
-        contour_lines(flood),
+        contour_lines(flood.xs, flood.ys, flood.Z),
         row=1,
         col=1,
     )
