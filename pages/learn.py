@@ -21,7 +21,7 @@ from core.views.learn import (
     toy_flood,
     toy_view,
 )
-from core.views.particles import NOISES, REPEATS, throw_particles
+from core.views.particles import NOISES, REPEATS, flood_to_engine, throw_particles
 from core.views.plots import barcode_figure, merge_tree_figure
 from core.views.plots.flood import SpecFigure, at_frame, flood_figure
 from core.views.plots.particles import escape_bars_figure, escape_words, particles_figure
@@ -236,9 +236,8 @@ def particles_section(name: str) -> None:
 @st.cache_resource(max_entries=32, show_spinner="Optimising the path (once per pair)...")
 def path_snapshots(name: str, a: int, b: int):
     """Snapshots of the path between the flood's minima ``a`` and ``b`` (engine minima)."""
-    view = engine_view(name)
-    vertex = particles(name, NOISES[0]).vertex  # flood minimum -> engine minimum
-    thetas = view.engine.minima.thetas.double().cpu().numpy()
+    thetas = engine_view(name).engine.minima.thetas.double().cpu().numpy()
+    vertex = flood_to_engine(name, flood(name), thetas)
     if vertex[a] < 0 or vertex[b] < 0:
         return None
     return snapshots(get_toy(name).fn, thetas[vertex[a]], thetas[vertex[b]])

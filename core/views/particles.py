@@ -78,14 +78,20 @@ def end_points(land: Landscape, res: EscapeResult, fn) -> tuple[np.ndarray, np.n
     return ends.detach().double().cpu().numpy(), out.escaped
 
 
+def flood_to_engine(name: str, flood: Flood, thetas) -> np.ndarray:
+    """(K,) the engine minimum (a row of ``thetas`` (J, 2)) at each of ``flood``'s minima,
+    -1 where none lies within ``NEAR`` of the toy's box side (``match_minima``)."""
+    toy = get_toy(name)
+    side = float(toy.box[1] - toy.box[0])
+    return match_minima(flood.minima, np.asarray(thetas, np.float64), NEAR * side)
+
+
 def throw_particles(name: str, flood: Flood, noise: float, *, repeats: int = REPEATS) -> Particles:
     """``toy_escape(name, noise=noise, repeats=repeats)``, its end points, and its minima
     matched to ``flood``'s (the flood of the same toy)."""
-    toy = get_toy(name)
     land, res = toy_escape(name, noise=noise, repeats=repeats)
-    ends, escaped = end_points(land, res, toy.fn)
-    side = float(toy.box[1] - toy.box[0])
-    vertex = match_minima(flood.minima, land.minima.thetas.double().cpu().numpy(), NEAR * side)
+    ends, escaped = end_points(land, res, get_toy(name).fn)
+    vertex = flood_to_engine(name, flood, land.minima.thetas.double().cpu().numpy())
     of_vertex = np.full(len(land.minima.thetas), -1, dtype=np.int64)
     of_vertex[vertex[vertex >= 0]] = np.flatnonzero(vertex >= 0)
     start = np.repeat(of_vertex, res.repeats)
