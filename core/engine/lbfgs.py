@@ -36,6 +36,13 @@ class Lbfgs:
         self.ok = self.ok[:, keep]
         self.last = None if self.last is None else (self.last[0][keep], self.last[1][keep])
 
+    def forget(self, rows: Tensor) -> None:
+        """Systems ``rows`` (A,) bool took their last step back: their memory is cleared and
+        that step forms no curvature pair."""
+        self.ok[:, rows] = False
+        if self.last is not None:
+            self.last[1][rows] = 0.0  # s = 0: s . y = 0, not a usable pair
+
     def reset(self) -> None:
         """New chain shapes (growth): the memory starts again."""
         self.s, self.y, self.last = [], [], None

@@ -20,11 +20,14 @@ from torch import Tensor
 
 from core.engine.evaluate import Objective, values_and_grads
 from core.engine.fire import Fire
+from core.engine.lbfgs import Lbfgs
 from core.engine.options import MinimaOptions
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("minimum", "stalled", "max_steps", "diverged")
+FULL_BATCH = {"fire": Fire, "lbfgs": Lbfgs}  # optimizers of full-objective descents
+GROWTH = 100.0  # L-BFGS: the trust radius doubles after each step downhill, to this times lr
 
 
 @dataclass
@@ -129,8 +132,8 @@ def descend(
     thetas (M, P), values (M,), grad_norms (M,), status (M,), steps (M,)
     """
     opts = options or MinimaOptions()
-    if opts.optimizer == "fire" and step_objective is None:
-        return _descend_fire(objective, starts, opts, on_progress)
+    if opts.optimizer in FULL_BATCH and step_objective is None:
+        return _descend_full(objective, starts, opts, on_progress)
     m = starts.shape[0]
     x = starts.detach().clone()
     mom = torch.zeros_like(x)
@@ -189,20 +192,33 @@ def _final(objective, x, status, steps, opts):
     return x, vals.cpu().double().numpy(), gn.cpu().double().numpy(), status, steps
 
 
-def _descend_fire(objective, starts, opts, on_progress):
-    """``descend`` by FIRE on the full objective: every step's gradient is also the
-    convergence check, and a start that converged leaves the batch at once."""
+def _descend_full(objective, starts, opts, on_progress):
+    """``descend`` by FIRE or L-BFGS on the full objective: every step's gradient is also the
+    convergence check, and a start that converged leaves the batch at once. No start moves
+    more than its trust radius in one step: ``opts.lr`` (for L-BFGS: at first; it doubles
+    after a step downhill, up to ``GROWTH`` times, and halves after a step uphill, which is
+    taken back and clears that start's memory)."""
     m = starts.shape[0]
     x = starts.detach().clone()
     status, steps = ["max_steps"] * m, np.zeros(m, dtype=np.int64)
     rows = np.arange(m)
-    fire = Fire(m, x.dtype, x.device)
+    opt = FULL_BATCH[opts.optimizer](m, x.dtype, x.device)
+    cap = torch.full((m,), opts.lr, dtype=x.dtype, device=x.device)  # per active row
+    back = None  # L-BFGS: (x, v, g) of the active rows before their last step
     for step in range(opts.steps):
         if on_progress and step % opts.check_every == 0:
             on_progress(step, opts.steps)
         if rows.size == 0:
             break
-        v, g = values_and_grads(objective, x[rows])  # (A,), (A, P)
+        rt = torch.as_tensor(rows, device=x.device)
+        v, g = values_and_grads(objective, x[rt])  # (A,), (A, P)
+        if back is not None:
+            up = v > back[1] + 64 * torch.finfo(v.dtype).eps * back[1].abs().clamp_min(1)
+            up &= torch.isfinite(back[1])
+            if up.any():
+                x[rt[up]], v[up], g[up] = back[0][up], back[1][up], back[2][up]
+                opt.forget(up)
+            cap = torch.where(up, 0.5 * cap, torch.clamp(2 * cap, max=GROWTH * opts.lr))
         bad = (~torch.isfinite(g).all(1) | ~torch.isfinite(v)).cpu().numpy()
         done = (g.norm(dim=1) <= opts.grad_tol).cpu().numpy() & ~bad
         for i in rows[bad]:
@@ -212,13 +228,13 @@ def _descend_fire(objective, starts, opts, on_progress):
         keep = ~(bad | done)
         if not keep.all():
             kt = torch.as_tensor(np.flatnonzero(keep), device=x.device)
-            fire.select(kt)
-            rows, g = rows[keep], g[kt]
+            opt.select(kt)
+            rows, rt, g, v, cap = rows[keep], rt[kt], g[kt], v[kt], cap[kt]
             if rows.size == 0:
                 break
-        cap = torch.full((rows.size,), opts.lr, dtype=x.dtype, device=x.device)
-        rt = torch.as_tensor(rows, device=x.device)
-        x[rt] += fire.step(-g[:, None, :], cap)[:, 0]
+        if opts.optimizer == "lbfgs":
+            back = (x[rt].clone(), v, g)
+        x[rt] += opt.step(-g[:, None, :], cap)[:, 0]
         steps[rows] += 1
     return _final(objective, x, status, steps, opts)
 

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-OPTIMIZERS = ("adam", "momentum", "gd", "fire")
+OPTIMIZERS = ("adam", "momentum", "gd", "fire", "lbfgs")
 REGIMES = ("anneal", "constant")
 PAIR_STRATEGIES = ("all", "mst")
 PRECISIONS = ("float32", "bfloat16")
@@ -141,7 +141,8 @@ class MinimaOptions:
     lr: float = knob(
         0.02,
         "Learning rate",
-        "step size at the start of the descent (for 'fire': the most a start moves in a step)",
+        "step size at the start of the descent (for 'fire' and 'lbfgs': the most a start moves "
+        "in a step, at first)",
     )
     lr_final: float = knob(1e-4, "Final learning rate", "step size at the end of the anneal")
     steps: int = knob(3000, "Training steps (cap)", "step cap per start", hi=10_000_000)
@@ -151,7 +152,8 @@ class MinimaOptions:
     optimizer: str = knob(
         "adam",
         "Optimizer",
-        "descent: 'adam', 'momentum', 'gd' (on minibatches where given) or 'fire' (full batch)",
+        "descent: 'adam', 'momentum', 'gd' (on minibatches where given), or 'fire' or 'lbfgs' "
+        "(full batch)",
         choices=OPTIMIZERS,
         advanced=True,
     )
@@ -323,11 +325,11 @@ class PathOptions:
         check_fields(self)
 
 
-# Smooth functions of a few coordinates of order one: full-batch FIRE (at most 0.1 per step) to
+# Smooth functions of a few coordinates of order one: full-batch L-BFGS (trust radius from 0.1) to
 # a tight gradient, duplicates merged within 0.01, saddles resolved to 1e-5.
 ANALYTIC = {
     "minima": {
-        "optimizer": "fire",
+        "optimizer": "lbfgs",
         "lr": 0.1,
         "steps": 3000,
         "grad_tol": 1e-6,
