@@ -196,15 +196,15 @@ def _descend_full(objective, starts, opts, on_progress):
     """``descend`` by FIRE or L-BFGS on the full objective: every step's gradient is also the
     convergence check, and a start that converged leaves the batch at once. No start moves
     more than its trust radius in one step: ``opts.lr`` (for L-BFGS: at first; it doubles
-    after a step downhill, up to ``GROWTH`` times, and halves after a step uphill, which is
-    taken back and clears that start's memory)."""
+    after a step downhill, up to ``GROWTH`` times; a step uphill is taken back, clears that
+    start's memory and sets its radius to half that step's length)."""
     m = starts.shape[0]
     x = starts.detach().clone()
     status, steps = ["max_steps"] * m, np.zeros(m, dtype=np.int64)
     rows = np.arange(m)
     opt = FULL_BATCH[opts.optimizer](m, x.dtype, x.device)
     cap = torch.full((m,), opts.lr, dtype=x.dtype, device=x.device)  # per active row
-    back = None  # L-BFGS: (x, v, g) of the active rows before their last step
+    back = None  # L-BFGS: (x, v, g, step length) of the active rows before their last step
     for step in range(opts.steps):
         if on_progress and step % opts.check_every == 0:
             on_progress(step, opts.steps)
@@ -218,7 +218,7 @@ def _descend_full(objective, starts, opts, on_progress):
             if up.any():
                 x[rt[up]], v[up], g[up] = back[0][up], back[1][up], back[2][up]
                 opt.forget(up)
-            cap = torch.where(up, 0.5 * cap, torch.clamp(2 * cap, max=GROWTH * opts.lr))
+            cap = torch.where(up, 0.5 * back[3], torch.clamp(2 * cap, max=GROWTH * opts.lr))
         bad = (~torch.isfinite(g).all(1) | ~torch.isfinite(v)).cpu().numpy()
         done = (g.norm(dim=1) <= opts.grad_tol).cpu().numpy() & ~bad
         for i in rows[bad]:
@@ -232,9 +232,10 @@ def _descend_full(objective, starts, opts, on_progress):
             rows, rt, g, v, cap = rows[keep], rt[kt], g[kt], v[kt], cap[kt]
             if rows.size == 0:
                 break
+        move = opt.step(-g[:, None, :], cap)[:, 0]
         if opts.optimizer == "lbfgs":
-            back = (x[rt].clone(), v, g)
-        x[rt] += opt.step(-g[:, None, :], cap)[:, 0]
+            back = (x[rt].clone(), v, g, move.norm(dim=1))
+        x[rt] += move
         steps[rows] += 1
     return _final(objective, x, status, steps, opts)
 

@@ -21,7 +21,7 @@ STARTS = torch.tensor(
 )
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "momentum", "gd", "fire"])
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "gd", "fire", "lbfgs"])
 def test_batched_descent_equals_loop(optimizer):
     opts = MinimaOptions(
         optimizer=optimizer, lr=0.05, steps=400, grad_tol=1e-8, merge_distance=1e-2
@@ -49,21 +49,63 @@ def test_finds_the_three_minima_and_merges_duplicates():
     assert g.norm(dim=1).max() <= 1e-6
 
 
-def test_fire_stops_each_start_at_the_gradient_tolerance_and_counts_its_steps():
-    """FIRE checks every start at every step on the full objective and drops it at once."""
+def _counted_descent(optimizer):
     calls = []
 
     def counted(x):
         calls.append(x.shape[0])
         return three_wells(x)
 
-    opts = MinimaOptions(optimizer="fire", lr=0.05, steps=2000, grad_tol=1e-8, merge_distance=1e-2)
-    x, v, g, status, steps = descend(counted, STARTS, opts)
+    opts = MinimaOptions(optimizer=optimizer, lr=0.05, steps=2000, grad_tol=1e-8, merge_distance=1e-2)
+    return calls, descend(counted, STARTS, opts)
+
+
+@pytest.mark.parametrize("optimizer", ["fire", "lbfgs"])
+def test_full_batch_descent_stops_each_start_at_the_gradient_tolerance_and_counts_its_steps(
+    optimizer,
+):
+    """FIRE and L-BFGS check every start at every step on the full objective and drop it at
+    once."""
+    calls, (x, v, g, status, steps) = _counted_descent(optimizer)
     assert status == ["minimum"] * len(STARTS) and (g <= 1e-8).all()
     steps_calls = calls[:-1]  # the last call evaluates every start once more
     assert steps_calls[0] == len(STARTS)
     assert all(b <= a for a, b in zip(steps_calls, steps_calls[1:], strict=False))
     assert sum(calls[:-1]) == steps.sum() + len(STARTS)  # one row per step, plus the last check
+
+
+def test_lbfgs_reaches_the_minima_of_fire_in_fewer_evaluations():
+    fire_calls, fire = _counted_descent("fire")
+    lbfgs_calls, lbfgs = _counted_descent("lbfgs")
+    assert torch.allclose(fire[0], lbfgs[0], atol=1e-6)
+    assert sum(lbfgs_calls) < 0.5 * sum(fire_calls)
+
+
+def test_lbfgs_takes_back_a_step_uphill():
+    """In Rosenbrock's curved valley L-BFGS overshoots; each step that went uphill is taken
+    back (the next point is evaluated from the best one, a shorter step away), and the start
+    still converges to (1, 1)."""
+    seen = []
+
+    def rosenbrock(x):
+        v = (1 - x[:, 0]) ** 2 + 100 * (x[:, 1] - x[:, 0] ** 2) ** 2
+        seen.append((x.detach().clone()[0], float(v[0])))
+        return v
+
+    opts = MinimaOptions(optimizer="lbfgs", lr=0.1, steps=500, grad_tol=1e-8)
+    x, v, g, status, _ = descend(rosenbrock, torch.tensor([[3.0, -2.0]], dtype=torch.float64), opts)
+    assert status == ["minimum"]
+    assert torch.allclose(x[0], torch.tensor([1.0, 1.0], dtype=torch.float64), atol=1e-6)
+    pts, vals = [p for p, _ in seen[:-1]], [v for _, v in seen[:-1]]
+    base, taken_back = 0, 0  # base: the point the next step starts from
+    for i in range(1, len(pts) - 1):
+        if vals[i] > vals[base]:  # uphill: the next step starts again from base, half as long
+            taken_back += 1
+            step = (pts[i] - pts[base]).norm()
+            assert (pts[i + 1] - pts[base]).norm() <= 0.5 * step * (1 + 1e-9)
+        else:
+            base = i
+    assert taken_back >= 3
 
 
 def test_step_cap_flags_a_stopping_point_not_a_minimum():
