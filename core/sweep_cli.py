@@ -173,12 +173,16 @@ def cmd_presets(a, store: RunStore) -> int:
     for p in PRESETS.values():
         c = estimate_cost(p)
         lo, hi = c["parameters"]
+        measured = ", ".join(f"{d} {arch}" for d, arch in c["measured"])
+        basis = f"as measured on {measured}" if measured else "at the caps: none measured"
         print(
             f"{p.name:18} {p.device}: {p.description}\n{'':18} {c['runs']} runs, {lo:,}-{hi:,} "
             f"parameters, up to {c['examples per training step']:,} examples per training "
-            f"step and {c['examples per path step']:,} per path step, {c['PFLOP']:.3g} PFLOP "
-            f"= about {c['GPU minutes']} GPU minutes at {GPU_FLOPS / 1e12:g} TFLOP/s "
-            f"({100 * c['share in full-data checks']:.0f}% of it in the full-data checks)"
+            f"step and {c['examples per path step']:,} per path step; expected "
+            f"{c['PFLOP']:.3g} PFLOP = about {c['GPU minutes']} GPU minutes at "
+            f"{GPU_FLOPS / 1e12:g} TFLOP/s ({100 * c['share in full-data checks']:.0f}% of it "
+            f"in the full-data checks; path steps {basis}), at most {c['PFLOP bound']:.3g} "
+            f"PFLOP = {c['GPU minutes bound']} GPU minutes with every pair at its step cap"
         )
     return 0
 

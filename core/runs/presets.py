@@ -1,26 +1,15 @@
 """Named sweeps: the paper's settings, and the small CPU reproduction of ``docs/REPRODUCTION.md``.
 
 ``python -m core sweep --preset NAME`` runs one; ``python -m core run --preset NAME`` runs the
-first configuration of it. Every preset states its cost (``estimate_cost``): parameters per
-network, objective evaluations per step, and the floating-point work of the whole sweep,
-turned into GPU minutes at an assumed sustained rate (``GPU_FLOPS``). The estimate counts
+first configuration of it. Every preset states its cost (``estimate_cost``, by the cost
+model of ``core.runs.cost``): parameters per network, evaluations per step, and the
+floating-point work of the whole sweep in GPU minutes, expected (the path steps that finished
+runs used) and at most (every pair to its step cap).
 
-- training: minima x steps x batch examples (forward + backward = 3 forward passes), plus a
-  full-data gradient check of every start each 50 steps;
-- paths: pairs x interior points x steps x examples (3 forward passes): the first
-  ``noisy_steps`` on minibatches, the rest on the run's whole training subset; a dense
-  evaluation of every path each ``check_every`` steps at ``check_density`` points per
-  interval, the final evaluation (densities 8 and 16) and the certificate (at most
-  ``LANCZOS_STEPS`` Hessian-vector products per pair, ~5 forward passes each);
-- forward FLOPs per example from ``torch.utils.flop_counter`` on the ``meta`` device.
-
-It is an upper bound in steps: a pair leaves the batch when it converges or meets no barrier
-(on digits, MLP 32x2, the 7 pairs to the lowest minimum took 75-175 of 3000 steps, and
-the other 21 were joined through it with no steps), and it ignores the time the
-GPU waits for Python. The paper's settings were adapted as the authors' code suggests
-(``PAPER.md``): 8 minima from different seeds, two learning-rate regimes, L2 1e-5 (fully
-connected) and 5e-5 (CNN), minibatch 256; the landscape (and every saddle) is measured on a
-fixed training subset of 10,000 examples, as the authors evaluated saddles on a subset.
+The paper's settings were adapted as the authors' code suggests (``PAPER.md``): 8 minima from
+different seeds, two learning-rate regimes, L2 1e-5 (fully connected) and 5e-5 (CNN),
+minibatch 256; the landscape (and every saddle) is measured on a fixed training subset of
+10,000 examples, as the authors evaluated saddles on a subset.
 """
 
 from __future__ import annotations
@@ -29,30 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-
-from core.engine.certify import LANCZOS_STEPS
-from core.nets.data import TEXT_DATASETS
-from core.nets.models import build_model, n_params
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
+from core.runs.cost import GPU_FLOPS, PATH_USAGE, run_cost
 from core.runs.sweep import SweepSpec, expand
 
-__all__ = ["GPU_FLOPS", "PRESETS", "Preset", "estimate_cost", "get_preset"]
-
-GPU_FLOPS = 10e12  # assumed sustained FLOP/s of the batched fp32 objective on one GPU
-
-# dataset -> (input shape, classes, training examples in the full split)
-DATASET_SHAPES = {
-    "digits": ((1, 8, 8), 10, 1437),
-    "mnist1d": ((1, 40), 10, 4000),
-    "mnist": ((1, 28, 28), 10, 60000),
-    "fashion_mnist": ((1, 28, 28), 10, 60000),
-    "cifar10": ((3, 32, 32), 10, 50000),
-    "cifar100": ((3, 32, 32), 100, 50000),
-    "svhn": ((3, 32, 32), 10, 73257),
-    "pydoc": ((32,), 103, 12681),  # the shape is (data.context,)
-}
+__all__ = ["GPU_FLOPS", "PRESETS", "Preset", "estimate_cost", "get_preset", "run_cost"]
 
 
 @dataclass(frozen=True)
@@ -263,59 +233,17 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def _forward_flops(c: RunConfig) -> tuple[int, int]:
-    """(parameters, forward FLOPs per example) counted on the meta device."""
-    shape, classes, _ = DATASET_SHAPES[c.data.name]
-    text = c.data.name in TEXT_DATASETS
-    shape = (c.data.context,) if text else shape
-    with torch.device("meta"):
-        model = build_model(c.model.arch, c.model.width, c.model.depth, shape, classes)
-        with FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, *shape, dtype=torch.int64 if text else torch.float32))
-    return n_params(model), int(counter.get_total_flops())
-
-
-def run_cost(c: RunConfig) -> dict[str, Any]:
-    """Parameters, evaluations per step and FLOPs of one run (see the module docstring)."""
-    p, f = _forward_flops(c)
-    t, q = c.train, c.paths
-    n = min(c.data.n_train or DATASET_SHAPES[c.data.name][2], DATASET_SHAPES[c.data.name][2])
-    pairs = t.minima * (t.minima - 1) // 2
-    interior = (q.n_points + q.max_points) / 2 - 2
-    train_step = t.minima * (t.batch_size or n)
-    noisy = q.noisy_steps if q.batch_size else 0
-    path_step = pairs * interior * (q.batch_size or n)  # a minibatch step, if any
-    path_examples = pairs * interior * ((q.batch_size or n) * noisy + n * (q.steps - noisy))
-    checks_train = t.minima * n * t.steps / 50
-    dense = pairs * ((q.max_points - 1) * q.check_density + 1) * n * q.steps / q.check_every
-    final = pairs * (q.max_points - 1) * (8 + 16) * n
-    hvp = pairs * LANCZOS_STEPS * n  # the certificates: a Hessian-vector product ~ 5 forwards
-    checks = 3 * f * checks_train + f * (dense + final) + 5 * f * hvp
-    flops = 3 * f * (train_step * t.steps + path_examples) + checks
-    return {
-        "parameters": p,
-        "forward FLOPs per example": f,
-        "examples per training step": train_step,
-        "examples per path step": int(path_step),
-        "FLOPs": flops,
-        "check FLOPs": checks,
-        # by stage (they add up to FLOPs): training the minima, the path steps with their
-        # dense checks, and the paths' final evaluation and certificates after the last step
-        "minima FLOPs": 3 * f * (train_step * t.steps + checks_train),
-        "path step FLOPs": f * (3 * path_examples + dense),
-        "path final FLOPs": f * (final + 5 * hvp),
-    }
-
-
 def estimate_cost(preset: Preset | str) -> dict[str, Any]:
-    """The cost of a preset: runs, parameter range, evaluations per step, GPU minutes."""
+    """The cost of a preset: runs, parameter range, evaluations per step, PFLOP and GPU
+    minutes expected (``PATH_USAGE``) and at the step caps (the bound)."""
     preset = get_preset(preset) if isinstance(preset, str) else preset
     seen: dict[str, RunConfig] = {}
     for s in preset.specs:
         for c in expand(s):
             seen.setdefault(c.run_id, c)
     costs = [run_cost(c) for c in seen.values()]
-    flops = sum(x["FLOPs"] for x in costs)
+    flops = sum(x["expected FLOPs"] for x in costs)
+    bound = sum(x["FLOPs"] for x in costs)
     params = [x["parameters"] for x in costs]
     return {
         "preset": preset.name,
@@ -323,7 +251,10 @@ def estimate_cost(preset: Preset | str) -> dict[str, Any]:
         "parameters": (min(params), max(params)),
         "examples per training step": max(x["examples per training step"] for x in costs),
         "examples per path step": max(x["examples per path step"] for x in costs),
+        "measured": sorted({(c.data.name, c.model.arch) for c in seen.values()} & set(PATH_USAGE)),
         "PFLOP": flops / 1e15,
         "GPU minutes": math.ceil(flops / GPU_FLOPS / 60),
-        "share in full-data checks": sum(x["check FLOPs"] for x in costs) / flops,
+        "PFLOP bound": bound / 1e15,
+        "GPU minutes bound": math.ceil(bound / GPU_FLOPS / 60),
+        "share in full-data checks": sum(x["expected check FLOPs"] for x in costs) / flops,
     }
