@@ -52,7 +52,7 @@ from core.engine.certify import certify
 from core.engine.chain import straight_chains
 from core.engine.evaluate import Objective
 from core.engine.options import PathOptions
-from core.engine.paths import Paths, connect, finish
+from core.engine.paths import Paths, connect, finish, join_through
 from core.engine.saddles import dense_max, final_saddles
 
 log = logging.getLogger(__name__)
@@ -215,25 +215,29 @@ def connect_all(objective, minima: Tensor, values: np.ndarray, opts: PathOptions
        pair is optimised from its straight segment.
 
     In a landscape of one basin this optimises K - 1 paths instead of K(K-1)/2; where there
-    are barriers it optimises every pair, as one batch would. Rows come in ``all_pairs``
-    order."""
+    are barriers it optimises every pair, as one batch would, except that a chain which runs
+    through a third minimum stops there and is joined from its two legs (``join_through``).
+    Rows come in ``all_pairs`` order."""
     k = minima.shape[0]
     pairs = all_pairs(k)
     if k < 3:
         return connect_groups(objective, minima, pairs, opts, **run)
+    every = {(int(i), int(j)) for i, j in pairs}
     hub = int(np.argmin(values))
     star = np.array([sorted((hub, j)) for j in range(k) if j != hub], dtype=np.int64).reshape(-1, 2)
-    first = connect_groups(objective, minima, star, opts, **run)
+    first = connect_groups(objective, minima, star, opts, joinable=every, **run)
     leg = {int(i if j == hub else j): e for e, (i, j) in enumerate(first.pairs)}  # minimum -> row
     rest = np.array([q for q in pairs if hub not in q], dtype=np.int64).reshape(-1, 2)
-    route = np.array([max(first.saddles[leg[i]], first.saddles[leg[j]]) for i, j in rest])
+    known = np.where(first.status == "via", np.inf, first.saddles)  # joined later: not final
+    route = np.array([max(known[leg[i]], known[leg[j]]) for i, j in rest])
     high = np.maximum(values[rest[:, 0]], values[rest[:, 1]]) if rest.size else np.zeros(0)
     joined = route <= high + opts.saddle_tol
     routes = [_route(first, leg, int(i), int(j)) for i, j in rest]
     parts = [first, _joined_routes(objective, minima, rest[joined], routes, joined, opts)]
     if (~joined).any():  # (starting these from their routes instead: no fewer evaluations)
-        parts.append(connect_groups(objective, minima, rest[~joined], opts, **run))
+        parts.append(connect_groups(objective, minima, rest[~joined], opts, joinable=every, **run))
     done = merge_paths(parts)
+    join_through(objective, minima, done, opts)
     order = np.lexsort((done.pairs[:, 1], done.pairs[:, 0]))
     return take_paths(done, order)
 
@@ -266,6 +270,7 @@ def _joined_routes(objective, minima, pairs, routes, joined, opts) -> Paths:
         history_steps=np.zeros(1, dtype=np.int64),
         history=np.full((e, 1), np.nan),
         climb=np.full(e, -1, dtype=np.int64),
+        via=np.full(e, -1, dtype=np.int64),
     )
     if e:
         paths.saddles, paths.densities = final_saddles(objective, pts, opts)

@@ -69,6 +69,7 @@ from core.engine.chain import (
     upwind_tangents,
 )
 from core.engine.evaluate import Objective, values_and_grads, values_of
+from core.engine.joins import joined, oriented, through
 from core.engine.lbfgs import Lbfgs
 from core.engine.options import PathOptions
 from core.engine.saddles import dense_max, final_saddles, refine_peaks, values_over
@@ -123,8 +124,8 @@ class Paths:
         (E,) max of the objective along the stored path at ``densities``.
     straight : ndarray
         (E,) the straight segment's maximum: final (as ``saddles``) where it could compete
-        with the path's saddle, else its maximum at ``PathOptions.check_density`` points per
-        interval, already above the path's saddle.
+        with the path's saddle, else a lower bound already above the path's saddle (its
+        maximum at ``PathOptions.check_density`` points per interval, or its peak).
     densities : ndarray
         (E,) interpolated points per interval used for ``saddles``.
     status : ndarray
@@ -164,6 +165,7 @@ class Paths:
     peak_value: np.ndarray | None = None  # (E,) objective at the certified point
     eigs: np.ndarray | None = None  # (E, 2) lowest Hessian eigenvalues at the path's peak
     peak_grad: np.ndarray | None = None  # (E,) gradient norm at the peak over ``scale``
+    via: np.ndarray | None = None  # (E,) the minimum a joined path runs through; -1: none
 
     def __len__(self) -> int:
         return int(self.pairs.shape[0])
@@ -200,6 +202,7 @@ def connect(
     on_progress: Callable[[int, int, int], None] | None = None,
     straight: bool = True,
     final: bool = True,
+    joinable: set | None = None,
 ) -> Paths:
     """Optimise a min-max path for every pair, all chains in one batch.
 
@@ -224,6 +227,12 @@ def connect(
         Evaluate the final saddles (``finish``). False leaves every saddle at its maximum over
         the dense points at ``opts.check_density`` (a lower bound of the final one, recomputable
         from the stored path); ``finish`` can take them further later, pair by pair.
+    joinable : set, optional
+        With ``final``, a chain that runs through a third minimum stops and is joined from
+        the final paths of its two legs (``core.engine.joins``). Without ``joinable`` the legs
+        must be pairs of this batch, and the joins are made here; with it, the legs may also
+        be these pairs (i < j), the chain is left with status "via" and the caller joins it
+        (``join_through``) once it holds the final paths of every leg.
     """
     opts = options or PathOptions()
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -251,6 +260,7 @@ def connect(
             eigs=np.zeros((0, 2)),
             peak_grad=z,
             peak_value=z,
+            via=z.astype(int),
         )
     endpoint_vals = values_of(objective, minima).to(minima.dtype)  # (K,)
 
@@ -272,6 +282,11 @@ def connect(
         if opts.precision == "bfloat16"
         else contextlib.nullcontext()
     )
+
+    # Pairs whose final paths a chain through a third minimum can be joined from.
+    legs = None
+    if final and k > 2:
+        legs = {(int(i), int(j)) for i, j in pairs} | (joinable or set())
 
     # The active chains only, compacted: a finished pair leaves these tensors at once.
     rows = np.arange(e)  # pair index of each active chain
@@ -303,7 +318,9 @@ def connect(
         if not noisy:
             done = run.judge(rows, fperp, force, climb, peak, opts)
             if done.any():
-                run.retire(objective, rows, xa, done, "converged", opts, climb=climb)
+                # ``finish`` evaluates their saddles densely; until then their node maximum
+                top = e_nodes.amax(1).double().cpu().numpy() if final else None
+                run.retire(objective, rows, xa, done, "converged", opts, top, climb=climb)
                 kt = torch.as_tensor(np.flatnonzero(~done), device=x.device)
                 xa, ends_a, rows, opt = _keep(~done, xa, ends_a, rows, opt)
                 force, v, e_nodes, peak = force[kt], v[kt], e_nodes[kt], peak[kt]
@@ -335,6 +352,14 @@ def connect(
                 run.retire(objective, rows, xa, flat, "no barrier", opts, est)
                 xa, ends_a, rows, opt = _keep(~flat, xa, ends_a, rows, opt)
                 est, nodes = est[~flat], nodes[~flat]
+            if legs is not None and rows.size:
+                via = through(xa, nodes, minima, ev, pairs[rows], legs)
+                hit = via >= 0
+                if hit.any():
+                    run.via[rows[hit]] = via[hit]
+                    run.retire(objective, rows, xa, hit, "via", opts, est)
+                    xa, ends_a, rows, opt = _keep(~hit, xa, ends_a, rows, opt)
+                    est, nodes = est[~hit], nodes[~hit]
             if on_progress:
                 on_progress(step, opts.steps, int((run.status != "step cap").sum()))
             xa, opt = _grow(xa, opt, est, nodes, opts)
@@ -353,9 +378,12 @@ def connect(
         history_steps=np.asarray(run.hist_steps, dtype=np.int64),
         history=np.stack(run.hist, 1),
         climb=run.climb,
+        via=run.via,
     )
     if final:
-        finish(objective, minima, paths, np.arange(e), opts, known=run.finals)
+        finish(objective, minima, paths, np.flatnonzero(run.via < 0), opts, known=run.finals)
+        if joinable is None:
+            join_through(objective, minima, paths, opts)
     return paths
 
 
@@ -390,17 +418,24 @@ def finish(
         near = np.flatnonzero(paths.straight[todo] <= saddles)  # NaN (no straight): never
         if near.size:
             line = list(straight_chains(minima, paths.pairs[todo[near]], opts.n_points))
-            line, _ = refine_peaks(objective, line, opts.check_density)
-            straight_s, sdens = final_saddles(objective, line, opts)
+            line, _, peaks = refine_peaks(objective, line, opts.check_density, values=True)
             # within saddle_tol a converged path (its climbing node on the saddle, which the
             # certificate checks) is kept; the segment wins where it is lower beyond that
             tie = np.where(paths.status[todo[near]] == "converged", opts.saddle_tol, 0.0)
-            for k in np.flatnonzero(saddles[near] > straight_s + tie):
+            # the segment's peak is a point on it, so its final maximum is at least that: it
+            # can win only where the peak is lower than the path's saddle (less the tie)
+            open_ = np.flatnonzero(peaks < saddles[near] - tie)
+            paths.straight[todo[near]] = np.maximum(paths.straight[todo[near]], peaks)
+            straight_s, sdens = (
+                final_saddles(objective, [line[k] for k in open_], opts) if open_.size else ((), ())
+            )
+            for k, s_k, d_k in zip(open_, straight_s, sdens, strict=True):
                 j = near[k]
-                pts[j], saddles[j], dens[j] = line[k], straight_s[k], sdens[k]
-                if paths.climb is not None:
-                    paths.climb[todo[j]] = -1
-            paths.straight[todo[near]] = straight_s
+                paths.straight[todo[j]] = s_k
+                if saddles[j] > s_k + tie[k]:
+                    pts[j], saddles[j], dens[j] = line[k], s_k, d_k
+                    if paths.climb is not None:
+                        paths.climb[todo[j]] = -1
         for j, i in enumerate(todo):
             paths.points[i] = pts[j].detach()
         paths.saddles[todo], paths.densities[todo] = saddles, dens
@@ -425,6 +460,53 @@ def _finals(objective, paths: Paths, todo: np.ndarray, opts: PathOptions, known:
     )
 
 
+def join_through(objective, minima, paths: Paths, opts: PathOptions) -> None:
+    """Give every chain that stopped in a third minimum (status "via") the path joined from
+    its two legs' final paths (``core.engine.joins``), finished as any path is (never above
+    the straight segment), in place. Shorter pairs first: a leg that is itself joined is
+    final before it is used. A chain whose own maximum was below the joined path's by more
+    than half that path's barrier found another route: it keeps its own path, unconverged."""
+    rows = np.flatnonzero(paths.status == "via")
+    if rows.size == 0:
+        return
+    where = {(int(i), int(j)): r for r, (i, j) in enumerate(paths.pairs)}
+    vals = values_of(objective, minima).cpu().double().numpy()
+    ends = minima[paths.pairs[rows]]
+    order = np.argsort((ends[:, 0] - ends[:, 1]).norm(dim=1).cpu().numpy(), kind="stable")
+    for e in rows[order]:
+        i, j, k = (int(t) for t in (*paths.pairs[e], paths.via[e]))
+        path = joined(objective, *(_leg(paths, where[min(a, b), max(a, b)], a) for a, b in ((i, k), (k, j))))
+        high = max(vals[i], vals[j])
+        if paths.saddles[e] < path["saddle"] - 0.5 * (path["saddle"] - high):
+            log.warning("pair %s: its own chain is well below the path through %d", (i, j), k)
+            paths.status[e], paths.via[e] = "step cap", -1
+            finish(objective, minima, paths, np.array([e]), opts)
+            continue
+        paths.status[e], paths.climb[e] = path["status"], path["climb"]
+        paths.force[e], paths.climb_grad[e] = path["force"], path["climb_grad"]
+        paths.scale[e] = path["scale"]
+        known = {int(e): (path["points"], path["saddle"], path["density"], -1)}
+        finish(objective, minima, paths, np.array([e]), opts, known=known)
+
+
+def _leg(paths: Paths, r: int, start: int) -> dict:
+    """Final path ``r`` of ``paths``, run from minimum ``start``, as ``joins.joined`` takes it."""
+    pts = oriented(paths.points[r], paths.pairs[r], start)
+    c = int(paths.climb[r]) if paths.climb is not None else -1
+    if pts is not paths.points[r] and c >= 0:
+        c = pts.shape[0] - 1 - c
+    return {
+        "points": pts,
+        "saddle": float(paths.saddles[r]),
+        "density": int(paths.densities[r]),
+        "climb": c,
+        "status": paths.status[r],
+        "force": float(paths.force[r]),
+        "climb_grad": float(paths.climb_grad[r]),
+        "scale": float(paths.scale[r]),
+    }
+
+
 class _Run:
     """What ``connect`` keeps per pair while the chains relax: best path and its dense
     maximum, status, forces, steps, and the history of best estimates."""
@@ -438,6 +520,7 @@ class _Run:
         self.scale = np.ones(e)
         self.steps = np.zeros(e, dtype=np.int64)
         self.climb = np.full(e, -1, dtype=np.int64)
+        self.via = np.full(e, -1, dtype=np.int64)  # the minimum a retired chain ran through
         self.hist_steps: list[int] = [0]
         self.hist: list[np.ndarray] = []
         self.finals: dict[int, tuple] = {}  # pair -> what ``finish`` computes, where known

@@ -61,15 +61,16 @@ def dense_max(objective: Objective, paths: list[Tensor], density: int) -> np.nda
 
 
 def refine_peaks(
-    objective: Objective, paths: list[Tensor], density: int, iters: int = 48
-) -> tuple[list[Tensor], np.ndarray]:
+    objective: Objective, paths: list[Tensor], density: int, iters: int = 48, values: bool = False
+) -> tuple:
     """Each path (N_e, P) with a node added at the maximum of the objective along it next to
     its highest dense point (golden-section search over the two intervals around that point,
     all paths at once), so a dense evaluation of the result cannot read below that peak.
 
     A sampled maximum reads low by up to the curvature times the squared sampling step; this
     puts a node on the peak to about 1e-10 of the bracket instead. Returns the paths and (E,)
-    the node each new node was inserted after (-1: the peak was a node already)."""
+    the node each new node was inserted after (-1: the peak was a node already); with
+    ``values``, also (E,) the objective at each peak."""
     dense = [dense_points(p, density) for p in paths]
     vals = values_over(objective, dense)
     top = [int(np.argmax(v)) for v in vals]
@@ -96,6 +97,7 @@ def refine_peaks(
         new = f(torch.where(right, x2, x1))
         f1, f2 = torch.where(right, f2, new), torch.where(right, new, f1)
     s = torch.where(f2 > f1, x2, x1)
+    top_value = torch.maximum(f1, f2).numpy()
     peak = on_polyline(a, k, b, s.to(a.device))
     out, where = [], np.full(len(paths), -1, dtype=np.int64)
     for e, p in enumerate(paths):
@@ -105,7 +107,7 @@ def refine_peaks(
             continue
         where[e] = seg // density
         out.append(insert_node(p, peak[e], int(where[e])))
-    return out, where
+    return (out, where, top_value) if values else (out, where)
 
 
 def final_saddles(
