@@ -475,7 +475,9 @@ def join_through(objective, minima, paths: Paths, opts: PathOptions) -> None:
     order = np.argsort((ends[:, 0] - ends[:, 1]).norm(dim=1).cpu().numpy(), kind="stable")
     for e in rows[order]:
         i, j, k = (int(t) for t in (*paths.pairs[e], paths.via[e]))
-        path = joined(objective, *(_leg(paths, where[min(a, b), max(a, b)], a) for a, b in ((i, k), (k, j))))
+        path = joined(
+            objective, *(_leg(paths, where[min(a, b), max(a, b)], a) for a, b in ((i, k), (k, j)))
+        )
         high = max(vals[i], vals[j])
         if paths.saddles[e] < path["saddle"] - 0.5 * (path["saddle"] - high):
             log.warning("pair %s: its own chain is well below the path through %d", (i, j), k)

@@ -29,7 +29,9 @@ def wells_on_an_arc(x):
 
 
 def _polar(r: float, t: float) -> float:
-    return float(wells_on_an_arc(torch.tensor([[r * np.cos(t), r * np.sin(t)]], dtype=torch.float64))[0])
+    return float(
+        wells_on_an_arc(torch.tensor([[r * np.cos(t), r * np.sin(t)]], dtype=torch.float64))[0]
+    )
 
 
 def ridge(a: float, b: float) -> float:
@@ -37,11 +39,13 @@ def ridge(a: float, b: float) -> float:
     angle of the minimum over the radius (at an index-1 saddle both derivatives vanish)."""
 
     def valley(t):
-        return minimize_scalar(lambda r: _polar(r, t), bounds=(1.0, 3.0), method="bounded",
-                               options={"xatol": 1e-12}).fun
+        return minimize_scalar(
+            lambda r: _polar(r, t), bounds=(1.0, 3.0), method="bounded", options={"xatol": 1e-12}
+        ).fun
 
-    return -minimize_scalar(lambda t: -valley(t), bounds=(a, b), method="bounded",
-                            options={"xatol": 1e-10}).fun
+    return -minimize_scalar(
+        lambda t: -valley(t), bounds=(a, b), method="bounded", options={"xatol": 1e-10}
+    ).fun
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,9 @@ def _counted_descent(optimizer):
         calls.append(x.shape[0])
         return three_wells(x)
 
-    opts = MinimaOptions(optimizer=optimizer, lr=0.05, steps=2000, grad_tol=1e-8, merge_distance=1e-2)
+    opts = MinimaOptions(
+        optimizer=optimizer, lr=0.05, steps=2000, grad_tol=1e-8, merge_distance=1e-2
+    )
     return calls, descend(counted, STARTS, opts)
 
 
