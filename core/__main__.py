@@ -153,6 +153,12 @@ SHORT_KINDS = {
 }
 
 
+def _joined_note(paths) -> str:
+    """'; N of them ran through a third minimum ...', or nothing."""
+    n = 0 if paths.via is None else int((paths.via >= 0).sum())
+    return f"; {n} ran through a third minimum and were joined from its two legs" if n else ""
+
+
 def format_run(run: Run) -> str:
     """The barcode, the TO-score and the convergence of a loaded run, as text."""
     c, m, s = run.config, run.minima, run.summary
@@ -164,7 +170,8 @@ def format_run(run: Run) -> str:
         f"{c.train.grad_tol:g} (the rest are stopping points), {s.n_failed} failed",
         f"paths: {s.n_paths} of {s.n_pairs_total} pairs optimised, "
         f"{s.n_paths_converged} converged by force, {s.n_paths_no_barrier} with "
-        f"no barrier, {s.n_paths_step_cap} stopped at the step cap (upper bounds)",
+        f"no barrier, {s.n_paths_step_cap} stopped at the step cap (upper bounds)"
+        + _joined_note(run.paths),
         f"saddles: {s.n_saddles_certified} certified index-1 (gradient below the "
         "tolerance, exactly one clearly negative Hessian eigenvalue at the path's peak)",
         *_coarse_line(s),

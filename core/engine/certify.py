@@ -166,8 +166,15 @@ def certify(objective: Objective, paths: Paths, opts: PathOptions | None = None)
 
 
 def certificate_reason(paths: Paths, e: int, opts: PathOptions | None = None) -> str:
-    """One line: why pair ``e`` is or is not a certified index-1 saddle."""
-    opts = opts or PathOptions()
+    """One line: why pair ``e`` is or is not a certified index-1 saddle; for a path joined
+    at a third minimum, that too."""
+    reason = _reason(paths, e, opts or PathOptions())
+    if paths.via is not None and paths.via[e] >= 0:
+        reason += f"; the path runs through minimum {int(paths.via[e])}, joined from its two legs"
+    return reason
+
+
+def _reason(paths: Paths, e: int, opts: PathOptions) -> str:
     if paths.status[e] == "no barrier":
         return "no barrier: no saddle to certify"
     if paths.status[e] != "converged":

@@ -94,7 +94,9 @@ ARRAYS = (  # what Paths.to_dict stores, beside the points
     "eigs",
     "peak_grad",
     "peak_value",
+    "via",
 )
+OPTIONAL = {"via": -1}  # arrays that records written before them lack, and their fill value
 _TYPES = {
     "pairs": np.int64,
     "densities": np.int64,
@@ -103,6 +105,7 @@ _TYPES = {
     "status": object,
     "certified": bool,
     "climb": np.int64,
+    "via": np.int64,
 }
 
 
@@ -172,14 +175,19 @@ class Paths:
 
     def to_dict(self) -> dict:
         """Every array but ``points`` (stored as tensors) as plain lists, and ``converged``."""
-        return {name: _listed(getattr(self, name)) for name in ARRAYS} | {
+        fill = {n: np.full(len(self), v) for n, v in OPTIONAL.items() if getattr(self, n) is None}
+        return {name: _listed(fill.get(name, getattr(self, name))) for name in ARRAYS} | {
             "converged": self.converged.tolist()
         }
 
     @classmethod
     def from_dict(cls, d: dict, points: list[Tensor]) -> Paths:
         """Inverse of ``to_dict`` with the stored ``points`` (E tensors (N_e, P), or [])."""
-        arrays = {n: np.asarray(d[n], dtype=_TYPES.get(n, np.float64)) for n in ARRAYS}
+        e = len(d["pairs"])
+        arrays = {
+            n: np.asarray(d[n] if n in d else [OPTIONAL[n]] * e, dtype=_TYPES.get(n, np.float64))
+            for n in ARRAYS
+        }
         arrays["pairs"] = arrays["pairs"].reshape(-1, 2)
         arrays["eigs"] = arrays["eigs"].reshape(-1, 2)
         if points and len(points) != len(arrays["pairs"]):

@@ -283,6 +283,12 @@ def convergence_words(run: Run) -> list[str]:
         "peak); in the barcode, certified deaths are solid, uncertified ones dotted, upper "
         "bounds hatched.",
     ]
+    joined = 0 if run.paths.via is None else int((run.paths.via >= 0).sum())
+    if joined:
+        lines.append(
+            f"{joined} paths ran through a third minimum: each stopped there and was joined "
+            "from its two legs' paths, so its saddle is the higher of theirs."
+        )
     if s.n_failed:
         why = "; ".join(f"start {k}: {reason}" for k, reason in m.failed.items())
         lines.append(

@@ -9,7 +9,7 @@ from test_paths import minima_of
 from core.engine.certify import certify
 from core.engine.joins import through
 from core.engine.pairs import connect_all
-from core.engine.paths import STATUSES, PathOptions, connect
+from core.engine.paths import STATUSES, PathOptions, Paths, connect
 from core.engine.saddles import path_profile
 
 ANGLES = np.radians([0.0, 60.0, 120.0, 180.0])
@@ -129,3 +129,14 @@ def test_connect_all_joins_across_its_rounds(row):
     exact = [ridge(*_angles(m, i)) for i in range(3)]
     for e, (i, j) in enumerate(p.pairs):
         assert p.saddles[e] == pytest.approx(max(exact[i:j]), abs=1e-9)
+
+
+def test_the_joins_are_stored_and_older_records_read_as_none(row):
+    m, values, opts = row
+    pairs = np.array([[i, j] for i in range(4) for j in range(i + 1, 4)])
+    p = connect(wells_on_an_arc, m, pairs, opts)
+    certify(wells_on_an_arc, p, opts)  # as a run stores them
+    d = p.to_dict()
+    np.testing.assert_array_equal(Paths.from_dict(d, p.points).via, p.via)
+    del d["via"]  # a record written before paths were joined
+    np.testing.assert_array_equal(Paths.from_dict(d, p.points).via, -1)
