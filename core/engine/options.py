@@ -326,7 +326,7 @@ class PathOptions:
 
 
 # Smooth functions of a few coordinates of order one: full-batch L-BFGS (trust radius from 0.1) to
-# a tight gradient, duplicates merged within 0.01; chains of 7 points (they grow where a peak
+# a tight gradient, duplicates merged within 0.01; chains of 8 points (they grow where a peak
 # hides between them) moving up to half their spacing per step; saddles resolved to 1e-5.
 ANALYTIC = {
     "minima": {
@@ -340,7 +340,7 @@ ANALYTIC = {
         "saddle_tol": 1e-5,
         "grad_tol": 1e-5,
         "check_density": 4,
-        "n_points": 7,
+        "n_points": 8,
         "max_move": 0.5,
     },
 }
