@@ -342,6 +342,7 @@ def connect(
         if step % opts.check_every == 0 or step == opts.steps:
             vals = values_over(objective, [dense_points(q, opts.check_density) for q in xa])
             est = np.array([q.max() for q in vals])
+            top = np.array([int(np.argmax(q)) for q in vals])  # dense index of each peak
             nodes = np.stack(
                 [q[:: opts.check_density] for q in vals]
             )  # (A, N): nodes are dense points
@@ -359,7 +360,7 @@ def connect(
             if flat.any():
                 run.retire(objective, rows, xa, flat, "no barrier", opts, est)
                 xa, ends_a, rows, opt = _keep(~flat, xa, ends_a, rows, opt)
-                est, nodes = est[~flat], nodes[~flat]
+                est, nodes, top = est[~flat], nodes[~flat], top[~flat]
             if legs is not None and rows.size:
                 via = through(xa, nodes, minima, ev, pairs[rows], legs)
                 hit = via >= 0
@@ -367,10 +368,13 @@ def connect(
                     run.via[rows[hit]] = via[hit]
                     run.retire(objective, rows, xa, hit, "via", opts, est)
                     xa, ends_a, rows, opt = _keep(~hit, xa, ends_a, rows, opt)
-                    est, nodes = est[~hit], nodes[~hit]
+                    est, nodes, top = est[~hit], nodes[~hit], top[~hit]
             if on_progress:
                 on_progress(step, opts.steps, int((run.status != "step cap").sum()))
+            n_before = xa.shape[1]
             xa, opt = _grow(xa, opt, est, nodes, opts)
+            if xa.shape[1] == n_before:  # (est, nodes and top describe these chains)
+                _onto_peaks(xa, opt, est, nodes, top, opts)
 
     paths = Paths(
         pairs=pairs,
@@ -587,6 +591,29 @@ def _keep(keep: np.ndarray, xa, ends_a, rows, opt):
     kt = torch.as_tensor(np.flatnonzero(keep), device=xa.device)
     opt.select(kt)
     return xa[kt], ends_a[kt], rows[keep], opt
+
+
+def _onto_peaks(x, opt, est, nodes, top, opts) -> None:
+    """Chains at ``max_points`` with no interior node above their higher end and a dense
+    maximum between their nodes (by more than ``saddle_tol``): the interior node nearer that
+    dense point moves onto it, in place, and the chain's L-BFGS memory is cleared. Without it
+    such a chain stalls: no point climbs, and it can never converge by force.
+
+    x (A, N, P) active chains; est (A,), nodes (A, N) and top (A,) (the dense index of each
+    maximum) from the same evaluation at ``opts.check_density``."""
+    a, n = x.shape[:2]
+    if n < opts.max_points or not a:
+        return  # chains that can still grow do (``_grow``)
+    hidden = est - nodes.max(1) > opts.saddle_tol
+    d = opts.check_density
+    hidden &= top % d != 0  # (a peak found only by the final evaluation has no dense point)
+    hidden &= nodes[:, 1:-1].max(1) <= nodes[:, [0, -1]].max(1)  # and no node can climb
+    for j in np.flatnonzero(hidden):
+        k, r = divmod(int(top[j]), d)  # in interval k -> k + 1, r of d along
+        node = min(max(k + 1 if 2 * r > d else k, 1), n - 2)
+        x[j, node] = x[j, k] + (r / d) * (x[j, k + 1] - x[j, k])
+    if hidden.any():
+        opt.forget(torch.as_tensor(hidden, device=x.device))
 
 
 def _grow(x, opt, est, nodes, opts):

@@ -321,3 +321,32 @@ def test_a_peak_between_the_coarse_points_is_no_no_barrier():
     p = connect(ridge, ends, np.array([[0, 1]]), opts)
     assert p.status[0] == "step cap"
     assert height / 2 < p.saddles[0] <= height
+
+
+def slope_with_a_ridge(x):
+    """A slope up the x axis with a narrow ridge at x = 0.3 (2-D): from (-1, 0) to (1, 0) the
+    ridge is higher than the upper end, but a 5-point chain has no node on it."""
+    return x[:, 0] + 1.5 * torch.exp(-((x[:, 0] - 0.3) ** 2) / 0.005) + x[:, 1] ** 2
+
+
+def test_a_node_moves_onto_a_peak_hidden_between_nodes_and_the_chain_converges():
+    from scipy.optimize import minimize_scalar
+
+    ends = torch.tensor([[-1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    opts = PathOptions(
+        n_points=5, max_points=5, check_every=5, check_density=4, steps=500,
+        saddle_tol=1e-7, grad_tol=1e-6,
+    )  # fmt: skip
+    # every node of the straight chain is below the upper end: nothing could climb
+    chain = ends[0] + torch.linspace(0, 1, 5, dtype=torch.float64)[:, None] * (ends[1] - ends[0])
+    assert slope_with_a_ridge(chain[1:-1]).max() < slope_with_a_ridge(ends[1:])[0]
+    p = connect(slope_with_a_ridge, ends, np.array([[0, 1]]), opts)
+    ridge = -minimize_scalar(
+        lambda t: -float(slope_with_a_ridge(torch.tensor([[t, 0.0]], dtype=torch.float64))[0]),
+        bounds=(0.2, 0.5),
+        method="bounded",
+        options={"xatol": 1e-12},
+    ).fun
+    assert p.status[0] == "converged"
+    assert p.saddles[0] == pytest.approx(ridge, abs=1e-9)
+    assert p.points[0][p.climb[0], 0] == pytest.approx(0.3, abs=0.05)  # climbed onto the ridge
