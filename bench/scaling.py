@@ -1,13 +1,15 @@
 """How the engine scales: minima, parameters, points per path; time, memory, FLOP/s.
 
-    .venv/bin/python bench/scaling.py [--quick]
+    .venv/bin/python bench/scaling.py [--quick] [--repeats R] [--n-train N]
 
 Every configuration runs in its own subprocess (so its peak resident memory is its own) on
-digits with a fixed, small budget, and reports wall time per stage and peak RSS. Path steps
-are also timed alone to give the achieved FLOP/s next to a 2048x2048 float32 matmul measured
-in the same run. FLOPs of a path step = 3 (forward + backward) x 2 x multiply-adds of one
-forward pass (FlopCounterMode, one network, one example) x points x minibatch. Writes the
-``bench/scaling.py`` block of BENCHMARKS.md.
+digits (``--n-train``: a seeded subset) with a fixed, small budget, and reports wall time per
+stage, peak RSS, and how its paths ended (converged, no barrier, step cap; median steps taken
+of the cap). Path steps are also timed alone, every pair kept in the batch, to give the
+achieved FLOP/s next to a 2048x2048 float32 matmul measured in the same run. FLOPs of a path
+step = 3 (forward + backward) x 2 x multiply-adds of one forward pass (FlopCounterMode, one
+network, one example) x points x minibatch. Writes the ``bench/scaling.py`` block of
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bench.report import machine, run_fresh, write_block  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, tempfile, time
+import numpy as np
 import torch
 from core.runs.config import RunConfig
 from core.runs.pipeline import objectives, run
@@ -45,7 +48,8 @@ thetas = r.minima.thetas
 pairs = all_pairs(thetas.shape[0])[: spec["npairs"]]
 def timed(n):
     o = PathOptions(n_points=spec["points"], max_points=spec["points"], steps=n,
-                    check_every=10**6, check_density=4, max_density=8)
+                    check_every=10**6, check_density=4, max_density=8,
+                    force_tol=1e-30, grad_tol=1e-30)  # no pair leaves the batch early
     t = time.perf_counter(); connect(pa, thetas, pairs, o, step_objective=pa.minibatch)
     return time.perf_counter() - t
 step = (timed(60) - timed(10)) / 50
@@ -55,6 +59,9 @@ with FlopCounterMode(display=False) as counter:  # one network, one example
 macs = counter.get_total_flops() // 2
 print(json.dumps({"total": total, "minima_s": r.summary.seconds_minima,
     "paths_s": r.summary.seconds_paths, "n_paths": r.summary.n_paths,
+    "status": [r.summary.n_paths_converged, r.summary.n_paths_no_barrier,
+               r.summary.n_paths_step_cap],
+    "steps_med": float(np.median(r.paths.steps)), "cap": cfg.paths.steps,
     "to": r.summary.to_score_sum, "P": thetas.shape[1], "step_s": step,
     "points": len(pairs) * (spec["points"] - 2), "macs": macs,
     "batch": cfg.paths.batch_size or pa.n_train,  # examples per path step (None: all of them)
@@ -98,25 +105,27 @@ def steal_seconds() -> float:
         return 0.0
 
 
-def run_only(k: int, steps: int, path_steps: int, count: bool = False) -> dict:
+def run_only(k: int, steps: int, path_steps: int, n_train, count: bool = False) -> dict:
     """One end-to-end MLP 8x1 run with ``pairs="mst"`` in its own process: wall seconds,
     paths, the hypervisor's steal meanwhile; with ``count``, the matmul FLOPs of the whole
     run and of its minima stage (FlopCounterMode, which slows the run: its time is not used)."""
-    spec = json.dumps({"config": config(k, 8, 1, "mst", steps, path_steps), "count": count})
+    spec = json.dumps(
+        {"config": config(k, 8, 1, "mst", steps, path_steps, n_train=n_train), "count": count}
+    )
     stolen = steal_seconds()
     out = run_fresh(RUN_ONLY, spec)
     return {**out, "steal": steal_seconds() - stolen}
 
 
-def minima_ratio(steps: int, path_steps: int, repeats: int) -> tuple[list[dict], dict]:
+def minima_ratio(steps: int, path_steps: int, n_train, repeats: int) -> tuple[list[dict], dict]:
     """8 vs 32 minima, end to end, ``repeats`` times interleaved (the ratio is read from the
     same moment on a machine whose speed drifts), then once more each counting matmul FLOPs
     (the same computation every time: deterministic)."""
     timed = []
     for _ in range(repeats):
-        timed.append({k: run_only(k, steps, path_steps) for k in (8, 32)})
+        timed.append({k: run_only(k, steps, path_steps, n_train) for k in (8, 32)})
         print("8 vs 32 minima (mst):", json.dumps(timed[-1]), flush=True)
-    work = {k: run_only(k, steps, path_steps, count=True) for k in (8, 32)}
+    work = {k: run_only(k, steps, path_steps, n_train, count=True) for k in (8, 32)}
     print("8 vs 32 minima (mst), counted:", json.dumps(work), flush=True)
     return timed, work
 
@@ -160,8 +169,9 @@ def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - t0)
 
 
-def config(k, width, depth, pairs, steps, path_steps, arch="mlp") -> dict:
+def config(k, width, depth, pairs, steps, path_steps, arch="mlp", n_train=None) -> dict:
     return {
+        "data": {"name": "digits", "n_train": n_train},
         "model": {"arch": arch, "width": width, "depth": depth},
         "train": {"minima": k, "steps": steps},
         "paths": {"pairs": pairs, "steps": path_steps},
@@ -171,6 +181,12 @@ def config(k, width, depth, pairs, steps, path_steps, arch="mlp") -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--repeats", type=int, default=5, help="interleaved pairs of 8- and 32-minima runs"
+    )
+    ap.add_argument(
+        "--n-train", type=int, default=None, help="a seeded subset of digits (default: all 1437)"
+    )
     a = ap.parse_args()
     steps, path_steps = (150, 60) if a.quick else (600, 300)
     peak = matmul_flops()
@@ -179,30 +195,35 @@ def main() -> None:
     grid += [("mlp", 32, 8, 1, "mst"), ("mlp", 8, 32, 2, "all"), ("mlp", 8, 128, 2, "all")]
     grid += [("cnn", 8, 8, 1, "mst"), ("cnn", 8, 8, 2, "mst"), ("cnn", 8, 8, 3, "mst")]
     for arch, k, w, d, pairs in grid:
-        r = child(config(k, w, d, pairs, steps, path_steps, arch), npairs=28, points=12)
+        r = child(config(k, w, d, pairs, steps, path_steps, arch, a.n_train), npairs=28, points=12)
         flops = 6 * r["macs"] * r["points"] * r["batch"]  # forward + backward, a minibatch
         rows.append((arch, k, w, d, pairs, r, flops / r["step_s"]))
         print(arch, k, w, d, pairs, json.dumps(r), flush=True)
-    timed, work = minima_ratio(steps, path_steps, repeats=1 if a.quick else 5)
+    timed, work = minima_ratio(steps, path_steps, a.n_train, repeats=1 if a.quick else a.repeats)
     pts = []
     for n in (8, 16, 32):
-        r = child(config(8, 32, 2, "all", steps, path_steps), npairs=28, points=n)
+        r = child(
+            config(8, 32, 2, "all", steps, path_steps, n_train=a.n_train), npairs=28, points=n
+        )
         pts.append((n, r))
         print("points", n, json.dumps(r), flush=True)
 
     lines = [
         f"Machine: {machine()}",
         f"Command: `.venv/bin/python bench/scaling.py {' '.join(sys.argv[1:])}` "
-        f"(train steps {steps}, path steps {path_steps}, digits, MLP)",
+        f"(train steps {steps}, path steps {path_steps}, digits "
+        f"{f'(a subset of {a.n_train} examples)' if a.n_train else '(all 1437 examples)'})",
         f"Measured float32 matmul (2048x2048): {peak / 1e9:.1f} GFLOP/s",
         "",
-        "| arch | minima | width | depth | pairs | P | paths | minima s | paths s | total s | "
-        "peak RSS MB | path step GFLOP/s | of matmul |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| arch | minima | width | depth | pairs | P | paths | converged / no barrier / cap "
+        "| median steps | minima s | paths s | total s | peak RSS MB | path step GFLOP/s "
+        "| of matmul |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arch, k, w, d, pairs, r, rate in rows:
         lines.append(
             f"| {arch} | {k} | {w} | {d} | {pairs} | {r['P']:,} | {r['n_paths']} | "
+            f"{' / '.join(map(str, r['status']))} | {r['steps_med']:.0f} of {r['cap']} | "
             f"{r['minima_s']:.1f} | "
             f"{r['paths_s']:.1f} | {r['total']:.1f} | "
             f"{r['rss_mb']:.0f} | {rate / 1e9:.2f} | {rate / peak:.0%} |"
