@@ -175,6 +175,7 @@ def cmd_presets(a, store: RunStore) -> int:
         lo, hi = c["parameters"]
         measured = ", ".join(f"{d} {arch}" for d, arch in c["measured"])
         basis = f"as measured on {measured}" if measured else "at the caps: none measured"
+        basis += "; the others at the caps" if measured and c["unmeasured"] else ""
         print(
             f"{p.name:18} {p.device}: {p.description}\n{'':18} {c['runs']} runs, {lo:,}-{hi:,} "
             f"parameters, up to {c['examples per training step']:,} examples per training "

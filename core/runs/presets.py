@@ -242,6 +242,7 @@ def estimate_cost(preset: Preset | str) -> dict[str, Any]:
         for c in expand(s):
             seen.setdefault(c.run_id, c)
     costs = [run_cost(c) for c in seen.values()]
+    kinds = {(c.data.name, c.model.arch) for c in seen.values()}
     flops = sum(x["expected FLOPs"] for x in costs)
     bound = sum(x["FLOPs"] for x in costs)
     params = [x["parameters"] for x in costs]
@@ -251,7 +252,8 @@ def estimate_cost(preset: Preset | str) -> dict[str, Any]:
         "parameters": (min(params), max(params)),
         "examples per training step": max(x["examples per training step"] for x in costs),
         "examples per path step": max(x["examples per path step"] for x in costs),
-        "measured": sorted({(c.data.name, c.model.arch) for c in seen.values()} & set(PATH_USAGE)),
+        "measured": sorted(kinds & set(PATH_USAGE)),  # (dataset, arch) with measured steps
+        "unmeasured": sorted(kinds - set(PATH_USAGE)),  # estimated at their caps
         "PFLOP": flops / 1e15,
         "GPU minutes": math.ceil(flops / GPU_FLOPS / 60),
         "PFLOP bound": bound / 1e15,

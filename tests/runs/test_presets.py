@@ -19,7 +19,8 @@ def test_preset_estimate_is_below_its_bound():
     assert cost["measured"] == [] and cost["PFLOP"] == pytest.approx(cost["PFLOP bound"])
     # cpu-digits: its MLPs and CNNs measured (every pair with no barrier, early)
     cost = estimate_cost("cpu-digits")
-    assert cost["measured"] == [("digits", "cnn"), ("digits", "mlp")]
+    assert cost["measured"] == [("digits", "cnn"), ("digits", "mlp")] and not cost["unmeasured"]
+    assert estimate_cost("cpu-mnist1d")["unmeasured"] == [("mnist1d", "cnn")]
     assert cost["PFLOP"] < 0.5 * cost["PFLOP bound"]
 
 
