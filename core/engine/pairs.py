@@ -17,7 +17,10 @@ AutoNEB (Draxler et al. 2018), with estimates good enough to choose the tree:
    optimisation has produced so far (screened - optimised over the optimised pairs), is below
    the current minimax route between its minima could still change the barcode: optimise
    those too, at most K - 1 per round and the lowest margin first (routes fall as optimised
-   edges arrive, so later candidates often drop out). Repeat 2-3 until no pair qualifies.
+   edges arrive, so later candidates often drop out); but never a pair that the optimised
+   paths already join within ``saddle_tol`` of its higher minimum, since no saddle of its
+   own can lie below that minimum (in a landscape of one basin this leaves the first tree).
+   Repeat 2-3 until no pair qualifies.
 
 Final saddles (dense until stable, ``core.engine.paths.finish``) cost as much as the rounds' own
 evaluations; each round's paths come with their coarse maxima (lower bounds) instead, and a
@@ -186,16 +189,28 @@ def screened_saddles(
     return run.saddles
 
 
-def _open_edges(guess: np.ndarray, known: np.ndarray, drop_factor: float = 1.0) -> np.ndarray:
+def _open_edges(
+    guess: np.ndarray,
+    known: np.ndarray,
+    drop_factor: float = 1.0,
+    tol: float = 0.0,
+    final: np.ndarray | None = None,
+) -> np.ndarray:
     """Unoptimised pairs i < j that could still change the barcode: the tree edges of the
     best-known saddles, and the pairs whose screened saddle minus the largest drop seen
-    (times ``drop_factor``) is below the minimax route between their minima."""
+    (times ``drop_factor``) is below the minimax route between their minima, unless the
+    optimised paths already join them within ``tol`` of their higher minimum (no saddle of
+    theirs can be lower than that minimum, so none could lower any route by more than
+    ``tol``). ``final``: the optimised saddles that are final (``known`` where None)."""
     done = np.isfinite(known)
     np.fill_diagonal(done, False)
     drop = drop_factor * float(np.max(guess[done] - known[done], initial=0.0))
     best = np.where(np.isfinite(known), known, guess)
     tree = spanning_tree_edges(best)
     margin = guess - drop - bottleneck(best)  # < 0: could still go below its route
+    v = np.diag(known)
+    joined = bottleneck(known if final is None else final)
+    margin[joined <= np.maximum(v[:, None], v[None, :]) + tol] = np.inf  # cannot, beyond tol
     margin[tree[:, 0], tree[:, 1]] = -np.inf  # tree edges first
     margin[np.isfinite(known)] = np.inf
     i, j = np.nonzero(np.triu(margin < 0, 1))
@@ -326,7 +341,8 @@ def select_and_connect(
             finish(objective, minima, parts[part], [r for p, r in rows if p == part], opts)
         return np.array([parts[p].saddles[r] for p, r in rows])
 
-    mst_rounds(graph_matrix(values, candidates, screen), values, optimise, MST_DROP, refine=refine)
+    guess = graph_matrix(values, candidates, screen)
+    mst_rounds(guess, values, optimise, MST_DROP, refine=refine, tol=opts.saddle_tol)
     done = merge_paths(parts)
     certify(objective, done, opts)
     final = int((done.densities >= opts.final_density).sum())
@@ -345,6 +361,7 @@ def mst_rounds(
     optimise: Callable[[np.ndarray], np.ndarray],
     drop_factor: float = 1.0,
     refine: Callable[[np.ndarray], np.ndarray] | None = None,
+    tol: float = 0.0,
 ) -> np.ndarray:
     """Steps 2-3 of ``"mst"`` on screened saddles ``guess`` (K, K) and minima ``values``
     (K,): ``optimise(batch (E, 2)) -> (E,)`` saddles, called once per round. Returns the
@@ -365,7 +382,7 @@ def mst_rounds(
         known[batch[:, 0], batch[:, 1]] = known[batch[:, 1], batch[:, 0]] = saddles
         coarse[batch[:, 0], batch[:, 1]] = coarse[batch[:, 1], batch[:, 0]] = refine is not None
         _settle(guess, known, coarse, refine)
-        batch = _open_edges(guess, known, drop_factor)
+        batch = _open_edges(guess, known, drop_factor, tol, np.where(coarse, np.inf, known))
         log.info("mst refinement: %d more paths", len(batch))
     _settle(None, known, coarse, refine)  # the tree of the optimised paths alone
     return known

@@ -96,10 +96,9 @@ def test_mst_pairs_give_the_all_pairs_barcode_on_a_small_network():
     obj = NetworkObjective(model, data, l2=1e-3, batch_size=None)
     options = dict(
         minima={
-            "optimizer": "adam",
-            "lr": 0.05,
-            "lr_final": 1e-3,
-            "steps": 1200,
+            "optimizer": "lbfgs",
+            "lr": 0.1,
+            "steps": 3000,
             "grad_tol": 1e-4,
             "merge_distance": 1e-2,
         },
@@ -110,8 +109,8 @@ def test_mst_pairs_give_the_all_pairs_barcode_on_a_small_network():
         obj, obj.init(6, seed=0), **options | {"paths": options["paths"] | {"pairs": "mst"}}
     )
     k = len(full.minima)
-    # minima 4 and 5 are stopping points joined to the others with no barrier; the screens of
-    # the true saddles sit far above them, so mst may need every pair here
+    # ReLU corners leave the minima stopping points and most paths at the step cap; the
+    # screens sit far above the optimised saddles, so mst may need every pair here
     assert k >= 4 and len(mst.paths) <= k * (k - 1) // 2
     a, b = full.barcode, mst.barcode
     np.testing.assert_allclose(a.births, b.births, rtol=1e-6)

@@ -99,3 +99,23 @@ def test_batches_of_pairs_give_each_batchs_own_paths_in_the_order_given():
         np.testing.assert_array_equal(got.saddles, np.concatenate([a.saddles for a in alone]))
         for x, y in zip(got.points, [q for a in alone for q in a.points], strict=True):
             assert torch.equal(x, y)
+
+
+def ring(x):
+    """A ring valley of radius 2 (2-D): every point on it is a minimum, no barrier between."""
+    return (x.norm(dim=1) - 2) ** 2
+
+
+def test_mst_opens_no_pair_that_cannot_lower_a_route_beyond_the_tolerance():
+    """Ten minima on a ring valley, screened by short chains that still cut across it: once
+    the first spanning tree is optimised the optimised paths join every pair within
+    saddle_tol of its higher minimum, which no saddle can undercut, so ``mst`` optimises that
+    tree alone (K - 1 paths; 12 without the rule, from the screens' large drops)."""
+    from core.engine.pairs import select_and_connect
+
+    ang = torch.linspace(0, 6.0, 10, dtype=torch.float64)
+    pts = torch.stack([2 * ang.cos(), 2 * ang.sin()], 1)
+    values = ring(pts).numpy()
+    p = select_and_connect(ring, pts, values, PathOptions(pairs="mst", steps=100))
+    assert len(p) == len(pts) - 1
+    assert (p.status == "no barrier").all()
