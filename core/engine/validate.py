@@ -28,6 +28,17 @@ TOLERANCE = 0.01  # allowed bottleneck distance, as a fraction of the value rang
 TOY_MINIMA, TOY_PATHS = ANALYTIC["minima"], ANALYTIC["paths"]
 
 
+def _path_counts(p) -> str:
+    """'33 converged by force (33 certified), 3 no barrier, 0 at the step cap; 14 joined ...'."""
+    n = {k: int((p.status == k).sum()) for k in ("converged", "no barrier", "step cap")}
+    certified = 0 if p.certified is None else int(p.certified.sum())
+    joined = 0 if p.via is None else int((p.via >= 0).sum())
+    return (
+        f"{n['converged']} converged by force ({certified} certified), {n['no barrier']} no "
+        f"barrier, {n['step cap']} at the step cap; {joined} joined through a third minimum"
+    )
+
+
 @dataclass
 class ToyComparison:
     name: str
@@ -50,8 +61,8 @@ class ToyComparison:
         lines = [
             f"toy {self.name}: value range {self.value_range:.4g}; significant bars are longer "
             f"than {SIGNIFICANT:.1%} of it",
-            f"engine: {len(self.landscape.minima)} minima, {len(self.landscape.paths)} paths "
-            f"({int(self.landscape.paths.converged.sum())} converged)",
+            f"engine: {len(self.landscape.minima)} minima, {len(self.landscape.paths)} paths: "
+            + _path_counts(self.landscape.paths),
             "  engine (birth, death)        exact (birth, death)",
         ]
         for i in range(max(len(self.engine_bars), len(self.exact_bars))):

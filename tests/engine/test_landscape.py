@@ -25,6 +25,14 @@ def test_engine_matches_exact_cubical_barcode(name):
     assert c.bottleneck <= TOLERANCE * c.value_range, c.report()
     assert c.landscape.barcode.n_essential == 1
     np.testing.assert_array_equal(c.landscape.barcode.births, np.sort(c.landscape.minima.values))
+    p = c.landscape.paths
+    counts = (
+        f"{int((p.status == 'converged').sum())} converged by force "
+        f"({int(p.certified.sum())} certified), {int((p.status == 'no barrier').sum())} no "
+        f"barrier, {int((p.status == 'step cap').sum())} at the step cap; "
+        f"{int((p.via >= 0).sum())} joined through a third minimum"
+    )
+    assert f"{len(p)} paths: {counts}" in c.report()
 
 
 @pytest.mark.parametrize("name", ["camel", "rastrigin", "wells"])
