@@ -90,6 +90,9 @@ class Profile:
         The minima (i, j) joined, i < j.
     length, straight_length : float
         Euclidean length of the path (polyline) and of the straight segment.
+    via, via_s : int, float
+        For a path joined at a third minimum: that minimum, and the position of the node on
+        it; -1 and NaN otherwise.
     """
 
     s: np.ndarray
@@ -104,6 +107,8 @@ class Profile:
     pair: tuple[int, int]
     length: float
     straight_length: float
+    via: int = -1
+    via_s: float = float("nan")
 
 
 def _pair_index(run: Run, pair: int) -> int:
@@ -140,6 +145,11 @@ def path_profile_of(run: Run, pair: int, *, density: int | None = None) -> Profi
     s_line, v_line = path_profile(obj, straight, q - 1)
     i, j = (int(x) for x in run.paths.pairs[e])
     seg = (path[1:] - path[:-1]).double().norm(dim=1)
+    via = -1 if run.paths.via is None else int(run.paths.via[e])
+    via_s = float("nan")
+    if via >= 0:  # the node on that minimum
+        at = _on_device(obj, run.minima.thetas[via])
+        via_s = float(s[dens * int((path - at).norm(dim=1).argmin())])
     return Profile(
         s=s,
         values=values,
@@ -153,6 +163,8 @@ def path_profile_of(run: Run, pair: int, *, density: int | None = None) -> Profi
         pair=(i, j),
         length=float(seg.sum()),
         straight_length=float((path[-1] - path[0]).double().norm()),
+        via=via,
+        via_s=via_s,
     )
 
 

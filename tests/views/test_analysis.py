@@ -34,6 +34,24 @@ def test_profile_max_is_the_stored_saddle(run):
         assert prof.length >= prof.straight_length * (1 - 1e-9)
 
 
+def test_profile_places_the_join_on_the_node_nearest_its_minimum(run):
+    """A path joined at minimum k: the profile names k and puts it at the stored node
+    nearest to it (here a stored path is given a node on k, as a join would have)."""
+    e = 0
+    i, j = (int(t) for t in run.paths.pairs[e])
+    k = next(m for m in range(len(run.minima.values)) if m not in (i, j))
+    points = [p.clone() for p in run.paths.points]
+    points[e][2] = run.minima.thetas[k]
+    via = np.full(len(run.paths), -1)
+    via[e] = k
+    joined = dataclasses.replace(run, paths=dataclasses.replace(run.paths, points=points, via=via))
+    prof = analysis.path_profile_of(joined, e)
+    assert prof.via == k and prof.via_s == prof.nodes_s[2]
+    assert prof.values[2 * prof.density] == pytest.approx(run.minima.values[k], rel=1e-5)
+    plain = analysis.path_profile_of(run, e)
+    assert plain.via == -1 and math.isnan(plain.via_s)
+
+
 def test_profile_density_and_bad_pair(run):
     coarse = analysis.path_profile_of(run, 0, density=2)
     n = run.paths.points[0].shape[0]

@@ -199,6 +199,15 @@ def test_profile_figure_marks_the_saddle():
     assert list(_trace(fig, "saddle level").y) == [1.0, 1.0]  # the dotted line, in the legend
 
 
+def test_profile_figure_marks_the_minimum_a_joined_path_runs_through():
+    s = np.linspace(0, 1, 9)
+    v = np.abs(np.sin(2 * np.pi * s))  # two humps, a dip to 0 at s = 0.5: a third minimum
+    p = Profile(s, v, s, 2 * v, s[::4], 1.0, 1.0, 2.0, 4, (0, 2), 2.0, 1.5, via=1, via_s=0.5)
+    mark = _trace(plots.profile_figure(p), "minimum 1: the path is joined here")
+    assert (mark.x[0], mark.y[0]) == (0.5, pytest.approx(0.0, abs=1e-12))
+    assert not [t for t in plots.profile_figure(_profile()).data if "joined" in (t.name or "")]
+
+
 def test_profile_gives_one_saddle_and_fits_the_path_beside_the_straight_segment():
     """A straight segment 40 times higher than the path's barrier: the left panel's range is
     the path's, the right panel holds both; title and legend give the stored numbers."""

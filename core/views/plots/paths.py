@@ -174,6 +174,19 @@ def profile_figure(
         row=1,
         col=2,
     )
+    if p.via >= 0:
+        q = int(np.argmin(np.abs(p.s - p.via_s)))
+        fig.add_trace(
+            go.Scatter(
+                x=[p.s[q]],
+                y=[p.values[q]],
+                mode="markers",
+                name=f"minimum {p.via}: the path is joined here from its two legs",
+                marker=dict(color=COLORS["bar"], size=12, symbol="diamond-open"),
+            ),
+            row=1,
+            col=1,
+        )
     lo, hi = float(np.min(p.values)), float(np.max(p.values))
     pad = 0.08 * ((hi - lo) or max(abs(hi), 1e-12))
     if log_y:
