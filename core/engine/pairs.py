@@ -252,7 +252,7 @@ def connect_all(objective, minima: Tensor, values: np.ndarray, opts: PathOptions
     if (~joined).any():  # (starting these from their routes instead: no fewer evaluations)
         parts.append(connect_groups(objective, minima, rest[~joined], opts, joinable=every, **run))
     done = merge_paths(parts)
-    join_through(objective, minima, done, opts)
+    join_through(objective, minima, values, done, opts)
     order = np.lexsort((done.pairs[:, 1], done.pairs[:, 0]))
     return take_paths(done, order)
 

@@ -395,7 +395,7 @@ def connect(
     if final:
         finish(objective, minima, paths, np.flatnonzero(run.via < 0), opts, known=run.finals)
         if joinable is None:
-            join_through(objective, minima, paths, opts)
+            join_through(objective, minima, ev, paths, opts)
     return paths
 
 
@@ -472,17 +472,17 @@ def _finals(objective, paths: Paths, todo: np.ndarray, opts: PathOptions, known:
     )
 
 
-def join_through(objective, minima, paths: Paths, opts: PathOptions) -> None:
+def join_through(objective, minima, values: np.ndarray, paths: Paths, opts: PathOptions) -> None:
     """Give every chain that stopped in a third minimum (status "via") the path joined from
     its two legs' final paths (``core.engine.joins``), finished as any path is (never above
     the straight segment), in place. Shorter pairs first: a leg that is itself joined is
     final before it is used. A chain whose own maximum was below the joined path's by more
-    than half that path's barrier found another route: it keeps its own path, unconverged."""
+    than half that path's barrier found another route: it keeps its own path, unconverged.
+    ``values``: (K,) the objective at ``minima``."""
     rows = np.flatnonzero(paths.status == "via")
     if rows.size == 0:
         return
     where = {(int(i), int(j)): r for r, (i, j) in enumerate(paths.pairs)}
-    vals = values_of(objective, minima).cpu().double().numpy()
     ends = minima[paths.pairs[rows]]
     order = np.argsort((ends[:, 0] - ends[:, 1]).norm(dim=1).cpu().numpy(), kind="stable")
     for e in rows[order]:
@@ -490,7 +490,7 @@ def join_through(objective, minima, paths: Paths, opts: PathOptions) -> None:
         path = joined(
             objective, *(_leg(paths, where[min(a, b), max(a, b)], a) for a, b in ((i, k), (k, j)))
         )
-        high = max(vals[i], vals[j])
+        high = max(values[i], values[j])
         if paths.saddles[e] < path["saddle"] - 0.5 * (path["saddle"] - high):
             log.warning("pair %s: its own chain is well below the path through %d", (i, j), k)
             paths.status[e], paths.via[e] = "step cap", -1
