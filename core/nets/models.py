@@ -2,10 +2,12 @@
 
 Four small families, each built for any input shape (C, H, W) (images) or (C, L) (sequences):
 
-- ``mlp``: ``depth`` hidden layers of ``width`` units with ReLU, linear head.
+- ``mlp``: ``depth`` hidden layers of ``width`` units with ReLU (or tanh with
+  ``activation='tanh'``, as for cnn and resnet: ``ACTIVATIONS``), linear head.
 - ``cnn``: ``depth`` blocks [3x3 conv to ``width`` channels, ReLU, 2x max-pool while the
   spatial size is at least 2], flatten, linear head (the authors' CNN, with 3x3 kernels).
-  The code pools before the ReLU: max and ReLU commute, and the ReLU then touches 4x less.
+  The code pools before the activation: max-pool commutes with any increasing function (ReLU,
+  tanh), and the activation then touches 4x less.
 - ``resnet``: stem conv to ``width`` channels + ReLU + 2x max-pools until the spatial size is
   at most 8, ``depth`` residual blocks relu(h + conv(relu(conv(h)))), global average pool,
   linear head. No BatchNorm: many parameter vectors are evaluated in one batch, and batch
@@ -41,6 +43,8 @@ from core.nets.text import CharTransformer
 ARCHITECTURES = ("mlp", "cnn", "resnet", "transformer", "resnet9", "charlm")
 TEXT_ARCHITECTURES = ("charlm",)  # read character ids (core.nets.text), not images
 WITH_BATCHNORM = ("resnet9",)  # architectures whose loss depends on model.batchnorm
+ACTIVATIONS = ("relu", "tanh")  # hidden-unit nonlinearities of mlp, cnn and resnet
+_ACTIVATION_FNS = {"relu": F.relu, "tanh": torch.tanh}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,6 +69,13 @@ def linear_shared(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
 def _conv(x: Tensor, w: Tensor, b: Tensor, groups: int) -> Tensor:
     conv = F.conv1d if w.dim() == 3 else F.conv2d
     return conv(x, w, b, padding=w.shape[-1] // 2, groups=groups)
+
+
+def _activation(name: str):
+    """The function of an activation name (one of ``ACTIVATIONS``)."""
+    if name not in ACTIVATIONS:  # a tuple: unhashable values are refused, not a TypeError
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+    return _ACTIVATION_FNS[name]
 
 
 def _pool(h: Tensor) -> Tensor:
@@ -103,8 +114,11 @@ def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
 
 
 class MLP(nn.Module):
-    def __init__(self, width: int, depth: int, input_shape: tuple, n_classes: int):
+    def __init__(
+        self, width: int, depth: int, input_shape: tuple, n_classes: int, activation: str = "relu"
+    ):
         super().__init__()
+        self.activation, self.act = activation, _activation(activation)
         dims = [math.prod(input_shape)] + [width] * depth  # flattened input, hidden layers
         self.hidden = nn.ModuleList(nn.Linear(dims[i], dims[i + 1]) for i in range(depth))
         self.head = nn.Linear(width, n_classes)
@@ -112,7 +126,7 @@ class MLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h = x.flatten(1)  # (B, D)
         for layer in self.hidden:
-            h = F.relu(layer(h))  # (B, width)
+            h = self.act(layer(h))  # (B, width)
         return self.head(h)  # (B, C)
 
     def _hidden_many(self, p: dict[str, Tensor], x: Tensor) -> tuple[Tensor, list[Tensor]]:
@@ -127,8 +141,9 @@ class MLP(nn.Module):
             else:
                 h = torch.baddbmm(b.unsqueeze(-1), w, h)
             # in place on the matmul's own output (not on a view of it, which autograd would
-            # undo with a zero-filled copy): relu's backward needs only its result
-            h = h.relu_().view(*w.shape[:2], -1)  # (M, W, B)
+            # undo with a zero-filled copy): relu's and tanh's backward need only the result
+            h = h.tanh_() if self.activation == "tanh" else h.relu_()
+            h = h.view(*w.shape[:2], -1)  # (M, W, B)
             acts.append(h)
         return x0, acts
 
@@ -144,11 +159,11 @@ class MLP(nn.Module):
         every parameter (name -> (M, *shape)), by a hand-written backward pass.
 
         The forward pass is ``forward_many``'s (``_hidden_many``); the backward reuses its
-        buffers in place (the softmax, one exp per logit, into the logits; the ReLU mask into
-        the incoming gradient) and skips autograd's graph, its zero-filled gradients of the
-        parameter slices and the input gradient of the first layer. Equal to autograd to
-        float32 rounding (tests/nets/test_models.py); faster than autograd's backward
-        (bench/engine.py, ``fused, autograd``).
+        buffers in place (the softmax, one exp per logit, into the logits; the ReLU mask, or
+        tanh's derivative 1 - h**2, into the incoming gradient) and skips autograd's graph,
+        its zero-filled gradients of the parameter slices and the input gradient of the first
+        layer. Equal to autograd to float32 rounding (tests/nets/test_models.py); faster than
+        autograd's backward (bench/engine.py, ``fused, autograd``).
         """
         n = len(self.hidden)
         names = [f"hidden.{i}" for i in range(n)] + ["head"]  # layer i's parameters
@@ -164,7 +179,8 @@ class MLP(nn.Module):
         g = z.div_(total)  # d ce / d logits = softmax - one-hot
         g.scatter_add_(1, target, torch.full(target.shape, -1.0, dtype=g.dtype, device=g.device))
         grads = {}
-        for i in range(n, -1, -1):  # g: gradient w.r.t. layer i's output (before its ReLU)
+        tanh = self.activation == "tanh"
+        for i in range(n, -1, -1):  # g: gradient w.r.t. layer i's output (before activation)
             inp, w = (acts[i - 1] if i else x0), p[f"{names[i]}.weight"]
             if i == 0:  # one wide matmul; the input needs no gradient
                 grads[f"{names[i]}.weight"] = (g.view(-1, g.shape[-1]) @ inp.T).view_as(w)
@@ -173,13 +189,19 @@ class MLP(nn.Module):
             grads[f"{names[i]}.bias"] = g.sum(2)
             if i:
                 g = torch.bmm(w.transpose(1, 2), g)  # (M, W, B)
-                torch.ops.aten.threshold_backward.grad_input(g, inp, 0, grad_input=g)
+                if tanh:  # tanh' = 1 - h**2, from the stored output h
+                    torch.ops.aten.tanh_backward.grad_input(g, inp, grad_input=g)
+                else:
+                    torch.ops.aten.threshold_backward.grad_input(g, inp, 0, grad_input=g)
         return ce, grads
 
 
 class CNN(nn.Module):
-    def __init__(self, width: int, depth: int, input_shape: tuple, n_classes: int):
+    def __init__(
+        self, width: int, depth: int, input_shape: tuple, n_classes: int, activation: str = "relu"
+    ):
         super().__init__()
+        self.activation, self.act = activation, _activation(activation)
         conv = nn.Conv2d if len(input_shape) == 3 else nn.Conv1d
         channels, size = input_shape[0], tuple(input_shape[1:])
         self.convs, pools = nn.ModuleList(), []
@@ -195,7 +217,8 @@ class CNN(nn.Module):
         h = x  # (B, C_in, *S)
         for conv, pool in zip(self.convs, self.pools, strict=True):
             h = conv(h)  # (B, W, *S)
-            h = F.relu(_pool(h) if pool else h)  # pool before ReLU: same values, less work
+            # pool before the activation (increasing, so it commutes with max): less work
+            h = self.act(_pool(h) if pool else h)
         return self.head(h.flatten(1))  # (B, C)
 
     def forward_many(self, p: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -203,34 +226,38 @@ class CNN(nn.Module):
         h = x  # (B, C_in, *S), shared by all M
         for i, pool in enumerate(self.pools):
             h = conv_many(h, p[f"convs.{i}.weight"], p[f"convs.{i}.bias"], shared=i == 0)
-            h = F.relu(_pool(h) if pool else h)  # (B, M*W, *S)
+            h = self.act(_pool(h) if pool else h)  # (B, M*W, *S)
         return linear_many(_channels_to_models(h, m), p["head.weight"], p["head.bias"])
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, width: int, conv: type[nn.Module]):
+    def __init__(self, width: int, conv: type[nn.Module], act=F.relu):
         super().__init__()
+        self.act = act
         self.conv1 = conv(width, width, kernel_size=3, padding=1)
         self.conv2 = conv(width, width, kernel_size=3, padding=1)
 
     def forward(self, h: Tensor) -> Tensor:
-        return F.relu(h + self.conv2(F.relu(self.conv1(h))))
+        return self.act(h + self.conv2(self.act(self.conv1(h))))
 
 
 class ResNet(nn.Module):
-    def __init__(self, width: int, depth: int, input_shape: tuple, n_classes: int):
+    def __init__(
+        self, width: int, depth: int, input_shape: tuple, n_classes: int, activation: str = "relu"
+    ):
         super().__init__()
+        self.activation, self.act = activation, _activation(activation)
         conv = nn.Conv2d if len(input_shape) == 3 else nn.Conv1d
         size = tuple(input_shape[1:])
         self.stem = conv(input_shape[0], width, kernel_size=3, padding=1)
         self.stem_pools = 0  # 2x max-pools after the stem: down to at most 8 per axis
         while max(size) > 8:
             size, self.stem_pools = tuple(s // 2 for s in size), self.stem_pools + 1
-        self.blocks = nn.ModuleList(ResidualBlock(width, conv) for _ in range(depth))
+        self.blocks = nn.ModuleList(ResidualBlock(width, conv, self.act) for _ in range(depth))
         self.head = nn.Linear(width, n_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.relu(self.stem(x))  # (B, W, *S)
+        h = self.act(self.stem(x))  # (B, W, *S)
         for _ in range(self.stem_pools):
             h = _pool(h)
         for block in self.blocks:
@@ -239,13 +266,13 @@ class ResNet(nn.Module):
 
     def forward_many(self, p: dict[str, Tensor], x: Tensor) -> Tensor:
         m = p["head.weight"].shape[0]
-        h = F.relu(conv_many(x, p["stem.weight"], p["stem.bias"], shared=True))  # (B, M*W, *S)
+        h = self.act(conv_many(x, p["stem.weight"], p["stem.bias"], shared=True))  # (B, M*W, *S)
         for _ in range(self.stem_pools):
             h = _pool(h)
         for i in range(len(self.blocks)):
             q = f"blocks.{i}."
-            r = F.relu(conv_many(h, p[q + "conv1.weight"], p[q + "conv1.bias"], False))
-            h = F.relu(h + conv_many(r, p[q + "conv2.weight"], p[q + "conv2.bias"], False))
+            r = self.act(conv_many(h, p[q + "conv1.weight"], p[q + "conv1.bias"], False))
+            h = self.act(h + conv_many(r, p[q + "conv2.weight"], p[q + "conv2.bias"], False))
         h = _channels_to_models(h.flatten(2).mean(-1), m)  # (M, B, W)
         return linear_many(h, p["head.weight"], p["head.bias"])
 
@@ -337,6 +364,7 @@ _CLASSES = {
     "resnet9": ResNet9,
     "charlm": CharLM,
 }
+WITH_ACTIVATION = ("mlp", "cnn", "resnet")  # the architectures that take ``activation``
 # the architectures with a hand-written batched forward (forward_many): "fused" evaluation
 FUSED_ARCHITECTURES = tuple(a for a, c in _CLASSES.items() if hasattr(c, "forward_many"))
 
@@ -345,7 +373,9 @@ def _is_positive_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
 
 
-def build_model(arch: str, width: int, depth: int, input_shape, n_classes: int) -> nn.Module:
+def build_model(
+    arch: str, width: int, depth: int, input_shape, n_classes: int, activation: str = "relu"
+) -> nn.Module:
     """Build one network with PyTorch's default initialization.
 
     Parameters
@@ -361,16 +391,27 @@ def build_model(arch: str, width: int, depth: int, input_shape, n_classes: int) 
         (C, H, W) for images or (C, L) for sequences; one example, no batch axis.
     n_classes : int
         Outputs of the linear head.
+    activation : str
+        Hidden-unit nonlinearity, one of ``ACTIVATIONS``; other than "relu" only for the
+        architectures of ``WITH_ACTIVATION`` (mlp, cnn, resnet).
 
     Returns
     -------
     nn.Module
         Maps (B, *input_shape) to logits (B, n_classes); has ``arch``, ``width``, ``depth``,
-        ``input_shape``, ``n_classes`` attributes, and ``forward_many`` but for the ResNet9
-        (its BatchNorm layers go through ``core.nets.norm``).
+        ``input_shape``, ``n_classes`` attributes (and ``activation``: mlp, cnn, resnet), and
+        ``forward_many`` but for the ResNet9 (its BatchNorm layers go through
+        ``core.nets.norm``).
     """
     if arch not in _CLASSES:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if activation != "relu" and arch not in WITH_ACTIVATION:
+        raise ValueError(
+            f"activation={activation!r}: arch {arch!r} has a fixed nonlinearity "
+            f"(activation is for {', '.join(WITH_ACTIVATION)})"
+        )
     for name, v in (("width", width), ("depth", depth), ("n_classes", n_classes)):
         if not _is_positive_int(v):
             raise ValueError(f"{name} must be a positive int, got {v!r}")
@@ -381,7 +422,9 @@ def build_model(arch: str, width: int, depth: int, input_shape, n_classes: int) 
         )
     if (arch in TEXT_ARCHITECTURES) != (len(shape) == 1):
         raise ValueError(f"arch {arch!r} does not read inputs of shape {shape}")
-    model = _CLASSES[arch](int(width), int(depth), tuple(map(int, shape)), int(n_classes))
+    args = (int(width), int(depth), tuple(map(int, shape)), int(n_classes))
+    extra = {"activation": activation} if arch in WITH_ACTIVATION else {}
+    model = _CLASSES[arch](*args, **extra)  # mlp, cnn and resnet keep .activation
     model.arch, model.width, model.depth = arch, int(width), int(depth)
     model.input_shape, model.n_classes = tuple(map(int, shape)), int(n_classes)
     return model

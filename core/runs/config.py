@@ -25,7 +25,7 @@ from core.engine.options import (
     knob,
 )
 from core.nets.data import DATASETS, TEXT_DATASETS
-from core.nets.models import ARCHITECTURES, TEXT_ARCHITECTURES
+from core.nets.models import ACTIVATIONS, ARCHITECTURES, TEXT_ARCHITECTURES, WITH_ACTIVATION
 from core.nets.norm import BATCHNORM_MODES
 from core.nets.permutations import SUPPORTED as PERMUTABLE
 
@@ -53,6 +53,7 @@ LATER_IN_SWEEPS = {  # the engine's options, which network runs had fixed until 
     ("train", "loss_tol"): 0.0,
     ("train", "check_every"): 50,
     ("train", "merge_distance"): 1e-3,
+    ("model", "activation"): "relu",
 }
 LATER_DEFAULTS = {
     ("paths", "precision"): "float32",
@@ -108,6 +109,13 @@ class ModelConfig:
         "hidden layers / conv blocks / residual blocks (per stage for resnet9) / encoder blocks",
         hi=64,
     )
+    activation: str = knob(
+        "relu",
+        "Activation",
+        "hidden-unit nonlinearity of mlp, cnn and resnet: 'relu' or 'tanh' (smooth: "
+        "gradient-based minima and saddle certificates converge)",
+        choices=ACTIVATIONS,
+    )
     factory: str | None = knob(
         None,
         "Your model (factory)",
@@ -135,8 +143,10 @@ class ModelConfig:
 
     @property
     def network(self) -> str:
-        """In words: the factory of your model, or 'mlp width 8 depth 1'."""
-        return self.factory or f"{self.arch} width {self.width} depth {self.depth}"
+        """In words: the factory of your model, or 'mlp width 8 depth 1' ('... tanh' when the
+        activation is not ReLU)."""
+        act = "" if self.activation == "relu" else f" {self.activation}"
+        return self.factory or f"{self.arch} width {self.width} depth {self.depth}{act}"
 
 
 @dataclass(frozen=True)
@@ -326,6 +336,16 @@ def validate(c: RunConfig) -> None:
         raise ValueError(
             f"model.arch={c.model.arch!r}: data.name={c.data.name!r} needs {want} "
             f"(text: {', '.join(TEXT_ARCHITECTURES)})"
+        )
+    if c.model.activation != "relu" and (c.model.factory or c.model.arch not in WITH_ACTIVATION):
+        which = (
+            f"model.factory={c.model.factory!r}"
+            if c.model.factory
+            else f"model.arch={c.model.arch!r}"
+        )
+        raise ValueError(
+            f"model.activation={c.model.activation!r}: {which} has its own nonlinearity "
+            f"(activation is for {', '.join(WITH_ACTIVATION)})"
         )
     if c.paths.align != "none" and (c.model.factory or c.model.arch not in PERMUTABLE):
         which = (

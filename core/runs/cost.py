@@ -74,7 +74,8 @@ def _forward_flops(c: RunConfig) -> tuple[int, int]:
     text = c.data.name in TEXT_DATASETS
     shape = (c.data.context,) if text else shape
     with torch.device("meta"):
-        model = build_model(c.model.arch, c.model.width, c.model.depth, shape, classes)
+        m = c.model
+        model = build_model(m.arch, m.width, m.depth, shape, classes, m.activation)
         with FlopCounterMode(display=False) as counter:
             model(torch.zeros(1, *shape, dtype=torch.int64 if text else torch.float32))
     return n_params(model), int(counter.get_total_flops())

@@ -102,7 +102,7 @@ def network(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> 
     m = config.model
     if m.factory:
         return model_from_factory(m.factory, n_classes)
-    return build_model(m.arch, m.width, m.depth, input_shape, n_classes)
+    return build_model(m.arch, m.width, m.depth, input_shape, n_classes, m.activation)
 
 
 def n_minima(config: RunConfig) -> int:

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from core.nets.models import (
+    ACTIVATIONS,
     FUSED_ARCHITECTURES,
     build_model,
     flatten,
@@ -112,6 +113,76 @@ def test_mlp_hand_written_gradient_equals_autograd_of_the_loop(depth, scale):
     assert got.abs().min() < got.abs().max() / 100  # relu masks zero some entries out
 
 
+TANH_NETS = [("mlp", 1, (1, 8, 8)), ("mlp", 2, (1, 8, 8)), ("cnn", 2, (1, 8, 8))]
+TANH_NETS += [("cnn", 2, (1, 40)), ("resnet", 2, (1, 8, 8)), ("resnet", 1, (3, 32, 32))]
+
+
+@pytest.mark.parametrize(("arch", "depth", "shape"), TANH_NETS)
+def test_tanh_forward_many_equals_forward_and_differs_from_relu(arch, depth, shape):
+    model = build_model(arch, 6, depth, shape, 10, activation="tanh")
+    assert model.activation == "tanh"
+    relu = build_model(arch, 6, depth, shape, 10)
+    thetas = init_thetas(model, 3, seed=1)
+    assert torch.equal(thetas, init_thetas(relu, 3, seed=1))  # same parameters, same draws
+    x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(0))
+    loop = torch.stack([functional_call(model, unflatten(t, model), (x,)) for t in thetas])
+    torch.testing.assert_close(model.forward_many(unflatten(thetas, model), x), loop)
+    relu_loop = torch.stack([functional_call(relu, unflatten(t, relu), (x,)) for t in thetas])
+    assert (loop - relu_loop).abs().mean() > 1e-2  # the nonlinearity changed the logits
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_tanh_mlp_is_tanh_of_each_hidden_layer(depth):
+    model = build_model("mlp", 5, depth, (1, 8, 8), 3, activation="tanh")
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    h = x.flatten(1)
+    for layer in model.hidden:
+        h = torch.tanh(h @ layer.weight.T + layer.bias)
+    torch.testing.assert_close(model(x), h @ model.head.weight.T + model.head.bias)
+
+
+def test_tanh_cnn_pools_before_the_activation_with_the_same_values():
+    model = build_model("cnn", 4, 1, (1, 8, 8), 10, activation="tanh")
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    h = F.max_pool2d(torch.tanh(model.convs[0](x)), 2)  # the textbook order
+    torch.testing.assert_close(model(x), model.head(h.flatten(1)))
+
+
+@pytest.mark.parametrize(("depth", "scale"), [(1, 1.0), (2, 1.0), (3, 1.0), (2, 40.0)])
+def test_tanh_mlp_hand_written_gradient_equals_autograd_of_the_loop(depth, scale):
+    """tanh's derivative 1 - h**2 from the stored output; ``scale`` 40 saturates many units."""
+    model = build_model("mlp", 5, depth, (1, 8, 8), 10, activation="tanh").double()
+    thetas = (scale * init_thetas(model, 3, seed=1).double()).requires_grad_()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 1, 8, 8, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 10, (7,), generator=gen)
+    ce, grads = model.ce_and_grad_many(unflatten(thetas.detach(), model), x, y)
+    loop = torch.stack(
+        [
+            F.cross_entropy(functional_call(model, unflatten(t, model), (x,)), y, reduction="sum")
+            for t in thetas
+        ]
+    )
+    (want,) = torch.autograd.grad(loop.sum(), thetas)
+    got = torch.cat([grads[n].reshape(3, -1) for n, _ in model.named_parameters()], 1)
+    torch.testing.assert_close(ce, loop.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_tanh_mlp_hand_written_gradient_in_float32():
+    model = build_model("mlp", 8, 2, (1, 8, 8), 10, activation="tanh")
+    thetas = init_thetas(model, 4, seed=2).requires_grad_()
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(16, 1, 8, 8, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+    ce, grads = model.ce_and_grad_many(unflatten(thetas.detach(), model), x, y)
+    logits = model.forward_many(unflatten(thetas, model), x)  # (M, B, C)
+    loss = F.cross_entropy(logits.transpose(1, 2), y.expand(4, -1), reduction="none").sum(1)
+    (want,) = torch.autograd.grad(loss.sum(), thetas)
+    got = torch.cat([grads[n].reshape(4, -1) for n, _ in model.named_parameters()], 1)
+    torch.testing.assert_close(ce, loss.detach())
+    torch.testing.assert_close(got, want)
+
+
 @pytest.mark.parametrize("arch", FUSED)
 def test_init_thetas_deterministic_independent_and_rng_neutral(arch):
     model = build_model(arch, 8, 2, (1, 8, 8), 10)
@@ -157,6 +228,23 @@ def test_bad_arguments_raise_value_error(kwargs, match):
     args = {"arch": "mlp", "width": 4, "depth": 1, "input_shape": (1, 8, 8), "n_classes": 10}
     with pytest.raises(ValueError, match=match):
         build_model(**{**args, **kwargs})
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn", "resnet", "transformer"])
+@pytest.mark.parametrize("activation", ["sigmoid", "ReLU", None])
+def test_unknown_activation_names_the_value_and_the_choices(arch, activation):
+    with pytest.raises(ValueError, match=rf"one of \('relu', 'tanh'\), got {activation!r}"):
+        build_model(arch, 4, 1, (1, 8, 8), 10, activation=activation)
+    assert ACTIVATIONS == ("relu", "tanh")
+
+
+@pytest.mark.parametrize(
+    ("arch", "shape"), [("transformer", (1, 8, 8)), ("resnet9", (3, 32, 32)), ("charlm", (16,))]
+)
+def test_fixed_nonlinearity_architectures_refuse_tanh(arch, shape):
+    with pytest.raises(ValueError, match=rf"activation='tanh': arch '{arch}'"):
+        build_model(arch, 4, 1, shape, 10, activation="tanh")
+    assert build_model(arch, 4, 1, shape, 10, activation="relu").arch == arch
 
 
 def test_init_thetas_rejects_bad_m():

@@ -10,12 +10,14 @@ import json
 import math
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.engine.options import PAIR_STRATEGIES as PAIRS
 from core.engine.options import PRECISIONS, REGIMES, MinimaOptions, PathOptions
 from core.runs.config import (
+    ACTIVATIONS,
     ARCHITECTURES,
     DATASETS,
     DEVICES,
@@ -24,6 +26,7 @@ from core.runs.config import (
     ModelConfig,
     RunConfig,
 )
+from core.runs.pipeline import network
 
 
 def test_default_round_trip_and_id():
@@ -38,6 +41,7 @@ def test_every_field_changes_the_id():
     changed = [
         base.replace(data={"n_train": 100}),
         base.replace(model={"width": 9}),
+        base.replace(model={"activation": "tanh"}),
         base.replace(train={"lr": 0.03}),
         base.replace(paths={"steps": 1501}),
         base.replace(seed=1),
@@ -57,6 +61,33 @@ def test_fields_added_later_keep_the_ids_of_older_configs():
     old = json.loads(RunConfig().to_json())
     del old["paths"]["precision"], old["paths"]["compile"], old["memory_mb"]
     assert RunConfig.from_dict(old) == RunConfig()
+
+
+def test_tanh_round_trips_and_has_its_own_id_while_relu_keeps_the_old_one():
+    relu = RunConfig()
+    assert relu.model.activation == "relu" and relu.run_id == "11cd86a9510e"  # before the field
+    assert RunConfig().replace(model={"activation": "relu"}).run_id == relu.run_id
+    assert "activation" not in relu.canonical()["model"]  # left out of the hash at its default
+    tanh = relu.replace(model={"activation": "tanh"})
+    again = RunConfig.from_json(tanh.to_json())
+    assert again == tanh and again.model.activation == "tanh"
+    assert again.run_id == tanh.run_id != relu.run_id
+    assert json.loads(tanh.to_json())["model"]["activation"] == "tanh"
+    assert tanh.model.network == "mlp width 8 depth 1 tanh"
+    assert relu.model.network == "mlp width 8 depth 1"
+    cnn = tanh.replace(model={"arch": "cnn", "depth": 2})
+    assert cnn.model.network == "cnn width 8 depth 2 tanh" and cnn.run_id != tanh.run_id
+
+
+def test_the_run_network_takes_the_activation():
+    for arch in ("mlp", "cnn", "resnet"):
+        cfg = RunConfig().replace(model={"arch": arch, "activation": "tanh", "depth": 2})
+        model, relu = network(cfg, (1, 8, 8), 10), network(RunConfig(), (1, 8, 8), 10)
+        assert model.activation == "tanh" and relu.activation == "relu"
+    mlp = network(RunConfig().replace(model={"activation": "tanh"}), (1, 8, 8), 10)
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    h = torch.tanh(mlp.hidden[0](x.flatten(1)))
+    torch.testing.assert_close(mlp(x), mlp.head(h))
 
 
 def test_int_for_a_float_field_is_the_same_config():
@@ -110,6 +141,24 @@ BAD_DICTS = [
     ({"paths": {"compile": 1}}, r"paths\.compile=1"),
     ({"memory_mb": 0}, r"memory_mb=0"),
     ({"memory_mb": 1.5}, r"memory_mb=1\.5"),
+    ({"model": {"activation": "sigmoid"}}, r"model\.activation='sigmoid'.*'relu', 'tanh'"),
+    ({"model": {"activation": None}}, r"model\.activation=None"),
+    (
+        {"model": {"arch": "transformer", "activation": "tanh"}},
+        r"model\.activation='tanh': model\.arch='transformer' has its own nonlinearity",
+    ),
+    (
+        {"model": {"arch": "resnet9", "activation": "tanh"}},
+        r"model\.activation='tanh': model\.arch='resnet9'",
+    ),
+    (
+        {"data": {"name": "pydoc"}, "model": {"arch": "charlm", "activation": "tanh"}},
+        r"model\.activation='tanh': model\.arch='charlm'",
+    ),
+    (
+        {"model": {"factory": "torchvision:resnet18", "activation": "tanh"}},
+        r"model\.activation='tanh': model\.factory='torchvision:resnet18'",
+    ),
 ]
 
 
@@ -173,6 +222,7 @@ VALID = {
         "arch": st.sampled_from(ARCHITECTURES),
         "width": st.integers(1, 4096),
         "depth": st.integers(1, 64),
+        "activation": st.sampled_from(ACTIVATIONS),
     },
     "train": {
         "minima": st.integers(2, 256),
