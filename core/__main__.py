@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from core import escape_cli, model_cli, sweep_cli
+from core.engine.paths import SPLIT
 from core.engine.validate import compare_engine_to_exact
 from core.runs.config import RunConfig, fields_of
 from core.runs.pipeline import run
@@ -155,8 +156,15 @@ SHORT_KINDS = {
 
 def _joined_note(paths) -> str:
     """'; N of them ran through a third minimum ...', or nothing."""
-    n = 0 if paths.via is None else int((paths.via >= 0).sum())
-    return f"; {n} ran through a third minimum and were joined from its two legs" if n else ""
+    via = np.full(len(paths), -1) if paths.via is None else paths.via
+    n, split = int((via >= 0).sum()), int((via == SPLIT).sum())
+    note = f"; {n} ran through a third minimum and were joined from its two legs" if n else ""
+    if split:
+        note += (
+            f"; {split} stopped at the step cap in the basin of a minimum that no start reached "
+            "and were split there (--path-splits)"
+        )
+    return note
 
 
 def format_run(run: Run) -> str:

@@ -27,7 +27,7 @@ from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
 from core.engine.evaluate import Objective, values_and_grads
-from core.engine.paths import PathOptions, Paths
+from core.engine.paths import SPLIT, PathOptions, Paths
 
 LANCZOS_STEPS = 300  # most Lanczos iterations (fewer when P is smaller)
 CHECK_EVERY = 10  # iterations between checks whether every index is decided
@@ -171,6 +171,11 @@ def certificate_reason(paths: Paths, e: int, opts: PathOptions | None = None) ->
     reason = _reason(paths, e, opts or PathOptions())
     if paths.via is not None and paths.via[e] >= 0:
         reason += f"; the path runs through minimum {int(paths.via[e])}, joined from its two legs"
+    elif paths.via is not None and paths.via[e] == SPLIT:
+        reason += (
+            "; the path runs through a minimum that no start reached (found below a dip of "
+            "its loss), joined from its two legs"
+        )
     return reason
 
 

@@ -148,6 +148,7 @@ def landscape_of(
             step_objective=steps.get("paths"),
             on_progress=progress("paths"),
             group_map=group_map,
+            minima_options=m_opts,
         )
         extra = minima_from_saddles(objective, found, conn, m_opts) if round_ < explore else None
         if extra is None:

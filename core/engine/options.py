@@ -295,6 +295,16 @@ class PathOptions:
         hi=1_000_000,
         advanced=True,
     )
+    splits: int = knob(
+        2,
+        "Splits at dips (rounds)",
+        "a path stopped at the step cap whose loss dips between two peaks is replaced by the "
+        "route through the minimum below its deepest dip, where that is no higher; legs "
+        "stopped at the cap are split again, this many rounds (0: never)",
+        flag="--path-splits",
+        lo=0,
+        hi=8,
+    )
     weight: float = knob(
         2.0,
         "Point-density weight",

@@ -54,9 +54,11 @@ from core.engine.barcode import graph_matrix
 from core.engine.certify import certify
 from core.engine.chain import straight_chains
 from core.engine.evaluate import Objective
+from core.engine.minima import MinimaOptions
 from core.engine.options import PathOptions
 from core.engine.paths import Paths, connect, finish, join_through
 from core.engine.saddles import dense_max, final_saddles
+from core.engine.splits import split_at_dips
 
 log = logging.getLogger(__name__)
 
@@ -315,15 +317,26 @@ def select_and_connect(
     step_objective: Callable[[int], Objective] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     group_map: GroupMap | None = None,
+    minima_options: MinimaOptions | None = None,
 ) -> Paths:
     """Optimise paths for the pairs that ``opts.pairs`` needs; see the module docstring.
-    Every batch of pairs is relaxed by ``connect_groups`` (``group_map``: where)."""
+    Every batch of pairs is relaxed by ``connect_groups`` (``group_map``: where). With
+    ``minima_options``, paths stopped at the step cap that dip between two peaks are split
+    at a minimum below the dip (``core.engine.splits``, ``opts.splits`` rounds; its descents
+    use these options) before the saddles are certified."""
     k = minima.shape[0]
     run = dict(step_objective=step_objective, on_progress=on_progress, group_map=group_map)
-    if opts.pairs == "all" or k <= 2:
-        done = connect_all(objective, minima, values, opts, **run)
+
+    def certified(done: Paths) -> Paths:
+        if minima_options is not None:
+            split_at_dips(
+                objective, minima, values, done, opts, minima_options, step_objective=step_objective
+            )
         certify(objective, done, opts)
         return done
+
+    if opts.pairs == "all" or k <= 2:
+        return certified(connect_all(objective, minima, values, opts, **run))
 
     candidates = all_pairs(k)
     screen = screened_saddles(objective, minima, candidates, opts, step_objective, group_map)
@@ -343,8 +356,7 @@ def select_and_connect(
 
     guess = graph_matrix(values, candidates, screen)
     mst_rounds(guess, values, optimise, MST_DROP, refine=refine, tol=opts.saddle_tol)
-    done = merge_paths(parts)
-    certify(objective, done, opts)
+    done = certified(merge_paths(parts))
     final = int((done.densities >= opts.final_density).sum())
     log.info(
         "mst strategy optimised %d of %d pairs, %d with final saddles (the barcode's tree)",

@@ -96,6 +96,7 @@ ARRAYS = (  # what Paths.to_dict stores, beside the points
     "peak_value",
     "via",
 )
+SPLIT = -2  # Paths.via of a path joined at a minimum that no start reached (core.engine.splits)
 OPTIONAL = {"via": -1}  # arrays that records written before them lack, and their fill value
 _TYPES = {
     "pairs": np.int64,
@@ -168,7 +169,8 @@ class Paths:
     peak_value: np.ndarray | None = None  # (E,) objective at the certified point
     eigs: np.ndarray | None = None  # (E, 2) lowest Hessian eigenvalues at the path's peak
     peak_grad: np.ndarray | None = None  # (E,) gradient norm at the peak over ``scale``
-    via: np.ndarray | None = None  # (E,) the minimum a joined path runs through; -1: none
+    # (E,) the minimum a joined path runs through; -1: none; SPLIT: one no start reached
+    via: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.pairs.shape[0])
@@ -488,7 +490,7 @@ def join_through(objective, minima, values: np.ndarray, paths: Paths, opts: Path
     for e in rows[order]:
         i, j, k = (int(t) for t in (*paths.pairs[e], paths.via[e]))
         path = joined(
-            objective, *(_leg(paths, where[min(a, b), max(a, b)], a) for a, b in ((i, k), (k, j)))
+            objective, *(leg(paths, where[min(a, b), max(a, b)], a) for a, b in ((i, k), (k, j)))
         )
         high = max(values[i], values[j])
         if paths.saddles[e] < path["saddle"] - 0.5 * (path["saddle"] - high):
@@ -503,7 +505,7 @@ def join_through(objective, minima, values: np.ndarray, paths: Paths, opts: Path
         finish(objective, minima, paths, np.array([e]), opts, known=known)
 
 
-def _leg(paths: Paths, r: int, start: int) -> dict:
+def leg(paths: Paths, r: int, start: int) -> dict:
     """Final path ``r`` of ``paths``, run from minimum ``start``, as ``joins.joined`` takes it."""
     pts = oriented(paths.points[r], paths.pairs[r], start)
     c = int(paths.climb[r]) if paths.climb is not None else -1

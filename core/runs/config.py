@@ -46,6 +46,7 @@ LATER_IN_SWEEPS = {  # the engine's options, which network runs had fixed until 
     ("paths", "check_density"): 2,
     ("paths", "max_move"): 0.2,
     ("paths", "climb_after"): 10,
+    ("paths", "splits"): 0,
     ("paths", "weight"): 2.0,
     ("paths", "final_density"): 8,
     ("paths", "max_density"): 64,
@@ -244,6 +245,18 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: Any) -> RunConfig:
         return _build(cls, d, "config")
+
+    @classmethod
+    def from_record(cls, d: Any) -> RunConfig:
+        """The config of a stored run or sweep: a field added later that the record lacks takes
+        the value that configs written before it had (``LATER_DEFAULTS``), since that is what
+        the run computed (today's default differs for ``paths.splits``)."""
+        if isinstance(d, dict):
+            d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+            for (a, b), value in LATER_DEFAULTS.items():
+                if b and isinstance(d.get(a), dict):
+                    d[a].setdefault(b, value)
+        return cls.from_dict(d)
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:

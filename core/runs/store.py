@@ -97,7 +97,7 @@ class RunStore:
         if not (d / "config.json").exists():
             raise ValueError(f"no run {run_id!r} in {self.root}")
         try:
-            cfg = RunConfig.from_dict(read_json(d / "config.json"))
+            cfg = RunConfig.from_record(read_json(d / "config.json"))
         except ValueError as exc:
             raise ValueError(f"{d / 'config.json'} is not a valid config: {exc}") from None
         if cfg.run_id != run_id:

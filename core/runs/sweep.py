@@ -142,7 +142,7 @@ class SweepSpec:
         unknown = sorted(set(d) - known, key=str)
         if unknown:
             raise ValueError(f"unknown key sweep.{unknown[0]}; known: {sorted(known)}")
-        base = RunConfig.from_dict(d["base"]) if "base" in d else RunConfig()
+        base = RunConfig.from_record(d["base"]) if "base" in d else RunConfig()
         return cls(base=base, **{a: d[a] for a in AXES if a in d})
 
 

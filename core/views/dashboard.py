@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from core.engine.paths import SPLIT
 from core.nets.device import resolve_device
 from core.runs.config import RunConfig
 from core.runs.pipeline import objectives
@@ -283,11 +284,18 @@ def convergence_words(run: Run) -> list[str]:
         "peak); in the barcode, certified deaths are solid, uncertified ones dotted, upper "
         "bounds hatched.",
     ]
-    joined = 0 if run.paths.via is None else int((run.paths.via >= 0).sum())
+    via = np.full(len(run.paths), -1) if run.paths.via is None else run.paths.via
+    joined, split = int((via >= 0).sum()), int((via == SPLIT).sum())
     if joined:
         lines.append(
             f"{joined} paths ran through a third minimum: each stopped there and was joined "
             "from its two legs' paths, so its saddle is the higher of theirs."
+        )
+    if split:
+        lines.append(
+            f"{split} paths stopped at the step cap with a dip between two peaks: each was "
+            "split at the minimum below its deepest dip (one that no start reached) and "
+            "joined from its two legs' paths, which were lower."
         )
     if s.n_failed:
         why = "; ".join(f"start {k}: {reason}" for k, reason in m.failed.items())

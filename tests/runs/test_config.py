@@ -55,18 +55,25 @@ def test_every_field_changes_the_id():
 
 def test_fields_added_later_keep_the_ids_of_older_configs():
     """paths.precision, paths.compile and memory_mb at their defaults are left out of the hash
-    (format 2 ids, printed when format 2 was introduced)."""
-    assert RunConfig().run_id == "11cd86a9510e"
-    assert RunConfig().replace(model={"width": 32, "depth": 2}).run_id == "2468a3f6039b"
+    (format 2 ids, printed when format 2 was introduced); so are later fields at the value
+    that configs written before them had (paths.splits: 0, no splitting)."""
+    before = RunConfig().replace(paths={"splits": 0})
+    assert before.run_id == "11cd86a9510e"
+    assert before.replace(model={"width": 32, "depth": 2}).run_id == "2468a3f6039b"
+    assert RunConfig().run_id != before.run_id  # splitting changes what a run computes
+    record = json.loads(before.to_json())
+    del record["paths"]["splits"]  # a run stored before the field
+    assert RunConfig.from_record(record).run_id == "11cd86a9510e"
+    assert RunConfig.from_record(record).paths.splits == 0  # what it computed, not today's 2
     old = json.loads(RunConfig().to_json())
     del old["paths"]["precision"], old["paths"]["compile"], old["memory_mb"]
     assert RunConfig.from_dict(old) == RunConfig()
 
 
 def test_tanh_round_trips_and_has_its_own_id_while_relu_keeps_the_old_one():
-    relu = RunConfig()
+    relu = RunConfig().replace(paths={"splits": 0})
     assert relu.model.activation == "relu" and relu.run_id == "11cd86a9510e"  # before the field
-    assert RunConfig().replace(model={"activation": "relu"}).run_id == relu.run_id
+    assert relu.replace(model={"activation": "relu"}).run_id == relu.run_id
     assert "activation" not in relu.canonical()["model"]  # left out of the hash at its default
     tanh = relu.replace(model={"activation": "tanh"})
     again = RunConfig.from_json(tanh.to_json())

@@ -1,0 +1,129 @@
+"""Paths that stopped at the step cap inside the basin of a minimum that no start reached:
+split there and joined from two legs.
+
+On networks, a chain between two trained minima often crosses the basins of minima that no
+start reached (on a tanh MLP: copies of the known minima under the sign and permutation
+symmetries of its hidden units, at the same loss). Its loss profile then has two or more
+peaks with a dip between them, and it does not converge: its climbing point switches
+between peaks, and the nodes in the dip slide into that basin. ``split_at_dips`` descends
+from the deepest dip of each such path to the minimum below it, relaxes the two legs to
+that minimum (``core.engine.paths.connect``) and, where the joined legs' maximum is no
+higher than the path's, the joined path replaces it (``core.engine.joins.joined``): its
+saddle is the higher leg's, and it is converged when that leg is. Legs that stop at the step
+cap are split again, up to ``PathOptions.splits`` rounds (AutoNEB's band splitting, Kolsbjerg
+et al. 2016). The minimum below the dip is a point of the path, not one of the run's minima:
+it gets no bar.
+
+        i ---- s_im ---- m ---- s_mj ---- j      m: the minimum below the deepest dip
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core.engine.evaluate import Objective
+from core.engine.joins import joined
+from core.engine.minima import MinimaOptions, find_minima
+from core.engine.options import PathOptions
+from core.engine.paths import SPLIT, Paths, connect, leg
+from core.engine.saddles import values_over
+
+log = logging.getLogger(__name__)
+
+
+def dips(profile: np.ndarray, tol: float) -> np.ndarray:
+    """Interior nodes of a loss profile (N,) that are no higher than either neighbour and lie
+    more than ``tol`` below the highest node on each side: (D,) node indices."""
+    v = np.asarray(profile, dtype=float)
+    if v.size < 3:
+        return np.zeros(0, dtype=np.int64)
+    left = np.maximum.accumulate(v)[:-2]  # highest node at or before k - 1
+    right = np.maximum.accumulate(v[::-1])[::-1][2:]  # highest node at or after k + 1
+    mid = v[1:-1]
+    low = (mid <= v[:-2]) & (mid <= v[2:]) & (left - mid > tol) & (right - mid > tol)
+    return np.flatnonzero(low) + 1
+
+
+def split_at_dips(
+    objective: Objective,
+    minima: Tensor,
+    values: np.ndarray,
+    paths: Paths,
+    opts: PathOptions,
+    minima_options: MinimaOptions,
+    *,
+    step_objective=None,
+    rounds: int | None = None,
+) -> int:
+    """Replace, in place, every final path stopped at the step cap whose profile dips between
+    two peaks by the path through the minimum below its deepest dip, where that is no higher
+    (module docstring). ``values``: (K,) the objective at ``minima``. Returns how many paths
+    were replaced."""
+    rounds = opts.splits if rounds is None else rounds
+    if rounds <= 0 or len(paths) == 0:
+        return 0
+    via = paths.via if paths.via is not None else np.full(len(paths), -1)
+    rows = np.flatnonzero(
+        (paths.status == "step cap") & (via == -1) & (paths.densities >= opts.final_density)
+    )
+    if rows.size == 0:
+        return 0
+    profiles = values_over(objective, [paths.points[e] for e in rows])
+    picked, starts = [], []
+    for e, v in zip(rows, profiles, strict=True):
+        d = dips(v, opts.saddle_tol)
+        if d.size:
+            picked.append(int(e))
+            starts.append(paths.points[e][int(d[np.argmin(v[d])])])
+    if not picked:
+        return 0
+    found = find_minima(objective, torch.stack(starts), minima_options)
+    k = minima.shape[0]
+    ends = minima[paths.pairs[picked]]  # (R, 2, P)
+    legs, through = set(), {}
+    for r, e in enumerate(picked):
+        u = int(found.start_of[r])
+        if u < 0 or found.status[u] != "minimum" or found.values[u] >= paths.saddles[e]:
+            continue  # diverged, a stopping point, or no lower than the path's top
+        if (ends[r] - found.thetas[u]).norm(dim=1).min() <= minima_options.merge_distance:
+            continue  # the dip drains into one of the pair's own minima
+        near = (minima - found.thetas[u]).norm(dim=1)  # (K,) a known third minimum?
+        m = int(near.argmin()) if near.min() <= minima_options.merge_distance else k + u
+        i, j = (int(t) for t in paths.pairs[e])
+        through[e] = m
+        legs |= {(min(i, m), max(i, m)), (min(m, j), max(m, j))}
+    if not through:
+        return 0
+    pool = torch.cat([minima, found.thetas.to(minima.dtype)])
+    pool_values = np.concatenate([values, found.values])
+    legs = np.array(sorted(legs), dtype=np.int64)
+    sub = connect(objective, pool, legs, opts, step_objective=step_objective)
+    split_at_dips(
+        objective, pool, pool_values, sub, opts, minima_options,
+        step_objective=step_objective, rounds=rounds - 1,
+    )  # fmt: skip
+    where = {(int(a), int(b)): r for r, (a, b) in enumerate(sub.pairs)}
+    tol = opts.saddle_tol
+    replaced = 0
+    for e, m in through.items():
+        i, j = (int(t) for t in paths.pairs[e])
+        path = joined(
+            objective, *(leg(sub, where[min(a, b), max(a, b)], a) for a, b in ((i, m), (m, j)))
+        )
+        if path["saddle"] > paths.saddles[e]:
+            continue  # its own path is lower: kept, unconverged
+        if path["status"] == "no barrier" and path["saddle"] > max(values[i], values[j]) + tol:
+            path["status"] = "step cap"  # its top is m itself, above both ends: no saddle
+        paths.points[e], paths.saddles[e] = path["points"], path["saddle"]
+        paths.densities[e], paths.status[e] = path["density"], path["status"]
+        paths.climb[e], paths.force[e] = path["climb"], path["force"]
+        paths.climb_grad[e], paths.scale[e] = path["climb_grad"], path["scale"]
+        via[e] = m if m < k else SPLIT
+        replaced += 1
+    paths.via = via
+    log.info("%d of %d paths at the step cap split at a dip", replaced, rows.size)
+    return replaced

@@ -1,0 +1,64 @@
+"""Paths stopped at the step cap in the basin of a minimum no start reached: split there."""
+
+import numpy as np
+import pytest
+import torch
+from test_joins import ANGLES, _angles, ridge, wells_on_an_arc
+from test_paths import minima_of
+
+from core.engine.certify import certify
+from core.engine.minima import MinimaOptions
+from core.engine.options import ANALYTIC
+from core.engine.paths import PathOptions, connect
+from core.engine.saddles import path_profile
+from core.engine.splits import SPLIT, dips, split_at_dips
+
+
+def test_dips_are_the_valleys_between_two_higher_peaks():
+    profile = np.array([0.0, 2.0, 1.0, 3.0, 0.5, 0.6, 4.0, 1.0])
+    assert dips(profile, 0.1).tolist() == [2, 4]
+    assert dips(profile, 1.5).tolist() == [4]  # node 2 lies only 1 below the peak on its left
+    assert dips(np.array([0.0, 1.0, 2.0, 1.0, 0.0]), 0.0).size == 0  # one peak: no dip
+    assert dips(np.array([0.0, 1.0]), 0.0).size == 0
+
+
+@pytest.fixture(scope="module")
+def ends():
+    """Wells 0 and 3 of the arc; wells 1 and 2, in between, are minima no start reached."""
+    four = minima_of(wells_on_an_arc, [[2 * np.cos(a), 2 * np.sin(a)] for a in ANGLES])
+    exact = max(ridge(*_angles(four, i)) for i in range(3))  # the highest ridge on the way
+    m = four[[0, 3]]
+    return m, wells_on_an_arc(m).numpy(), exact
+
+
+def _capped(m, steps):
+    opts = PathOptions(saddle_tol=1e-7, grad_tol=1e-6, check_density=4, n_points=7, steps=steps)
+    return connect(wells_on_an_arc, m, np.array([[0, 1]]), opts), opts
+
+
+def test_a_capped_path_through_unknown_wells_is_split_onto_the_exact_saddle(ends):
+    m, values, exact = ends
+    p, opts = _capped(m, 50)
+    assert p.status[0] == "step cap" and p.saddles[0] > exact + 1e-3  # unconverged, too high
+    replaced = split_at_dips(
+        wells_on_an_arc, m, values, p, opts, MinimaOptions(**ANALYTIC["minima"])
+    )
+    certify(wells_on_an_arc, p, opts)
+    assert replaced == 1 and p.via[0] == SPLIT
+    assert p.status[0] == "converged" and p.certified[0]
+    assert p.saddles[0] == pytest.approx(exact, abs=1e-9)
+    _, vals = path_profile(wells_on_an_arc, p.points[0], int(p.densities[0]))
+    assert vals.max() == pytest.approx(p.saddles[0], abs=1e-12)  # the stored path's own maximum
+    assert torch.equal(p.points[0][0], m[0]) and torch.equal(p.points[0][-1], m[1])
+
+
+def test_no_rounds_or_no_dip_leave_the_paths_alone(ends):
+    m, values, _ = ends
+    p, opts = _capped(m, 50)
+    saddle = p.saddles[0]
+    assert split_at_dips(wells_on_an_arc, m, values, p, opts, MinimaOptions(), rounds=0) == 0
+    assert p.saddles[0] == saddle and p.status[0] == "step cap"
+    q, opts = _capped(m, 20)  # still near the straight segment: one peak across the ring
+    saddle = q.saddles[0]
+    assert split_at_dips(wells_on_an_arc, m, values, q, opts, MinimaOptions()) == 0
+    assert q.saddles[0] == saddle and (q.via == -1).all()
