@@ -72,20 +72,30 @@ def _ritz(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 def index_one(low: np.ndarray, res: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(E,) bool twice: exactly one clearly negative eigenvalue (the lowest Ritz value is
     negative beyond its residual bound, the second is non-negative within its own), and whether
-    the Ritz values decide it either way yet. Bounds are widened by ``EIG_TOL * top``."""
+    the Ritz values decide the index yet. Bounds are widened by ``EIG_TOL * top``.
+
+    Only a negative lowest Ritz value decides anything: a residual bound says that *some*
+    eigenvalue lies near its Ritz value, not that none lies below it, so a positive lowest
+    Ritz value proves nothing until the Krylov space is large (Lanczos runs on)."""
     noise = EIG_TOL * top
     first_neg = low[:, 0] + res[:, 0] < -noise
-    first_pos = low[:, 0] - res[:, 0] > -noise
     second_pos = low[:, 1] - res[:, 1] > -noise
     second_neg = low[:, 1] + res[:, 1] < -noise
-    return first_neg & second_pos, first_pos | (first_neg & (second_pos | second_neg))
+    return first_neg & second_pos, first_neg & (second_pos | second_neg)
 
 
 def lowest_eigenvalues(
-    objective: Objective, x: Tensor, steps: int = LANCZOS_STEPS, seed: int = 0, vectors=False
+    objective: Objective,
+    x: Tensor,
+    steps: int = LANCZOS_STEPS,
+    seed: int = 0,
+    vectors=False,
+    start: Tensor | None = None,
 ) -> tuple:
     """Lanczos on the Hessians at points x (E, P), all at once, until every point's index
-    (none, one or more negative eigenvalues) is decided or ``steps`` iterations.
+    (one or more negative eigenvalues) is decided or ``steps`` iterations. ``start`` (E, P):
+    the first Lanczos vectors (a saddle's path tangent: close to its negative-curvature
+    direction); random where not given or zero.
 
     Returns (E, 2) the two lowest Ritz values, (E, 2) their residual bounds (an eigenvalue
     lies within the bound of its Ritz value) and (E,) the largest |Ritz value|; with
@@ -102,7 +112,11 @@ def lowest_eigenvalues(
             r = r - torch.einsum("ejp,ej->ep", basis, torch.einsum("ejp,ep->ej", basis, r))
         return r / r.norm(dim=1, keepdim=True).clamp_min(1e-30)
 
-    basis = fresh(x.new_zeros(e, 0, p))[:, None]  # (E, j+1, P)
+    first = fresh(x.new_zeros(e, 0, p))  # (E, P)
+    if start is not None:
+        n = start.norm(dim=1, keepdim=True)
+        first = torch.where(n > 0, start / n.clamp_min(1e-30), first)
+    basis = first[:, None]  # (E, j+1, P)
     alpha, beta = np.zeros((e, m)), np.zeros((e, m))
     for j in range(m):
         q = basis[:, -1]
@@ -158,7 +172,13 @@ def certify(objective: Objective, paths: Paths, opts: PathOptions | None = None)
     v, g = values_and_grads(objective, x)
     paths.peak_value[rows] = v.double().cpu().numpy()
     paths.peak_grad[rows] = g.norm(dim=1).double().cpu().numpy() / paths.scale[rows]
-    eigs, res, top = lowest_eigenvalues(objective, x)
+    tangent = torch.stack(  # along the path at the climbing node
+        [
+            paths.points[i][min(c + 1, len(paths.points[i]) - 1)] - paths.points[i][max(c - 1, 0)]
+            for i, c in zip(rows, climbs, strict=True)
+        ]
+    )
+    eigs, res, top = lowest_eigenvalues(objective, x, start=tangent)
     paths.eigs[rows] = eigs
     one_negative, _ = index_one(eigs, res, top)
     inner = np.array([0 < c < len(paths.points[i]) - 1 for i, c in zip(rows, climbs, strict=True)])

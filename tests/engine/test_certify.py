@@ -89,3 +89,22 @@ def test_network_hessian_vector_products_equal_autograd_in_float64():
         )
         (want,) = torch.autograd.grad((gi * v[i]).sum(), xi)
         torch.testing.assert_close(got[i], want, rtol=1e-8, atol=1e-10)
+
+
+def test_a_positive_ritz_value_does_not_stop_lanczos_before_the_negative_eigenvalue_shows():
+    """A saddle in 40 dimensions whose one negative direction is orthogonal to the first Lanczos
+    vector: the first Ritz values are all positive, with small residuals. Lanczos must go on
+    until the negative eigenvalue appears, not read 'no negative eigenvalue' from them."""
+    p = 40
+    diag = torch.linspace(1.0, 2.0, p, dtype=torch.float64)
+    diag[0] = -0.5
+
+    def saddle(x):
+        return 0.5 * (x**2 * diag).sum(1)
+
+    x = torch.zeros(1, p, dtype=torch.float64)
+    start = torch.ones(1, p, dtype=torch.float64)
+    start[0, 0] = 0.0  # no component along the negative direction
+    low, res, _ = lowest_eigenvalues(saddle, x, start=start)
+    assert low[0, 0] == pytest.approx(-0.5, abs=1e-8)
+    assert 1.0 - 1e-9 <= low[0, 1] <= 2.0  # the second: an upper bound of 1.0, positive
