@@ -1,8 +1,9 @@
 """Does the default run's barcode depend on the path optimiser's settings?
 
-    .venv/bin/python bench/invariance.py [--threads 2] [--quick]
+    .venv/bin/python bench/invariance.py [--threads 2] [--quick] [--preset first]
 
-Trains the default run's minima once (digits, MLP 32x2, 8 minima), then computes the paths
+Trains the default run's minima once (digits, MLP 32x2, 8 minima; or the first run of a
+preset, such as the Home page's ``first``), then computes the paths
 and the barcode of those same minima with the default path settings and with each setting
 changed: twice the points and the step cap, a smaller and a larger trust radius, tighter
 force tolerances, a finer saddle resolution. Prints per variant the TO-score (sum, max),
@@ -33,6 +34,7 @@ from core.engine.landscape import rounding_tol  # noqa: E402
 from core.engine.pairs import select_and_connect  # noqa: E402
 from core.runs.config import RunConfig  # noqa: E402
 from core.runs.pipeline import objectives, run  # noqa: E402
+from core.runs.presets import get_preset  # noqa: E402
 from core.runs.store import RunStore  # noqa: E402
 
 VARIANTS = {
@@ -49,9 +51,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="short caps, a smoke test")
+    ap.add_argument("--preset", help="the first run of this preset instead of the MLP 32x2")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = RunConfig().replace(model={"width": 32, "depth": 2})
+    what = "The default run (digits, MLP 32x2, 8 minima)"
+    if a.preset:
+        cfg = get_preset(a.preset).first
+        what = f"The first run of preset `{a.preset}` ({cfg.data.name}, {cfg.model.network})"
     if a.quick:
         cfg = cfg.replace(train={"steps": 200}, paths={"steps": 50})
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,6 +71,7 @@ def main(argv=None) -> int:
     base = cfg.paths  # the run's path options (a PathOptions); minibatch steps only with a batch
     if cfg.paths.batch_size is None:
         base = dataclasses.replace(base, noisy_steps=0)
+    flag = f" --preset {a.preset}" if a.preset else ""
     rows, scores = [], []
     for name, change in VARIANTS.items():
         opts = dataclasses.replace(base, **change)
@@ -72,7 +80,7 @@ def main(argv=None) -> int:
         tally: dict[str, tuple[int, float]] = {}
         obj = Counted(path_obj, tally, "paths")
         t0 = time.perf_counter()
-        p = select_and_connect(obj, thetas, values, opts)
+        p = select_and_connect(obj, thetas, values, opts, minima_options=cfg.train)
         seconds = time.perf_counter() - t0
         bars = barcode_from_graph(
             values, graph_matrix(values, p.pairs, p.saddles), tol=rounding_tol(values)
@@ -91,11 +99,12 @@ def main(argv=None) -> int:
     verdict = "within" if spread <= allowed else "**outside**"
     body = "\n".join(
         [
-            "## Settings invariance of the default run (`bench/invariance.py`)",
+            f"## Settings invariance: {what[4:]} (`bench/invariance.py`)",
             "",
-            f"`.venv/bin/python bench/invariance.py --threads {a.threads}`. Machine: {machine()}.",
+            f"`.venv/bin/python bench/invariance.py --threads {a.threads}{flag}`. Machine: "
+            f"{machine()}.",
             "",
-            f"The default run (digits, MLP 32x2, 8 minima) end to end: {total:.0f} s "
+            f"{what} end to end: {total:.0f} s "
             f"(minima {first.summary.seconds_minima:.0f} s, paths "
             f"{first.summary.seconds_paths:.0f} s), TO-score sum "
             f"{first.summary.to_score_sum:.3g}. Then the paths of the same minima again, with "
@@ -113,7 +122,7 @@ def main(argv=None) -> int:
     )
     print(body)
     if not a.quick:
-        write_block("bench/invariance.py", body)
+        write_block("bench/invariance.py" + flag, body)
     return 0
 
 

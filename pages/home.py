@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core.runs.config import RunConfig
+from core.runs.presets import get_preset
 from core.views.dashboard import TO_SCORE_WORDS, runs_table
 from core.views.learn import alive_bars, level_range, sublevel, toy_picture
 from core.views.plots import growing_barcode_figure, sublevel_figure
@@ -25,7 +25,7 @@ st.markdown(
     "obstructions in neural networks learning*, arXiv 2012.15834)."
 )
 
-default = RunConfig()
+default = get_preset("first").first  # python -m core run --preset first
 d, m, t = default.data, default.model, default.train
 start_col, learn_col = st.columns([2, 1])
 with start_col:
@@ -33,16 +33,18 @@ with start_col:
         f"Run the default experiment ({short_estimate(default)})",
         type="primary",
         key="run_default",
-        help=f"{t.minima} MLPs (width {m.width}, depth {m.depth}) trained on the embedded "
-        f"{d.name} dataset (8 × 8 handwritten digits, no download), all pairs joined by "
-        f"optimised paths: {estimate(default)}. It runs in the background; the Run page shows "
-        "its progress and has every setting.",
+        help=f"{t.minima} {m.activation} MLPs (width {m.width}, depth {m.depth}, L2 {t.l2:g}) "
+        f"trained on {d.n_train} examples of the embedded {d.name} dataset (8 × 8 handwritten "
+        f"digits, no download), all pairs joined by optimised paths: {estimate(default)}. Its "
+        "barriers are visible and its saddles certified. It runs in the background; the Run "
+        "page shows its progress and has every setting.",
     ):
         if start_run(default) is not None:
             st.switch_page("pages/run.py")
     st.caption(
-        f"{t.minima} networks (MLP width {m.width}, depth {m.depth}) on the embedded {d.name} "
-        "digits; it runs in the background and the Run page shows its progress."
+        f"{t.minima} narrow {m.activation} networks (width {m.width}) on {d.n_train} embedded "
+        f"{d.name}: barriers you can see, every one a certified saddle; it runs in the "
+        "background and the Run page shows its progress."
     )
 with learn_col:
     st.page_link(

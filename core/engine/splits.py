@@ -102,10 +102,8 @@ def split_at_dips(
     pool_values = np.concatenate([values, found.values])
     legs = np.array(sorted(legs), dtype=np.int64)
     sub = connect(objective, pool, legs, opts, step_objective=step_objective)
-    split_at_dips(
-        objective, pool, pool_values, sub, opts, minima_options,
-        step_objective=step_objective, rounds=rounds - 1,
-    )  # fmt: skip
+    deeper = {"step_objective": step_objective, "rounds": rounds - 1}
+    split_at_dips(objective, pool, pool_values, sub, opts, minima_options, **deeper)
     where = {(int(a), int(b)): r for r, (a, b) in enumerate(sub.pairs)}
     tol = opts.saddle_tol
     replaced = 0

@@ -134,6 +134,19 @@ def _resolution() -> tuple[SweepSpec, ...]:
     )
 
 
+def _first() -> tuple[SweepSpec, ...]:
+    """A first barcode with visible barriers: tanh networks so narrow (4 hidden units) and so
+    regularised (L2 1e-2) that their minima are distinct and well conditioned, trained by
+    L-BFGS to a gradient of 1e-5; 500 examples keep it near a minute on two cores."""
+    base = RunConfig(
+        data=DataConfig(name="digits", n_train=500),
+        model=ModelConfig(arch="mlp", width=4, depth=1, activation="tanh"),
+        train=TrainConfig(minima=6, optimizer="lbfgs", lr=0.1, steps=20000, l2=1e-2, grad_tol=1e-5),
+        device="cpu",
+    )
+    return (SweepSpec(base=base),)
+
+
 def _tiny() -> tuple[SweepSpec, ...]:
     base = RunConfig(
         data=DataConfig(name="digits", n_train=200, n_test=100),
@@ -148,6 +161,13 @@ def _tiny() -> tuple[SweepSpec, ...]:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
+        Preset(
+            "first",
+            "the first experiment (the Home page's): 6 tanh MLPs of width 4 on 500 digits, "
+            "L2 1e-2; its barriers are visible and its saddles certified",
+            _first(),
+            "cpu",
+        ),
         Preset(
             "fc-mnist",
             "fully connected on MNIST: widths 32-256 at depth 2, depths 1-4 at "
