@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from core.engine.evaluate import values_of
+from core.engine.paths import SPLIT
 from core.engine.saddles import path_profile
 from core.nets.device import resolve_device
 from core.runs.config import RunConfig
@@ -92,7 +93,8 @@ class Profile:
         Euclidean length of the path (polyline) and of the straight segment.
     via, via_s : int, float
         For a path joined at a third minimum: that minimum, and the position of the node on
-        it; -1 and NaN otherwise.
+        it; for a path split at a minimum that no start reached (``SPLIT``), the position of
+        its lowest interior node, where its legs meet; -1 and NaN otherwise.
     """
 
     s: np.ndarray
@@ -150,6 +152,9 @@ def path_profile_of(run: Run, pair: int, *, density: int | None = None) -> Profi
     if via >= 0:  # the node on that minimum
         at = _on_device(obj, run.minima.thetas[via])
         via_s = float(s[dens * int((path - at).norm(dim=1).argmin())])
+    elif via == SPLIT:  # the legs meet at a minimum: the lowest interior node
+        nodes = values[::dens]
+        via_s = float(s[dens * (1 + int(np.argmin(nodes[1:-1])))])
     return Profile(
         s=s,
         values=values,

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from core.engine.evaluate import values_of
+from core.engine.paths import SPLIT
 from core.views import analysis
 
 
@@ -50,6 +51,13 @@ def test_profile_places_the_join_on_the_node_nearest_its_minimum(run):
     assert prof.values[2 * prof.density] == pytest.approx(run.minima.values[k], rel=1e-5)
     plain = analysis.path_profile_of(run, e)
     assert plain.via == -1 and math.isnan(plain.via_s)
+    via[e] = SPLIT  # legs joined at a minimum that no start reached: the lowest interior node
+    split = analysis.path_profile_of(
+        dataclasses.replace(run, paths=dataclasses.replace(run.paths, points=points, via=via)), e
+    )
+    nodes = split.values[:: split.density]
+    lowest = 1 + int(np.argmin(nodes[1:-1]))
+    assert split.via == SPLIT and split.via_s == split.nodes_s[lowest]
 
 
 def test_profile_density_and_bad_pair(run):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from core.engine.barcode import barcode_from_graph
+from core.engine.paths import SPLIT
 from core.views import plots
 from core.views.analysis import Plane, Profile
 from core.views.projection import pca_project
@@ -206,6 +207,11 @@ def test_profile_figure_marks_the_minimum_a_joined_path_runs_through():
     mark = _trace(plots.profile_figure(p), "minimum 1: the path is joined here")
     assert (mark.x[0], mark.y[0]) == (0.5, pytest.approx(0.0, abs=1e-12))
     assert not [t for t in plots.profile_figure(_profile()).data if "joined" in (t.name or "")]
+    split = Profile(
+        s, v, s, 2 * v, s[::4], 1.0, 1.0, 2.0, 4, (0, 2), 2.0, 1.5, via=SPLIT, via_s=0.5
+    )
+    mark = _trace(plots.profile_figure(split), "a minimum that no start reached: the path is")
+    assert (mark.x[0], mark.y[0]) == (0.5, pytest.approx(0.0, abs=1e-12))
 
 
 def test_profile_gives_one_saddle_and_fits_the_path_beside_the_straight_segment():

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.engine.paths import SPLIT
 from core.views.plots.frame import COLORS, LOSS_LABEL, SELECTION, SERIES, finish, log_axis
 
 
@@ -174,14 +175,15 @@ def profile_figure(
         row=1,
         col=2,
     )
-    if p.via >= 0:
+    if p.via >= 0 or p.via == SPLIT:
         q = int(np.argmin(np.abs(p.s - p.via_s)))
+        where = f"minimum {p.via}" if p.via >= 0 else "a minimum that no start reached"
         fig.add_trace(
             go.Scatter(
                 x=[p.s[q]],
                 y=[p.values[q]],
                 mode="markers",
-                name=f"minimum {p.via}: the path is joined here from its two legs",
+                name=f"{where}: the path is joined here from its two legs",
                 marker=dict(color=COLORS["bar"], size=12, symbol="diamond-open"),
             ),
             row=1,
