@@ -60,7 +60,8 @@ def _network_columns(r: RunInfo) -> dict[str, Any]:
     return {
         "run": r.run_id,
         "dataset": r.config.data.name,
-        "architecture": m.factory or m.arch,
+        "architecture": m.factory
+        or (m.arch if m.activation == "relu" else f"{m.arch} {m.activation}"),
         "width": m.width,
         "depth": m.depth,
     }
