@@ -327,11 +327,14 @@ def select_and_connect(
     k = minima.shape[0]
     run = dict(step_objective=step_objective, on_progress=on_progress, group_map=group_map)
 
+    def legs(pool: Tensor, pairs: np.ndarray) -> Paths:
+        return connect_groups(
+            objective, pool, pairs, opts, step_objective=step_objective, group_map=group_map
+        )
+
     def certified(done: Paths) -> Paths:
         if minima_options is not None:
-            split_at_dips(
-                objective, minima, values, done, opts, minima_options, step_objective=step_objective
-            )
+            split_at_dips(objective, minima, values, done, opts, minima_options, relax=legs)
         certify(objective, done, opts)
         return done
 

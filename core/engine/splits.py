@@ -20,6 +20,7 @@ it gets no bar.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -58,12 +59,19 @@ def split_at_dips(
     *,
     step_objective=None,
     rounds: int | None = None,
+    relax: Callable[[Tensor, np.ndarray], Paths] | None = None,
 ) -> int:
     """Replace, in place, every final path stopped at the step cap whose profile dips between
     two peaks by the path through the minimum below its deepest dip, where that is no higher
-    (module docstring). ``values``: (K,) the objective at ``minima``. Returns how many paths
-    were replaced."""
+    (module docstring). ``values``: (K,) the objective at ``minima``. ``relax(points, pairs)``
+    computes the legs' final paths (``core.engine.pairs.connect_groups`` on the run's workers);
+    by default ``connect`` here. Returns how many paths were replaced."""
     rounds = opts.splits if rounds is None else rounds
+    if relax is None:
+
+        def relax(pool: Tensor, pairs: np.ndarray) -> Paths:
+            return connect(objective, pool, pairs, opts, step_objective=step_objective)
+
     if rounds <= 0 or len(paths) == 0:
         return 0
     via = paths.via if paths.via is not None else np.full(len(paths), -1)
@@ -101,8 +109,8 @@ def split_at_dips(
     pool = torch.cat([minima, found.thetas.to(minima.dtype)])
     pool_values = np.concatenate([values, found.values])
     legs = np.array(sorted(legs), dtype=np.int64)
-    sub = connect(objective, pool, legs, opts, step_objective=step_objective)
-    deeper = {"step_objective": step_objective, "rounds": rounds - 1}
+    sub = relax(pool, legs)
+    deeper = {"step_objective": step_objective, "rounds": rounds - 1, "relax": relax}
     split_at_dips(objective, pool, pool_values, sub, opts, minima_options, **deeper)
     where = {(int(a), int(b)): r for r, (a, b) in enumerate(sub.pairs)}
     tol = opts.saddle_tol

@@ -62,3 +62,20 @@ def test_no_rounds_or_no_dip_leave_the_paths_alone(ends):
     saddle = q.saddles[0]
     assert split_at_dips(wells_on_an_arc, m, values, q, opts, MinimaOptions()) == 0
     assert q.saddles[0] == saddle and (q.via == -1).all()
+
+
+def test_the_legs_are_relaxed_where_the_caller_says(ends):
+    """``relax`` (the run's workers, via ``connect_groups``) computes every round's legs."""
+    m, values, exact = ends
+    p, opts = _capped(m, 50)
+    calls = []
+
+    def relax(pool, pairs):
+        calls.append((pool.shape[0], pairs.tolist()))
+        return connect(wells_on_an_arc, pool, pairs, opts)
+
+    minima_opts = MinimaOptions(**ANALYTIC["minima"])
+    assert split_at_dips(wells_on_an_arc, m, values, p, opts, minima_opts, relax=relax) == 1
+    assert p.saddles[0] == pytest.approx(exact, abs=1e-9)
+    pool, legs = calls[0]
+    assert pool == 3 and legs == [[0, 2], [1, 2]]  # the two ends and the minimum below the dip
