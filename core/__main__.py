@@ -230,8 +230,15 @@ def cmd_run(a, store: RunStore) -> int:
     config = config_from_args(a)
     bars: dict[str, tqdm] = {}
 
+    def finished(bar: tqdm) -> None:  # a stage that stopped before its step cap ends at 100%
+        bar.total = bar.n
+        bar.refresh()
+        bar.close()
+
     def progress(stage: str, done: int, total: int) -> None:
         if stage not in bars:
+            for bar in bars.values():
+                finished(bar)
             bars[stage] = tqdm(total=total, desc=f"{stage:7}", unit="step", file=sys.stderr)
         bars[stage].n = done
         bars[stage].refresh()
@@ -249,6 +256,8 @@ def cmd_run(a, store: RunStore) -> int:
     )
     try:
         result = run(config, store=store, on_progress=progress, group_map=workers)
+        for bar in bars.values():
+            finished(bar)
     finally:
         for b in bars.values():
             b.close()
