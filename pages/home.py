@@ -36,14 +36,14 @@ with start_col:
         help=f"{t.minima} {m.activation} MLPs (width {m.width}, depth {m.depth}, L2 {t.l2:g}) "
         f"trained on {d.n_train} examples of the embedded {d.name} dataset (8 × 8 handwritten "
         f"digits, no download), all pairs joined by optimised paths: {estimate(default)}. Its "
-        "barriers are visible and its saddles certified. It runs in the background; the Run "
-        "page shows its progress and has every setting.",
+        "barriers are visible, and the Barcode page shows which end at certified saddles. It "
+        "runs in the background; the Run page shows its progress and has every setting.",
     ):
         if start_run(default) is not None:
             st.switch_page("pages/run.py")
     st.caption(
         f"{t.minima} narrow {m.activation} networks (width {m.width}) on {d.n_train} embedded "
-        f"{d.name}: barriers you can see, every one a certified saddle; it runs in the "
+        f"{d.name}: barriers you can see, ending at certified saddles; it runs in the "
         "background and the Run page shows its progress."
     )
 with learn_col:
