@@ -299,8 +299,8 @@ class PathOptions:
         2,
         "Splits at dips (rounds)",
         "a path stopped at the step cap whose loss dips between two peaks is replaced by the "
-        "route through the minimum below its deepest dip, where that is no higher; legs "
-        "stopped at the cap are split again, this many rounds (0: never)",
+        "route through the minima below its dips, where that is no higher; legs stopped at "
+        "the cap are split again, this many rounds (0: never)",
         flag="--path-splits",
         lo=0,
         hi=8,

@@ -1,20 +1,21 @@
-"""Paths that stopped at the step cap inside the basin of a minimum that no start reached:
-split there and joined from two legs.
+"""Paths that stopped at the step cap across basins of minima that no start reached: split
+there and joined from their legs.
 
 On networks, a chain between two trained minima often crosses the basins of minima that no
 start reached (on a tanh MLP: copies of the known minima under the sign and permutation
 symmetries of its hidden units, at the same loss). Its loss profile then has two or more
 peaks with a dip between them, and it does not converge: its climbing point switches
-between peaks, and the nodes in the dip slide into that basin. ``split_at_dips`` descends
-from the deepest dip of each such path to the minimum below it, relaxes the two legs to
-that minimum (``core.engine.paths.connect``) and, where the joined legs' maximum is no
-higher than the path's, the joined path replaces it (``core.engine.joins.joined``): its
-saddle is the higher leg's, and it is converged when that leg is. Legs that stop at the step
-cap are split again, up to ``PathOptions.splits`` rounds (AutoNEB's band splitting, Kolsbjerg
-et al. 2016). The minimum below the dip is a point of the path, not one of the run's minima:
-it gets no bar.
+between peaks, and the nodes in the dips slide into those basins. ``split_at_dips`` descends
+from every dip of such a path to the minimum below it, relaxes the legs between consecutive
+minima along the path (``core.engine.paths.connect``; a leg between neighbouring basins
+usually crosses one saddle, which a chain can converge on) and, where the joined legs'
+maximum is no higher than the path's, the joined path replaces it
+(``core.engine.joins.joined``): its saddle is the highest leg's, and it is converged when that
+leg is. Legs that stop at the step cap are split again, up to
+``PathOptions.splits`` rounds (AutoNEB's band splitting, Kolsbjerg et al. 2016). The minima
+below the dips are points of the path, not minima of the run: they get no bars.
 
-        i ---- s_im ---- m ---- s_mj ---- j      m: the minimum below the deepest dip
+        i ---- s_1 ---- m_1 ---- s_2 ---- m_2 ---- s_3 ---- j      saddle = max(s_1, s_2, s_3)
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def split_at_dips(
     relax: Callable[[Tensor, np.ndarray], Paths] | None = None,
 ) -> int:
     """Replace, in place, every final path stopped at the step cap whose profile dips between
-    two peaks by the path through the minimum below its deepest dip, where that is no higher
-    (module docstring). ``values``: (K,) the objective at ``minima``. ``relax(points, pairs)``
+    two peaks by the path through the minima below its dips, where that is no higher (module
+    docstring). ``values``: (K,) the objective at ``minima``. ``relax(points, pairs)``
     computes the legs' final paths (``core.engine.pairs.connect_groups`` on the run's workers);
     by default ``connect`` here. Returns how many paths were replaced."""
     rounds = opts.splits if rounds is None else rounds
@@ -81,29 +82,37 @@ def split_at_dips(
     if rows.size == 0:
         return 0
     profiles = values_over(objective, [paths.points[e] for e in rows])
-    picked, starts = [], []
+    picked, starts, owner = [], [], []  # paths with dips; every dip node, and its path
     for e, v in zip(rows, profiles, strict=True):
         d = dips(v, opts.saddle_tol)
         if d.size:
             picked.append(int(e))
-            starts.append(paths.points[e][int(d[np.argmin(v[d])])])
+            starts += [paths.points[e][int(n)] for n in d]
+            owner += [len(picked) - 1] * d.size
     if not picked:
         return 0
     found = find_minima(objective, torch.stack(starts), minima_options)
     k = minima.shape[0]
-    ends = minima[paths.pairs[picked]]  # (R, 2, P)
-    legs, through = set(), {}
+    owner = np.asarray(owner)
+    legs, through = set(), {}  # legs (a < b); path -> its waypoints i, m1, ..., j
     for r, e in enumerate(picked):
-        u = int(found.start_of[r])
-        if u < 0 or found.status[u] != "minimum" or found.values[u] >= paths.saddles[e]:
-            continue  # diverged, a stopping point, or no lower than the path's top
-        if (ends[r] - found.thetas[u]).norm(dim=1).min() <= minima_options.merge_distance:
-            continue  # the dip drains into one of the pair's own minima
-        near = (minima - found.thetas[u]).norm(dim=1)  # (K,) a known third minimum?
-        m = int(near.argmin()) if near.min() <= minima_options.merge_distance else k + u
         i, j = (int(t) for t in paths.pairs[e])
-        through[e] = m
-        legs |= {(min(i, m), max(i, m)), (min(m, j), max(m, j))}
+        way = [i]
+        for s_ in np.flatnonzero(owner == r):  # the dips in order along the path
+            u = int(found.start_of[s_])
+            if u < 0 or found.status[u] != "minimum" or found.values[u] >= paths.saddles[e]:
+                continue  # diverged, a stopping point, or no lower than the path's top
+            near = (minima - found.thetas[u]).norm(dim=1)  # (K,) a known minimum?
+            m = int(near.argmin()) if near.min() <= minima_options.merge_distance else k + u
+            if m in (i, j):
+                continue  # the dip drains into one of the pair's own minima
+            if m in way:  # back in a basin passed before: cut the loop
+                way = way[: way.index(m)]
+            way.append(m)
+        way.append(j)
+        if len(way) > 2:
+            through[e] = way
+            legs |= {(min(a, b), max(a, b)) for a, b in zip(way[:-1], way[1:], strict=True)}
     if not through:
         return 0
     pool = torch.cat([minima, found.thetas.to(minima.dtype)])
@@ -115,21 +124,23 @@ def split_at_dips(
     where = {(int(a), int(b)): r for r, (a, b) in enumerate(sub.pairs)}
     tol = opts.saddle_tol
     replaced = 0
-    for e, m in through.items():
+    for e, way in through.items():
         i, j = (int(t) for t in paths.pairs[e])
-        path = joined(
-            objective, *(leg(sub, where[min(a, b), max(a, b)], a) for a, b in ((i, m), (m, j)))
-        )
+        hops = zip(way[:-1], way[1:], strict=True)
+        parts = [leg(sub, where[min(a, b), max(a, b)], a) for a, b in hops]
+        path = parts[0]
+        for part in parts[1:]:
+            path = joined(objective, path, part)
         if path["saddle"] > paths.saddles[e]:
             continue  # its own path is lower: kept, unconverged
         if path["status"] == "no barrier" and path["saddle"] > max(values[i], values[j]) + tol:
-            path["status"] = "step cap"  # its top is m itself, above both ends: no saddle
+            path["status"] = "step cap"  # its top is a waypoint above both ends: no saddle
         paths.points[e], paths.saddles[e] = path["points"], path["saddle"]
         paths.densities[e], paths.status[e] = path["density"], path["status"]
         paths.climb[e], paths.force[e] = path["climb"], path["force"]
         paths.climb_grad[e], paths.scale[e] = path["climb_grad"], path["scale"]
-        via[e] = m if m < k else SPLIT
+        via[e] = way[1] if len(way) == 3 and way[1] < k else SPLIT
         replaced += 1
     paths.via = via
-    log.info("%d of %d paths at the step cap split at a dip", replaced, rows.size)
+    log.info("%d of %d paths at the step cap split at their dips", replaced, rows.size)
     return replaced

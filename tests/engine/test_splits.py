@@ -64,7 +64,7 @@ def test_no_rounds_or_no_dip_leave_the_paths_alone(ends):
     assert q.saddles[0] == saddle and (q.via == -1).all()
 
 
-def test_the_legs_are_relaxed_where_the_caller_says(ends):
+def test_every_dip_is_split_at_once_and_the_legs_are_relaxed_where_the_caller_says(ends):
     """``relax`` (the run's workers, via ``connect_groups``) computes every round's legs."""
     m, values, exact = ends
     p, opts = _capped(m, 50)
@@ -77,5 +77,8 @@ def test_the_legs_are_relaxed_where_the_caller_says(ends):
     minima_opts = MinimaOptions(**ANALYTIC["minima"])
     assert split_at_dips(wells_on_an_arc, m, values, p, opts, minima_opts, relax=relax) == 1
     assert p.saddles[0] == pytest.approx(exact, abs=1e-9)
+    # one round: both wells in between, found below the two dips, and the three legs between
+    # consecutive minima along the path (0 -> well 1 -> well 2 -> 1; well 2 is the deeper, 2)
+    assert len(calls) == 1
     pool, legs = calls[0]
-    assert pool == 3 and legs == [[0, 2], [1, 2]]  # the two ends and the minimum below the dip
+    assert pool == 4 and legs == [[0, 3], [1, 2], [2, 3]]
