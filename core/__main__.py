@@ -161,7 +161,7 @@ def _joined_note(paths) -> str:
     note = f"; {n} ran through a third minimum and were joined from its two legs" if n else ""
     if split:
         note += (
-            f"; {split} stopped at the step cap in the basin of a minimum that no start reached "
+            f"; {split} stopped at the step cap across basins of minima that no start reached "
             "and were split there (--path-splits)"
         )
     return note

@@ -193,8 +193,8 @@ def certificate_reason(paths: Paths, e: int, opts: PathOptions | None = None) ->
         reason += f"; the path runs through minimum {int(paths.via[e])}, joined from its two legs"
     elif paths.via is not None and paths.via[e] == SPLIT:
         reason += (
-            "; the path runs through a minimum that no start reached (found below a dip of "
-            "its loss), joined from its two legs"
+            "; the path runs through minima that no start reached (found below dips of its "
+            "loss), joined from its legs between them"
         )
     return reason
 

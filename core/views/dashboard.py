@@ -294,9 +294,9 @@ def convergence_words(run: Run) -> list[str]:
         )
     if split:
         lines.append(
-            f"{split} paths stopped at the step cap with a dip between two peaks: each was "
-            "split at the minimum below its deepest dip (one that no start reached) and "
-            "joined from its two legs' paths, which were lower."
+            f"{split} paths stopped at the step cap with dips between peaks: each was split at "
+            "the minima below its dips (ones that no start reached) and joined from the paths "
+            "of its legs between them, which were lower; its saddle is the highest leg's."
         )
     if s.n_failed:
         why = "; ".join(f"start {k}: {reason}" for k, reason in m.failed.items())

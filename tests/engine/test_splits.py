@@ -1,4 +1,4 @@
-"""Paths stopped at the step cap in the basin of a minimum no start reached: split there."""
+"""Paths stopped at the step cap across basins of minima no start reached: split there."""
 
 import numpy as np
 import pytest

@@ -177,13 +177,18 @@ def profile_figure(
     )
     if p.via >= 0 or p.via == SPLIT:
         q = int(np.argmin(np.abs(p.s - p.via_s)))
-        where = f"minimum {p.via}" if p.via >= 0 else "a minimum that no start reached"
+        where = (
+            f"minimum {p.via}: the path is joined here from its two legs"
+            if p.via >= 0
+            else "a minimum that no start reached: the path is joined here (and at its other "
+            "dips) from its legs"
+        )
         fig.add_trace(
             go.Scatter(
                 x=[p.s[q]],
                 y=[p.values[q]],
                 mode="markers",
-                name=f"{where}: the path is joined here from its two legs",
+                name=where,
                 marker=dict(color=COLORS["bar"], size=12, symbol="diamond-open"),
             ),
             row=1,
