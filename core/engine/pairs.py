@@ -321,9 +321,9 @@ def select_and_connect(
 ) -> Paths:
     """Optimise paths for the pairs that ``opts.pairs`` needs; see the module docstring.
     Every batch of pairs is relaxed by ``connect_groups`` (``group_map``: where). With
-    ``minima_options``, paths stopped at the step cap that dip between two peaks are split
-    at a minimum below the dip (``core.engine.splits``, ``opts.splits`` rounds; its descents
-    use these options) before the saddles are certified."""
+    ``minima_options``, paths stopped at the step cap that dip between peaks are split at
+    the minima below their dips (``core.engine.splits``, ``opts.splits`` rounds; the
+    descents use these options) before the saddles are certified."""
     k = minima.shape[0]
     run = dict(step_objective=step_objective, on_progress=on_progress, group_map=group_map)
 
