@@ -145,7 +145,7 @@ class Paths:
     scale : ndarray
         (E,) the pair's gradient scale: RMS gradient norm along its straight segment.
     steps : ndarray
-        (E,) steps taken.
+        (E,) steps taken; a split path's include its legs' (``core.engine.splits``).
     history_steps : ndarray
         (T,) the steps at which paths were evaluated.
     history : ndarray

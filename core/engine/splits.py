@@ -13,7 +13,9 @@ maximum is no higher than the path's, the joined path replaces it
 (``core.engine.joins.joined``): its saddle is the highest leg's, and it is converged when that
 leg is. Legs that stop at the step cap are split again, up to
 ``PathOptions.splits`` rounds (AutoNEB's band splitting, Kolsbjerg et al. 2016). The minima
-below the dips are points of the path, not minima of the run: they get no bars.
+below the dips are points of the path, not minima of the run: they get no bars. A split
+path's ``steps`` count its legs' steps too (a leg shared by several paths counts once), so
+that they are the path steps spent on the pair.
 
         i ---- s_1 ---- m_1 ---- s_2 ---- m_2 ---- s_3 ---- j      saddle = max(s_1, s_2, s_3)
 """
@@ -123,11 +125,14 @@ def split_at_dips(
     split_at_dips(objective, pool, pool_values, sub, opts, minima_options, **deeper)
     where = {(int(a), int(b)): r for r, (a, b) in enumerate(sub.pairs)}
     tol = opts.saddle_tol
-    replaced = 0
+    replaced, spent = 0, set()
     for e, way in through.items():
         i, j = (int(t) for t in paths.pairs[e])
-        hops = zip(way[:-1], way[1:], strict=True)
-        parts = [leg(sub, where[min(a, b), max(a, b)], a) for a, b in hops]
+        hops = [(a, b, where[min(a, b), max(a, b)]) for a, b in zip(way[:-1], way[1:])]
+        fresh = {r for *_, r in hops} - spent  # a leg shared by two paths costs once
+        paths.steps[e] += int(sub.steps[sorted(fresh)].sum())
+        spent |= fresh
+        parts = [leg(sub, r, a) for a, _, r in hops]
         path = parts[0]
         for part in parts[1:]:
             path = joined(objective, path, part)

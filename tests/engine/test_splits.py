@@ -68,15 +68,18 @@ def test_every_dip_is_split_at_once_and_the_legs_are_relaxed_where_the_caller_sa
     """``relax`` (the run's workers, via ``connect_groups``) computes every round's legs."""
     m, values, exact = ends
     p, opts = _capped(m, 50)
-    calls = []
+    calls, relaxed = [], []
 
     def relax(pool, pairs):
         calls.append((pool.shape[0], pairs.tolist()))
-        return connect(wells_on_an_arc, pool, pairs, opts)
+        relaxed.append(connect(wells_on_an_arc, pool, pairs, opts))
+        return relaxed[-1]
 
     minima_opts = MinimaOptions(**ANALYTIC["minima"])
+    assert p.steps[0] == 50
     assert split_at_dips(wells_on_an_arc, m, values, p, opts, minima_opts, relax=relax) == 1
     assert p.saddles[0] == pytest.approx(exact, abs=1e-9)
+    assert p.steps[0] == 50 + relaxed[0].steps.sum() > 50  # the path's steps and its legs'
     # one round: both wells in between, found below the two dips, and the three legs between
     # consecutive minima along the path (0 -> well 1 -> well 2 -> 1; well 2 is the deeper, 2)
     assert len(calls) == 1
