@@ -47,11 +47,13 @@ def scale_note(runs) -> str:
         f"epochs of path optimisation): here {_span(x.train.minima for x in c)} minima per run, "
         f"{_span(x.data.n_train for x in c)} training examples "
         f"({_span(x.data.name for x in c)}), training for at most "
-        f"{_span(x.train.steps for x in c)} full-batch Adam steps, paths of "
+        f"{_span(x.train.steps for x in c)} full-batch {_span(x.train.optimizer for x in c)} "
+        "steps, paths of "
         f"{_span(x.paths.n_points for x in c)} to {_span(x.paths.max_points for x in c)} points "
         f"relaxed by L-BFGS for at most {_span(x.paths.steps for x in c)} steps to a "
         f"perpendicular force of {_span(x.paths.force_tol for x in c)} times each pair's "
-        "gradient scale; "
+        "gradient scale, those stopped at the step cap split at the minima below their "
+        f"dips ({_span(x.paths.splits for x in c)} rounds; `core.engine.splits`); "
         "saddles are always evaluated on the run's whole training subset."
     )
 
