@@ -21,7 +21,10 @@ sum over tensors <W_ref, pi(W)> over the permutations pi, which is minimizing th
    this ends).
 
 A permutation ``perm`` (n,) reorders its units: unit i of the aligned network is unit
-``perm[i]`` of the original.
+``perm[i]`` of the original. Where the group is signed (``PermutationSpec.signed``: an odd
+nonlinearity such as tanh), ``perms[SIGN + name]`` (n,) of +-1 also negates unit i, and the
+assignment maximizes sum_i |S[i, pi(i)]|, with the sign of S[i, pi(i)] (negating a unit
+negates its column of S).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from core.nets.permutations import PermutationSpec, Slot, permutation_spec
 
 log = logging.getLogger(__name__)
 
-Permutations = dict[str, Tensor]  # permutation name -> (n,) int64, on the CPU
+Permutations = dict[str, Tensor]  # permutation name -> (n,) int64, on the CPU; SIGN + name
+SIGN = "sign:"  # -> (n,) int64 of +-1, for the signed groups only
 
 
 def _split(theta: Tensor, spec: PermutationSpec) -> dict[str, Tensor]:
@@ -66,6 +70,10 @@ def _permuted(tensors: dict[str, Tensor], slot: Slot, perms: Permutations, skip=
     for axis, p in enumerate(slot.axes):
         if p is not None and axis != skip:
             block = block.index_select(axis, perms[p].to(block.device))
+            if SIGN + p in perms:
+                shape = [1] * block.dim()
+                shape[axis] = -1
+                block = block * perms[SIGN + p].to(block).view(shape)
     return block
 
 
@@ -83,7 +91,8 @@ def permute_tensors(
 
 
 def apply_permutation(spec: PermutationSpec, theta: Tensor, perms: Permutations) -> Tensor:
-    """``theta`` (P,) with its hidden units permuted: a new (P,), the same function."""
+    """``theta`` (P,) with its hidden units permuted (and negated, where signed): a new (P,),
+    the same function."""
     out = theta.clone()
     src, dst = _split(theta, spec), _split(out, spec)
     for slot in spec.slots:
@@ -93,9 +102,13 @@ def apply_permutation(spec: PermutationSpec, theta: Tensor, perms: Permutations)
 
 
 def random_permutations(spec: PermutationSpec, seed: int) -> Permutations:
-    """One uniformly random permutation per group of units (``torch.Generator(seed)``)."""
+    """One uniformly random permutation per group of units, with random signs where the group
+    is signed (``torch.Generator(seed)``)."""
     gen = torch.Generator().manual_seed(seed)
-    return {p: torch.randperm(n, generator=gen) for p, n in spec.sizes.items()}
+    perms = {p: torch.randperm(n, generator=gen) for p, n in spec.sizes.items()}
+    for p in spec.signed:
+        perms[SIGN + p] = torch.randint(0, 2, (spec.sizes[p],), generator=gen) * 2 - 1
+    return perms
 
 
 def _similarity(spec, a, b, perms, p: str) -> Tensor:
@@ -136,21 +149,30 @@ def weight_matching(
     Returns
     -------
     dict of str -> Tensor
-        Permutation name -> (n,) int64 on the CPU; ``apply_permutation(spec, theta, perms)``.
+        Permutation name -> (n,) int64 on the CPU, and ``SIGN`` + name -> (n,) +-1 for the
+        signed groups; ``apply_permutation(spec, theta, perms)``.
     """
     a, b = _split(reference.detach().double(), spec), _split(theta.detach().double(), spec)
     perms = {p: torch.arange(n) for p, n in spec.sizes.items()}
+    perms |= {SIGN + p: torch.ones(spec.sizes[p], dtype=torch.int64) for p in spec.signed}
     names, rng = sorted(spec.sizes), np.random.default_rng(seed)
     for _ in range(max_passes):
         changed = False
         for p in rng.permutation(names):
             sim = _similarity(spec, a, b, perms, p).cpu()
-            _, cols = linear_sum_assignment(sim.numpy(), maximize=True)
+            signed = p in spec.signed
+            _, cols = linear_sum_assignment((sim.abs() if signed else sim).numpy(), maximize=True)
             new = torch.as_tensor(cols, dtype=torch.int64)
             rows = torch.arange(len(new))
-            old_score, new_score = sim[rows, perms[p]].sum(), sim[rows, new].sum()
+            old_score, new_score = sim[rows, perms[p]], sim[rows, new]
+            if signed:
+                old_score, sign = old_score * perms[SIGN + p], torch.where(new_score < 0, -1, 1)
+                new_score = new_score.abs()
+            old_score, new_score = old_score.sum(), new_score.sum()
             if new_score > old_score + 1e-12 * max(1.0, abs(float(old_score))):
                 perms[p], changed = new, True
+                if signed:
+                    perms[SIGN + p] = sign
         if not changed:
             return perms
     log.warning("weight matching (%s): still changing after %d passes", spec.arch, max_passes)

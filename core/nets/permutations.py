@@ -28,6 +28,12 @@ The groups (W: width; every architecture leaves its inputs and its classes in pl
   value dimensions (shared with the columns of the output projection that read them).
   Exchanging whole heads is also a symmetry; it is left out (a subgroup is stated).
 
+Where the nonlinearity is odd (tanh: tanh(-x) = -tanh(x)), negating a unit, with the row and
+bias that produce it and the columns that read it, also leaves the function unchanged: the
+group is the signed permutations (``PermutationSpec.signed``). That holds for the hidden
+layers of a tanh ``mlp``; the ``cnn`` max-pools (max(-x) is not -max(x)) and the residual
+streams add, so they keep the permutations alone.
+
 Any other module raises ``ValueError``.
 """
 
@@ -63,13 +69,15 @@ class PermutationSpec:
 
     ``params``: (name, shape) of every parameter in ``named_parameters()`` order, the layout
     of a flat ``theta`` (P,). ``sizes``: permutation name -> number of units. ``slots``: the
-    blocks; blocks of one tensor are disjoint.
+    blocks; blocks of one tensor are disjoint. ``signed``: the permutations whose units may
+    also change sign (an odd nonlinearity reads them).
     """
 
     arch: str
     params: tuple[tuple[str, tuple[int, ...]], ...]
     sizes: dict[str, int]
     slots: tuple[Slot, ...]
+    signed: tuple[str, ...] = ()
 
     def acting(self, perm: str) -> list[tuple[Slot, int]]:
         """(slot, axis) of every block axis that the permutation ``perm`` acts on."""
@@ -89,6 +97,7 @@ class _Builder:
         self.shapes = {n: tuple(t.shape) for n, t in model.named_parameters()}
         self.shapes |= {n: tuple(t.shape) for n, t in model.named_buffers()}
         self.slots: list[Slot] = []
+        self.signed: list[str] = []
 
     def add(self, name: str, *axes: str | None, view=None, index=()) -> None:
         """Slot of ``name`` (its own shape unless ``view``); trailing axes left in place."""
@@ -131,12 +140,14 @@ class _Builder:
                 if p is not None and sizes.setdefault(p, n) != n:  # a bug in a builder
                     raise AssertionError(f"{arch}: permutation {p} of {sizes[p]} and {n} units")
         params = tuple((n, tuple(t.shape)) for n, t in model.named_parameters())
-        return PermutationSpec(arch, params, sizes, tuple(self.slots))
+        return PermutationSpec(arch, params, sizes, tuple(self.slots), tuple(self.signed))
 
 
 def _mlp(b: _Builder, model) -> None:
     for i in range(len(model.hidden)):
         b.linear(f"hidden.{i}.", f"hidden.{i}", f"hidden.{i - 1}" if i else None)
+        if model.activation == "tanh":
+            b.signed.append(f"hidden.{i}")
     b.linear("head.", None, f"hidden.{len(model.hidden) - 1}")
 
 

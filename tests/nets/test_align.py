@@ -9,6 +9,7 @@ from torch import nn
 from torch.func import functional_call
 
 from core.nets.align import (
+    SIGN,
     align_minima,
     apply_permutation,
     permute_tensors,
@@ -91,6 +92,40 @@ def test_an_explicit_permutation_is_undone_to_the_bit(arch, seed):
         assert torch.equal(found[p], torch.argsort(perm)), p
     assert torch.equal(apply_permutation(spec, b, found), a)
     assert torch.equal(align_minima(model, torch.stack([a, b]))[1], a)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_tanh_network_is_matched_modulo_signed_permutations(seed):
+    """tanh is odd: negating a hidden unit (its row, bias and the columns that read it) keeps
+    the function, and weight matching undoes a random signed permutation to the bit."""
+    width, depth, shape, classes = TINY["mlp"]
+    model = build_model("mlp", width, depth, shape, classes, "tanh")
+    x = torch.randn(16, *shape, generator=torch.Generator().manual_seed(seed))
+    spec = permutation_spec(model)
+    assert spec.signed == ("hidden.0", "hidden.1")
+    a = init_thetas(model, 1, seed=seed)[0]
+    perms = random_permutations(spec, seed=10 + seed)
+    assert (perms[SIGN + "hidden.0"] == -1).any() and (perms[SIGN + "hidden.1"] == -1).any()
+    b = apply_permutation(spec, a, perms)
+    torch.testing.assert_close(_logits(model, b, x), _logits(model, a, x))
+    unsigned = apply_permutation(spec, a, {p: v for p, v in perms.items() if p in spec.sizes})
+    assert not torch.equal(b, unsigned)  # the signs negated some units
+    found = weight_matching(spec, a, b)
+    assert torch.equal(apply_permutation(spec, b, found), a)
+    assert torch.equal(align_minima(model, torch.stack([a, b]))[1], a)
+    relu = permutation_spec(build_model("mlp", width, depth, shape, classes))
+    assert relu.signed == () and SIGN + "hidden.0" not in random_permutations(relu, seed)
+    # a sign flip is no symmetry of a ReLU network: it changes the function
+    flipped = apply_permutation(
+        spec,
+        a,
+        {p: torch.arange(width) for p in spec.sizes}
+        | {
+            SIGN + "hidden.0": torch.tensor([-1] + [1] * (width - 1)),
+        },
+    )
+    relu_model = build_model("mlp", width, depth, shape, classes)
+    assert not torch.allclose(_logits(relu_model, flipped, x), _logits(relu_model, a, x))
 
 
 def test_straight_barrier_between_a_minimum_and_its_permuted_copy_vanishes_after_alignment():
