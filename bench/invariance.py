@@ -1,6 +1,6 @@
 """Does the default run's barcode depend on the path optimiser's settings?
 
-    .venv/bin/python bench/invariance.py [--threads 2] [--quick] [--preset first]
+    .venv/bin/python bench/invariance.py [--threads 2] [--quick] [--preset first] [--seed N]
 
 Trains the default run's minima once (digits, MLP 32x2, 8 minima; or the first run of a
 preset, such as the Home page's ``first``), then computes the paths
@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="short caps, a smoke test")
     ap.add_argument("--preset", help="the first run of this preset instead of the MLP 32x2")
+    ap.add_argument("--seed", type=int, help="the run's seed instead of its config's")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = RunConfig().replace(model={"width": 32, "depth": 2})
@@ -59,6 +60,9 @@ def main(argv=None) -> int:
     if a.preset:
         cfg = get_preset(a.preset).first
         what = f"The first run of preset `{a.preset}` ({cfg.data.name}, {cfg.model.network})"
+    if a.seed is not None:
+        cfg = cfg.replace(seed=a.seed)
+        what += f", seed {a.seed}"
     if a.quick:
         cfg = cfg.replace(train={"steps": 200}, paths={"steps": 50})
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +75,9 @@ def main(argv=None) -> int:
     base = cfg.paths  # the run's path options (a PathOptions); minibatch steps only with a batch
     if cfg.paths.batch_size is None:
         base = dataclasses.replace(base, noisy_steps=0)
-    flag = f" --preset {a.preset}" if a.preset else ""
+    flag = (f" --preset {a.preset}" if a.preset else "") + (
+        f" --seed {a.seed}" if a.seed is not None else ""
+    )
     rows, scores = [], []
     for name, change in VARIANTS.items():
         opts = dataclasses.replace(base, **change)
