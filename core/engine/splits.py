@@ -128,7 +128,7 @@ def split_at_dips(
     replaced, spent = 0, set()
     for e, way in through.items():
         i, j = (int(t) for t in paths.pairs[e])
-        hops = [(a, b, where[min(a, b), max(a, b)]) for a, b in zip(way[:-1], way[1:])]
+        hops = [(a, b, where[min(a, b), max(a, b)]) for a, b in zip(way[:-1], way[1:], strict=True)]
         fresh = {r for *_, r in hops} - spent  # a leg shared by two paths costs once
         paths.steps[e] += int(sub.steps[sorted(fresh)].sum())
         spent |= fresh
