@@ -167,6 +167,20 @@ def _joined_note(paths) -> str:
     return note
 
 
+def _aligned_lines(run: Run) -> list[str]:
+    """The aligned landscape's TO-scores and the minima that are one function, or nothing."""
+    if run.aligned is None:
+        return []
+    from core.views.rebasin import same_function_notes
+
+    b = run.aligned.barcode
+    return [
+        f"aligned to minimum 0 (weight matching): TO-score sum {b.to_score('sum'):.6g}, "
+        f"longest {b.to_score('max'):.6g}",
+        *same_function_notes(run),
+    ]
+
+
 def format_run(run: Run) -> str:
     """The barcode, the TO-score and the convergence of a loaded run, as text."""
     c, m, s = run.config, run.minima, run.summary
@@ -203,6 +217,7 @@ def format_run(run: Run) -> str:
         f"TO-score (sum of finite segment lengths): {s.to_score_sum:.6g}",
         f"TO-score (longest finite segment):        {s.to_score_max:.6g}",
         f"time: minima {s.seconds_minima:.1f} s, paths {s.seconds_paths:.1f} s",
+        *_aligned_lines(run),
     ]
     for start, why in sorted(m.failed.items()):
         lines.append(f"start {start} left out of the barcode: {why}")

@@ -25,7 +25,7 @@ from core.views.plots import (
     rebasin_figure,
     saddle_history_figure,
 )
-from core.views.rebasin import ALIGN_HINT, ALIGN_WORDS, rebasin_barriers
+from core.views.rebasin import ALIGN_HINT, ALIGN_WORDS, rebasin_barriers, same_function_notes
 from pages._common import (
     chart,
     current_run,
@@ -175,6 +175,8 @@ else:
         "segment's highest loss minus its higher end's) before and after alignment: points "
         f"under the dashed diagonal were lowered ({bar.lowered} of {len(bar)})."
     )
+    for note in same_function_notes(run):
+        st.info(note)
 
 st.subheader("Minima")
 rows = minima_rows(run)

@@ -349,3 +349,15 @@ def test_an_address_without_the_ray_executor_is_one_line(tmp_path, capsys):
     code = main(["--runs-dir", str(tmp_path), "sweep", "--preset", "tiny", "--address", "x:1"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "--address 'x:1' needs --executor ray" in err
+
+
+def test_show_gives_the_aligned_scores_of_an_aligned_run(aligned_runs, capsys):
+    run = aligned_runs.run
+    rc, out, _ = run_main(["--runs-dir", str(aligned_runs.root), "show", run.run_id], capsys)
+    b = run.aligned.barcode
+    assert rc == 0
+    assert (
+        f"aligned to minimum 0 (weight matching): TO-score sum {b.to_score('sum'):.6g}, "
+        f"longest {b.to_score('max'):.6g}"
+    ) in out
+    assert "one function" not in out  # its minima are distinct networks

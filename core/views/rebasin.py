@@ -8,6 +8,8 @@ removes from a barrier is only an artefact of how the hidden units happen to be 
 
 - ``rebasin_barriers``: per pair, the straight segment's barrier before and after alignment.
 - ``landscape_points``: the minima, paths and values that a projection draws, raw or aligned.
+- ``same_functions``: the minima that are one function once aligned (copies of each other
+  under the symmetry, found by separate trainings): their bar is the barrier between copies.
 
 Nothing here imports streamlit.
 """
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 if TYPE_CHECKING:
     from core.runs.record import Run
@@ -27,7 +30,11 @@ __all__ = [
     "Barriers",
     "landscape_points",
     "rebasin_barriers",
+    "same_function_notes",
+    "same_functions",
 ]
+
+ONE_FUNCTION = 0.01  # aligned / raw distance under which two minima are one function
 
 ALIGN_HINT = (
     "This run has no aligned landscape: compute it with `--align weight-matching` on the "
@@ -106,3 +113,30 @@ def landscape_points(run: Run, aligned: bool = False):
         raise ValueError(f"run {run.run_id} has no aligned minima: aligned must be False")
     a = run.aligned
     return a.thetas, a.paths.points, a.values, a.paths.pairs
+
+
+def same_functions(run: Run) -> list[tuple[int, int, float, float]]:
+    """``(i, j, aligned distance, raw distance)``, i < j, for every two minima that alignment
+    brings within ``ONE_FUNCTION`` of their raw distance: the same function with its hidden
+    units permuted (and, in a tanh MLP, negated), up to the training's tolerance. (Copies
+    trained to a gradient of 1e-5 lie a few 1e-3 apart once aligned against 5-15 before;
+    distinct minima stay about half as far apart as before.) Empty without an aligned
+    landscape."""
+    if run.aligned is None:
+        return []
+    a, raw = run.aligned.thetas.double(), run.minima.thetas.double()
+    near, far = torch.cdist(a, a).numpy(), torch.cdist(raw, raw).numpy()
+    i, j = np.nonzero(np.triu(near <= ONE_FUNCTION * far, 1))
+    return [
+        (int(p), int(q), float(near[p, q]), float(far[p, q])) for p, q in zip(i, j, strict=True)
+    ]
+
+
+def same_function_notes(run: Run) -> list[str]:
+    """One sentence per pair of ``same_functions``."""
+    return [
+        f"Minima {i} and {j} are one function, its hidden units relabelled ({near:.2g} apart "
+        f"once aligned, {far:.3g} before): the lowest route between them crosses from one copy "
+        "of it to another."
+        for i, j, near, far in same_functions(run)
+    ]

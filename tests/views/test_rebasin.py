@@ -3,16 +3,26 @@ and the re-basin figure."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from core.engine.chain import straight_chains
 from core.engine.saddles import dense_max
+from core.nets.align import align_minima, apply_permutation, random_permutations
+from core.nets.models import build_model, init_thetas
+from core.nets.permutations import permutation_spec
 from core.views.analysis import run_objective
 from core.views.dashboard import death_kinds
 from core.views.plots import barcode_figure, paired_barcode_figures, rebasin_figure
-from core.views.rebasin import landscape_points, rebasin_barriers
+from core.views.rebasin import (
+    landscape_points,
+    rebasin_barriers,
+    same_function_notes,
+    same_functions,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -105,3 +115,26 @@ def test_rebasin_figure_draws_every_pair_against_the_diagonal():
     assert diagonal.x[0] <= 0.0 and diagonal.x[-1] >= 2.0  # every point inside the axes
     with pytest.raises(ValueError, match="one entry per pair"):
         rebasin_figure(pairs, before, after[:2])
+
+
+def test_minima_that_alignment_brings_together_are_one_function(aligned_runs):
+    run = aligned_runs.run
+    assert same_functions(run) == [] and same_function_notes(run) == []  # distinct minima
+    # a tanh network, a copy with its hidden units permuted and negated (and a little noise,
+    # as two trainings leave), and another network
+    model = build_model("mlp", 6, 2, (1, 8, 8), 5, "tanh")
+    spec = permutation_spec(model)
+    a, c = init_thetas(model, 2, seed=0)
+    noise = 1e-5 * torch.randn(a.shape, generator=torch.Generator().manual_seed(0))
+    b = apply_permutation(spec, a, random_permutations(spec, seed=1)) + noise
+    raw = torch.stack([a, b, c])
+    fake = dataclasses.replace(
+        run,
+        minima=dataclasses.replace(run.minima, thetas=raw),
+        aligned=dataclasses.replace(run.aligned, thetas=align_minima(model, raw)),
+    )
+    [(i, j, near, far)] = same_functions(fake)
+    assert (i, j) == (0, 1)
+    assert near == pytest.approx(noise.norm().item(), rel=1e-3)  # the noise (float32 sums)
+    assert far == pytest.approx((a - b).norm().item(), rel=1e-6)
+    assert same_function_notes(fake)[0].startswith("Minima 0 and 1 are one function")
