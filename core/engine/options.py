@@ -305,6 +305,16 @@ class PathOptions:
         lo=0,
         hi=8,
     )
+    neighbours: int = knob(
+        0,
+        "Neighbour legs",
+        "after splitting, every minimum met (the run's and those below the dips) is joined to "
+        "this many nearest others, and a pair takes the lowest route through all legs where "
+        "that is lower than its own path (0: none)",
+        flag="--path-neighbours",
+        lo=0,
+        hi=64,
+    )
     weight: float = knob(
         2.0,
         "Point-density weight",

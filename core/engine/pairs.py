@@ -58,7 +58,7 @@ from core.engine.minima import MinimaOptions
 from core.engine.options import PathOptions
 from core.engine.paths import Paths, connect, finish, join_through
 from core.engine.saddles import dense_max, final_saddles
-from core.engine.splits import split_at_dips
+from core.engine.splits import Database, neighbour_routes, split_at_dips
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +323,9 @@ def select_and_connect(
     Every batch of pairs is relaxed by ``connect_groups`` (``group_map``: where). With
     ``minima_options``, paths stopped at the step cap that dip between peaks are split at
     the minima below their dips (``core.engine.splits``, ``opts.splits`` rounds; the
-    descents use these options) before the saddles are certified."""
+    descents use these options), and with ``opts.neighbours`` the minima so met are joined to
+    their nearest neighbours and pairs take the lowest routes through them, before the
+    saddles are certified."""
     k = minima.shape[0]
     run = dict(step_objective=step_objective, on_progress=on_progress, group_map=group_map)
 
@@ -334,7 +336,11 @@ def select_and_connect(
 
     def certified(done: Paths) -> Paths:
         if minima_options is not None:
-            split_at_dips(objective, minima, values, done, opts, minima_options, relax=legs)
+            met = Database(minima, np.asarray(values))
+            split_at_dips(
+                objective, minima, values, done, opts, minima_options, relax=legs, database=met
+            )
+            neighbour_routes(objective, np.asarray(values), done, met, opts, relax=legs)
         certify(objective, done, opts)
         return done
 

@@ -18,15 +18,27 @@ path's ``steps`` count its legs' steps too (a leg shared by several paths counts
 that they are the path steps spent on the pair.
 
         i ---- s_1 ---- m_1 ---- s_2 ---- m_2 ---- s_3 ---- j      saddle = max(s_1, s_2, s_3)
+
+The minima met this way and the legs between them form a database (``Database``, after the
+minima/transition-state databases of Wales's energy-landscape codes). With
+``PathOptions.neighbours`` = n, ``neighbour_routes`` also joins every minimum of it to its n
+nearest others by a leg, and a pair whose lowest route through the database (the minimum
+spanning tree of the legs' saddles gives it) is lower than its own path takes that route,
+joined from its legs. Each chain settles on one route; the database combines the routes that
+all chains found and their neighbours', so the barcode depends less on where each chain
+happened to settle.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy.sparse.csgraph import minimum_spanning_tree
 from torch import Tensor
 
 from core.engine.evaluate import Objective
@@ -37,6 +49,52 @@ from core.engine.paths import SPLIT, Paths, connect, leg
 from core.engine.saddles import values_over
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Database:
+    """Minima and the legs relaxed between them. ``pool`` (n, P): the run's minima first, then
+    those found below dips; ``values`` (n,); ``edges``: (a, b), a < b, -> (the ``Paths``
+    holding a final path between pool minima a and b, its row)."""
+
+    pool: Tensor
+    values: np.ndarray
+    edges: dict[tuple[int, int], tuple[Paths, int]] = field(default_factory=dict)
+
+    def grow(self, pool: Tensor, values: np.ndarray, legs: Paths) -> None:
+        """Take a longer ``pool`` (this one extended) and the legs between its minima, keeping
+        the lower of two legs between the same minima."""
+        if pool.shape[0] > self.pool.shape[0]:
+            self.pool, self.values = pool, values
+        for r, (a, b) in enumerate(legs.pairs):
+            key = (int(a), int(b))
+            if key not in self.edges or legs.saddles[r] < _saddle(self.edges[key]):
+                self.edges[key] = (legs, r)
+
+
+def _saddle(edge: tuple[Paths, int]) -> float:
+    paths, r = edge
+    return float(paths.saddles[r])
+
+
+def _take(paths: Paths, e: int, path: dict, values: np.ndarray, tol: float) -> None:
+    """Path ``e`` of ``paths`` replaced by the joined ``path`` (a dict of ``joins.joined``)."""
+    i, j = (int(t) for t in paths.pairs[e])
+    if path["status"] == "no barrier" and path["saddle"] > max(values[i], values[j]) + tol:
+        path["status"] = "step cap"  # its top is a waypoint above both ends: no saddle
+    paths.points[e], paths.saddles[e] = path["points"], path["saddle"]
+    paths.densities[e], paths.status[e] = path["density"], path["status"]
+    paths.climb[e], paths.force[e] = path["climb"], path["force"]
+    paths.climb_grad[e], paths.scale[e] = path["climb_grad"], path["scale"]
+
+
+def _join(objective, hops: list[tuple[int, Paths, int]]) -> dict:
+    """The path along ``hops`` (start minimum, Paths, row), legs joined in order."""
+    parts = [leg(p, r, a) for a, p, r in hops]
+    path = parts[0]
+    for part in parts[1:]:
+        path = joined(objective, path, part)
+    return path
 
 
 def dips(profile: np.ndarray, tol: float) -> np.ndarray:
@@ -63,12 +121,14 @@ def split_at_dips(
     step_objective=None,
     rounds: int | None = None,
     relax: Callable[[Tensor, np.ndarray], Paths] | None = None,
+    database: Database | None = None,
 ) -> int:
     """Replace, in place, every final path stopped at the step cap whose profile dips between
     two peaks by the path through the minima below its dips, where that is no higher (module
     docstring). ``values``: (K,) the objective at ``minima``. ``relax(points, pairs)``
     computes the legs' final paths (``core.engine.pairs.connect_groups`` on the run's workers);
-    by default ``connect`` here. Returns how many paths were replaced."""
+    by default ``connect`` here. ``database``: where the minima met and the legs relaxed are
+    kept (every round's). Returns how many paths were replaced."""
     rounds = opts.splits if rounds is None else rounds
     if relax is None:
 
@@ -122,7 +182,11 @@ def split_at_dips(
     legs = np.array(sorted(legs), dtype=np.int64)
     sub = relax(pool, legs)
     deeper = {"step_objective": step_objective, "rounds": rounds - 1, "relax": relax}
-    split_at_dips(objective, pool, pool_values, sub, opts, minima_options, **deeper)
+    split_at_dips(
+        objective, pool, pool_values, sub, opts, minima_options, **deeper, database=database
+    )
+    if database is not None:
+        database.grow(pool, pool_values, sub)
     where = {(int(a), int(b)): r for r, (a, b) in enumerate(sub.pairs)}
     tol = opts.saddle_tol
     replaced, spent = 0, set()
@@ -132,20 +196,108 @@ def split_at_dips(
         fresh = {r for *_, r in hops} - spent  # a leg shared by two paths costs once
         paths.steps[e] += int(sub.steps[sorted(fresh)].sum())
         spent |= fresh
-        parts = [leg(sub, r, a) for a, _, r in hops]
-        path = parts[0]
-        for part in parts[1:]:
-            path = joined(objective, path, part)
+        path = _join(objective, [(a, sub, r) for a, _, r in hops])
         if path["saddle"] > paths.saddles[e]:
             continue  # its own path is lower: kept, unconverged
-        if path["status"] == "no barrier" and path["saddle"] > max(values[i], values[j]) + tol:
-            path["status"] = "step cap"  # its top is a waypoint above both ends: no saddle
-        paths.points[e], paths.saddles[e] = path["points"], path["saddle"]
-        paths.densities[e], paths.status[e] = path["density"], path["status"]
-        paths.climb[e], paths.force[e] = path["climb"], path["force"]
-        paths.climb_grad[e], paths.scale[e] = path["climb_grad"], path["scale"]
+        _take(paths, e, path, values, tol)
         via[e] = way[1] if len(way) == 3 and way[1] < k else SPLIT
         replaced += 1
     paths.via = via
     log.info("%d of %d paths at the step cap split at their dips", replaced, rows.size)
     return replaced
+
+
+def neighbour_routes(
+    objective: Objective,
+    values: np.ndarray,
+    paths: Paths,
+    database: Database,
+    opts: PathOptions,
+    relax: Callable[[Tensor, np.ndarray], Paths],
+) -> int:
+    """Join every minimum of ``database`` to its ``opts.neighbours`` nearest others (Euclidean)
+    that no leg or path joins yet, by legs that ``relax(pool, pairs)`` computes; then replace,
+    in place, every path of ``paths`` (between the run's minima, ``values`` (K,)) whose lowest
+    route through the paths and legs is lower by more than ``saddle_tol``, by that route joined
+    from its legs (module docstring). Returns how many paths were replaced."""
+    if opts.neighbours <= 0 or len(paths) == 0:
+        return 0
+    pool, n = database.pool, database.pool.shape[0]
+    edges = dict(database.edges)
+    for e, (i, j) in enumerate(paths.pairs):
+        key = (int(i), int(j))
+        if key not in edges or paths.saddles[e] < _saddle(edges[key]):
+            edges[key] = (paths, e)
+    dist = torch.cdist(pool.double(), pool.double())
+    dist.fill_diagonal_(torch.inf)
+    nearest = dist.argsort(dim=1)[:, : opts.neighbours].cpu().numpy()  # (n, neighbours)
+    new = sorted(
+        {(min(a, int(b)), max(a, int(b))) for a in range(n) for b in nearest[a]} - set(edges)
+    )
+    added = None
+    if new:
+        added = relax(pool, np.array(new, dtype=np.int64))
+        for r, (a, b) in enumerate(added.pairs):
+            key = (int(a), int(b))
+            if key not in edges or added.saddles[r] < _saddle(edges[key]):
+                edges[key] = (added, r)
+    keys = list(edges)
+    sad = np.array([_saddle(edges[key]) for key in keys])
+    weight = np.zeros((n, n))  # scipy reads 0 as no edge: weights shifted above 0
+    a, b = np.array(keys).T
+    weight[a, b] = sad - sad.min() + 1.0
+    tree = minimum_spanning_tree(weight).tocoo()  # its route between two minima is minimax
+    adjacent: dict[int, list[int]] = {}
+    for u, v in zip(tree.row.tolist(), tree.col.tolist(), strict=True):
+        adjacent.setdefault(u, []).append(v)
+        adjacent.setdefault(v, []).append(u)
+    via = paths.via if paths.via is not None else np.full(len(paths), -1)
+    spent, replaced = set(), 0
+    for e, (i, j) in enumerate(paths.pairs):
+        route = _tree_route(adjacent, int(i), int(j))
+        if route is None or len(route) < 3:
+            continue
+        hops = list(zip(route[:-1], route[1:], strict=True))
+        top = max(_saddle(edges[min(u, v), max(u, v)]) for u, v in hops)
+        if top >= paths.saddles[e] - opts.saddle_tol:
+            continue
+        legs = [(u, *edges[min(u, v), max(u, v)]) for u, v in hops]
+        path = _join(objective, legs)
+        if path["saddle"] >= paths.saddles[e]:
+            continue
+        fresh = {
+            (u, v) for u, v in hops if added is not None and edges[min(u, v), max(u, v)][0] is added
+        }
+        paths.steps[e] += sum(
+            int(added.steps[edges[min(u, v), max(u, v)][1]]) for u, v in fresh - spent
+        )
+        spent |= fresh
+        _take(paths, e, path, values, opts.saddle_tol)
+        via[e] = route[1] if len(route) == 3 and route[1] < len(values) else SPLIT
+        replaced += 1
+    paths.via = via
+    log.info(
+        "%d of %d paths replaced by routes through %d minima (%d neighbour legs)",
+        replaced,
+        len(paths),
+        n,
+        len(new),
+    )
+    return replaced
+
+
+def _tree_route(adjacent: dict[int, list[int]], i: int, j: int) -> list[int] | None:
+    """The vertices of the tree's route from i to j, or None when they are not joined."""
+    back, queue = {i: i}, deque([i])
+    while queue:
+        u = queue.popleft()
+        if u == j:
+            route = [j]
+            while route[-1] != i:
+                route.append(back[route[-1]])
+            return route[::-1]
+        for v in adjacent.get(u, ()):
+            if v not in back:
+                back[v] = u
+                queue.append(v)
+    return None

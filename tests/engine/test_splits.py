@@ -1,5 +1,7 @@
 """Paths stopped at the step cap across basins of minima no start reached: split there."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from core.engine.minima import MinimaOptions
 from core.engine.options import ANALYTIC
 from core.engine.paths import PathOptions, connect
 from core.engine.saddles import path_profile
-from core.engine.splits import SPLIT, dips, split_at_dips
+from core.engine.splits import SPLIT, Database, dips, neighbour_routes, split_at_dips
 
 
 def test_dips_are_the_valleys_between_two_higher_peaks():
@@ -85,3 +87,32 @@ def test_every_dip_is_split_at_once_and_the_legs_are_relaxed_where_the_caller_sa
     assert len(calls) == 1
     pool, legs = calls[0]
     assert pool == 4 and legs == [[0, 3], [1, 2], [2, 3]]
+
+
+def test_neighbour_legs_give_a_capped_path_the_route_along_the_arc(ends):
+    """Wells 1 and 2 in the database, no legs yet: with two neighbours each, the legs between
+    adjacent wells carry the pair's path along the arc onto the exact highest ridge."""
+    m, values, exact = ends
+    four = minima_of(wells_on_an_arc, [[2 * np.cos(a), 2 * np.sin(a)] for a in ANGLES])
+    pool = torch.cat([m, four[[1, 2]]])
+    met = Database(pool, wells_on_an_arc(pool).numpy())
+    p, opts = _capped(m, 20)  # near the straight segment across the ring: far too high
+    before, steps = p.saddles[0], int(p.steps[0])
+    relaxed = []
+
+    def relax(points, pairs):
+        relaxed.append((pairs.tolist(), connect(wells_on_an_arc, points, pairs, opts)))
+        return relaxed[-1][1]
+
+    assert neighbour_routes(wells_on_an_arc, values, p, met, opts, relax) == 0  # neighbours=0
+    assert p.saddles[0] == before and not relaxed
+    opts = dataclasses.replace(opts, neighbours=2, steps=400)
+    assert neighbour_routes(wells_on_an_arc, values, p, met, opts, relax) == 1
+    # each well's two nearest (pool order: well 0, well 3, well 1, well 2), less the pair's own
+    assert relaxed[0][0] == [[0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
+    assert p.via[0] == SPLIT and p.saddles[0] < before
+    assert p.saddles[0] == pytest.approx(exact, abs=1e-9)
+    assert steps < p.steps[0] <= steps + relaxed[0][1].steps.sum()  # and its route's legs
+    _, vals = path_profile(wells_on_an_arc, p.points[0], int(p.densities[0]))
+    assert vals.max() == pytest.approx(p.saddles[0], abs=1e-12)  # the stored path's own maximum
+    assert torch.equal(p.points[0][0], m[0]) and torch.equal(p.points[0][-1], m[1])

@@ -1,4 +1,5 @@
-"""Splitting at dips on a real network run: honest saddles, never higher than without."""
+"""Splitting at dips, and routes through neighbour legs, on a real network run: honest
+saddles, never higher than without."""
 
 import numpy as np
 import pytest
@@ -10,14 +11,14 @@ from core.runs.pipeline import objectives, run
 from core.runs.store import RunStore
 
 
-def _config(splits: int) -> RunConfig:
+def _config(splits: int, neighbours: int = 0) -> RunConfig:
     """Narrow tanh networks with short path budgets: paths stop at the step cap in the
     basins of minima that no start reached."""
     return RunConfig(
         data=DataConfig(name="digits", n_train=200, n_test=100),
         model=ModelConfig(arch="mlp", width=4, depth=1, activation="tanh"),
         train=TrainConfig(minima=4, optimizer="lbfgs", lr=0.1, steps=5000, l2=1e-2, grad_tol=1e-5),
-        paths=PathConfig(steps=150, splits=splits),
+        paths=PathConfig(steps=150, splits=splits, neighbours=neighbours),
         device="cpu",
     )
 
@@ -25,11 +26,11 @@ def _config(splits: int) -> RunConfig:
 @pytest.fixture(scope="module")
 def both(tmp_path_factory, one_thread):
     store = RunStore(tmp_path_factory.mktemp("splits"))
-    return run(_config(0), store=store), run(_config(2), store=store)
+    return run(_config(0), store=store), run(_config(2), store=store), store
 
 
 def test_split_paths_are_honest_and_never_higher(both):
-    plain, split = both
+    plain, split, _ = both
     assert np.allclose(plain.minima.values, split.minima.values)  # the same minima
     p, q = plain.paths, split.paths
     assert (q.via == SPLIT).sum() >= 1  # the setting does something here
@@ -47,3 +48,22 @@ def test_split_paths_are_honest_and_never_higher(both):
     # deaths are min-max routes over the saddles: none rises, so no bar grows
     assert (split.barcode.deaths <= plain.barcode.deaths + 1e-12).all()
     assert split.summary.to_score_sum <= plain.summary.to_score_sum + 1e-12
+
+
+def test_neighbour_routes_are_honest_and_never_higher(both):
+    _, split, store = both
+    nb = run(_config(2, neighbours=4), store=store)
+    assert np.allclose(nb.minima.values, split.minima.values)
+    p, q = split.paths, nb.paths
+    lower = np.flatnonzero(q.saddles < p.saddles - 1e-12)
+    assert lower.size >= 1  # the setting does something here
+    assert (q.saddles <= p.saddles + 1e-12).all()
+    obj, _ = objectives(nb.config)
+    for e in lower:
+        assert q.via[e] != -1 and q.status[e] in STATUSES
+        i, j = q.pairs[e]
+        assert np.array_equal(q.points[e][0].numpy(), nb.minima.thetas[i].numpy())
+        assert np.array_equal(q.points[e][-1].numpy(), nb.minima.thetas[j].numpy())
+        _, vals = path_profile(obj, q.points[e], int(q.densities[e]))
+        assert vals.max() == pytest.approx(q.saddles[e], rel=1e-6)  # the stored path's maximum
+    assert (nb.barcode.deaths <= split.barcode.deaths + 1e-12).all()
