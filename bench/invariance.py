@@ -1,6 +1,7 @@
 """Does the default run's barcode depend on the path optimiser's settings?
 
     .venv/bin/python bench/invariance.py [--threads 2] [--quick] [--preset first] [--seed N]
+        [--neighbours N] [--variants "default,trust radius 0.05"]
 
 Trains the default run's minima once (digits, MLP 32x2, 8 minima; or the first run of a
 preset, such as the Home page's ``first``), then computes the paths
@@ -53,6 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="short caps, a smoke test")
     ap.add_argument("--preset", help="the first run of this preset instead of the MLP 32x2")
     ap.add_argument("--seed", type=int, help="the run's seed instead of its config's")
+    ap.add_argument("--neighbours", type=int, help="paths.neighbours for every variant")
+    ap.add_argument("--variants", help=f"comma-separated subset of {list(VARIANTS)}")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = RunConfig().replace(model={"width": 32, "depth": 2})
@@ -63,6 +66,13 @@ def main(argv=None) -> int:
     if a.seed is not None:
         cfg = cfg.replace(seed=a.seed)
         what += f", seed {a.seed}"
+    if a.neighbours is not None:
+        cfg = cfg.replace(paths={"neighbours": a.neighbours})
+        what += f", {a.neighbours} neighbour legs"
+    names = a.variants.split(",") if a.variants else list(VARIANTS)
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        ap.error(f"--variants: unknown {unknown}; known: {list(VARIANTS)}")
     if a.quick:
         cfg = cfg.replace(train={"steps": 200}, paths={"steps": 50})
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,11 +85,14 @@ def main(argv=None) -> int:
     base = cfg.paths  # the run's path options (a PathOptions); minibatch steps only with a batch
     if cfg.paths.batch_size is None:
         base = dataclasses.replace(base, noisy_steps=0)
-    flag = (f" --preset {a.preset}" if a.preset else "") + (
-        f" --seed {a.seed}" if a.seed is not None else ""
+    flag = (
+        (f" --preset {a.preset}" if a.preset else "")
+        + (f" --seed {a.seed}" if a.seed is not None else "")
+        + (f" --neighbours {a.neighbours}" if a.neighbours is not None else "")
+        + (f' --variants "{a.variants}"' if a.variants else "")
     )
     rows, scores = [], []
-    for name, change in VARIANTS.items():
+    for name, change in ((n, VARIANTS[n]) for n in names):
         opts = dataclasses.replace(base, **change)
         if a.quick:
             opts = dataclasses.replace(opts, steps=min(opts.steps, 50))
