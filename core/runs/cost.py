@@ -20,7 +20,9 @@ the batch when it converges or meets no barrier, so the work adds up over pairs,
 ``PATH_USAGE`` holds, per dataset and architecture, the mean share of the step cap that a
 pair used and the share of pairs that converged (``measured_usage`` recomputes it from a run
 store). It depends on the landscape more than on the network: on digits most pairs meet no
-barrier within a few percent of the cap, on MNIST-1D every pair runs to it. A dataset and
+barrier within a sixth of the cap, on MNIST-1D pairs run to it. A path split at its dips
+(``core.engine.splits``) counts its legs' steps too, so a pair's share can exceed 1, and the
+bound, one cap per pair, is no bound where paths split. A dataset and
 architecture with no measured runs (so far every GPU preset's) is estimated at its bound.
 Both ignore the time the GPU waits for Python.
 """
@@ -93,15 +95,16 @@ class PathUsage:
 
 AT_CAP = PathUsage(1.0, 1.0)  # no measurement: every pair to its cap, every pair certified
 
-# measured_usage(RunStore("runs")) on the finished runs of the run store (CPU, 2026-12-06):
-# cpu-digits' MLP 4x1, 8x2, 8x3 and CNN 8x1, 8x2 (300 examples, 5 minima, caps 800-1500),
-# cpu-mnist1d's MLP 8x1 (300 examples, 5 minima, cap 800) and MLP 16x1 on all 4000 examples
-# (8 minima, cap 3000). Every digits pair ended with no barrier (CNN: after 2% of the cap on
-# average, MLP: 15%, 0-100% by pair), every MNIST-1D pair at its cap; none converged by force.
+# measured_usage(RunStore("runs")) on the 74 finished runs of the cpu-reproduction and
+# cpu-resolution sweeps (CPU, 2026-12-07; 300 examples, 5 minima, caps 800-2000, paths split at
+# dips, 2 rounds, whose legs' steps count): digits pairs mostly end with no barrier after a
+# sixth of the cap; MNIST-1D pairs run to it and beyond with their legs (MNIST-1D CNNs: 7 of
+# 9 runs, the two slowest of depth 2-3 missing). Few pairs converged by force.
 PATH_USAGE: dict[tuple[str, str], PathUsage] = {
-    ("digits", "cnn"): PathUsage(step_share=0.016667, converged_share=0.0, runs=2, pairs=20),
-    ("digits", "mlp"): PathUsage(step_share=0.145333, converged_share=0.0, runs=3, pairs=30),
-    ("mnist1d", "mlp"): PathUsage(step_share=1.0, converged_share=0.0, runs=2, pairs=38),
+    ("digits", "cnn"): PathUsage(step_share=0.155407, converged_share=0.033333, runs=9, pairs=90),
+    ("digits", "mlp"): PathUsage(step_share=0.158998, converged_share=0.002703, runs=37, pairs=370),
+    ("mnist1d", "cnn"): PathUsage(step_share=0.623276, converged_share=0.142857, runs=7, pairs=70),
+    ("mnist1d", "mlp"): PathUsage(step_share=0.728125, converged_share=0.0, runs=21, pairs=210),
 }
 
 

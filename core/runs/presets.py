@@ -214,9 +214,9 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "cpu-reproduction",
-            "docs/REPRODUCTION.md: cpu-digits then cpu-mnist1d (measured: 75 runs, 83 "
-            "minutes of run time on a shared 2-core CPU, OMP_NUM_THREADS=1; MNIST-1D CNNs of "
-            "depth 2-3 take half of it)",
+            "docs/REPRODUCTION.md: cpu-digits then cpu-mnist1d (measured: 70 of its 75 runs "
+            "in 102 minutes of run time on a shared 2-core CPU, one thread per run; MNIST-1D "
+            "CNNs of depth 2-3 take 14-19 minutes each, their capped paths split at dips)",
             _cpu("digits") + _cpu("mnist1d"),
             "cpu",
         ),
