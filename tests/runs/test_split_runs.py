@@ -29,6 +29,18 @@ def both(tmp_path_factory, one_thread):
     return run(_config(0), store=store), run(_config(2), store=store), store
 
 
+def _assert_honest(r, e: int) -> None:
+    """Path e of run r runs between its pair's minima and its stored saddle is its maximum."""
+    q = r.paths
+    assert q.status[e] in STATUSES
+    i, j = q.pairs[e]
+    assert np.array_equal(q.points[e][0].numpy(), r.minima.thetas[i].numpy())
+    assert np.array_equal(q.points[e][-1].numpy(), r.minima.thetas[j].numpy())
+    obj, _ = objectives(r.config)
+    _, vals = path_profile(obj, q.points[e], int(q.densities[e]))
+    assert vals.max() == pytest.approx(q.saddles[e], rel=1e-6)  # the stored path's maximum
+
+
 def test_split_paths_are_honest_and_never_higher(both):
     plain, split, _ = both
     assert np.allclose(plain.minima.values, split.minima.values)  # the same minima
@@ -36,15 +48,9 @@ def test_split_paths_are_honest_and_never_higher(both):
     assert (q.via == SPLIT).sum() >= 1  # the setting does something here
     assert (p.via != SPLIT).all()
     assert (q.saddles <= p.saddles + 1e-12).all()  # a replaced path is lower, others equal
-    obj, _ = objectives(split.config)
     for e in np.flatnonzero(q.via == SPLIT):
-        assert q.status[e] in STATUSES
         assert q.saddles[e] < p.saddles[e]
-        i, j = q.pairs[e]
-        assert np.array_equal(q.points[e][0].numpy(), split.minima.thetas[i].numpy())
-        assert np.array_equal(q.points[e][-1].numpy(), split.minima.thetas[j].numpy())
-        _, vals = path_profile(obj, q.points[e], int(q.densities[e]))
-        assert vals.max() == pytest.approx(q.saddles[e], rel=1e-6)  # the stored path's maximum
+        _assert_honest(split, e)
     # deaths are min-max routes over the saddles: none rises, so no bar grows
     assert (split.barcode.deaths <= plain.barcode.deaths + 1e-12).all()
     assert split.summary.to_score_sum <= plain.summary.to_score_sum + 1e-12
@@ -58,12 +64,7 @@ def test_neighbour_routes_are_honest_and_never_higher(both):
     lower = np.flatnonzero(q.saddles < p.saddles - 1e-12)
     assert lower.size >= 1  # the setting does something here
     assert (q.saddles <= p.saddles + 1e-12).all()
-    obj, _ = objectives(nb.config)
     for e in lower:
-        assert q.via[e] != -1 and q.status[e] in STATUSES
-        i, j = q.pairs[e]
-        assert np.array_equal(q.points[e][0].numpy(), nb.minima.thetas[i].numpy())
-        assert np.array_equal(q.points[e][-1].numpy(), nb.minima.thetas[j].numpy())
-        _, vals = path_profile(obj, q.points[e], int(q.densities[e]))
-        assert vals.max() == pytest.approx(q.saddles[e], rel=1e-6)  # the stored path's maximum
+        assert q.via[e] != -1
+        _assert_honest(nb, e)
     assert (nb.barcode.deaths <= split.barcode.deaths + 1e-12).all()
