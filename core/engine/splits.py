@@ -257,20 +257,14 @@ def neighbour_routes(
         route = _tree_route(adjacent, int(i), int(j))
         if route is None or len(route) < 3:
             continue
-        hops = list(zip(route[:-1], route[1:], strict=True))
-        top = max(_saddle(edges[min(u, v), max(u, v)]) for u, v in hops)
-        if top >= paths.saddles[e] - opts.saddle_tol:
+        hops = [(u, (min(u, v), max(u, v))) for u, v in zip(route[:-1], route[1:], strict=True)]
+        if max(_saddle(edges[k]) for _, k in hops) >= paths.saddles[e] - opts.saddle_tol:
             continue
-        legs = [(u, *edges[min(u, v), max(u, v)]) for u, v in hops]
-        path = _join(objective, legs)
+        path = _join(objective, [(u, *edges[k]) for u, k in hops])
         if path["saddle"] >= paths.saddles[e]:
             continue
-        fresh = {
-            (u, v) for u, v in hops if added is not None and edges[min(u, v), max(u, v)][0] is added
-        }
-        paths.steps[e] += sum(
-            int(added.steps[edges[min(u, v), max(u, v)][1]]) for u, v in fresh - spent
-        )
+        fresh = {k for _, k in hops if edges[k][0] is added} - spent  # new legs cost once
+        paths.steps[e] += sum(int(added.steps[edges[k][1]]) for k in fresh)
         spent |= fresh
         _take(paths, e, path, values, opts.saddle_tol)
         via[e] = route[1] if len(route) == 3 and route[1] < len(values) else SPLIT
