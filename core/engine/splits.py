@@ -66,10 +66,15 @@ class Database:
         the lower of two legs between the same minima."""
         if pool.shape[0] > self.pool.shape[0]:
             self.pool, self.values = pool, values
-        for r, (a, b) in enumerate(legs.pairs):
-            key = (int(a), int(b))
-            if key not in self.edges or legs.saddles[r] < _saddle(self.edges[key]):
-                self.edges[key] = (legs, r)
+        _add_edges(self.edges, legs)
+
+
+def _add_edges(edges: dict[tuple[int, int], tuple[Paths, int]], legs: Paths) -> None:
+    """Every path of ``legs`` into ``edges``, where it is the first or lower between its ends."""
+    for r, (a, b) in enumerate(legs.pairs):
+        key = (int(a), int(b))
+        if key not in edges or legs.saddles[r] < _saddle(edges[key]):
+            edges[key] = (legs, r)
 
 
 def _saddle(edge: tuple[Paths, int]) -> float:
@@ -191,7 +196,6 @@ def split_at_dips(
     tol = opts.saddle_tol
     replaced, spent = 0, set()
     for e, way in through.items():
-        i, j = (int(t) for t in paths.pairs[e])
         hops = [(a, b, where[min(a, b), max(a, b)]) for a, b in zip(way[:-1], way[1:], strict=True)]
         fresh = {r for *_, r in hops} - spent  # a leg shared by two paths costs once
         paths.steps[e] += int(sub.steps[sorted(fresh)].sum())
@@ -224,10 +228,7 @@ def neighbour_routes(
         return 0
     pool, n = database.pool, database.pool.shape[0]
     edges = dict(database.edges)
-    for e, (i, j) in enumerate(paths.pairs):
-        key = (int(i), int(j))
-        if key not in edges or paths.saddles[e] < _saddle(edges[key]):
-            edges[key] = (paths, e)
+    _add_edges(edges, paths)
     dist = torch.cdist(pool.double(), pool.double())
     dist.fill_diagonal_(torch.inf)
     nearest = dist.argsort(dim=1)[:, : opts.neighbours].cpu().numpy()  # (n, neighbours)
@@ -237,10 +238,7 @@ def neighbour_routes(
     added = None
     if new:
         added = relax(pool, np.array(new, dtype=np.int64))
-        for r, (a, b) in enumerate(added.pairs):
-            key = (int(a), int(b))
-            if key not in edges or added.saddles[r] < _saddle(edges[key]):
-                edges[key] = (added, r)
+        _add_edges(edges, added)
     keys = list(edges)
     sad = np.array([_saddle(edges[key]) for key in keys])
     weight = np.zeros((n, n))  # scipy reads 0 as no edge: weights shifted above 0

@@ -9,7 +9,8 @@ removes from a barrier is only an artefact of how the hidden units happen to be 
 - ``rebasin_barriers``: per pair, the straight segment's barrier before and after alignment.
 - ``landscape_points``: the minima, paths and values that a projection draws, raw or aligned.
 - ``same_functions``: the minima that are one function once aligned (copies of each other
-  under the symmetry, found by separate trainings): their bar is the barrier between copies.
+  under the symmetry, found by separate trainings): the lowest route between them crosses
+  from one copy of the function to another.
 
 Nothing here imports streamlit.
 """
