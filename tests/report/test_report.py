@@ -104,6 +104,11 @@ def test_report_document_carries_the_numbers(sweep, tiny_runs, tmp_path):
         assert fmt(r.barcode.to_score("sum")) in md
         assert r.run_id in md
     assert "## Summary" in md and "Observation 2" in md
+    tol = max(r.config.paths.saddle_tol for r in (tiny_runs.run, tiny_runs.other))
+    trends = [f for n, f in doc.figures.items() if n.startswith("to_score_vs_width")]
+    assert trends  # TO-score trends mark where bars stop being visible
+    for fig in trends:
+        assert [s.y0 for s in fig.layout.shapes] == [tol]
     paths = write_report(doc, tmp_path / "out", formats=("md", "html"), images=())
     assert {p.name for p in paths} == {"REPRODUCTION.md", "REPRODUCTION.html"}
     assert (tmp_path / "out" / "REPRODUCTION.html").read_text().count("<table>") >= 3

@@ -14,13 +14,20 @@ from core.report.sections.common import conv_trend, series_figure, tol_of
 from core.views import plots
 
 
-def _series_figure(series: Sequence[R.Series], by: str, name: str, doc: Doc, which: str) -> None:
+def _series_figure(
+    series: Sequence[R.Series], by: str, name: str, doc: Doc, which: str, tol: float
+) -> None:
     fig = series_figure(series, by)
     lows = np.array([x for s in series for x in s.los], dtype=float)
     if lows.size and np.all(lows > 0):  # log scale where every value can be drawn on it
         fig.update_yaxes(type="log")
+    # a TO-score below the saddle tolerance holds no visible bar: where the plot's scale ends
+    fig.add_hline(y=tol, line_dash="dot", line_color="gray")
     doc.figure(
-        name, fig, f"TO-score (sum) vs {by}: mean over seeds (line) and min..max (band), {which}."
+        name,
+        fig,
+        f"TO-score (sum) vs {by}: mean over seeds (line) and min..max (band), {which}. "
+        f"Dotted: the saddle tolerance {tol:g}; below it no bar is visible.",
     )
 
 
@@ -45,10 +52,12 @@ def observation1(doc: Doc, runs, specs=None) -> dict[str, Any]:
             doc.p(f"No series over {by}: no configuration was run at two or more values.")
             continue
         if conv:
-            _series_figure(conv, by, f"to_score_vs_{by}", doc, "converged runs only")
+            _series_figure(conv, by, f"to_score_vs_{by}", doc, "converged runs only", tol_of(runs))
         else:
             doc.p(f"No series over {by} has converged runs at two or more values of {by}.")
-        _series_figure(every, by, f"to_score_vs_{by}_all", doc, "all runs at the fixed budget")
+        _series_figure(
+            every, by, f"to_score_vs_{by}_all", doc, "all runs at the fixed budget", tol_of(runs)
+        )
         rows = []
         for s in every:
             for x, vals, ids in zip(s.xs, s.values, s.run_ids, strict=True):
