@@ -195,7 +195,9 @@ def format_run(run: Run) -> str:
         f"no barrier, {s.n_paths_step_cap} stopped at the step cap (upper bounds)"
         + _joined_note(run.paths),
         f"saddles: {s.n_saddles_certified} certified index-1 (gradient below the "
-        "tolerance, exactly one clearly negative Hessian eigenvalue at the path's peak)",
+        "tolerance, exactly one clearly negative Hessian eigenvalue at the path's peak): "
+        "exact for the routes found; a lower route may exist, so deaths are upper bounds "
+        "(--path-neighbours searches more routes)",
         *_coarse_line(s),
         "",
         "  bar  minimum  birth      death      length     merges into  status    death by"

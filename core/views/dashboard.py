@@ -283,7 +283,10 @@ def convergence_words(run: Run) -> list[str]:
         f"{s.n_saddles_certified} saddles are certified index-1 saddles (gradient "
         "below the tolerance and exactly one clearly negative Hessian eigenvalue at the path's "
         "peak); in the barcode, certified deaths are solid, uncertified ones dotted, upper "
-        "bounds hatched.",
+        "bounds hatched. A certified saddle is exact for the route its path found, not proof "
+        "that no lower route exists: routes across basins of minima that no start reached can "
+        "be lower, so every death is an upper bound of the landscape's (more routes: "
+        "neighbour legs, `--path-neighbours`).",
     ]
     via = np.full(len(run.paths), -1) if run.paths.via is None else run.paths.via
     joined, split = int((via >= 0).sum()), int((via == SPLIT).sum())
