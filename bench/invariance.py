@@ -37,6 +37,7 @@ from core.runs.config import RunConfig  # noqa: E402
 from core.runs.pipeline import objectives, run  # noqa: E402
 from core.runs.presets import get_preset  # noqa: E402
 from core.runs.store import RunStore  # noqa: E402
+from core.views.dashboard import resolution  # noqa: E402
 
 VARIANTS = {
     "default": {},
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
         print(rows[-1], flush=True)
     finite = max(int(np.isfinite(bars.deaths).sum()), 1)  # finite bars
     spread = max(scores) - min(scores)
-    allowed = max(0.03 * max(scores), base.saddle_tol * finite)
+    allowed = resolution(scores, base.saddle_tol, finite)
     verdict = "within" if spread <= allowed else "**outside**"
     body = "\n".join(
         [

@@ -24,7 +24,7 @@ from core.runs.ray_executor import PairWorkers, shutdown
 from core.runs.record import Run, Summary
 from core.runs.store import RunStore, read_run
 from core.runs.sweep import EXECUTORS
-from core.views.dashboard import NO_OBSTRUCTION, death_kinds, no_obstruction
+from core.views.dashboard import NO_OBSTRUCTION, death_kinds, no_obstruction, route_search_words
 
 log = logging.getLogger("core")
 
@@ -167,6 +167,12 @@ def _joined_note(paths) -> str:
     return note
 
 
+def _route_line(run: Run) -> list[str]:
+    """Whether widening the route search (neighbour legs) still lowered the barcode."""
+    words = route_search_words(run)
+    return [words[0].lower() + words[1:]] if words else []
+
+
 def _aligned_lines(run: Run) -> list[str]:
     """The aligned landscape's TO-scores and the minima that are one function, or nothing."""
     if run.aligned is None:
@@ -198,6 +204,7 @@ def format_run(run: Run) -> str:
         "tolerance, exactly one clearly negative Hessian eigenvalue at the path's peak): "
         "exact for the routes found; a lower route may exist, so deaths are upper bounds "
         "(--path-neighbours searches more routes)",
+        *_route_line(run),
         *_coarse_line(s),
         "",
         "  bar  minimum  birth      death      length     merges into  status    death by"

@@ -95,9 +95,11 @@ ARRAYS = (  # what Paths.to_dict stores, beside the points
     "peak_grad",
     "peak_value",
     "via",
+    "narrow",
 )
 SPLIT = -2  # Paths.via of a path joined at a minimum that no start reached (core.engine.splits)
-OPTIONAL = {"via": -1}  # arrays that records written before them lack, and their fill value
+# arrays that records written before them lack, and their fill value
+OPTIONAL = {"via": -1, "narrow": np.nan}
 _TYPES = {
     "pairs": np.int64,
     "densities": np.int64,
@@ -171,6 +173,9 @@ class Paths:
     peak_grad: np.ndarray | None = None  # (E,) gradient norm at the peak over ``scale``
     # (E,) the minimum a joined path runs through; -1: none; SPLIT: one no start reached
     via: np.ndarray | None = None
+    # (E,) the pair's saddle when routes may take only the nearer half of the neighbour legs
+    # (core.engine.splits.neighbour_routes); NaN: no neighbour legs
+    narrow: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.pairs.shape[0])

@@ -35,6 +35,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -231,24 +232,25 @@ def neighbour_routes(
     _add_edges(edges, paths)
     dist = torch.cdist(pool.double(), pool.double())
     dist.fill_diagonal_(torch.inf)
-    nearest = dist.argsort(dim=1)[:, : opts.neighbours].cpu().numpy()  # (n, neighbours)
-    new = sorted(
-        {(min(a, int(b)), max(a, int(b))) for a in range(n) for b in nearest[a]} - set(edges)
-    )
+    order = dist.argsort(dim=1).cpu().numpy()  # (n, n) nearest first
+
+    def nearest(m: int) -> set[tuple[int, int]]:
+        return {(min(a, int(b)), max(a, int(b))) for a in range(n) for b in order[a, :m]}
+
+    new = sorted(nearest(opts.neighbours) - set(edges))
     added = None
     if new:
         added = relax(pool, np.array(new, dtype=np.int64))
         _add_edges(edges, added)
-    keys = list(edges)
-    sad = np.array([_saddle(edges[key]) for key in keys])
-    weight = np.zeros((n, n))  # scipy reads 0 as no edge: weights shifted above 0
-    a, b = np.array(keys).T
-    weight[a, b] = sad - sad.min() + 1.0
-    tree = minimum_spanning_tree(weight).tocoo()  # its route between two minima is minimax
-    adjacent: dict[int, list[int]] = {}
-    for u, v in zip(tree.row.tolist(), tree.col.tolist(), strict=True):
-        adjacent.setdefault(u, []).append(v)
-        adjacent.setdefault(v, []).append(u)
+    wider = set(new) - nearest(opts.neighbours // 2)  # legs the narrower search goes without
+    narrow_tree = _tree({k: v for k, v in edges.items() if k not in wider}, n)
+    adjacent = _tree(edges, n)
+    paths.narrow = np.array(
+        [
+            _route_saddle(narrow_tree, edges, int(i), int(j), paths.saddles[e], opts.saddle_tol)
+            for e, (i, j) in enumerate(paths.pairs)
+        ]
+    )
     via = paths.via if paths.via is not None else np.full(len(paths), -1)
     spent, replaced = set(), 0
     for e, (i, j) in enumerate(paths.pairs):
@@ -276,6 +278,32 @@ def neighbour_routes(
         len(new),
     )
     return replaced
+
+
+def _tree(edges: dict[tuple[int, int], tuple[Paths, int]], n: int) -> dict[int, list[int]]:
+    """The minimum spanning tree of ``edges``' saddles over minima 0..n-1, as adjacency lists:
+    its route between two minima is their minimax route through the edges."""
+    keys = list(edges)
+    sad = np.array([_saddle(edges[key]) for key in keys])
+    weight = np.zeros((n, n))  # scipy reads 0 as no edge: weights shifted above 0
+    a, b = np.array(keys).T
+    weight[a, b] = sad - sad.min() + 1.0
+    tree = minimum_spanning_tree(weight).tocoo()
+    adjacent: dict[int, list[int]] = {}
+    for u, v in zip(tree.row.tolist(), tree.col.tolist(), strict=True):
+        adjacent.setdefault(u, []).append(v)
+        adjacent.setdefault(v, []).append(u)
+    return adjacent
+
+
+def _route_saddle(adjacent, edges, i: int, j: int, own: float, tol: float) -> float:
+    """The saddle pair (i, j) gets from the tree ``adjacent``: its route's highest edge where
+    that is lower than its own path's saddle ``own`` by more than ``tol``, else ``own``."""
+    route = _tree_route(adjacent, i, j)
+    if route is None or len(route) < 3:
+        return own
+    top = max(_saddle(edges[min(u, v), max(u, v)]) for u, v in pairwise(route))
+    return top if top < own - tol else own
 
 
 def _tree_route(adjacent: dict[int, list[int]], i: int, j: int) -> list[int] | None:

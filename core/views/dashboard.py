@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from core.engine.barcode import barcode_from_graph, graph_matrix
+from core.engine.landscape import rounding_tol
 from core.engine.paths import SPLIT
 from core.nets.device import resolve_device
 from core.runs.config import RunConfig
@@ -301,6 +303,9 @@ def convergence_words(run: Run) -> list[str]:
             "the minima below its dips (ones that no start reached) and joined from the paths "
             "of its legs between them, which were lower; its saddle is the highest leg's."
         )
+    route = route_search_words(run)
+    if route:
+        lines.append(route)
     if s.n_failed:
         why = "; ".join(f"start {k}: {reason}" for k, reason in m.failed.items())
         lines.append(
@@ -314,6 +319,51 @@ def convergence_words(run: Run) -> list[str]:
             "(BENCHMARKS.md, pair selection)."
         )
     return lines
+
+
+RESOLUTION = 0.03  # TO-scores within 3% (or saddle_tol per finite bar) are one reading
+
+
+def resolution(scores: Sequence[float], saddle_tol: float, finite_bars: int) -> float:
+    """The TO-score difference below which two readings agree: 3% of the larger, or
+    ``saddle_tol`` times the finite bars, whichever is larger."""
+    return max(RESOLUTION * max(scores), saddle_tol * max(finite_bars, 1))
+
+
+def route_search(run: Run) -> tuple[int, float, float, bool] | None:
+    """How the TO-score (sum) moved when the route search widened: (neighbours, the score
+    with routes through the nearer half of the neighbour legs, the run's score, whether the
+    two agree within ``resolution``); None for a run without neighbour legs."""
+    p, n = run.paths, run.config.paths.neighbours
+    if n <= 0 or p.narrow is None or not np.isfinite(p.narrow).any():
+        return None
+    values = np.asarray(run.minima.values, dtype=np.float64)
+    narrow = np.fmax(p.narrow, p.saddles)  # a narrower search is never lower
+    half = barcode_from_graph(
+        values, graph_matrix(values, p.pairs, narrow), tol=rounding_tol(values)
+    ).to_score("sum")
+    full = run.barcode.to_score("sum")
+    bars = int(np.isfinite(run.barcode.deaths).sum())
+    agree = half - full <= resolution([half, full], run.config.paths.saddle_tol, bars)
+    return n, half, full, agree
+
+
+def route_search_words(run: Run) -> str | None:
+    """One sentence on whether widening the route search still lowered the barcode."""
+    found = route_search(run)
+    if found is None:
+        return None
+    n, half, full, agree = found
+    said = (
+        f"Route search: with routes through the nearer {n // 2} of the {n} neighbour legs per "
+        f"minimum the TO-score is {half:.4g}, with all {n} it is {full:.4g}"
+    )
+    if agree:
+        return said + ": within the stated resolution, so widening the search no longer moved it."
+    return (
+        said + ": it still fell as the search widened, so the bars are upper bounds that more "
+        f"legs may lower (--path-neighbours {2 * n})."
+    )
 
 
 def generalization_points(
