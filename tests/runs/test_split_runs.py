@@ -9,6 +9,7 @@ from core.engine.saddles import path_profile
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
 from core.runs.pipeline import objectives, run
 from core.runs.store import RunStore
+from core.views.dashboard import route_search, route_search_words
 
 
 def _config(splits: int, neighbours: int = 0) -> RunConfig:
@@ -68,3 +69,10 @@ def test_neighbour_routes_are_honest_and_never_higher(both):
         assert q.via[e] != -1
         _assert_honest(nb, e)
     assert (nb.barcode.deaths <= split.barcode.deaths + 1e-12).all()
+    # the narrower search (the nearer 2 of the 4 legs) lies between none and all of them
+    assert (q.saddles <= q.narrow + 1e-12).all() and (q.narrow <= p.saddles + 1e-12).all()
+    n, half, full, agree = route_search(nb)
+    assert n == 4 and full == nb.summary.to_score_sum
+    assert full - 1e-12 <= half <= split.summary.to_score_sum + 1e-12
+    assert agree == (half - full <= max(0.03 * half, nb.config.paths.saddle_tol * 3))
+    assert f"{half:.4g}" in route_search_words(nb) and route_search(split) is None
