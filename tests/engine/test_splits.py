@@ -54,28 +54,6 @@ def test_a_capped_path_through_unknown_wells_is_split_onto_the_exact_saddle(ends
     assert torch.equal(p.points[0][0], m[0]) and torch.equal(p.points[0][-1], m[1])
 
 
-def test_the_narrower_search_is_the_run_with_half_the_neighbours(ends):
-    """Paths.narrow of a search with n legs per minimum is the saddle that n // 2 gives."""
-    m, values, _ = ends
-    four = minima_of(wells_on_an_arc, [[2 * np.cos(a), 2 * np.sin(a)] for a in ANGLES])
-    pool = torch.cat([m, four[[1, 2]]])
-    got = {}
-    for n in (1, 2, 3):
-        p, opts = _capped(m, 20)
-        opts = dataclasses.replace(opts, neighbours=n, steps=400)
-
-        def relax(points, pairs, opts=opts):
-            return connect(wells_on_an_arc, points, pairs, opts)
-
-        met = Database(pool, wells_on_an_arc(pool).numpy())
-        neighbour_routes(wells_on_an_arc, values, p, met, opts, relax)
-        got[n] = (p.saddles[0], p.narrow[0])
-    assert got[2][1] == pytest.approx(got[1][0], abs=1e-9)
-    assert got[3][1] == pytest.approx(got[1][0], abs=1e-9)  # 3 // 2 = 1
-    assert got[2][0] < got[2][1] - 1.0  # the second leg per minimum opened the arc's route
-    assert got[1][1] == got[1][0]  # with no legs at all, the path's own saddle
-
-
 def test_no_rounds_or_no_dip_leave_the_paths_alone(ends):
     m, values, _ = ends
     p, opts = _capped(m, 50)
