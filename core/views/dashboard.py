@@ -354,15 +354,16 @@ def route_search_words(run: Run) -> str | None:
     if found is None:
         return None
     n, half, full, agree = found
+    fall = (half - full) / half if half > 0 else 0.0
     said = (
-        f"Route search: with routes through the nearer {n // 2} of the {n} neighbour legs per "
-        f"minimum the TO-score is {half:.4g}, with all {n} it is {full:.4g}"
+        f"Route search: through the nearer {n // 2} of the {n} neighbour legs per minimum the "
+        f"TO-score is {half:.4g}, through all {n} {full:.4g} ({fall:.1%} lower)"
     )
     if agree:
-        return said + ": within the stated resolution, so widening the search no longer moved it."
+        return said + ": within the stated resolution, so doubling the legs lowered it by less."
     return (
-        said + ": it still fell as the search widened, so the bars are upper bounds that more "
-        f"legs may lower (--path-neighbours {2 * n})."
+        said + ": more than the stated resolution, so the route search has not settled and "
+        f"the bars are upper bounds that more legs may lower (--path-neighbours {2 * n})."
     )
 
 
