@@ -360,7 +360,7 @@ def route_search_words(run: Run) -> str | None:
         f"TO-score is {half:.4g}, through all {n} {full:.4g} ({fall:.1%} lower)"
     )
     if agree:
-        return said + ": within the stated resolution, so doubling the legs lowered it by less."
+        return said + ", within the stated resolution."
     return (
         said + ": more than the stated resolution, so the route search has not settled and "
         f"the bars are upper bounds that more legs may lower (--path-neighbours {2 * n})."
