@@ -22,7 +22,9 @@ pair used and the share of pairs that converged (``measured_usage`` recomputes i
 store). It depends on the landscape more than on the network: on digits most pairs meet no
 barrier within a sixth of the cap, on MNIST-1D pairs run to it. A path split at its dips
 (``core.engine.splits``) counts its legs' steps too, so a pair's share can exceed 1, and the
-bound, one cap per pair, is no bound where paths split. A dataset and
+bound, one cap per pair, is no bound where paths split. Neighbour legs
+(``paths.neighbours``) count only where a route takes them; the rest, often most, are not
+counted, and the measured runs have none. A dataset and
 architecture with no measured runs (so far every GPU preset's) is estimated at its bound.
 Both ignore the time the GPU waits for Python.
 """
