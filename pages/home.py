@@ -43,8 +43,9 @@ with start_col:
             st.switch_page("pages/run.py")
     st.caption(
         f"{t.minima} narrow {m.activation} networks (width {m.width}) on {d.n_train} embedded "
-        f"{d.name}: barriers you can see, ending at certified saddles; it runs in the "
-        "background and the Run page shows its progress."
+        f"{d.name}: barriers you can see, each ending at the certified saddle of the route "
+        "its path found (an upper bound: a wider route search may find lower ones); it runs "
+        "in the background and the Run page shows its progress."
     )
 with learn_col:
     st.page_link(

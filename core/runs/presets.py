@@ -164,7 +164,8 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "first",
             "the first experiment (the Home page's): 6 tanh MLPs of width 4 on 500 digits, "
-            "L2 1e-2; visible barriers, each ending at a certified saddle with seeds 0, 1 and 2",
+            "L2 1e-2; visible barriers, each ending at the certified saddle of the route its "
+            "path found (upper bounds: wider route searches lower some)",
             _first(),
             "cpu",
         ),
