@@ -38,6 +38,7 @@ from core.engine.pairs import select_and_connect  # noqa: E402
 from core.runs.pipeline import objectives, run  # noqa: E402
 from core.runs.presets import get_preset  # noqa: E402
 from core.runs.store import RunStore  # noqa: E402
+from core.views.dashboard import narrow_to_score  # noqa: E402
 
 ROUTES = re.compile(r"(\d+) of \d+ paths replaced by routes through (\d+) minima \((\d+) neighbour")
 
@@ -97,13 +98,8 @@ def main(argv=None) -> int:
             )
             k = {s: int((p.status == s).sum()) for s in ("converged", "no barrier", "step cap")}
             replaced, pool, legs = routes.last if n else ("-", "-", "-")
-            half = "-"
-            if n and p.narrow is not None:
-                narrow = np.fmax(p.narrow, p.saddles)  # a narrower search is never lower
-                score = barcode_from_graph(
-                    values, graph_matrix(values, p.pairs, narrow), tol=rounding_tol(values)
-                ).to_score("sum")
-                half = f"{score:.4g}"
+            score = narrow_to_score(values, p) if n else None
+            half = "-" if score is None else f"{score:.4g}"
             rows.append(
                 f"| {seed} | {n} | {bars.to_score('sum'):.4g} | {half} | "
                 f"{bars.to_score('max'):.4g} | "

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.engine.barcode import barcode_from_graph, graph_matrix
 from core.engine.landscape import rounding_tol
-from core.engine.paths import SPLIT
+from core.engine.paths import SPLIT, Paths
 from core.nets.device import resolve_device
 from core.runs.config import RunConfig
 from core.runs.pipeline import objectives
@@ -330,18 +330,26 @@ def resolution(scores: Sequence[float], saddle_tol: float, finite_bars: int) -> 
     return max(RESOLUTION * max(scores), saddle_tol * max(finite_bars, 1))
 
 
+def narrow_to_score(values: Sequence[float], paths: Paths) -> float | None:
+    """The TO-score (sum) of minima ``values`` (K,) joined by ``paths`` when every pair takes
+    its saddle through the nearer half of the neighbour legs (``Paths.narrow``); None where
+    the paths have no neighbour legs."""
+    if paths.narrow is None or not np.isfinite(paths.narrow).any():
+        return None
+    v = np.asarray(values, dtype=np.float64)
+    narrow = np.fmax(paths.narrow, paths.saddles)  # a narrower search is never lower
+    bars = barcode_from_graph(v, graph_matrix(v, paths.pairs, narrow), tol=rounding_tol(v))
+    return bars.to_score("sum")
+
+
 def route_search(run: Run) -> tuple[int, float, float, bool] | None:
     """How the TO-score (sum) moved when the route search widened: (neighbours, the score
     with routes through the nearer half of the neighbour legs, the run's score, whether the
     two agree within ``resolution``); None for a run without neighbour legs."""
-    p, n = run.paths, run.config.paths.neighbours
-    if n <= 0 or p.narrow is None or not np.isfinite(p.narrow).any():
+    n = run.config.paths.neighbours
+    half = narrow_to_score(run.minima.values, run.paths) if n > 0 else None
+    if half is None:
         return None
-    values = np.asarray(run.minima.values, dtype=np.float64)
-    narrow = np.fmax(p.narrow, p.saddles)  # a narrower search is never lower
-    half = barcode_from_graph(
-        values, graph_matrix(values, p.pairs, narrow), tol=rounding_tol(values)
-    ).to_score("sum")
     full = run.barcode.to_score("sum")
     bars = int(np.isfinite(run.barcode.deaths).sum())
     agree = half - full <= resolution([half, full], run.config.paths.saddle_tol, bars)
