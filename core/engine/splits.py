@@ -245,21 +245,21 @@ def neighbour_routes(
     wider = set(new) - nearest(opts.neighbours // 2)  # legs the narrower search goes without
     narrow_tree = _tree({k: v for k, v in edges.items() if k not in wider}, n)
     adjacent = _tree(edges, n)
+    narrow = [
+        _lower_route(narrow_tree, edges, int(i), int(j), paths.saddles[e], opts.saddle_tol)
+        for e, (i, j) in enumerate(paths.pairs)
+    ]
     paths.narrow = np.array(
-        [
-            _route_saddle(narrow_tree, edges, int(i), int(j), paths.saddles[e], opts.saddle_tol)
-            for e, (i, j) in enumerate(paths.pairs)
-        ]
+        [paths.saddles[e] if r is None else r[1] for e, r in enumerate(narrow)], dtype=np.float64
     )
     via = paths.via if paths.via is not None else np.full(len(paths), -1)
     spent, replaced = set(), 0
     for e, (i, j) in enumerate(paths.pairs):
-        route = _tree_route(adjacent, int(i), int(j))
-        if route is None or len(route) < 3:
+        lower = _lower_route(adjacent, edges, int(i), int(j), paths.saddles[e], opts.saddle_tol)
+        if lower is None:
             continue
-        hops = [(u, (min(u, v), max(u, v))) for u, v in zip(route[:-1], route[1:], strict=True)]
-        if max(_saddle(edges[k]) for _, k in hops) >= paths.saddles[e] - opts.saddle_tol:
-            continue
+        route = lower[0]
+        hops = [(u, (min(u, v), max(u, v))) for u, v in pairwise(route)]
         path = _join(objective, [(u, *edges[k]) for u, k in hops])
         if path["saddle"] >= paths.saddles[e]:
             continue
@@ -296,14 +296,15 @@ def _tree(edges: dict[tuple[int, int], tuple[Paths, int]], n: int) -> dict[int, 
     return adjacent
 
 
-def _route_saddle(adjacent, edges, i: int, j: int, own: float, tol: float) -> float:
-    """The saddle pair (i, j) gets from the tree ``adjacent``: its route's highest edge where
-    that is lower than its own path's saddle ``own`` by more than ``tol``, else ``own``."""
+def _lower_route(adjacent, edges, i: int, j: int, own: float, tol: float):
+    """(route, its highest edge's saddle) of pair (i, j) in the tree ``adjacent`` when it runs
+    through another minimum and lies lower than the pair's own saddle ``own`` by more than
+    ``tol``; else None."""
     route = _tree_route(adjacent, i, j)
     if route is None or len(route) < 3:
-        return own
+        return None
     top = max(_saddle(edges[min(u, v), max(u, v)]) for u, v in pairwise(route))
-    return top if top < own - tol else own
+    return (route, top) if top < own - tol else None
 
 
 def _tree_route(adjacent: dict[int, list[int]], i: int, j: int) -> list[int] | None:
