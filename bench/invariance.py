@@ -1,7 +1,7 @@
 """Does the default run's barcode depend on the path optimiser's settings?
 
     .venv/bin/python bench/invariance.py [--threads 2] [--quick] [--preset first] [--seed N]
-        [--neighbours N] [--variants "default,trust radius 0.05"]
+        [--neighbours N] [--restarts N] [--variants "default,trust radius 0.05"]
 
 Trains the default run's minima once (digits, MLP 32x2, 8 minima; or the first run of a
 preset, such as the Home page's ``first``), then computes the paths
@@ -56,6 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", help="the first run of this preset instead of the MLP 32x2")
     ap.add_argument("--seed", type=int, help="the run's seed instead of its config's")
     ap.add_argument("--neighbours", type=int, help="paths.neighbours for every variant")
+    ap.add_argument("--restarts", type=int, help="paths.restarts for every variant")
     ap.add_argument("--variants", help=f"comma-separated subset of {list(VARIANTS)}")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -70,6 +71,9 @@ def main(argv=None) -> int:
     if a.neighbours is not None:
         cfg = cfg.replace(paths={"neighbours": a.neighbours})
         what += f", {a.neighbours} neighbour legs"
+    if a.restarts is not None:
+        cfg = cfg.replace(paths={"restarts": a.restarts})
+        what += f", {a.restarts} route-search restarts"
     names = a.variants.split(",") if a.variants else list(VARIANTS)
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
@@ -90,6 +94,7 @@ def main(argv=None) -> int:
         (f" --preset {a.preset}" if a.preset else "")
         + (f" --seed {a.seed}" if a.seed is not None else "")
         + (f" --neighbours {a.neighbours}" if a.neighbours is not None else "")
+        + (f" --restarts {a.restarts}" if a.restarts is not None else "")
         + (f' --variants "{a.variants}"' if a.variants else "")
     )
     rows, scores = [], [first.summary.to_score_sum]  # the run itself: the default settings

@@ -168,7 +168,8 @@ def _joined_note(paths) -> str:
 
 
 def _route_line(run: Run) -> list[str]:
-    """Whether widening the route search (neighbour legs) still lowered the barcode."""
+    """Whether widening the route search (restarts, neighbour legs) still lowered the
+    barcode."""
     words = route_search_words(run)
     return [words[0].lower() + words[1:]] if words else []
 

@@ -20,6 +20,9 @@ OPTIMIZERS = ("adam", "momentum", "gd", "fire", "lbfgs")
 REGIMES = ("anneal", "constant")
 PAIR_STRATEGIES = ("all", "mst")
 PRECISIONS = ("float32", "bfloat16")
+# restart r of the route search relaxes the paths again with the trust radius times the r-th
+# of these: smaller and larger steps settle the chains in other valleys
+RESTART_TRUST = (0.25, 2.5, 0.5, 1.5)
 
 
 def knob(
@@ -315,6 +318,16 @@ class PathOptions:
         lo=0,
         hi=64,
     )
+    restarts: int = knob(
+        0,
+        "Route-search restarts",
+        "the paths are relaxed this many more times, each with another trust radius (x 1/4, "
+        "5/2, 1/2, 3/2); the minima, legs and paths of every search are pooled, and a pair "
+        "takes the lowest route through them all (0: one search)",
+        flag="--path-restarts",
+        lo=0,
+        hi=len(RESTART_TRUST),
+    )
     weight: float = knob(
         2.0,
         "Point-density weight",
@@ -371,6 +384,7 @@ __all__ = [
     "PAIR_STRATEGIES",
     "PRECISIONS",
     "REGIMES",
+    "RESTART_TRUST",
     "MinimaOptions",
     "PathOptions",
     "check_fields",

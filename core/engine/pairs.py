@@ -55,7 +55,7 @@ from core.engine.certify import certify
 from core.engine.chain import straight_chains
 from core.engine.evaluate import Objective
 from core.engine.minima import MinimaOptions
-from core.engine.options import PathOptions
+from core.engine.options import RESTART_TRUST, PathOptions
 from core.engine.paths import Paths, connect, finish, join_through
 from core.engine.saddles import dense_max, final_saddles
 from core.engine.splits import Database, neighbour_routes, split_at_dips
@@ -329,23 +329,45 @@ def select_and_connect(
     k = minima.shape[0]
     run = dict(step_objective=step_objective, on_progress=on_progress, group_map=group_map)
 
-    def legs(pool: Tensor, pairs: np.ndarray) -> Paths:
-        return connect_groups(
-            objective, pool, pairs, opts, step_objective=step_objective, group_map=group_map
-        )
-
-    def certified(done: Paths) -> Paths:
-        if minima_options is not None:
-            met = Database(minima, np.asarray(values))
-            split_at_dips(
-                objective, minima, values, done, opts, minima_options, relax=legs, database=met
+    def relax(o: PathOptions) -> Callable[[Tensor, np.ndarray], Paths]:
+        def legs(pool: Tensor, pairs: np.ndarray) -> Paths:
+            return connect_groups(
+                objective, pool, pairs, o, step_objective=step_objective, group_map=group_map
             )
-            neighbour_routes(objective, np.asarray(values), done, met, opts, relax=legs)
+
+        return legs
+
+    def split(done: Paths, o: PathOptions) -> Database:
+        """``done`` split at its dips (options ``o``); the minima and legs this met."""
+        met = Database(minima, np.asarray(values))
+        if minima_options is not None:
+            split_at_dips(
+                objective, minima, values, done, o, minima_options, relax=relax(o), database=met
+            )
+        return met
+
+    def searched(o: PathOptions, pairs: np.ndarray) -> tuple[Paths, Database]:
+        """Paths for ``pairs`` (every pair: ``connect_all``) with options ``o``, split."""
+        if len(pairs) == k * (k - 1) // 2:
+            done = connect_all(objective, minima, values, o, **run)
+        else:
+            done = connect_groups(objective, minima, pairs, o, **run)
+        return done, split(done, o)
+
+    def certified(done: Paths, met: Database) -> Paths:
+        if minima_options is not None:
+            for r in range(opts.restarts):  # the same pairs, chains settling elsewhere
+                o = dataclasses.replace(opts, max_move=opts.max_move * RESTART_TRUST[r])
+                again, found = searched(o, done.pairs)
+                row = {(int(i), int(j)): e for e, (i, j) in enumerate(again.pairs)}
+                done.steps += again.steps[[row[int(i), int(j)] for i, j in done.pairs]]
+                met.absorb(found, again, minima_options.merge_distance)
+            neighbour_routes(objective, np.asarray(values), done, met, opts, relax=relax(opts))
         certify(objective, done, opts)
         return done
 
     if opts.pairs == "all" or k <= 2:
-        return certified(connect_all(objective, minima, values, opts, **run))
+        return certified(*searched(opts, all_pairs(k)))
 
     candidates = all_pairs(k)
     screen = screened_saddles(objective, minima, candidates, opts, step_objective, group_map)
@@ -365,7 +387,8 @@ def select_and_connect(
 
     guess = graph_matrix(values, candidates, screen)
     mst_rounds(guess, values, optimise, MST_DROP, refine=refine, tol=opts.saddle_tol)
-    done = certified(merge_paths(parts))
+    done = merge_paths(parts)
+    done = certified(done, split(done, opts))
     final = int((done.densities >= opts.final_density).sum())
     log.info(
         "mst strategy optimised %d of %d pairs, %d with final saddles (the barcode's tree)",

@@ -31,6 +31,7 @@ happened to settle.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -61,6 +62,14 @@ class Database:
     pool: Tensor
     values: np.ndarray
     edges: dict[tuple[int, int], tuple[Paths, int]] = field(default_factory=dict)
+    # the edges and the pool's size before the last search was absorbed; None: one search
+    before: dict[tuple[int, int], tuple[Paths, int]] | None = None
+    known: int = 0
+    runs: int = -1  # the run's minima: the pool's first ``runs`` (-1: the whole first pool)
+
+    def __post_init__(self) -> None:
+        if self.runs < 0:
+            self.runs = self.pool.shape[0]
 
     def grow(self, pool: Tensor, values: np.ndarray, legs: Paths) -> None:
         """Take a longer ``pool`` (this one extended) and the legs between its minima, keeping
@@ -69,13 +78,44 @@ class Database:
             self.pool, self.values = pool, values
         _add_edges(self.edges, legs)
 
+    def absorb(self, other: Database, paths: Paths, merge_distance: float) -> None:
+        """Pool another search between the same run minima: ``other``'s minima, where none of
+        this pool lies within ``merge_distance``, its legs, and ``paths``, its final paths
+        between the run's minima; of two edges between the same minima the lower is kept."""
+        self.before, self.known = dict(self.edges), self.pool.shape[0]
+        index = list(range(self.runs))  # other's pool -> this pool
+        pool, values = self.pool, list(self.values)
+        for a in range(self.runs, other.pool.shape[0]):
+            near = (pool - other.pool[a]).norm(dim=1)
+            if near.min() <= merge_distance:
+                index.append(int(near.argmin()))
+            else:
+                index.append(pool.shape[0])
+                pool = torch.cat([pool, other.pool[a : a + 1]])
+                values.append(other.values[a])
+        self.pool, self.values = pool, np.asarray(values, dtype=np.float64)
+        to = np.asarray(index, dtype=np.int64)
+        moved: dict[int, Paths] = {}  # other's legs, their ends renumbered (once per batch)
+        for legs, r in other.edges.values():
+            if id(legs) not in moved:
+                moved[id(legs)] = dataclasses.replace(legs, pairs=to[legs.pairs])
+            a, b = moved[id(legs)].pairs[r]
+            if a != b:
+                _put(self.edges, (int(a), int(b)), (moved[id(legs)], r))
+        _add_edges(self.edges, paths)
+
+
+def _put(edges, key: tuple[int, int], edge: tuple[Paths, int]) -> None:
+    """``edge`` between minima ``key`` into ``edges`` where it is the first or lower there."""
+    key = (min(key), max(key))
+    if key not in edges or _saddle(edge) < _saddle(edges[key]):
+        edges[key] = edge
+
 
 def _add_edges(edges: dict[tuple[int, int], tuple[Paths, int]], legs: Paths) -> None:
     """Every path of ``legs`` into ``edges``, where it is the first or lower between its ends."""
     for r, (a, b) in enumerate(legs.pairs):
-        key = (int(a), int(b))
-        if key not in edges or legs.saddles[r] < _saddle(edges[key]):
-            edges[key] = (legs, r)
+        _put(edges, (int(a), int(b)), (legs, r))
 
 
 def _saddle(edge: tuple[Paths, int]) -> float:
@@ -225,7 +265,7 @@ def neighbour_routes(
     in place, every path of ``paths`` (between the run's minima, ``values`` (K,)) whose lowest
     route through the paths and legs is lower by more than ``saddle_tol``, by that route joined
     from its legs (module docstring). Returns how many paths were replaced."""
-    if opts.neighbours <= 0 or len(paths) == 0:
+    if (opts.neighbours <= 0 and database.before is None) or len(paths) == 0:
         return 0
     pool, n = database.pool, database.pool.shape[0]
     edges = dict(database.edges)
@@ -242,8 +282,9 @@ def neighbour_routes(
     if new:
         added = relax(pool, np.array(new, dtype=np.int64))
         _add_edges(edges, added)
-    wider = set(new) - nearest(opts.neighbours // 2)  # legs the narrower search goes without
-    narrow_tree = _tree({k: v for k, v in edges.items() if k not in wider}, n)
+    narrow_tree = _tree(
+        _narrower(database, edges, paths, opts, set(new) - nearest(opts.neighbours // 2)), n
+    )
     adjacent = _tree(edges, n)
     narrow = [
         _lower_route(narrow_tree, edges, int(i), int(j), paths.saddles[e], opts.saddle_tol)
@@ -267,7 +308,11 @@ def neighbour_routes(
         paths.steps[e] += sum(int(added.steps[edges[k][1]]) for k in fresh)
         spent |= fresh
         _take(paths, e, path, values, opts.saddle_tol)
-        via[e] = route[1] if len(route) == 3 and route[1] < len(values) else SPLIT
+        if len(route) == 2:  # another search's path between the same two minima
+            other, r = edges[hops[0][1]]
+            via[e] = other.via[r] if other.via is not None else -1
+        else:
+            via[e] = route[1] if len(route) == 3 and route[1] < len(values) else SPLIT
         replaced += 1
     paths.via = via
     log.info(
@@ -278,6 +323,20 @@ def neighbour_routes(
         len(new),
     )
     return replaced
+
+
+def _narrower(database: Database, edges, paths: Paths, opts: PathOptions, wider: set) -> dict:
+    """The edges of the search one step narrower (``Paths.narrow``): without the last
+    restart's minima, legs and paths where the database pools several searches (``before``),
+    else without the ``wider`` legs (those beyond the nearer half of each minimum's)."""
+    if database.before is None:
+        return {k: v for k, v in edges.items() if k not in wider}
+    narrow = dict(database.before)
+    _add_edges(narrow, paths)
+    for (a, b), edge in edges.items():  # the legs among minima that the earlier searches met
+        if b < database.known and (a, b) not in database.edges:
+            _put(narrow, (a, b), edge)
+    return narrow
 
 
 def _tree(edges: dict[tuple[int, int], tuple[Paths, int]], n: int) -> dict[int, list[int]]:
@@ -297,11 +356,11 @@ def _tree(edges: dict[tuple[int, int], tuple[Paths, int]], n: int) -> dict[int, 
 
 
 def _lower_route(adjacent, edges, i: int, j: int, own: float, tol: float):
-    """(route, its highest edge's saddle) of pair (i, j) in the tree ``adjacent`` when it runs
-    through another minimum and lies lower than the pair's own saddle ``own`` by more than
-    ``tol``; else None."""
+    """(route, its highest edge's saddle) of pair (i, j) in the tree ``adjacent`` when it lies
+    lower than the pair's own saddle ``own`` by more than ``tol`` (through other minima, or
+    another search's path between the two); else None."""
     route = _tree_route(adjacent, i, j)
-    if route is None or len(route) < 3:
+    if route is None:
         return None
     top = max(_saddle(edges[min(u, v), max(u, v)]) for u, v in pairwise(route))
     return (route, top) if top < own - tol else None

@@ -24,7 +24,8 @@ barrier within a sixth of the cap, on MNIST-1D pairs run to it. A path split at 
 (``core.engine.splits``) counts its legs' steps too, so a pair's share can exceed 1, and the
 bound, one cap per pair, is no bound where paths split. Neighbour legs
 (``paths.neighbours``) count only where a route takes them; the rest, often most, are not
-counted, and the measured runs have none. A dataset and
+counted, and the measured runs have none. Restarts (``paths.restarts``) search every pair again:
+the cap and the shares are per search. A dataset and
 architecture with no measured runs (so far every GPU preset's) is estimated at its bound.
 Both ignore the time the GPU waits for Python.
 """
@@ -126,7 +127,8 @@ def usage_of(
     converged: dict[tuple[str, str], list[np.ndarray]] = {}
     for c, steps, status in runs:
         key = (c.data.name, c.model.arch)
-        shares.setdefault(key, []).append(np.asarray(steps) / c.paths.steps)
+        cap = c.paths.steps * (1 + c.paths.restarts)  # every search of a pair has the cap
+        shares.setdefault(key, []).append(np.asarray(steps) / cap)
         converged.setdefault(key, []).append(np.asarray(status) == "converged")
     return {
         key: PathUsage(
@@ -198,8 +200,9 @@ def run_cost(c: RunConfig, usage: PathUsage | None = None) -> dict[str, Any]:
     train_step = t.minima * (t.batch_size or n)
     checks_train = t.minima * n * t.steps / 50
     minima = 3 * f * (train_step * t.steps + checks_train)
-    bound = pair_work(q, p, q.steps, 1.0)
-    expected = pair_work(q, p, usage.step_share * q.steps, usage.converged_share)
+    cap = q.steps * (1 + q.restarts)  # each restart searches every pair again
+    bound = pair_work(q, p, cap, 1.0)
+    expected = pair_work(q, p, usage.step_share * cap, usage.converged_share)
     steps_b, final_b = _path_flops(bound, f, n, batch)
     steps_e, final_e = _path_flops(expected, f, n, batch)
     checks = 3 * f * checks_train + pairs * f * n * (expected.checks + expected.final)

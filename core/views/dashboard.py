@@ -15,6 +15,7 @@ import numpy as np
 
 from core.engine.barcode import barcode_from_graph, graph_matrix
 from core.engine.landscape import rounding_tol
+from core.engine.options import RESTART_TRUST
 from core.engine.paths import SPLIT, Paths
 from core.nets.device import resolve_device
 from core.runs.config import RunConfig
@@ -332,8 +333,9 @@ def resolution(scores: Sequence[float], saddle_tol: float, finite_bars: int) -> 
 
 def narrow_to_score(values: Sequence[float], paths: Paths) -> float | None:
     """The TO-score (sum) of minima ``values`` (K,) joined by ``paths`` when every pair takes
-    its saddle through the nearer half of the neighbour legs (``Paths.narrow``); None where
-    the paths have no neighbour legs."""
+    its saddle through the search one step narrower (``Paths.narrow``: without the last
+    restart, or through the nearer half of the neighbour legs); None where the run's search
+    has no narrower step."""
     if paths.narrow is None or not np.isfinite(paths.narrow).any():
         return None
     v = np.asarray(values, dtype=np.float64)
@@ -342,36 +344,52 @@ def narrow_to_score(values: Sequence[float], paths: Paths) -> float | None:
     return bars.to_score("sum")
 
 
-def route_search(run: Run) -> tuple[int, float, float, bool] | None:
-    """How the TO-score (sum) moved when the route search widened: (neighbours, the score
-    with routes through the nearer half of the neighbour legs, the run's score, whether the
-    two agree within ``resolution``); None for a run without neighbour legs."""
-    n = run.config.paths.neighbours
-    half = narrow_to_score(run.minima.values, run.paths) if n > 0 else None
+def route_search(run: Run) -> tuple[float, float, bool] | None:
+    """How the TO-score (sum) moved in the last widening of the route search: (the score of
+    the search one step narrower, the run's score, whether the two agree within
+    ``resolution``); None for a run without restarts or neighbour legs."""
+    p = run.config.paths
+    half = narrow_to_score(run.minima.values, run.paths) if p.restarts or p.neighbours else None
     if half is None:
         return None
     full = run.barcode.to_score("sum")
     bars = int(np.isfinite(run.barcode.deaths).sum())
-    agree = half - full <= resolution([half, full], run.config.paths.saddle_tol, bars)
-    return n, half, full, agree
+    return half, full, half - full <= resolution([half, full], p.saddle_tol, bars)
 
 
 def route_search_words(run: Run) -> str | None:
-    """One sentence on whether widening the route search still lowered the barcode."""
+    """One sentence on whether the last widening of the route search still lowered the
+    barcode, and which setting widens it further."""
     found = route_search(run)
     if found is None:
         return None
-    n, half, full, agree = found
+    half, full, agree = found
     fall = (half - full) / half if half > 0 else 0.0
-    said = (
-        f"Route search: through the nearer {n // 2} of the {n} neighbour legs per minimum the "
-        f"TO-score is {half:.4g}, through all {n} {full:.4g} ({fall:.1%} lower)"
-    )
+    p = run.config.paths
+    n, r = p.neighbours, p.restarts
+    if r:
+        said = (
+            f"Route search: without {'its restart' if r == 1 else f'the last of its {r} restarts'}"
+            f" (trust radius x{RESTART_TRUST[r - 1]:g}) the TO-score is {half:.4g}, with it "
+            f"{full:.4g}"
+        )
+        wider = (
+            f"--path-restarts {r + 1}"
+            if r < len(RESTART_TRUST)
+            else f"--path-neighbours {max(2 * n, 4)}"
+        )
+    else:
+        said = (
+            f"Route search: through the nearer {n // 2} of the {n} neighbour legs per minimum "
+            f"the TO-score is {half:.4g}, through all {n} {full:.4g}"
+        )
+        wider = f"--path-neighbours {2 * n} or --path-restarts 1"
+    said += f" ({fall:.1%} lower)"
     if agree:
         return said + ", within the stated resolution."
     return (
         said + ": more than the stated resolution, so the route search has not settled and "
-        f"the bars are upper bounds that more legs may lower (--path-neighbours {2 * n})."
+        f"the bars are upper bounds that a wider search may lower ({wider})."
     )
 
 

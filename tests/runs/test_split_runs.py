@@ -4,6 +4,7 @@ saddles, never higher than without."""
 import numpy as np
 import pytest
 
+from core.engine.options import RESTART_TRUST
 from core.engine.paths import SPLIT, STATUSES
 from core.engine.saddles import path_profile
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
@@ -12,14 +13,14 @@ from core.runs.store import RunStore
 from core.views.dashboard import route_search, route_search_words
 
 
-def _config(splits: int, neighbours: int = 0) -> RunConfig:
+def _config(splits: int, neighbours: int = 0, **paths) -> RunConfig:
     """Narrow tanh networks with short path budgets: paths stop at the step cap in the
     basins of minima that no start reached."""
     return RunConfig(
         data=DataConfig(name="digits", n_train=200, n_test=100),
         model=ModelConfig(arch="mlp", width=4, depth=1, activation="tanh"),
         train=TrainConfig(minima=4, optimizer="lbfgs", lr=0.1, steps=5000, l2=1e-2, grad_tol=1e-5),
-        paths=PathConfig(steps=150, splits=splits, neighbours=neighbours),
+        paths=PathConfig(steps=150, splits=splits, neighbours=neighbours, **paths),
         device="cpu",
     )
 
@@ -71,8 +72,30 @@ def test_neighbour_routes_are_honest_and_never_higher(both):
     assert (nb.barcode.deaths <= split.barcode.deaths + 1e-12).all()
     # the narrower search (the nearer 2 of the 4 legs) lies between none and all of them
     assert (q.saddles <= q.narrow + 1e-12).all() and (q.narrow <= p.saddles + 1e-12).all()
-    n, half, full, agree = route_search(nb)
-    assert n == 4 and full == nb.summary.to_score_sum
+    half, full, agree = route_search(nb)
+    assert full == nb.summary.to_score_sum
     assert full - 1e-12 <= half <= split.summary.to_score_sum + 1e-12
     assert agree == (half - full <= max(0.03 * half, nb.config.paths.saddle_tol * 3))
     assert f"{half:.4g}" in route_search_words(nb) and route_search(split) is None
+
+
+def test_restarts_pool_searches_never_above_either(both):
+    """A restart relaxes every pair again with the trust radius x 1/4; the pooled routes lie
+    at or below both the first search's and the restart's own, and the narrower reading
+    (without the restart) is the first search's routes."""
+    _, split, store = both
+    pooled = run(_config(2, restarts=1), store=store)
+    alone = run(_config(2, max_move=0.2 * RESTART_TRUST[0]), store=store)
+    assert np.allclose(pooled.minima.values, alone.minima.values)
+    p, q, a = split.paths, pooled.paths, alone.paths
+    assert np.array_equal(p.pairs, a.pairs) and np.array_equal(p.pairs, q.pairs)
+    assert (q.saddles <= np.minimum(p.saddles, a.saddles) + 1e-12).all()
+    lower = np.flatnonzero(q.saddles < p.saddles - 1e-12)
+    assert lower.size >= 1  # the restart found lower routes here
+    for e in lower:
+        _assert_honest(pooled, e)
+    assert (q.steps >= p.steps + a.steps).all()  # both searches' steps are the pair's
+    assert (q.saddles <= q.narrow + 1e-12).all() and (q.narrow <= p.saddles + 1e-12).all()
+    half, full, _ = route_search(pooled)
+    assert full == pooled.summary.to_score_sum <= split.summary.to_score_sum + 1e-12
+    assert "without its restart (trust radius x0.25)" in route_search_words(pooled)
