@@ -323,9 +323,10 @@ def select_and_connect(
     Every batch of pairs is relaxed by ``connect_groups`` (``group_map``: where). With
     ``minima_options``, paths stopped at the step cap that dip between peaks are split at
     the minima below their dips (``core.engine.splits``, ``opts.splits`` rounds; the
-    descents use these options), and with ``opts.neighbours`` the minima so met are joined to
-    their nearest neighbours and pairs take the lowest routes through them, before the
-    saddles are certified."""
+    descents use these options); with ``opts.restarts`` the same pairs are searched again
+    with other trust radii and every search's minima, legs and paths are pooled; with
+    ``opts.neighbours`` the minima so met are joined to their nearest neighbours; and pairs
+    take the lowest routes through all of them, before the saddles are certified."""
     k = minima.shape[0]
     run = dict(step_objective=step_objective, on_progress=on_progress, group_map=group_map)
 

@@ -27,6 +27,17 @@ spanning tree of the legs' saddles gives it) is lower than its own path takes th
 joined from its legs. Each chain settles on one route; the database combines the routes that
 all chains found and their neighbours', so the barcode depends less on where each chain
 happened to settle.
+
+Chains that start from the same straight segments with other step sizes settle in other
+valleys. With ``PathOptions.restarts`` = R, every pair is searched R more times, each with
+another trust radius (``RESTART_TRUST``), split at its own dips; ``Database.absorb`` pools
+those searches' minima (one where two lie within the merge distance), legs and paths, the
+neighbour legs join the pooled minima, and a pair takes the lowest route through all of them
+(possibly another search's own path between its two minima). Every route is a relaxed path,
+so the pooled saddles are upper bounds no higher than any one search's. ``Paths.narrow``
+holds the saddles that the search one step narrower gives (without the last restart, or
+without the farther half of the neighbour legs), and the run says whether that step still
+moved the barcode.
 """
 
 from __future__ import annotations
