@@ -11,7 +11,7 @@ from test_paths import minima_of
 from core.engine.certify import certify
 from core.engine.minima import MinimaOptions
 from core.engine.options import ANALYTIC
-from core.engine.paths import PathOptions, connect
+from core.engine.paths import PathOptions, connect, leg
 from core.engine.saddles import path_profile
 from core.engine.splits import SPLIT, Database, dips, neighbour_routes, split_at_dips
 
@@ -138,3 +138,46 @@ def test_the_narrower_search_is_the_run_with_half_the_neighbours(ends):
     assert got[3][1] == pytest.approx(got[1][0], abs=1e-9)  # 3 // 2 = 1
     assert got[2][0] < got[2][1] - 1.0  # the second leg per minimum opened the arc's route
     assert got[1][1] == got[1][0]  # with no legs at all, the path's own saddle
+
+
+def test_absorb_pools_two_searches_into_the_route_along_the_arc(ends):
+    """One search met well 1 and relaxed 0 -> well 1; another met wells 2 and 1 (its well 1
+    within the merge distance of the first's) and relaxed well 2 -> well 1 and well 3 ->
+    well 2. Pooled, the two minima are one, the other search's legs keep their orientation,
+    and the pair's capped path takes the route along the arc onto the exact highest ridge;
+    its narrower reading (without the second search) is its own path."""
+    m, values, exact = ends
+    four = minima_of(wells_on_an_arc, [[2 * np.cos(a), 2 * np.sin(a)] for a in ANGLES])
+    w1, w2 = four[1], four[2]
+    p, opts = _capped(m, 20)
+    before = p.saddles[0]
+    legs = dataclasses.replace(opts, steps=400)
+    met = torch.cat([m, w1[None]])
+    first = Database(met, wells_on_an_arc(met).numpy(), runs=2)  # the pair's two minima first
+    first.grow(
+        first.pool, first.values, connect(wells_on_an_arc, first.pool, np.array([[0, 2]]), legs)
+    )
+    shifted = w1 + 1e-4
+    pool = torch.cat([m, w2[None], shifted[None]])
+    second = Database(pool, wells_on_an_arc(pool).numpy(), runs=2)
+    second.grow(
+        pool, second.values, connect(wells_on_an_arc, pool, np.array([[2, 3], [1, 2]]), legs)
+    )
+    again, _ = _capped(m, 20)  # the second search's own path between the pair: as high
+    first.absorb(second, again, merge_distance=1e-3)
+    assert first.pool.shape[0] == 4 and first.known == 3  # its well 1 merged, well 2 added
+    assert torch.equal(first.pool[3], w2) and sorted(first.edges) == [
+        (0, 1),
+        (0, 2),
+        (1, 3),
+        (2, 3),
+    ]
+    paths, r = first.edges[2, 3]  # well 2 -> well 1, renumbered (3, 2): run from 2 starts at w1
+    assert tuple(paths.pairs[r]) == (3, 2)
+    assert torch.allclose(leg(paths, r, 2)["points"][0], shifted)
+    assert neighbour_routes(wells_on_an_arc, values, p, first, legs, relax=None) == 1
+    assert p.saddles[0] == pytest.approx(exact, abs=1e-9) and p.saddles[0] < before - 1.0
+    assert p.narrow[0] == before  # the first search alone: the pair's own capped path
+    _, vals = path_profile(wells_on_an_arc, p.points[0], int(p.densities[0]))
+    assert vals.max() == pytest.approx(p.saddles[0], abs=1e-12)
+    assert torch.equal(p.points[0][0], m[0]) and torch.equal(p.points[0][-1], m[1])
