@@ -289,7 +289,8 @@ def convergence_words(run: Run) -> list[str]:
         "bounds hatched. A certified saddle is exact for the route its path found, not proof "
         "that no lower route exists: routes across basins of minima that no start reached can "
         "be lower, so every death is an upper bound of the landscape's (more routes: "
-        "neighbour legs, `--path-neighbours`).",
+        "restarts with other step sizes, `--path-restarts`; neighbour legs, "
+        "`--path-neighbours`).",
     ]
     via = np.full(len(run.paths), -1) if run.paths.via is None else run.paths.via
     joined, split = int((via >= 0).sum()), int((via == SPLIT).sum())
