@@ -1,15 +1,17 @@
 """Does the barcode stop falling as the route search widens?
 
     .venv/bin/python bench/route_search.py [--threads 1] [--preset first] [--seeds 0,1]
-        [--neighbours 0,8,16] [--quick]
+        [--neighbours 0,8,16] [--restarts 0,2] [--quick]
 
 A certified saddle is exact for the route its path found; a lower route between the same two
 minima may cross basins that no chain entered. Neighbour legs (``paths.neighbours`` = n) join
 every minimum met (the run's and those found below dips) to its n nearest others and let each
-pair take the lowest route through them. For each seed, this trains the preset's minima once,
-then computes the paths and the barcode of those minima with each n, and prints the TO-score
+pair take the lowest route through them; restarts (``paths.restarts`` = r) search every pair
+r more times with other trust radii and pool what every search met. For each seed, this trains
+the preset's minima once, then computes the paths and the barcode of those minima with each
+n and r, and prints the TO-score
 (sum, max), how the pairs finished, the size of the database (minima, legs), the point
-evaluations and seconds. Where the TO-score no longer moves when n doubles, the barcode is the
+evaluations and seconds. Where the TO-score no longer moves as the search widens, the barcode is the
 landscape's for these minima as far as this search can tell. Writes the
 ``bench/route_search.py`` block of BENCHMARKS.md.
 """
@@ -62,11 +64,13 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="first")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--neighbours", default="0,8,16")
+    ap.add_argument("--restarts", default="0")
     ap.add_argument("--quick", action="store_true", help="short caps, a smoke test")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     seeds = [int(s) for s in a.seeds.split(",")]
     counts = [int(n) for n in a.neighbours.split(",")]
+    restarts = [int(r) for r in a.restarts.split(",")]
     routes = _Routes()
     logging.getLogger("core.engine.splits").addHandler(routes)
     logging.getLogger("core.engine.splits").setLevel(logging.INFO)
@@ -82,8 +86,8 @@ def main(argv=None) -> int:
         base = base_cfg.paths
         if base.batch_size is None:
             base = dataclasses.replace(base, noisy_steps=0)
-        for n in counts:
-            opts = dataclasses.replace(base, neighbours=n)
+        for n, r in ((n, r) for r in restarts for n in counts):
+            opts = dataclasses.replace(base, neighbours=n, restarts=r)
             if a.quick:
                 opts = dataclasses.replace(opts, steps=50)
             tally: dict[str, tuple[int, float]] = {}
@@ -97,11 +101,11 @@ def main(argv=None) -> int:
                 values, graph_matrix(values, p.pairs, p.saddles), tol=rounding_tol(values)
             )
             k = {s: int((p.status == s).sum()) for s in ("converged", "no barrier", "step cap")}
-            replaced, pool, legs = routes.last if n else ("-", "-", "-")
-            score = narrow_to_score(values, p) if n else None
+            replaced, pool, legs = routes.last if n or r else ("-", "-", "-")
+            score = narrow_to_score(values, p) if n or r else None
             half = "-" if score is None else f"{score:.4g}"
             rows.append(
-                f"| {seed} | {n} | {bars.to_score('sum'):.4g} | {half} | "
+                f"| {seed} | {n} | {r} | {bars.to_score('sum'):.4g} | {half} | "
                 f"{bars.to_score('max'):.4g} | "
                 f"{k['converged']} / {k['no barrier']} / {k['step cap']} | "
                 f"{int(p.certified.sum())} | {pool} / {legs} | {replaced} | "
@@ -109,25 +113,27 @@ def main(argv=None) -> int:
             )
             print(rows[-1], flush=True)
     flag = f" --preset {a.preset} --seeds {a.seeds} --neighbours {a.neighbours}"
+    flag += f" --restarts {a.restarts}" if a.restarts != "0" else ""
     body = "\n".join(
         [
-            f"## Route search: TO-score against neighbour legs, preset `{a.preset}` "
+            f"## Route search: TO-score against neighbour legs and restarts, preset `{a.preset}` "
             "(`bench/route_search.py`)",
             "",
             f"`.venv/bin/python bench/route_search.py --threads {a.threads}{flag}`. Machine: "
             f"{machine()}.",
             "",
             "Per seed, the same minima; the paths and barcode computed with n neighbour legs "
-            "(0: the routes the chains found alone). Database: the minima met (the run's and "
-            "those found below dips) and the neighbour legs relaxed; replaced: the pairs whose "
-            "lowest route through it is lower than their own path. The TO-score with routes "
-            "through the nearer half of each minimum's legs is what the run compares its own "
-            "with (the route-search line of `show`).",
+            "and r restarts (0, 0: the routes the chains of one search found alone). "
+            "Database: the minima met (the run's and those found below dips, pooled over the "
+            "searches) and the neighbour legs relaxed; replaced: the pairs whose lowest route "
+            "through it is lower than their own path. The search one step narrower (without "
+            "the last restart, else through the nearer half of each minimum's legs) is what "
+            "the run compares its own with (the route-search line of `show`).",
             "",
-            "| seed | neighbours | TO sum | TO sum, nearer half of the legs | TO max | "
+            "| seed | neighbours | restarts | TO sum | TO sum, one step narrower | TO max | "
             "converged / no barrier / step cap | certified | database minima / legs | "
             "replaced | point evaluations | seconds |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
         ]
     )
