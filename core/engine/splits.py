@@ -73,9 +73,10 @@ class Database:
     pool: Tensor
     values: np.ndarray
     edges: dict[tuple[int, int], tuple[Paths, int]] = field(default_factory=dict)
-    # the edges and the pool's size before the last search was absorbed; None: one search
+    # the edges before the last search was absorbed; None: one search
     before: dict[tuple[int, int], tuple[Paths, int]] | None = None
-    known: int = 0
+    # the pool's size after each search (empty: one search, the whole pool)
+    searches: list[int] = field(default_factory=list)
     runs: int = -1  # the run's minima: the pool's first ``runs`` (-1: the whole first pool)
 
     def __post_init__(self) -> None:
@@ -93,7 +94,8 @@ class Database:
         """Pool another search between the same run minima: ``other``'s minima, where none of
         this pool lies within ``merge_distance``, its legs, and ``paths``, its final paths
         between the run's minima; of two edges between the same minima the lower is kept."""
-        self.before, self.known = dict(self.edges), self.pool.shape[0]
+        self.before = dict(self.edges)
+        self.searches = self.searches or [self.pool.shape[0]]
         index = list(range(self.runs))  # other's pool -> this pool
         pool, values = self.pool, list(self.values)
         for a in range(self.runs, other.pool.shape[0]):
@@ -105,6 +107,7 @@ class Database:
                 pool = torch.cat([pool, other.pool[a : a + 1]])
                 values.append(other.values[a])
         self.pool, self.values = pool, np.asarray(values, dtype=np.float64)
+        self.searches.append(pool.shape[0])
         to = np.asarray(index, dtype=np.int64)
         moved: dict[int, Paths] = {}  # other's legs, their ends renumbered (once per batch)
         for legs, r in other.edges.values():
@@ -271,8 +274,11 @@ def neighbour_routes(
     opts: PathOptions,
     relax: Callable[[Tensor, np.ndarray], Paths],
 ) -> int:
-    """Join every minimum of ``database`` to its ``opts.neighbours`` nearest others (Euclidean)
-    that no leg or path joins yet, by legs that ``relax(pool, pairs)`` computes; then replace,
+    """Join every minimum of ``database`` to its ``opts.neighbours`` nearest others (Euclidean;
+    where the database pools several searches, its nearest among the minima of the first
+    search, of the first two, ..., of all, so that a search with more restarts has every leg
+    of one with fewer) that no leg or path joins yet, by legs that ``relax(pool, pairs)``
+    computes; then replace,
     in place, every path of ``paths`` (between the run's minima, ``values`` (K,)) whose lowest
     route through the paths and legs is lower by more than ``saddle_tol``, by that route joined
     from its legs (module docstring). Returns how many paths were replaced."""
@@ -283,19 +289,33 @@ def neighbour_routes(
     _add_edges(edges, paths)
     dist = torch.cdist(pool.double(), pool.double())
     dist.fill_diagonal_(torch.inf)
-    order = dist.argsort(dim=1).cpu().numpy()  # (n, n) nearest first
+    sizes = database.searches or [n]
+    order = [dist[:m, :m].argsort(dim=1).cpu().numpy() for m in sizes]  # nearest first
 
-    def nearest(m: int) -> set[tuple[int, int]]:
-        return {(min(a, int(b)), max(a, int(b))) for a in range(n) for b in order[a, :m]}
+    def nearest(m: int, searches: int) -> set[tuple[int, int]]:
+        """Each minimum to its m nearest among the minima that the first searches met."""
+        return {
+            (min(a, int(b)), max(a, int(b)))
+            for near in order[:searches]
+            for a in range(near.shape[0])
+            for b in near[a, :m]
+        }
 
-    new = sorted(nearest(opts.neighbours) - set(edges))
+    legs = nearest(opts.neighbours, len(sizes))
+    new = sorted(legs - set(edges))
     added = None
     if new:
         added = relax(pool, np.array(new, dtype=np.int64))
         _add_edges(edges, added)
-    narrow_tree = _tree(
-        _narrower(database, edges, paths, opts, set(new) - nearest(opts.neighbours // 2)), n
-    )
+    if database.before is None:  # without the legs beyond the nearer half of each minimum's
+        narrower = set(new) - nearest(opts.neighbours // 2, 1)
+        narrow_tree = _tree({k: v for k, v in edges.items() if k not in narrower}, n)
+    else:  # without the last search: its minima, paths and legs
+        narrow = dict(database.before)
+        _add_edges(narrow, paths)
+        for k in nearest(opts.neighbours, len(sizes) - 1) - set(database.edges):
+            _put(narrow, k, edges[k])
+        narrow_tree = _tree(narrow, n)
     adjacent = _tree(edges, n)
     narrow = [
         _lower_route(narrow_tree, edges, int(i), int(j), paths.saddles[e], opts.saddle_tol)
@@ -334,20 +354,6 @@ def neighbour_routes(
         len(new),
     )
     return replaced
-
-
-def _narrower(database: Database, edges, paths: Paths, opts: PathOptions, wider: set) -> dict:
-    """The edges of the search one step narrower (``Paths.narrow``): without the last
-    restart's minima, legs and paths where the database pools several searches (``before``),
-    else without the ``wider`` legs (those beyond the nearer half of each minimum's)."""
-    if database.before is None:
-        return {k: v for k, v in edges.items() if k not in wider}
-    narrow = dict(database.before)
-    _add_edges(narrow, paths)
-    for (a, b), edge in edges.items():  # the legs among minima that the earlier searches met
-        if b < database.known and (a, b) not in database.edges:
-            _put(narrow, (a, b), edge)
-    return narrow
 
 
 def _tree(edges: dict[tuple[int, int], tuple[Paths, int]], n: int) -> dict[int, list[int]]:

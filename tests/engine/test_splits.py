@@ -165,7 +165,7 @@ def test_absorb_pools_two_searches_into_the_route_along_the_arc(ends):
     )
     again, _ = _capped(m, 20)  # the second search's own path between the pair: as high
     first.absorb(second, again, merge_distance=1e-3)
-    assert first.pool.shape[0] == 4 and first.known == 3  # its well 1 merged, well 2 added
+    assert first.pool.shape[0] == 4 and first.searches == [3, 4]  # its well 1 merged, well 2 added
     assert torch.equal(first.pool[3], w2) and sorted(first.edges) == [
         (0, 1),
         (0, 2),

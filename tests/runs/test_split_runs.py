@@ -99,3 +99,16 @@ def test_restarts_pool_searches_never_above_either(both):
     half, full, _ = route_search(pooled)
     assert full == pooled.summary.to_score_sum <= split.summary.to_score_sum + 1e-12
     assert "without its restart (trust radius x0.25)" in route_search_words(pooled)
+
+
+def test_a_restart_never_raises_a_run_with_neighbour_legs(both):
+    """Neighbour legs over the pooled minima include every leg of the search without the
+    restart, so no saddle rises, and the narrower reading is that search's saddles."""
+    *_, store = both
+    nb = run(_config(2, neighbours=4), store=store)
+    pooled = run(_config(2, neighbours=4, restarts=1), store=store)
+    p, q = nb.paths, pooled.paths
+    assert (q.saddles <= p.saddles + 1e-12).all()
+    assert (q.saddles < p.saddles - 1e-6).any()  # the restart found lower routes here
+    assert q.narrow == pytest.approx(p.saddles, abs=1e-9)
+    assert pooled.summary.to_score_sum <= nb.summary.to_score_sum + 1e-12
