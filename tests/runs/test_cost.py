@@ -60,6 +60,10 @@ def test_expected_flops_are_the_measured_steps_times_their_cost():
     assert cost["point evaluations per pair"] == pytest.approx(500 + 52 + 160 + 300)
     assert cost["expected FLOPs"] < cost["FLOPs"]
     assert run_cost(c, AT_CAP)["expected FLOPs"] == pytest.approx(cost["FLOPs"])
+    # two restarts search every pair twice more: three caps, three times the measured steps
+    again = run_cost(c.replace(paths={"restarts": 2}), usage)
+    assert again["point evaluations per pair"] == pytest.approx(1500 + 156 + 160 + 300)
+    assert again["expected path steps"] == 120
 
 
 def test_usage_is_the_mean_share_over_pairs():
@@ -70,11 +74,13 @@ def test_usage_is_the_mean_share_over_pairs():
         [
             (mlp, np.array([10, 30, 100]), np.array(["converged", "no barrier", "step cap"])),
             (long, np.array([50]), np.array(["converged"])),
+            # one restart: two searches of cap 200, 100 steps in all: a share of 0.25
+            (long.replace(paths={"restarts": 1}), np.array([100]), np.array(["converged"])),
             (cnn, np.array([0, 0]), np.array(["no barrier", "no barrier"])),
         ]
     )
     assert usage["mnist1d", "mlp"] == PathUsage(
-        (0.1 + 0.3 + 1.0 + 0.25) / 4, 2 / 4, runs=2, pairs=4
+        (0.1 + 0.3 + 1.0 + 0.25 + 0.25) / 5, 3 / 5, runs=3, pairs=5
     )
     assert usage["mnist1d", "cnn"] == PathUsage(0.0, 0.0, runs=1, pairs=2)
 
