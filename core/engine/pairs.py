@@ -323,10 +323,11 @@ def select_and_connect(
     Every batch of pairs is relaxed by ``connect_groups`` (``group_map``: where). With
     ``minima_options``, paths stopped at the step cap that dip between peaks are split at
     the minima below their dips (``core.engine.splits``, ``opts.splits`` rounds; the
-    descents use these options); with ``opts.restarts`` the same pairs are searched again
-    with other trust radii and every search's minima, legs and paths are pooled; with
-    ``opts.neighbours`` the minima so met are joined to their nearest neighbours; and pairs
-    take the lowest routes through all of them, before the saddles are certified."""
+    descents and the merging of pooled minima use these options); with ``opts.restarts``
+    the same pairs are searched again with other trust radii and every search's minima, legs
+    and paths are pooled; with ``opts.neighbours`` the minima so met are joined to their
+    nearest neighbours; and pairs take the lowest routes through all of them, before the
+    saddles are certified."""
     k = minima.shape[0]
     run = dict(step_objective=step_objective, on_progress=on_progress, group_map=group_map)
 
@@ -356,14 +357,14 @@ def select_and_connect(
         return done, split(done, o)
 
     def certified(done: Paths, met: Database) -> Paths:
-        if minima_options is not None:
-            for r in range(opts.restarts):  # the same pairs, chains settling elsewhere
-                o = dataclasses.replace(opts, max_move=opts.max_move * RESTART_TRUST[r])
-                again, found = searched(o, done.pairs)
-                row = {(int(i), int(j)): e for e, (i, j) in enumerate(again.pairs)}
-                done.steps += again.steps[[row[int(i), int(j)] for i, j in done.pairs]]
-                met.absorb(found, again, minima_options.merge_distance)
-            neighbour_routes(objective, np.asarray(values), done, met, opts, relax=relax(opts))
+        merge = minima_options.merge_distance if minima_options else MinimaOptions().merge_distance
+        for r in range(opts.restarts):  # the same pairs, chains settling elsewhere
+            o = dataclasses.replace(opts, max_move=opts.max_move * RESTART_TRUST[r])
+            again, found = searched(o, done.pairs)
+            row = {(int(i), int(j)): e for e, (i, j) in enumerate(again.pairs)}
+            done.steps += again.steps[[row[int(i), int(j)] for i, j in done.pairs]]
+            met.absorb(found, again, merge)
+        neighbour_routes(objective, np.asarray(values), done, met, opts, relax=relax(opts))
         certify(objective, done, opts)
         return done
 
