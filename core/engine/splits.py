@@ -293,12 +293,13 @@ def neighbour_routes(
     order = [dist[:m, :m].argsort(dim=1).cpu().numpy() for m in sizes]  # nearest first
 
     def nearest(m: int, searches: int) -> set[tuple[int, int]]:
-        """Each minimum to its m nearest among the minima that the first searches met."""
+        """Each minimum to its m nearest among the minima that the first searches met (all of
+        them where they are fewer than m + 1)."""
         return {
             (min(a, int(b)), max(a, int(b)))
             for near in order[:searches]
             for a in range(near.shape[0])
-            for b in near[a, :m]
+            for b in near[a, : min(m, near.shape[0] - 1)]  # the last column is a itself
         }
 
     legs = nearest(opts.neighbours, len(sizes))

@@ -118,6 +118,28 @@ def test_neighbour_legs_give_a_capped_path_the_route_along_the_arc(ends):
     assert torch.equal(p.points[0][0], m[0]) and torch.equal(p.points[0][-1], m[1])
 
 
+def test_more_neighbours_than_minima_join_every_pair_once(ends):
+    """Four minima in the database and eight legs asked per minimum: each minimum is joined to
+    the three others, never to itself, and the route is that of three legs per minimum."""
+    m, values, exact = ends
+    four = minima_of(wells_on_an_arc, [[2 * np.cos(a), 2 * np.sin(a)] for a in ANGLES])
+    pool = torch.cat([m, four[[1, 2]]])
+    saddles, asked = {}, {}
+    for n in (3, 8):
+        p, opts = _capped(m, 20)
+        opts = dataclasses.replace(opts, neighbours=n, steps=400)
+
+        def relax(points, pairs, opts=opts, n=n):
+            asked[n] = pairs.tolist()
+            return connect(wells_on_an_arc, points, pairs, opts)
+
+        met = Database(pool, wells_on_an_arc(pool).numpy())
+        neighbour_routes(wells_on_an_arc, values, p, met, opts, relax)
+        saddles[n] = p.saddles[0]
+    assert asked[8] == asked[3] == [[0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]  # (0, 1): the path
+    assert saddles[8] == saddles[3] == pytest.approx(exact, abs=1e-9)
+
+
 def test_the_narrower_search_is_the_run_with_half_the_neighbours(ends):
     """Paths.narrow of a search with n legs per minimum is the saddle that n // 2 gives."""
     m, values, _ = ends
