@@ -1,7 +1,8 @@
 """Does the default run's barcode depend on the path optimiser's settings?
 
     .venv/bin/python bench/invariance.py [--threads 2] [--quick] [--preset first] [--seed N]
-        [--neighbours N] [--restarts N] [--variants "default,trust radius 0.05"]
+        [--neighbours N] [--restarts N] [--set model.width=2 ...]
+        [--variants "default,trust radius 0.05"]
 
 Trains the default run's minima once (digits, MLP 32x2, 8 minima; or the first run of a
 preset, such as the Home page's ``first``), then computes the paths
@@ -29,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.default_run import Counted  # noqa: E402
-from bench.report import machine, write_block  # noqa: E402
+from bench.report import machine, overrides, write_block  # noqa: E402
 from core.engine.barcode import barcode_from_graph, graph_matrix  # noqa: E402
 from core.engine.landscape import rounding_tol  # noqa: E402
 from core.engine.pairs import select_and_connect  # noqa: E402
@@ -58,6 +59,13 @@ def main(argv=None) -> int:
     ap.add_argument("--neighbours", type=int, help="paths.neighbours for every variant")
     ap.add_argument("--restarts", type=int, help="paths.restarts for every variant")
     ap.add_argument("--variants", help=f"comma-separated subset of {list(VARIANTS)}")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="change the run's config, e.g. model.width=2 (repeatable)",
+    )
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = RunConfig().replace(model={"width": 32, "depth": 2})
@@ -74,6 +82,12 @@ def main(argv=None) -> int:
     if a.restarts is not None:
         cfg = cfg.replace(paths={"restarts": a.restarts})
         what += f", {a.restarts} route-search restarts"
+    if a.set:
+        try:
+            cfg = overrides(cfg, a.set)
+        except ValueError as e:
+            ap.error(str(e))
+        what += "".join(f", {s}" for s in a.set)
     names = a.variants.split(",") if a.variants else list(VARIANTS)
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
@@ -96,6 +110,7 @@ def main(argv=None) -> int:
         + (f" --neighbours {a.neighbours}" if a.neighbours is not None else "")
         + (f" --restarts {a.restarts}" if a.restarts is not None else "")
         + (f' --variants "{a.variants}"' if a.variants else "")
+        + "".join(f" --set {s}" for s in a.set)
     )
     rows, scores = [], [first.summary.to_score_sum]  # the run itself: the default settings
     for name, change in ((n, VARIANTS[n]) for n in names):

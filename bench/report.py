@@ -53,6 +53,22 @@ def write_block(name: str, body: str) -> None:
     BENCHMARKS.write_text(text)
 
 
+def overrides(cfg, sets: list[str]):
+    """``cfg`` with each ``SECTION.FIELD=VALUE`` of ``sets`` applied (VALUE read as JSON, else
+    as a string): ``model.width=2``, ``model.activation=tanh``."""
+    for s in sets:
+        key, eq, value = s.partition("=")
+        section, dot, name = key.partition(".")
+        if not (eq and dot and name):
+            raise ValueError(f"--set {s!r}: expected SECTION.FIELD=VALUE")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        cfg = cfg.replace(**{section: {name: parsed}})
+    return cfg
+
+
 def run_fresh(code: str, arg: str, tree: Path = ROOT) -> dict:
     """Run the Python ``code`` with the argument ``arg`` in a fresh process on the sources in
     ``tree`` (its own peak memory, no state shared with the caller) and return the JSON object

@@ -1,7 +1,7 @@
 """Does the barcode stop falling as the route search widens?
 
     .venv/bin/python bench/route_search.py [--threads 1] [--preset first] [--seeds 0,1]
-        [--neighbours 0,8,16] [--restarts 0,2] [--quick]
+        [--neighbours 0,8,16] [--restarts 0,2] [--set model.width=2 ...] [--quick]
 
 A certified saddle is exact for the route its path found; a lower route between the same two
 minima may cross basins that no chain entered. Neighbour legs (``paths.neighbours`` = n) join
@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.default_run import Counted  # noqa: E402
-from bench.report import machine, write_block  # noqa: E402
+from bench.report import machine, overrides, write_block  # noqa: E402
 from core.engine.barcode import barcode_from_graph, graph_matrix  # noqa: E402
 from core.engine.landscape import rounding_tol  # noqa: E402
 from core.engine.pairs import select_and_connect  # noqa: E402
@@ -65,6 +65,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--neighbours", default="0,8,16")
     ap.add_argument("--restarts", default="0")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="change the preset's config, e.g. model.width=2 (repeatable)",
+    )
     ap.add_argument("--quick", action="store_true", help="short caps, a smoke test")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -74,7 +81,10 @@ def main(argv=None) -> int:
     routes = _Routes()
     logging.getLogger("core.engine.splits").addHandler(routes)
     logging.getLogger("core.engine.splits").setLevel(logging.INFO)
-    base_cfg = get_preset(a.preset).first
+    try:
+        base_cfg = overrides(get_preset(a.preset).first, a.set)
+    except ValueError as e:
+        ap.error(str(e))
     rows = []
     for seed in seeds:
         cfg = base_cfg.replace(seed=seed, paths={"neighbours": 0, "steps": 2, "splits": 0})
@@ -114,10 +124,12 @@ def main(argv=None) -> int:
             print(rows[-1], flush=True)
     flag = f" --preset {a.preset} --seeds {a.seeds} --neighbours {a.neighbours}"
     flag += f" --restarts {a.restarts}" if a.restarts != "0" else ""
+    flag += "".join(f" --set {s}" for s in a.set)
     body = "\n".join(
         [
-            f"## Route search: TO-score against neighbour legs and restarts, preset `{a.preset}` "
-            "(`bench/route_search.py`)",
+            f"## Route search: TO-score against neighbour legs and restarts, preset `{a.preset}`"
+            + "".join(f", {s}" for s in a.set)
+            + " (`bench/route_search.py`)",
             "",
             f"`.venv/bin/python bench/route_search.py --threads {a.threads}{flag}`. Machine: "
             f"{machine()}.",
