@@ -72,7 +72,13 @@ def main(argv=None) -> int:
     what = "The default run (digits, MLP 32x2, 8 minima)"
     if a.preset:
         cfg = get_preset(a.preset).first
+    try:
+        cfg = overrides(cfg, a.set)
+    except ValueError as e:
+        ap.error(str(e))
+    if a.preset:
         what = f"The first run of preset `{a.preset}` ({cfg.data.name}, {cfg.model.network})"
+    what += "".join(f", {s}" for s in a.set)
     if a.seed is not None:
         cfg = cfg.replace(seed=a.seed)
         what += f", seed {a.seed}"
@@ -82,12 +88,6 @@ def main(argv=None) -> int:
     if a.restarts is not None:
         cfg = cfg.replace(paths={"restarts": a.restarts})
         what += f", {a.restarts} route-search restarts"
-    if a.set:
-        try:
-            cfg = overrides(cfg, a.set)
-        except ValueError as e:
-            ap.error(str(e))
-        what += "".join(f", {s}" for s in a.set)
     names = a.variants.split(",") if a.variants else list(VARIANTS)
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
