@@ -348,19 +348,28 @@ def select_and_connect(
             )
         return met
 
-    def searched(o: PathOptions, pairs: np.ndarray) -> tuple[Paths, Database]:
-        """Paths for ``pairs`` (every pair: ``connect_all``) with options ``o``, split."""
+    def searched(o: PathOptions, pairs: np.ndarray, search: int = 0) -> tuple[Paths, Database]:
+        """Paths for ``pairs`` (every pair: ``connect_all``) with options ``o``, split; the
+        progress of search ``search`` (0: the first) reads on from the searches before it."""
+        kw = dict(run)
+        if on_progress is not None:
+            searches = opts.restarts + 1
+
+            def report(step: int, steps: int, done: int) -> None:
+                on_progress(search * steps + step, searches * steps, done)
+
+            kw["on_progress"] = report
         if len(pairs) == k * (k - 1) // 2:
-            done = connect_all(objective, minima, values, o, **run)
+            done = connect_all(objective, minima, values, o, **kw)
         else:
-            done = connect_groups(objective, minima, pairs, o, **run)
+            done = connect_groups(objective, minima, pairs, o, **kw)
         return done, split(done, o)
 
     def certified(done: Paths, met: Database) -> Paths:
         merge = minima_options.merge_distance if minima_options else MinimaOptions().merge_distance
         for r in range(opts.restarts):  # the same pairs, chains settling elsewhere
             o = dataclasses.replace(opts, max_move=opts.max_move * RESTART_TRUST[r])
-            again, found = searched(o, done.pairs)
+            again, found = searched(o, done.pairs, r + 1)
             row = {(int(i), int(j)): e for e, (i, j) in enumerate(again.pairs)}
             done.steps += again.steps[[row[int(i), int(j)] for i, j in done.pairs]]
             met.absorb(found, again, merge)

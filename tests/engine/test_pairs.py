@@ -119,3 +119,19 @@ def test_mst_opens_no_pair_that_cannot_lower_a_route_beyond_the_tolerance():
     p = select_and_connect(ring, pts, values, PathOptions(pairs="mst", steps=100))
     assert len(p) == len(pts) - 1
     assert (p.status == "no barrier").all()
+
+
+def test_restarts_report_progress_on_from_the_searches_before():
+    """Three wells, one restart: the progress of the restart's search reads on from the first
+    (steps beyond the first search's cap, out of twice the cap), never back to the start."""
+    from core.engine.pairs import select_and_connect
+
+    pts = torch.tensor([[-2.0, 0.0], [0.0, 0.0], [2.0, 0.0]], dtype=torch.float64)
+    values = three_wells(pts).numpy()
+    calls = []
+    opts = PathOptions(steps=60, restarts=1)
+    p = select_and_connect(three_wells, pts, values, opts, on_progress=lambda *a: calls.append(a))
+    steps = [s for s, *_ in calls]
+    assert {total for _, total, _ in calls} == {2 * opts.steps}
+    assert steps == sorted(steps) and steps[-1] > opts.steps  # the restart's own steps
+    assert len(p) == 3
