@@ -31,9 +31,11 @@ import torch
 from torch import nn
 
 from core.engine.evaluate import values_of
-from core.engine.landscape import landscape_of
+from core.engine.barcode import barcode_from_graph, graph_matrix
+from core.engine.landscape import landscape_of, rounding_tol
 from core.engine.minima import Minima
 from core.engine.pairs import GroupMap
+from core.engine.paths import Paths
 from core.nets.align import align_minima
 from core.nets.data import load_dataset
 from core.nets.device import resolve_device
@@ -42,7 +44,7 @@ from core.nets.module import check_fits, checkpoint_files, load_checkpoint, mode
 from core.nets.objective import NetworkObjective
 from core.runs.config import MAX_PARAMS, MAX_PATH_VALUES, RunConfig
 from core.runs.files import pause_point
-from core.runs.record import Aligned, Metrics, Run, Summary
+from core.runs.record import Aligned, Metrics, Run, Summary, lower_routes
 from core.runs.store import RunStore, read_run, write_stage
 
 log = logging.getLogger(__name__)
@@ -259,7 +261,9 @@ def _compute(config, train_obj, path_obj, store: RunStore, progress: Progress, g
     rec.summary = Summary.of(rec.minima, rec.paths, land.barcode, p.final_density, rec.seconds)
     if p.align != "none":
         steps = _stepper(path_obj, p.batch_size, p.compile)
-        rec.aligned = aligned_landscape(config, train_obj, rec.minima, steps, progress, group_map)
+        rec.aligned = aligned_landscape(
+            config, train_obj, rec.minima, rec.paths, steps, progress, group_map
+        )
         rec.summary.aligned_to_score_sum = rec.aligned.barcode.to_score("sum")
         rec.summary.aligned_to_score_max = rec.aligned.barcode.to_score("max")
     write_stage(store, rec, "results")
@@ -269,13 +273,15 @@ def aligned_landscape(
     config: RunConfig,
     objective: NetworkObjective,
     minima: Minima,
+    raw: Paths,
     step_objective=None,
     on_progress: Progress | None = None,
     group_map: GroupMap | None = None,
 ) -> Aligned:
-    """The minima aligned to the lowest one by weight matching (``core.nets.align``), and
-    the paths and barcode between them, with the run's path options; progress is reported
-    as the stage "aligned"."""
+    """The minima aligned to the lowest one by weight matching (``core.nets.align``), the
+    paths between them with the run's path options, and the barcode of the lower of each
+    pair's ``raw`` and aligned path (``lower_routes``); progress is reported as the stage
+    "aligned"."""
     t0 = time.perf_counter()
     thetas = align_minima(objective.model, minima.thetas)  # row 0: the lowest minimum
     values = values_of(objective, thetas).double().cpu().numpy()
@@ -292,4 +298,8 @@ def aligned_landscape(
         found=dataclasses.replace(minima, thetas=thetas, values=values),
         group_map=group_map,
     )
-    return Aligned(thetas, values, land.paths, land.barcode, time.perf_counter() - t0)
+    pairs, saddles, _ = lower_routes(raw, land.paths)
+    bars = barcode_from_graph(
+        values, graph_matrix(values, pairs, saddles), tol=rounding_tol(values, thetas.dtype)
+    )
+    return Aligned(thetas, values, land.paths, bars, time.perf_counter() - t0)

@@ -121,9 +121,10 @@ class Summary:
 @dataclass
 class Aligned:
     """The run's minima with their hidden units permuted onto the lowest minimum's (weight
-    matching, ``core.nets.align``; each the same function as its raw minimum), and the paths
-    and barcode computed between them. The raw minima, paths and barcode are kept as they
-    were."""
+    matching, ``core.nets.align``; each the same function as its raw minimum), the paths
+    computed between them, and the barcode modulo the symmetry: read off, per pair, the lower
+    of its raw and its aligned path (``lower_routes``). The raw minima, paths and barcode are
+    kept as they were."""
 
     thetas: Tensor  # (K, P), row k the aligned minimum k (row 0, the reference, unchanged)
     values: np.ndarray  # (K,) the objective at the aligned minima (equal up to rounding)
@@ -148,6 +149,26 @@ class Aligned:
             Barcode.from_dict(d["barcode"]),
             float(d["seconds"]),
         )
+
+
+def lower_routes(raw: Paths, aligned: Paths) -> tuple[np.ndarray, np.ndarray, list]:
+    """Per pair of minima, the lower of its raw path and its aligned path. Both join copies of
+    the same two functions (the hidden units relabelled, which leaves the loss unchanged), so
+    a route between one pair of copies carries over to every other pair, and the lower saddle
+    bounds the barrier between the two functions from above. Returns pairs (E, 2) with i < j,
+    sorted; their saddles (E,); per pair, the ``(paths, row)`` whose saddle it is (the raw
+    path on a tie)."""
+    best: dict[tuple[int, int], tuple[Paths, int]] = {}
+    for paths in (raw, aligned):
+        for r, (i, j) in enumerate(paths.pairs):
+            key = (min(int(i), int(j)), max(int(i), int(j)))
+            held = best.get(key)
+            if held is None or paths.saddles[r] < held[0].saddles[held[1]]:
+                best[key] = (paths, r)
+    keys = sorted(best)
+    pairs = np.array(keys, dtype=np.int64).reshape(-1, 2)
+    saddles = np.array([p.saddles[r] for p, r in (best[k] for k in keys)], dtype=np.float64)
+    return pairs, saddles, [best[k] for k in keys]
 
 
 @dataclass

@@ -20,7 +20,7 @@ from core.engine.paths import SPLIT, Paths
 from core.nets.device import resolve_device
 from core.runs.config import RunConfig
 from core.runs.pipeline import objectives
-from core.runs.record import Run
+from core.runs.record import Run, lower_routes
 from core.runs.store import RunInfo
 
 STAGES = ("minima", "paths", "barcode")  # the order in which a run reports progress
@@ -218,14 +218,26 @@ def pairs_of_minimum(run: Run, k: int) -> list[int]:
 
 def death_kinds(run: Run, aligned: bool = False) -> dict[int, str]:
     """Minimum -> what ends its bar (``core.views.plots.barcodes.DEATH_KINDS``): the status of the
-    path whose saddle killed it; of the aligned landscape's bars with ``aligned``."""
-    p, b = (run.aligned.paths, run.aligned.barcode) if aligned else (run.paths, run.barcode)
-    row = {(int(i), int(j)): e for e, (i, j) in enumerate(p.pairs)}
+    path whose saddle killed it; of the aligned landscape's bars with ``aligned`` (the raw or
+    aligned path, whichever is the pair's lower)."""
+    if aligned:  # the lower of each pair's raw and aligned path
+        pairs, _, held = lower_routes(run.paths, run.aligned.paths)
+        b = run.aligned.barcode
+    else:
+        pairs, held, b = (
+            run.paths.pairs,
+            [(run.paths, e) for e in range(len(run.paths))],
+            run.barcode,
+        )
+    row = {
+        (min(int(i), int(j)), max(int(i), int(j))): h for h, (i, j) in zip(held, pairs, strict=True)
+    }
     out = {}
     for m, d, (i, j) in zip(b.minimum, b.deaths, b.saddle_edge, strict=True):
-        e = row.get((min(int(i), int(j)), max(int(i), int(j))))
-        if not np.isfinite(d) or e is None:
+        h = row.get((min(int(i), int(j)), max(int(i), int(j))))
+        if not np.isfinite(d) or h is None:
             continue
+        p, e = h
         status = p.status[e]
         out[int(m)] = (
             "no barrier"

@@ -103,6 +103,53 @@ def test_side_by_side_barcodes_share_one_loss_axis(aligned_runs):
     assert set(death_kinds(run, True)) == set(al.minimum[np.isfinite(al.deaths)].tolist())
 
 
+def test_the_aligned_barcode_takes_each_pairs_lower_route(aligned_runs):
+    """Modulo the symmetry, a pair's barrier is bounded by its raw and by its aligned path,
+    whichever is lower. On the tiny runs every aligned path is the lower; with the raw path
+    of one pair made lower (its saddle at its higher end: no barrier), the aligned landscape
+    takes that raw path for the pair, its barcode is the one of the lower saddles, no bar dies
+    later than in the raw barcode or in the aligned paths' own, and the death kinds read the
+    held path."""
+    from core.engine.barcode import barcode_from_graph, graph_matrix
+    from core.engine.landscape import rounding_tol
+    from core.runs.pipeline import aligned_landscape
+    from core.runs.record import lower_routes
+
+    run = aligned_runs.runs[0]  # width 4: aligned bars of 1e-2, not 1e-8
+    v = run.minima.values
+    raw = dataclasses.replace(run.paths, saddles=run.paths.saddles.copy())
+    e = int(np.argmax(run.aligned.paths.saddles - v[run.aligned.paths.pairs].max(1)))
+    i, j = run.aligned.paths.pairs[e]
+    f = raw.pairs.tolist().index([i, j])
+    raw.saddles[f] = max(v[i], v[j])
+    got = aligned_landscape(run.config, run_objective(run), run.minima, raw)
+    al, va = got.paths, got.values
+    pairs, saddles, held = lower_routes(raw, al)
+    own = {tuple(q): s for q, s in zip(al.pairs.tolist(), al.saddles, strict=True)}
+    for (a, b), s, (paths, r) in zip(pairs.tolist(), saddles, held, strict=True):
+        before = raw.saddles[raw.pairs.tolist().index([a, b])]
+        assert s == min(before, own[a, b]) == paths.saddles[r]
+        assert paths is (raw if before <= own[a, b] else al)
+    paths, r = held[pairs.tolist().index([i, j])]
+    assert paths is raw and r == f
+    tol = rounding_tol(va)
+    lower = barcode_from_graph(va, graph_matrix(va, pairs, saddles), tol=tol)
+    alone = barcode_from_graph(va, graph_matrix(va, al.pairs, al.saddles), tol=tol)
+    np.testing.assert_array_equal(got.barcode.deaths, lower.deaths)
+    assert lower.to_score("sum") < alone.to_score("sum")  # the raw pair's route counted
+    death = {int(m): d for m, d in zip(run.barcode.minimum, run.barcode.deaths, strict=True)}
+    mine = {int(m): d for m, d in zip(alone.minimum, alone.deaths, strict=True)}
+    for m, d in zip(lower.minimum, lower.deaths, strict=True):
+        assert d <= death[int(m)] + tol and d <= mine[int(m)] + tol
+    kinds = death_kinds(dataclasses.replace(run, paths=raw, aligned=got), aligned=True)
+    for m, d, (a, b) in zip(lower.minimum, lower.deaths, lower.saddle_edge, strict=True):
+        if np.isfinite(d):
+            paths, r = held[pairs.tolist().index(sorted([int(a), int(b)]))]
+            want = "no barrier" if paths.status[r] == "no barrier" else None
+            assert want is None or kinds[int(m)] == want
+            assert (kinds[int(m)] == "certified saddle") == bool(paths.certified[r])
+
+
 def test_rebasin_figure_draws_every_pair_against_the_diagonal():
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
     before, after = np.array([2.0, 1.0, 0.5]), np.array([0.1, 1.5, 0.0])
