@@ -183,7 +183,8 @@ def _aligned_lines(run: Run) -> list[str]:
     b = run.aligned.barcode
     return [
         f"aligned to minimum 0 (weight matching): TO-score sum {b.to_score('sum'):.6g}, "
-        f"longest {b.to_score('max'):.6g}",
+        f"longest {b.to_score('max'):.6g}, modulo the hidden units' symmetry (each pair's lower "
+        "route: its raw path or the path between the aligned minima)",
         *same_function_notes(run),
     ]
 

@@ -133,14 +133,14 @@ else:
         f"{s.aligned_to_score_sum:.6g}",
         delta=f"{s.aligned_to_score_sum - s.to_score_sum:.3g} vs raw",
         delta_color="off",
-        help=TO_SCORE_WORDS["sum"] + ", of the aligned minima's barcode",
+        help=TO_SCORE_WORDS["sum"] + ", modulo the symmetry: each pair's lower route",
     )
     a2.metric(
         "Aligned TO-score (max)",
         f"{s.aligned_to_score_max:.6g}",
         delta=f"{s.aligned_to_score_max - s.to_score_max:.3g} vs raw",
         delta_color="off",
-        help=TO_SCORE_WORDS["max"] + ", of the aligned minima's barcode",
+        help=TO_SCORE_WORDS["max"] + ", modulo the symmetry: each pair's lower route",
     )
     a3.metric("Alignment took", f"{run.aligned.seconds:.1f} s", help="matching, paths, barcode")
     if no_obstruction(max(s.to_score_max, s.aligned_to_score_max), c.paths.saddle_tol):

@@ -44,7 +44,10 @@ ALIGN_HINT = (
 ALIGN_WORDS = (
     "Weight matching (Git Re-Basin) permutes the hidden units of every minimum onto those of "
     "the lowest one; each aligned minimum computes the same function as its raw one, so a "
-    "barrier that alignment removes was only an artefact of how the units are numbered."
+    "barrier that alignment removes was only an artefact of how the units are numbered. The "
+    "aligned barcode takes each pair's lower route, its raw path or the path between the "
+    "aligned minima: both join copies of the same two functions, so either bounds the "
+    "barrier between them."
 )
 
 

@@ -4,8 +4,9 @@ depth) survive aligning the minima by weight matching (``paths.align``, ``Run.al
 Permuting a network's hidden units gives another minimum of the same loss. Raw minima sit in
 arbitrary such copies, so part of what a straight segment or a path climbs between them may
 be an artefact of the unit labelling. The aligned landscape of a run holds the same minima
-permuted onto the lowest one's units, with its own paths and barcode; if the TO-score's trend
-is a property of the landscape and not of the labelling, it shows in both.
+permuted onto the lowest one's units, with its own paths, and a barcode that takes each pair's
+lower route (raw or aligned); if the TO-score's trend is a property of the landscape and not of
+the labelling, it shows in both.
 """
 
 from __future__ import annotations
