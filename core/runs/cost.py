@@ -25,7 +25,8 @@ barrier within a sixth of the cap, on MNIST-1D pairs run to it. A path split at 
 bound, one cap per pair, is no bound where paths split. Neighbour legs
 (``paths.neighbours``) count only where a route takes them; the rest, often most, are not
 counted, and the measured runs have none. Restarts (``paths.restarts``) search every pair again:
-the cap and the shares are per search. A dataset and
+the cap and the shares are per search. An aligned landscape (``paths.align``) joins every pair
+a second time, between the aligned minima: twice the path FLOPs. A dataset and
 architecture with no measured runs (so far every GPU preset's) is estimated at its bound.
 Both ignore the time the GPU waits for Python.
 """
@@ -196,6 +197,7 @@ def run_cost(c: RunConfig, usage: PathUsage | None = None) -> dict[str, Any]:
     n = min(c.data.n_train or DATASET_SHAPES[c.data.name][2], DATASET_SHAPES[c.data.name][2])
     usage = usage or PATH_USAGE.get((c.data.name, c.model.arch), AT_CAP)
     pairs = t.minima * (t.minima - 1) // 2
+    pairs *= 1 if q.align == "none" else 2  # the aligned minima's paths as well
     batch = q.batch_size or n
     train_step = t.minima * (t.batch_size or n)
     checks_train = t.minima * n * t.steps / 50

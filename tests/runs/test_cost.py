@@ -64,6 +64,12 @@ def test_expected_flops_are_the_measured_steps_times_their_cost():
     again = run_cost(c.replace(paths={"restarts": 2}), usage)
     assert again["point evaluations per pair"] == pytest.approx(1500 + 156 + 160 + 300)
     assert again["expected path steps"] == 120
+    # an aligned landscape joins every pair again, between the aligned minima
+    aligned = run_cost(c.replace(paths={"align": "weight-matching"}), usage)
+    assert aligned["minima FLOPs"] == cost["minima FLOPs"]
+    for key in ("path step FLOPs", "path final FLOPs", "examples per path step"):
+        assert aligned[key] == pytest.approx(2 * cost[key])
+    assert aligned["point evaluations per pair"] == cost["point evaluations per pair"]
 
 
 def test_usage_is_the_mean_share_over_pairs():
