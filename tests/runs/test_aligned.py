@@ -55,3 +55,37 @@ def test_the_aligned_landscape_is_stored_and_its_saddles_are_its_paths_maxima(pa
         assert vals.max() == pytest.approx(p.saddles[e], abs=1e-6)
         i, j = p.pairs[e]  # between aligned minima (the straight chain's end: within an ulp)
         torch.testing.assert_close(p.points[e][[0, -1]], back.aligned.thetas[[i, j]])
+
+
+@pytest.mark.slow
+def test_the_barcode_modulo_symmetry_stays_put_when_the_path_settings_change(tmp_path):
+    """Narrow tanh networks (4 minima of width 2 on 200 digits, L2 1e-2): every bar of the
+    barcode modulo the units' symmetry moves by less than saddle_tol when the paths get twice
+    the points and steps, or a quarter of the trust radius."""
+    import dataclasses
+
+    from core.engine.barcode import barcode_from_graph, graph_matrix
+    from core.engine.landscape import rounding_tol
+    from core.engine.pairs import select_and_connect
+    from core.runs.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from core.runs.record import lower_routes
+
+    cfg = RunConfig(
+        data=DataConfig(name="digits", n_train=200, n_test=100),
+        model=ModelConfig(arch="mlp", width=2, depth=1, activation="tanh"),
+        train=TrainConfig(minima=4, optimizer="lbfgs", lr=0.1, steps=5000, l2=1e-2, grad_tol=1e-5),
+        device="cpu",
+    ).replace(paths={"align": "weight-matching"})
+    r = run(cfg, store=RunStore(tmp_path))
+    bars = r.aligned.barcode
+    assert np.isfinite(bars.deaths).sum() == 3 and bars.to_score("max") > 10 * cfg.paths.saddle_tol
+    _, obj = objectives(cfg)
+    v = r.aligned.values
+    for change in ({"n_points": 20, "max_points": 32, "steps": 6000}, {"max_move": 0.05}):
+        o = dataclasses.replace(cfg.paths, **change)
+        p = select_and_connect(obj, r.minima.thetas, r.minima.values, o, minima_options=cfg.train)
+        q = select_and_connect(obj, r.aligned.thetas, v, o, minima_options=cfg.train)
+        pairs, saddles, _ = lower_routes(p, q)
+        again = barcode_from_graph(v, graph_matrix(v, pairs, saddles), tol=rounding_tol(v))
+        np.testing.assert_array_equal(again.minimum, bars.minimum)
+        np.testing.assert_allclose(again.deaths, bars.deaths, rtol=0, atol=cfg.paths.saddle_tol)
