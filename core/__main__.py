@@ -174,17 +174,40 @@ def _route_line(run: Run) -> list[str]:
     return [words[0].lower() + words[1:]] if words else []
 
 
+def _bar_rows(run: Run, b, kinds: dict[int, str]) -> list[str]:
+    """The table of barcode ``b`` of ``run``'s minima, longest bar first."""
+    m, gaps = run.minima, run.metrics.gap_loss
+    lines = [
+        "  bar  minimum  birth      death      length     merges into  status    death by"
+        "          test-train",
+    ]
+    for i in np.argsort(-np.where(np.isinf(b.lengths), np.inf, b.lengths), kind="stable"):
+        k = int(b.minimum[i])
+        death = "inf" if np.isinf(b.deaths[i]) else f"{b.deaths[i]:.6f}"
+        length = "inf" if np.isinf(b.lengths[i]) else f"{b.lengths[i]:.3e}"
+        into = "-" if b.merges_into[i] < 0 else str(int(b.merges_into[i]))
+        lines.append(
+            f"  {i:3d}  {k:7d}  {b.births[i]:.6f}  {death:>9}  {length:>9}  {into:>11}  "
+            f"{m.status[k]:9} {SHORT_KINDS.get(kinds.get(k), '-'):16} {gaps[k]:+.4f}"
+        )
+    return lines
+
+
 def _aligned_lines(run: Run) -> list[str]:
-    """The aligned landscape's TO-scores and the minima that are one function, or nothing."""
+    """The barcode modulo the units' symmetry, its TO-scores and the minima that are one
+    function, or nothing."""
     if run.aligned is None:
         return []
     from core.views.rebasin import same_function_notes
 
     b = run.aligned.barcode
     return [
+        "",
+        "modulo the hidden units' symmetry (each pair's lower route: its raw path or the path "
+        "between the minima aligned to minimum 0 by weight matching; one bar per function):",
+        *_bar_rows(run, b, death_kinds(run, aligned=True)),
         f"aligned to minimum 0 (weight matching): TO-score sum {b.to_score('sum'):.6g}, "
-        f"longest {b.to_score('max'):.6g}, modulo the hidden units' symmetry (each pair's lower "
-        "route: its raw path or the path between the aligned minima)",
+        f"longest {b.to_score('max'):.6g}, modulo the hidden units' symmetry",
         *same_function_notes(run),
     ]
 
@@ -192,7 +215,6 @@ def _aligned_lines(run: Run) -> list[str]:
 def format_run(run: Run) -> str:
     """The barcode, the TO-score and the convergence of a loaded run, as text."""
     c, m, s = run.config, run.minima, run.summary
-    gaps = run.metrics.gap_loss
     lines = [
         f"run {run.run_id}: {c.data.name}, {c.model.network}, {len(run.minima.start_of)} "
         f"starts, seed {c.seed}",
@@ -209,20 +231,8 @@ def format_run(run: Run) -> str:
         *_route_line(run),
         *_coarse_line(s),
         "",
-        "  bar  minimum  birth      death      length     merges into  status    death by"
-        "          test-train",
+        *_bar_rows(run, run.barcode, death_kinds(run)),
     ]
-    b = run.barcode
-    kinds = death_kinds(run)
-    for i in np.argsort(-np.where(np.isinf(b.lengths), np.inf, b.lengths), kind="stable"):
-        k = int(b.minimum[i])
-        death = "inf" if np.isinf(b.deaths[i]) else f"{b.deaths[i]:.6f}"
-        length = "inf" if np.isinf(b.lengths[i]) else f"{b.lengths[i]:.3e}"
-        into = "-" if b.merges_into[i] < 0 else str(int(b.merges_into[i]))
-        lines.append(
-            f"  {i:3d}  {k:7d}  {b.births[i]:.6f}  {death:>9}  {length:>9}  {into:>11}  "
-            f"{m.status[k]:9} {SHORT_KINDS.get(kinds.get(k), '-'):16} {gaps[k]:+.4f}"
-        )
     lines += [
         "",
         f"TO-score (sum of finite segment lengths): {s.to_score_sum:.6g}",
