@@ -65,6 +65,13 @@ m4.metric(
 st.caption(
     f"{TO_SCORE_WORDS['sum']}. {TO_SCORE_WORDS['max']}. Both in loss units (cross-entropy + L2)."
 )
+if run.aligned is not None:
+    st.info(
+        f"Modulo the hidden units' symmetry (below) the TO-score is {s.aligned_to_score_sum:.6g} "
+        f"(sum) and {s.aligned_to_score_max:.6g} (max): one bar per function, through each "
+        "pair's lower route between copies of its two functions. The bars above are upper "
+        "bounds over the routes found between the minima as their units are numbered."
+    )
 
 k = minimum_picker(s.n_minima, help="Click a bar or a point in the charts to select it.")
 f = minimum_facts(run, k)
@@ -170,8 +177,9 @@ else:
         export_name=f"rebasin-{run.run_id}",
     )
     st.caption(
-        "Left, the barcode of the minima as trained; right, of the same minima aligned to "
-        "minimum 0 (same loss axis). Below, each pair's straight-segment barrier (the "
+        "Left, the barcode of the minima as trained; right, modulo the symmetry: each "
+        "pair's lower route, its raw path or the path between the minima aligned to minimum 0 "
+        "(same loss axis). Below, each pair's straight-segment barrier (the "
         "segment's highest loss minus its higher end's) before and after alignment: points "
         f"under the dashed diagonal were lowered ({bar.lowered} of {len(bar)})."
     )

@@ -252,11 +252,14 @@ def test_barcode_shows_the_raw_and_the_aligned_barcodes_side_by_side(aligned_env
     np.testing.assert_allclose(array(points["x"]), barriers.before)
     np.testing.assert_allclose(array(points["y"]), barriers.after)
     assert ALIGN_HINT not in [c.value for c in at.caption]
+    told = [i.value for i in at.info if i.value.startswith("Modulo the hidden units' symmetry")]
+    assert len(told) == 1 and f"is {s.aligned_to_score_sum:.6g} (sum)" in told[0]
 
 
 def test_barcode_of_a_raw_run_says_how_to_align(aligned_env):
     at = open_page("barcode", run_id=aligned_env.raw.run.run_id)
     assert ALIGN_HINT in [c.value for c in at.caption]
+    assert not [i for i in at.info if i.value.startswith("Modulo the hidden units' symmetry")]
     assert "Aligned TO-score (sum)" not in [m.label for m in at.metric]
     assert len(charts(at)) == 3
 
