@@ -46,8 +46,8 @@ with start_col:
         f"{t.minima} narrow {m.activation} networks (width {m.width}) on {d.n_train} embedded "
         f"{d.name}: barriers you can see. Relabelling hidden units keeps a network's function, "
         "so the Barcode page shows the barcode twice: raw, whose bars are upper bounds that "
-        "move with the path settings, and modulo that symmetry, which stays put when they "
-        "change. It runs in the background and the Run page shows its progress."
+        "move with the path settings, and modulo that symmetry, which moves far less. It runs "
+        "in the background and the Run page shows its progress."
     )
 with learn_col:
     st.page_link(
