@@ -1,12 +1,13 @@
-"""Barcodes modulo permutation symmetry on a width sweep: raw vs aligned TO-scores and
-straight-segment barriers.
+"""Barcodes modulo permutation symmetry on a width sweep: raw TO-scores against those modulo
+the symmetry, and straight-segment barriers before and after alignment.
 
     .venv/bin/python bench/rebasin.py [--dataset digits] [--widths 4,8,16,32] [--depth 2]
                                       [--runs-dir runs]
 
 Runs (or re-uses from the run store) one run per width with ``paths.align =
 "weight-matching"``: the default settings otherwise (8 minima, all pairs). For each run it
-prints the raw and aligned TO-scores (sum, max) and the straight segment's barrier (its
+prints the raw TO-scores (sum, max) and those modulo the symmetry (each pair's lower route,
+raw or between the aligned minima) and the straight segment's barrier (its
 maximum minus the higher endpoint) over all pairs, before and after alignment: median and
 largest. Writes the ``bench/rebasin.py`` block of BENCHMARKS.md.
 """
@@ -70,10 +71,11 @@ def main() -> None:
             f"Machine: {machine()}. Command: `{cmd.strip()}` ({seconds:.0f} s for the runs "
             f"computed, {len(res.new)} of {len(res.run_ids)}). {a.dataset}, MLP depth "
             f"{a.depth}, 8 minima, all pairs, `--align weight-matching` (every minimum aligned "
-            "to the lowest by weight matching); barriers are the straight segment's maximum "
-            "minus the higher endpoint, over all 28 pairs.",
+            "to the lowest by weight matching; modulo the symmetry, each pair's lower route, its "
+            "raw path or the path between the aligned minima); barriers are the straight "
+            "segment's maximum minus the higher endpoint, over all 28 pairs.",
             "",
-            "| width | TO raw (sum / max) | TO aligned (sum / max) | straight barrier raw "
+            "| width | TO raw (sum / max) | TO modulo symmetry (sum / max) | straight barrier raw "
             "(median / max) | straight barrier aligned (median / max) | run |",
             "|---|---|---|---|---|---|",
             *rows,
