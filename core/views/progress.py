@@ -87,7 +87,8 @@ def measured_rates(infos: Sequence[RunInfo], kind: str) -> Rates:
         s = r.summary
         if s is None or device_kind(r.config.device) != kind:
             continue
-        costs = stage_costs(r.config)
+        # seconds_paths times the raw paths alone, not an aligned landscape's second set
+        costs = stage_costs(r.config.replace(paths={"align": "none"}))
         if costs is None or s.seconds_minima <= 0 or s.seconds_paths <= 0:
             continue
         minima.append(costs.minima / s.seconds_minima)

@@ -58,6 +58,16 @@ def test_rates_are_measured_on_the_stored_runs(tiny_runs):
     assert measured_rates([], "cpu") == Rates(CPU_FLOPS, CPU_FLOPS, 0)
 
 
+def test_an_aligned_runs_path_rate_counts_its_raw_paths_alone(aligned_runs):
+    """seconds_paths times the raw paths; the aligned landscape's paths (counted in the cost
+    of the run's config) are not in it."""
+    info = [r for r in aligned_runs.store.list()[0] if r.run_id == aligned_runs.run.run_id]
+    raw = stage_costs(info[0].config.replace(paths={"align": "none"}))
+    assert stage_costs(info[0].config).paths == pytest.approx(2 * raw.paths)
+    rates = measured_rates(info, "cpu")
+    assert rates.paths == pytest.approx(raw.paths / info[0].summary.seconds_paths)
+
+
 def state(**kw) -> JobState:
     base = dict(key="run:/r:abc", kind="run", target="abc", label="run abc", started=0.0)
     return JobState(**(base | kw))
