@@ -42,10 +42,11 @@ class StageCosts:
     minima: float  # training the minima
     path_steps: float  # the path optimisation steps and their dense checks
     path_final: float  # the paths' final evaluation and certificates, after the last step
+    aligned: float = 0.0  # the aligned landscape's paths (paths.align), after the raw ones
 
     @property
     def paths(self) -> float:
-        return self.path_steps + self.path_final
+        return self.path_steps + self.path_final + self.aligned
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,14 @@ def stage_costs(config: RunConfig) -> StageCosts | None:
     (a dataset it has no shape for)."""
     try:
         c = run_cost(config)
+        raw = (
+            c if config.paths.align == "none" else run_cost(config.replace(paths={"align": "none"}))
+        )
     except (KeyError, ValueError, RuntimeError, TypeError):
         return None
-    return StageCosts(c["minima FLOPs"], c["path step FLOPs"], c["path final FLOPs"])
+    steps, final = raw["path step FLOPs"], raw["path final FLOPs"]
+    aligned = c["path step FLOPs"] + c["path final FLOPs"] - steps - final
+    return StageCosts(c["minima FLOPs"], steps, final, aligned)
 
 
 def device_kind(device: str) -> str:
@@ -129,7 +135,11 @@ def remaining_run_seconds(
         if not measured:
             return costs.paths / rates.paths
         now = costs.path_steps * frac / stage_elapsed
-        return (costs.path_steps * (1 - frac) + costs.path_final) / now
+        return (costs.path_steps * (1 - frac) + costs.path_final + costs.aligned) / now
+    if stage == "aligned":  # the aligned landscape's paths, the last stage
+        if not measured:
+            return costs.aligned / rates.paths
+        return costs.aligned * (1 - frac) / (costs.aligned * frac / stage_elapsed)
     return run_seconds(costs, rates)  # "starting", "waiting": nothing measured yet
 
 

@@ -31,6 +31,12 @@ def test_stage_costs_split_the_cost_model():
     assert costs.minima + costs.paths == pytest.approx(whole["FLOPs"])
     assert costs.minima == whole["minima FLOPs"] and costs.path_final == whole["path final FLOPs"]
     assert stage_costs(c.replace(data={"name": "pydoc"}, model={"arch": "charlm"})) is not None
+    assert costs.aligned == 0
+    al = c.replace(paths={"align": "weight-matching"})
+    aligned, whole = stage_costs(al), run_cost(al)
+    assert aligned.minima + aligned.paths == pytest.approx(whole["FLOPs"])
+    assert (aligned.path_steps, aligned.path_final) == (costs.path_steps, costs.path_final)
+    assert aligned.aligned == pytest.approx(costs.paths)  # the same pairs joined again
 
 
 def test_remaining_time_counts_every_stage_left():
@@ -44,6 +50,13 @@ def test_remaining_time_counts_every_stage_left():
     assert remaining_run_seconds(COSTS, RATES, "paths", 15, 60, 15.0) == pytest.approx(65.0)
     assert remaining_run_seconds(COSTS, RATES, "paths", 60, 60, 60.0) == pytest.approx(20.0)
     assert remaining_run_seconds(COSTS, RATES, "paths", 0, 60, 1.0) == 400 / 20
+    # an aligned landscape's 200 FLOPs of paths come after the raw ones, at the paths' rate
+    al = StageCosts(minima=100.0, path_steps=300.0, path_final=100.0, aligned=200.0)
+    assert remaining_run_seconds(al, RATES, "starting", 0, 0, 0.0) == 10 + 600 / 20
+    assert remaining_run_seconds(al, RATES, "paths", 15, 60, 15.0) == pytest.approx(105.0)
+    assert remaining_run_seconds(al, RATES, "aligned", 0, 60, 1.0) == 200 / 20
+    # a quarter of its steps in 10 s: 30 s left
+    assert remaining_run_seconds(al, RATES, "aligned", 15, 60, 10.0) == pytest.approx(30.0)
 
 
 def test_rates_are_measured_on_the_stored_runs(tiny_runs):
