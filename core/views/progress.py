@@ -93,12 +93,12 @@ def measured_rates(infos: Sequence[RunInfo], kind: str) -> Rates:
         s = r.summary
         if s is None or device_kind(r.config.device) != kind:
             continue
-        # seconds_paths times the raw paths alone, not an aligned landscape's second set
-        costs = stage_costs(r.config.replace(paths={"align": "none"}))
+        costs = stage_costs(r.config)
         if costs is None or s.seconds_minima <= 0 or s.seconds_paths <= 0:
             continue
         minima.append(costs.minima / s.seconds_minima)
-        paths.append(costs.paths / s.seconds_paths)
+        # seconds_paths times the raw paths alone, not an aligned landscape's second set
+        paths.append((costs.path_steps + costs.path_final) / s.seconds_paths)
     if not minima:
         return assumed_rates(kind)
     return Rates(float(np.median(minima)), float(np.median(paths)), len(minima))
