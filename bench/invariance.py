@@ -37,7 +37,7 @@ from core.engine.pairs import select_and_connect  # noqa: E402
 from core.runs.config import RunConfig  # noqa: E402
 from core.runs.pipeline import objectives, run  # noqa: E402
 from core.runs.presets import get_preset  # noqa: E402
-from core.runs.record import lower_routes  # noqa: E402
+from core.runs.record import modulo_barcode  # noqa: E402
 from core.runs.store import RunStore  # noqa: E402
 from core.views.dashboard import resolution  # noqa: E402
 
@@ -134,9 +134,7 @@ def main(argv=None) -> int:
             q = select_and_connect(
                 obj, aligned.thetas, aligned.values, opts, minima_options=cfg.train
             )
-            pairs, saddles, _ = lower_routes(p, q)
-            v = aligned.values
-            lower = barcode_from_graph(v, graph_matrix(v, pairs, saddles), tol=rounding_tol(v))
+            lower = modulo_barcode(p, q, aligned.values)
             sym.append(lower.to_score("sum"))
             modulo = f" {sym[-1]:.4g} | {lower.to_score('max'):.4g} |"
         seconds = time.perf_counter() - t0

@@ -31,8 +31,7 @@ import torch
 from torch import nn
 
 from core.engine.evaluate import values_of
-from core.engine.barcode import barcode_from_graph, graph_matrix
-from core.engine.landscape import landscape_of, rounding_tol
+from core.engine.landscape import landscape_of
 from core.engine.minima import Minima
 from core.engine.pairs import GroupMap
 from core.engine.paths import Paths
@@ -44,7 +43,7 @@ from core.nets.module import check_fits, checkpoint_files, load_checkpoint, mode
 from core.nets.objective import NetworkObjective
 from core.runs.config import MAX_PARAMS, MAX_PATH_VALUES, RunConfig
 from core.runs.files import pause_point
-from core.runs.record import Aligned, Metrics, Run, Summary, lower_routes
+from core.runs.record import Aligned, Metrics, Run, Summary, modulo_barcode
 from core.runs.store import RunStore, read_run, write_stage
 
 log = logging.getLogger(__name__)
@@ -298,8 +297,5 @@ def aligned_landscape(
         found=dataclasses.replace(minima, thetas=thetas, values=values),
         group_map=group_map,
     )
-    pairs, saddles, _ = lower_routes(raw, land.paths)
-    bars = barcode_from_graph(
-        values, graph_matrix(values, pairs, saddles), tol=rounding_tol(values, thetas.dtype)
-    )
+    bars = modulo_barcode(raw, land.paths, values, thetas.dtype)
     return Aligned(thetas, values, land.paths, bars, time.perf_counter() - t0)

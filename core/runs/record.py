@@ -13,9 +13,11 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from torch import Tensor
 
-from core.engine.barcode import Barcode
+from core.engine.barcode import Barcode, barcode_from_graph, graph_matrix
+from core.engine.landscape import rounding_tol
 from core.engine.minima import Minima
 from core.engine.paths import Paths
 from core.runs.config import RunConfig
@@ -169,6 +171,17 @@ def lower_routes(raw: Paths, aligned: Paths) -> tuple[np.ndarray, np.ndarray, li
     pairs = np.array(keys, dtype=np.int64).reshape(-1, 2)
     saddles = np.array([p.saddles[r] for p, r in (best[k] for k in keys)], dtype=np.float64)
     return pairs, saddles, [best[k] for k in keys]
+
+
+def modulo_barcode(
+    raw: Paths, aligned: Paths, values: np.ndarray, dtype: torch.dtype = torch.float32
+) -> Barcode:
+    """The barcode modulo the symmetry: of the minima's ``values`` (K,) through each pair's
+    lower route (``lower_routes``), within the rounding of ``dtype`` evaluations."""
+    pairs, saddles, _ = lower_routes(raw, aligned)
+    return barcode_from_graph(
+        values, graph_matrix(values, pairs, saddles), tol=rounding_tol(values, dtype)
+    )
 
 
 @dataclass

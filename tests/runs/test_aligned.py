@@ -64,11 +64,9 @@ def test_the_barcode_modulo_symmetry_stays_put_when_the_path_settings_change(tmp
     the points and steps, or a quarter of the trust radius."""
     import dataclasses
 
-    from core.engine.barcode import barcode_from_graph, graph_matrix
-    from core.engine.landscape import rounding_tol
     from core.engine.pairs import select_and_connect
     from core.runs.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from core.runs.record import lower_routes
+    from core.runs.record import modulo_barcode
 
     cfg = RunConfig(
         data=DataConfig(name="digits", n_train=200, n_test=100),
@@ -85,7 +83,6 @@ def test_the_barcode_modulo_symmetry_stays_put_when_the_path_settings_change(tmp
         o = dataclasses.replace(cfg.paths, **change)
         p = select_and_connect(obj, r.minima.thetas, r.minima.values, o, minima_options=cfg.train)
         q = select_and_connect(obj, r.aligned.thetas, v, o, minima_options=cfg.train)
-        pairs, saddles, _ = lower_routes(p, q)
-        again = barcode_from_graph(v, graph_matrix(v, pairs, saddles), tol=rounding_tol(v))
+        again = modulo_barcode(p, q, v)
         np.testing.assert_array_equal(again.minimum, bars.minimum)
         np.testing.assert_allclose(again.deaths, bars.deaths, rtol=0, atol=cfg.paths.saddle_tol)
