@@ -39,7 +39,7 @@ from core.runs.pipeline import objectives, run  # noqa: E402
 from core.runs.presets import get_preset  # noqa: E402
 from core.runs.record import modulo_barcode  # noqa: E402
 from core.runs.store import RunStore  # noqa: E402
-from core.views.dashboard import resolution  # noqa: E402
+from core.views.dashboard import resolution, route_search, widening  # noqa: E402
 
 VARIANTS = {
     "default": {},
@@ -116,6 +116,14 @@ def main(argv=None) -> int:
     rows, scores = [], [first.summary.to_score_sum]  # the run itself: the default settings
     aligned = first.aligned  # paths.align: the barcode modulo the symmetry, compared as well
     sym = [] if aligned is None else [first.summary.aligned_to_score_sum]
+    # with restarts or neighbour legs, whether each reading's own check says it settled
+    checked = bool(cfg.paths.restarts or cfg.paths.neighbours)
+    settled = [route_search(first, aligned is not None)[2]] if checked else []
+
+    def said(check) -> str:
+        settled.append(check[2])
+        return " settled |" if check[2] else " not settled |"
+
     for name, change in ((n, VARIANTS[n]) for n in names):
         opts = dataclasses.replace(base, **change)
         if a.quick:
@@ -137,6 +145,10 @@ def main(argv=None) -> int:
             lower = modulo_barcode(p, q, aligned.values)
             sym.append(lower.to_score("sum"))
             modulo = f" {sym[-1]:.4g} | {lower.to_score('max'):.4g} |"
+            if checked:
+                modulo += said(widening(aligned.values, p, q, opts.saddle_tol))
+        elif checked:
+            modulo = said(widening(values, p, saddle_tol=opts.saddle_tol))
         seconds = time.perf_counter() - t0
         rows.append(
             f"| {name} | {bars.to_score('sum'):.3g} | {bars.to_score('max'):.3g} |{modulo} "
@@ -159,6 +171,18 @@ def main(argv=None) -> int:
     if aligned is not None:
         head += " TO sum modulo symmetry | TO max modulo symmetry |"
         rule += "---|---|"
+    if checked:
+        head += " its own check (route search) |"
+        rule += "---|"
+    read = sym if aligned is not None else scores
+    kept = [x for x, ok in zip(read, settled, strict=True) if ok]
+    own = (
+        f" Among the readings whose own check says settled ({len(kept)} of {len(read)}): "
+        + (verdict(kept) if kept else "none")
+        + "."
+        if checked
+        else ""
+    )
     body = "\n".join(
         [
             f"## Settings invariance: {what[4:]} (`bench/invariance.py`)",
@@ -186,7 +210,8 @@ def main(argv=None) -> int:
             "",
             "Largest TO-score difference between settings (the end-to-end run's among them): "
             f"{verdict(scores)}."
-            + ("" if aligned is None else f" Modulo the symmetry: {verdict(sym)}."),
+            + ("" if aligned is None else f" Modulo the symmetry: {verdict(sym)}.")
+            + own,
         ]
     )
     print(body)

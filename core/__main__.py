@@ -167,10 +167,10 @@ def _joined_note(paths) -> str:
     return note
 
 
-def _route_line(run: Run) -> list[str]:
+def _route_line(run: Run, modulo: bool = False) -> list[str]:
     """Whether widening the route search (restarts, neighbour legs) still lowered the
-    barcode."""
-    words = route_search_words(run)
+    barcode (``modulo``: the barcode modulo the symmetry)."""
+    words = route_search_words(run, modulo)
     return [words[0].lower() + words[1:]] if words else []
 
 
@@ -208,6 +208,7 @@ def _aligned_lines(run: Run) -> list[str]:
         *_bar_rows(run, b, death_kinds(run, aligned=True)),
         f"aligned to minimum 0 (weight matching): TO-score sum {b.to_score('sum'):.6g}, "
         f"longest {b.to_score('max'):.6g}, modulo the hidden units' symmetry",
+        *_route_line(run, modulo=True),
         *same_function_notes(run),
     ]
 

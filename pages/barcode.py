@@ -15,6 +15,7 @@ from core.views.dashboard import (
     minimum_facts,
     no_obstruction,
     pairs_of_minimum,
+    route_search_words,
     stopping_points,
 )
 from core.views.plots import (
@@ -71,6 +72,7 @@ if run.aligned is not None:
         f"(sum) and {s.aligned_to_score_max:.6g} (max): one bar per function, through each "
         "pair's lower route between copies of its two functions. The bars above are upper "
         "bounds over the routes found between the minima as their units are numbered."
+        + (f" {words}" if (words := route_search_words(run, modulo=True)) else "")
     )
 
 k = minimum_picker(s.n_minima, help="Click a bar or a point in the charts to select it.")

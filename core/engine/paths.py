@@ -52,6 +52,7 @@ decides or reports a saddle stays in float32.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -206,6 +207,14 @@ class Paths:
     def converged(self) -> np.ndarray:
         """(E,) bool: done by force or with no barrier (not stopped by the step cap)."""
         return self.status != "step cap"
+
+    def narrowed(self) -> Paths | None:
+        """These paths with each pair's saddle through the route search one step narrower
+        (``narrow``, never below ``saddles``: a narrower search finds no lower route); None
+        where the search had no narrower step."""
+        if self.narrow is None or not np.isfinite(self.narrow).any():
+            return None
+        return dataclasses.replace(self, saddles=np.fmax(self.narrow, self.saddles))
 
 
 def connect(

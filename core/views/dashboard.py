@@ -20,7 +20,7 @@ from core.engine.paths import SPLIT, Paths
 from core.nets.device import resolve_device
 from core.runs.config import RunConfig
 from core.runs.pipeline import objectives
-from core.runs.record import Run, lower_routes
+from core.runs.record import Run, lower_routes, modulo_barcode
 from core.runs.store import RunInfo
 
 STAGES = ("minima", "paths", "barcode")  # the order in which a run reports progress
@@ -317,9 +317,7 @@ def convergence_words(run: Run) -> list[str]:
             "the minima below its dips (ones that no start reached) and joined from the paths "
             "of its legs between them, which were lower; its saddle is the highest leg's."
         )
-    route = route_search_words(run)
-    if route:
-        lines.append(route)
+    lines += [w for modulo in (False, True) if (w := route_search_words(run, modulo))]
     if s.n_failed:
         why = "; ".join(f"start {k}: {reason}" for k, reason in m.failed.items())
         lines.append(
@@ -346,43 +344,71 @@ def resolution(scores: Sequence[float], saddle_tol: float, finite_bars: int) -> 
 
 def narrow_to_score(values: Sequence[float], paths: Paths) -> float | None:
     """The TO-score (sum) of minima ``values`` (K,) joined by ``paths`` when every pair takes
-    its saddle through the search one step narrower (``Paths.narrow``: without the last
+    its saddle through the search one step narrower (``Paths.narrowed``: without the last
     restart, or through the nearer half of the neighbour legs); None where the run's search
     has no narrower step."""
-    if paths.narrow is None or not np.isfinite(paths.narrow).any():
+    narrow = paths.narrowed()
+    if narrow is None:
         return None
     v = np.asarray(values, dtype=np.float64)
-    narrow = np.fmax(paths.narrow, paths.saddles)  # a narrower search is never lower
-    bars = barcode_from_graph(v, graph_matrix(v, paths.pairs, narrow), tol=rounding_tol(v))
+    bars = barcode_from_graph(v, graph_matrix(v, narrow.pairs, narrow.saddles), tol=rounding_tol(v))
     return bars.to_score("sum")
 
 
-def route_search(run: Run) -> tuple[float, float, bool] | None:
-    """How the TO-score (sum) moved in the last widening of the route search: (the score of
-    the search one step narrower, the run's score, whether the two agree within
-    ``resolution``); None for a run without restarts or neighbour legs."""
+def widening(
+    values: Sequence[float], paths: Paths, aligned: Paths | None = None, saddle_tol: float = 0.0
+) -> tuple[float, float, bool] | None:
+    """How the TO-score (sum) of minima ``values`` (K,) joined by ``paths`` moved in the last
+    widening of the route search: (the score one step narrower, the score, whether the two
+    agree within ``resolution``); None where the search had no narrower step. With
+    ``aligned`` (the paths between the aligned minima), of the barcode modulo the symmetry:
+    both sets of paths one step narrower, each pair through the lower of the two
+    (``modulo_barcode``)."""
+    v = np.asarray(values, dtype=np.float64)
+    if aligned is None:
+        half = narrow_to_score(v, paths)
+        if half is None:
+            return None
+        full = barcode_from_graph(
+            v, graph_matrix(v, paths.pairs, paths.saddles), tol=rounding_tol(v)
+        )
+    else:
+        raw, al = paths.narrowed(), aligned.narrowed()
+        if raw is None and al is None:
+            return None
+        half = modulo_barcode(raw or paths, al or aligned, v).to_score("sum")
+        full = modulo_barcode(paths, aligned, v)
+    bars = int(np.isfinite(full.deaths).sum())
+    score = full.to_score("sum")
+    return half, score, half - score <= resolution([half, score], saddle_tol, bars)
+
+
+def route_search(run: Run, modulo: bool = False) -> tuple[float, float, bool] | None:
+    """``widening`` of ``run``'s barcode (``modulo``: of its barcode modulo the symmetry);
+    None for a run without restarts or neighbour legs, or not aligned when ``modulo``."""
     p = run.config.paths
-    half = narrow_to_score(run.minima.values, run.paths) if p.restarts or p.neighbours else None
-    if half is None:
+    if not (p.restarts or p.neighbours) or (modulo and run.aligned is None):
         return None
-    full = run.barcode.to_score("sum")
-    bars = int(np.isfinite(run.barcode.deaths).sum())
-    return half, full, half - full <= resolution([half, full], p.saddle_tol, bars)
+    if modulo:
+        return widening(run.aligned.values, run.paths, run.aligned.paths, p.saddle_tol)
+    return widening(run.minima.values, run.paths, saddle_tol=p.saddle_tol)
 
 
-def route_search_words(run: Run) -> str | None:
+def route_search_words(run: Run, modulo: bool = False) -> str | None:
     """One sentence on whether the last widening of the route search still lowered the
-    barcode, and which setting widens it further."""
-    found = route_search(run)
+    barcode (``modulo``: the barcode modulo the symmetry), and which setting widens it
+    further."""
+    found = route_search(run, modulo)
     if found is None:
         return None
     half, full, agree = found
     fall = (half - full) / half if half > 0 else 0.0
     p = run.config.paths
     n, r = p.neighbours, p.restarts
+    what = "Route search" + (" modulo the symmetry" if modulo else "")
     if r:
         said = (
-            f"Route search: without {'its restart' if r == 1 else f'the last of its {r} restarts'}"
+            f"{what}: without {'its restart' if r == 1 else f'the last of its {r} restarts'}"
             f" (trust radius x{RESTART_TRUST[r - 1]:g}) the TO-score is {half:.4g}, with it "
             f"{full:.4g}"
         )
@@ -393,7 +419,7 @@ def route_search_words(run: Run) -> str | None:
         )
     else:
         said = (
-            f"Route search: through the nearer {n // 2} of the {n} neighbour legs per minimum "
+            f"{what}: through the nearer {n // 2} of the {n} neighbour legs per minimum "
             f"the TO-score is {half:.4g}, through all {n} {full:.4g}"
         )
         wider = f"--path-neighbours {2 * n} or --path-restarts 1"

@@ -185,3 +185,58 @@ def test_minima_that_alignment_brings_together_are_one_function(aligned_runs):
     assert near == pytest.approx(noise.norm().item(), rel=1e-3)  # the noise (float32 sums)
     assert far == pytest.approx((a - b).norm().item(), rel=1e-6)
     assert same_function_notes(fake)[0].startswith("Minima 0 and 1 are one function")
+
+
+def test_the_route_search_check_reads_the_barcode_modulo_the_symmetry(aligned_runs):
+    """``route_search(run, modulo=True)`` compares the barcode modulo the symmetry with the one
+    that both sets of paths give one step narrower (``Paths.narrow``): equal when the widening
+    lowered no pair; when the widening lowered the pair behind the longest bar, in both sets of
+    paths, the narrower score is the barcode of each pair's lower narrower saddle, and the
+    words say that the search has not settled."""
+    from core.engine.barcode import barcode_from_graph, graph_matrix
+    from core.engine.landscape import rounding_tol
+    from core.views.dashboard import route_search, route_search_words
+
+    run = aligned_runs.runs[0]
+    assert route_search(run, modulo=True) is None  # no restarts, no neighbour legs
+    cfg = run.config.replace(paths={"restarts": 1})
+    al = run.aligned
+
+    def narrowed(raw_narrow, al_narrow):
+        raw = dataclasses.replace(run.paths, narrow=raw_narrow)
+        aligned = dataclasses.replace(al, paths=dataclasses.replace(al.paths, narrow=al_narrow))
+        return dataclasses.replace(run, config=cfg, paths=raw, aligned=aligned)
+
+    same = narrowed(run.paths.saddles.copy(), al.paths.saddles.copy())
+    half, full, agree = route_search(same, modulo=True)
+    assert half == full == pytest.approx(al.barcode.to_score("sum"), abs=1e-12) and agree
+    assert route_search_words(same, modulo=True).endswith("within the stated resolution.")
+    assert route_search(dataclasses.replace(same, aligned=None), modulo=True) is None
+
+    b = al.barcode
+    m = int(np.nanargmax(np.where(np.isfinite(b.lengths), b.lengths, np.nan)))
+    edge = sorted(int(x) for x in b.saddle_edge[m])
+    rise = 0.1  # far above the stated resolution
+    raw_n, al_n = run.paths.saddles.copy(), al.paths.saddles.copy()
+    raw_n[run.paths.pairs.tolist().index(edge)] += rise
+    al_n[al.paths.pairs.tolist().index(edge)] += rise
+    moved = narrowed(raw_n, al_n)
+    v = al.values
+    lower = {}
+    for paths, n in ((run.paths, raw_n), (al.paths, al_n)):
+        for (i, j), s in zip(paths.pairs.tolist(), np.fmax(n, paths.saddles), strict=True):
+            lower[i, j] = min(lower.get((i, j), np.inf), s)
+    pairs = np.array(sorted(lower))
+    want = barcode_from_graph(
+        v,
+        graph_matrix(v, pairs, np.array([lower[tuple(q)] for q in pairs.tolist()])),
+        tol=rounding_tol(v),
+    ).to_score("sum")
+    half, full, agree = route_search(moved, modulo=True)
+    assert half == pytest.approx(want, abs=1e-12) and half > full + 1e-3 and not agree
+    words = route_search_words(moved, modulo=True)
+    assert words.startswith("Route search modulo the symmetry: without its restart")
+    assert "has not settled" in words and "--path-restarts 2" in words
+    from core.__main__ import format_run
+
+    assert words[0].lower() + words[1:] in format_run(moved).splitlines()
