@@ -36,9 +36,10 @@ with start_col:
         help=f"{t.minima} {m.activation} MLPs (width {m.width}, depth {m.depth}, L2 {t.l2:g}) "
         f"trained on {d.n_train} examples of the embedded {d.name} dataset (8 × 8 handwritten "
         f"digits, no download), all pairs joined by optimised paths, then again with the "
-        f"minima aligned by weight matching: {estimate(default)}. Its barriers are visible, "
-        "and the Barcode page shows which end at certified saddles. It runs in the "
-        "background; the Run page shows its progress and has every setting.",
+        f"minima aligned by weight matching, every pair searched twice (a second trust "
+        f"radius): {estimate(default)}. Its barriers are visible, and the Barcode page shows "
+        "which end at certified saddles and whether the second search still lowered them. It "
+        "runs in the background; the Run page shows its progress and has every setting.",
     ):
         if start_run(default) is not None:
             st.switch_page("pages/run.py")
@@ -46,8 +47,9 @@ with start_col:
         f"{t.minima} narrow {m.activation} networks (width {m.width}) on {d.n_train} embedded "
         f"{d.name}: barriers you can see. Relabelling hidden units keeps a network's function, "
         "so the Barcode page shows the barcode twice: raw, whose bars are upper bounds that "
-        "move with the path settings, and modulo that symmetry, which moves far less. It runs "
-        "in the background and the Run page shows its progress."
+        "move with the path settings, and modulo that symmetry, which moves less; the run "
+        "also says whether its route search has settled. It runs in the background and the "
+        "Run page shows its progress."
     )
 with learn_col:
     st.page_link(
