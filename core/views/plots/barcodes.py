@@ -197,8 +197,12 @@ def barcode_figure(
     if k > 1 and barcode.n_essential == 1 and barcode.to_score("max") <= tiny(barcode.births):
         title += "<br><sup>all minima connected with no barrier: no obstruction found</sup>"
     finish(fig, title, loss_label, "minimum (sorted by segment length)", ident)
-    # below the bars: at the side the legend took half of a narrow column's width
-    return fig.update_layout(legend=dict(orientation="h", y=-0.2, x=0), margin_b=120)
+    # below the bars (at the side it took half of a narrow column's width), anchored to the
+    # figure's bottom edge so that it never covers the axis title, whatever the plot's height
+    return fig.update_layout(
+        legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0),
+        margin_b=170,
+    )
 
 
 def barcodes_overlay_figure(
