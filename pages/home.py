@@ -47,9 +47,9 @@ with start_col:
         f"{t.minima} narrow {m.activation} networks (width {m.width}) on {d.n_train} embedded "
         f"{d.name}: barriers you can see. Relabelling hidden units keeps a network's function, "
         "so the Barcode page shows the barcode twice: raw, whose bars are upper bounds that "
-        "move with the path settings, and modulo that symmetry, which moves less; the run "
-        "also says whether its route search has settled. It runs in the background and the "
-        "Run page shows its progress."
+        "move with the path settings, and modulo that symmetry, lower but still an upper "
+        "bound; the run says whether the last widening of its route search still lowered "
+        "them. It runs in the background and the Run page shows its progress."
     )
 with learn_col:
     st.page_link(
