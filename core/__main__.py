@@ -238,7 +238,8 @@ def format_run(run: Run) -> str:
         "",
         f"TO-score (sum of finite segment lengths): {s.to_score_sum:.6g}",
         f"TO-score (longest finite segment):        {s.to_score_max:.6g}",
-        f"time: minima {s.seconds_minima:.1f} s, paths {s.seconds_paths:.1f} s",
+        f"time: minima {s.seconds_minima:.1f} s, paths {s.seconds_paths:.1f} s"
+        + (f", alignment {run.aligned.seconds:.1f} s" if run.aligned else ""),
         *_aligned_lines(run),
     ]
     for start, why in sorted(m.failed.items()):

@@ -239,4 +239,6 @@ def test_the_route_search_check_reads_the_barcode_modulo_the_symmetry(aligned_ru
     assert "has not settled" in words and "--path-restarts 2" in words
     from core.__main__ import format_run
 
-    assert words[0].lower() + words[1:] in format_run(moved).splitlines()
+    text = format_run(moved)
+    assert words[0].lower() + words[1:] in text.splitlines()
+    assert f", alignment {al.seconds:.1f} s" in text  # its time beside the minima's and paths'
