@@ -376,7 +376,9 @@ def widening(
         raw, al = paths.narrowed(), aligned.narrowed()
         if raw is None and al is None:
             return None
-        half = modulo_barcode(raw or paths, al or aligned, v).to_score("sum")
+        half = modulo_barcode(
+            paths if raw is None else raw, aligned if al is None else al, v
+        ).to_score("sum")
         full = modulo_barcode(paths, aligned, v)
     bars = int(np.isfinite(full.deaths).sum())
     score = full.to_score("sum")
