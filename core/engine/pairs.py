@@ -200,9 +200,9 @@ def _open_edges(
 ) -> np.ndarray:
     """Unoptimised pairs i < j that could still change the barcode: the tree edges of the
     best-known saddles, and the pairs whose screened saddle minus the largest drop seen
-    (times ``drop_factor``) is below the minimax route between their minima, unless the
-    optimised paths already join them within ``tol`` of their higher minimum (no saddle of
-    theirs can be lower than that minimum, so none could lower any route by more than
+    (times ``drop_factor``) is below the minimax route between their minima; neither where
+    the optimised paths already join the two within ``tol`` of their higher minimum (no saddle
+    of theirs can be lower than that minimum, so none could lower any route by more than
     ``tol``). ``final``: the optimised saddles that are final (``known`` where None)."""
     done = np.isfinite(known)
     np.fill_diagonal(done, False)
@@ -210,10 +210,12 @@ def _open_edges(
     best = np.where(np.isfinite(known), known, guess)
     tree = spanning_tree_edges(best)
     margin = guess - drop - bottleneck(best)  # < 0: could still go below its route
+    margin[tree[:, 0], tree[:, 1]] = -np.inf  # tree edges first
     v = np.diag(known)
     joined = bottleneck(known if final is None else final)
+    # tree edges too: in one basin, screens tied with no-barrier saddles would put
+    # unoptimised edges in the tree round after round
     margin[joined <= np.maximum(v[:, None], v[None, :]) + tol] = np.inf  # cannot, beyond tol
-    margin[tree[:, 0], tree[:, 1]] = -np.inf  # tree edges first
     margin[np.isfinite(known)] = np.inf
     i, j = np.nonzero(np.triu(margin < 0, 1))
     # at most K - 1 per round, the most likely first: routes fall as optimised edges arrive,

@@ -179,6 +179,25 @@ def test_mst_rounds_with_coarse_saddles_take_the_rounds_of_final_ones(k, excess,
     )
 
 
+def test_mst_rounds_in_one_basin_optimise_the_tree_alone():
+    """In a landscape of one basin no path has a barrier: its saddle is its higher minimum
+    (an optimised path's maximum a hair above it, within the tolerance), and so is every
+    straight segment's screen. The first tree joins all minima within the tolerance, so no
+    further round opens an edge, though the unoptimised screens sit a hair lower."""
+    k, tol = 8, 1e-4
+    values = np.sort(np.random.default_rng(0).uniform(0, 1, k))
+    flat = np.maximum(values[:, None], values[None, :])  # no barrier anywhere
+    batches = []
+
+    def optimise(batch):
+        batches.append(len(batch))
+        return flat[batch[:, 0], batch[:, 1]] + tol / 100
+
+    known = mst_rounds(flat.copy(), values, optimise, tol=tol)
+    assert batches == [k - 1]
+    np.testing.assert_allclose(barcode_from_graph(values, known).deaths[1:], values[1:], atol=tol)
+
+
 @pytest.mark.slow
 def test_doubling_points_and_steps_moves_no_converged_bar_on_a_small_network():
     """A bar whose death moves by more than saddle_tol when the path budget doubles must be
