@@ -427,7 +427,11 @@ def route_search_words(run: Run, modulo: bool = False) -> str | None:
         wider = f"--path-neighbours {2 * n} or --path-restarts 1"
     said += f" ({fall:.1%} lower)"
     if agree:
-        return said + ", within the stated resolution."
+        return said + (
+            ", within the stated resolution: widening no longer lowers it, but searches started "
+            "with other settings (the trust radius above all) may still find lower routes, so "
+            "the bars remain upper bounds."
+        )
     return (
         said + ": more than the stated resolution, so the route search has not settled and "
         f"the bars are upper bounds that a wider search may lower ({wider})."
