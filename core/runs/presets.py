@@ -176,8 +176,8 @@ PRESETS: dict[str, Preset] = {
             "first",
             "the first experiment (the Home page's): 6 tanh MLPs of width 4 on 500 digits, "
             "L2 1e-2, aligned by weight matching, every pair searched twice; its barcode "
-            "modulo the units' symmetry has visible barriers, far lower than the raw ones; both are "
-            "upper bounds, and the run says whether its route search still lowered them",
+            "modulo the units' symmetry has visible barriers, far lower than the raw ones; both "
+            "are upper bounds, and the run says whether its route search still lowered them",
             _first(),
             "cpu",
         ),

@@ -14,15 +14,11 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import BAD_IDS, fake_run, run_dir
+from conftest import BAD_IDS, fake_run
 
-from core.engine.barcode import barcode_from_graph
-from core.engine.minima import Minima
-from core.engine.paths import Paths
 from core.runs.config import RunConfig
-from core.runs.record import Metrics, Run, Summary
 from core.runs.files import check_file, read_json, read_tensors, write_json, write_tensors
-from core.runs.store import STAGES, RunBusyError, RunStore, read_run, write_stage
+from core.runs.store import RunBusyError, RunStore, read_run
 
 
 def tmp_files(d):
@@ -93,7 +89,6 @@ def test_corrupt_safetensors(tmp_path):
 
 
 # --- run ids ------------------------------------------------------------------------------
-
 
 
 @pytest.mark.parametrize("run_id", BAD_IDS, ids=repr)
