@@ -144,7 +144,7 @@ def _first() -> tuple[SweepSpec, ...]:
     widening still lowered the barcode (its route-search line). Chains of 20-32 points: with
     10-16, the restarted search read the barcode modulo the symmetry up to 43% higher (seed
     1: 0.0408 against 0.0285, which 40-64 points read again). Other trust radii still settle
-    the chains on other routes; this schedule (0.2, then 0.05) read within 1.1% of the lowest
+    the chains on other routes; this schedule (0.2, then 0.05) read within 1.3% of the lowest
     reading measured on each of four seeds."""
     base = RunConfig(
         data=DataConfig(name="digits", n_train=500),
