@@ -40,7 +40,7 @@ from core.engine.pairs import select_and_connect  # noqa: E402
 from core.runs.config import RunConfig  # noqa: E402
 from core.runs.pipeline import objectives, run  # noqa: E402
 from core.runs.presets import get_preset  # noqa: E402
-from core.runs.record import lower_routes, modulo_barcode  # noqa: E402
+from core.runs.record import lowest_barcode, modulo_barcode  # noqa: E402
 from core.runs.store import RunStore  # noqa: E402
 from core.views.dashboard import resolution, route_search, widening  # noqa: E402
 
@@ -59,20 +59,14 @@ VARIANTS = {
 }
 
 
-def pool(lowest: dict, pairs: np.ndarray, saddles: np.ndarray) -> None:
-    """Keep in ``lowest`` each pair's lowest saddle seen so far."""
-    for (i, j), s in zip(pairs.tolist(), saddles, strict=True):
-        key = (min(i, j), max(i, j))
-        lowest[key] = min(lowest.get(key, np.inf), float(s))
-
-
-def pooled_score(values: np.ndarray, lowest: dict) -> float:
-    """The TO-score (sum) through each pair's lowest saddle in ``lowest``."""
-    keys = sorted(lowest)
-    pairs = np.array(keys, dtype=np.int64).reshape(-1, 2)
-    saddles = np.array([lowest[k] for k in keys])
-    graph = graph_matrix(values, pairs, saddles)
-    return barcode_from_graph(values, graph, tol=rounding_tol(values)).to_score("sum")
+def above(floor: float, readings: list[float]) -> str:
+    """The pooled TO-score ``floor`` and how far above it the ``readings`` lie."""
+    if floor <= 0:
+        return f"{floor:.4g}"
+    return (
+        f"{floor:.4g}, the readings {min(readings) / floor - 1:.1%}-"
+        f"{max(readings) / floor - 1:.1%} above it"
+    )
 
 
 def main(argv=None) -> int:
@@ -139,12 +133,9 @@ def main(argv=None) -> int:
     )
     rows, scores = [], [first.summary.to_score_sum]  # the run itself: the default settings
     aligned = first.aligned  # paths.align: the barcode modulo the symmetry, compared as well
-    # each pair's lowest saddle under any setting, raw and modulo the symmetry
-    lowest: dict = {}
-    lowest_sym: dict = {}
-    pool(lowest, first.paths.pairs, first.paths.saddles)
-    if aligned is not None:
-        pool(lowest_sym, *lower_routes(first.paths, aligned.paths)[:2])
+    # every setting's paths, raw and aligned: the barcode through each pair's lowest saddle
+    raws = [first.paths]
+    both = [first.paths] + ([] if aligned is None else [aligned.paths])
     sym = [] if aligned is None else [first.summary.aligned_to_score_sum]
     # with restarts or neighbour legs, whether each reading's own check says it settled
     checked = bool(cfg.paths.restarts or cfg.paths.neighbours)
@@ -167,14 +158,14 @@ def main(argv=None) -> int:
         )
         n = {s: int((p.status == s).sum()) for s in ("converged", "no barrier", "step cap")}
         scores.append(bars.to_score("sum"))
-        pool(lowest, p.pairs, p.saddles)
+        raws.append(p)
         modulo = ""
         if aligned is not None:
             q = select_and_connect(
                 obj, aligned.thetas, aligned.values, opts, minima_options=cfg.train
             )
             lower = modulo_barcode(p, q, aligned.values)
-            pool(lowest_sym, *lower_routes(p, q)[:2])
+            both += [p, q]
             sym.append(lower.to_score("sum"))
             modulo = f" {sym[-1]:.4g} | {lower.to_score('max'):.4g} |"
             if checked:
@@ -215,23 +206,18 @@ def main(argv=None) -> int:
             + (verdict(kept) if kept else "none")
             + "."
         )
-    floor = pooled_score(values, lowest)
     pooled = (
         " Pooled over the settings (each pair through the lowest saddle that any of them found, "
-        f"the end-to-end run's included): TO-score sum {floor:.4g}, the readings "
-        f"{min(scores) / floor - 1:.1%}-{max(scores) / floor - 1:.1%} above it"
-        if floor > 0
-        else f" Pooled over the settings: TO-score sum {floor:.4g}"
-    )
-    if aligned is not None:
-        floor_sym = pooled_score(np.asarray(aligned.values), lowest_sym)
-        pooled += (
-            f"; modulo the symmetry {floor_sym:.4g}, the readings "
-            f"{min(sym) / floor_sym - 1:.1%}-{max(sym) / floor_sym - 1:.1%} above it"
-            if floor_sym > 0
-            else f"; modulo the symmetry {floor_sym:.4g}"
+        "the end-to-end run's included): TO-score sum "
+        + above(lowest_barcode(raws, values).to_score("sum"), scores)
+        + (
+            ""
+            if aligned is None
+            else "; modulo the symmetry "
+            + above(lowest_barcode(both, np.asarray(aligned.values)).to_score("sum"), sym)
         )
-    pooled += "."
+        + "."
+    )
     body = "\n".join(
         [
             f"## Settings invariance: {what[4:]} (`bench/invariance.py`)",

@@ -153,15 +153,16 @@ class Aligned:
         )
 
 
-def lower_routes(raw: Paths, aligned: Paths) -> tuple[np.ndarray, np.ndarray, list]:
-    """Per pair of minima, the lower of its raw path and its aligned path. Both join copies of
-    the same two functions (the hidden units relabelled, which leaves the loss unchanged), so
-    a route between one pair of copies carries over to every other pair, and the lower saddle
-    bounds the barrier between the two functions from above. Returns pairs (E, 2) with i < j,
-    sorted; their saddles (E,); per pair, the ``(paths, row)`` whose saddle it is (the raw
-    path on a tie)."""
+def lower_routes(*sets: Paths) -> tuple[np.ndarray, np.ndarray, list]:
+    """Per pair of minima, the lowest of its paths in ``sets`` (the raw paths, then the
+    aligned ones; or several searches of the same minima). The raw and the aligned path join
+    copies of the same two functions (the hidden units relabelled, which leaves the loss
+    unchanged), so a route between one pair of copies carries over to every other pair, and
+    the lower saddle bounds the barrier between the two functions from above. Returns pairs
+    (E, 2) with i < j, sorted; their saddles (E,); per pair, the ``(paths, row)`` whose saddle
+    it is (the earlier set on a tie)."""
     best: dict[tuple[int, int], tuple[Paths, int]] = {}
-    for paths in (raw, aligned):
+    for paths in sets:
         for r, (i, j) in enumerate(paths.pairs):
             key = (min(int(i), int(j)), max(int(i), int(j)))
             held = best.get(key)
@@ -178,7 +179,15 @@ def modulo_barcode(
 ) -> Barcode:
     """The barcode modulo the symmetry: of the minima's ``values`` (K,) through each pair's
     lower route (``lower_routes``), within the rounding of ``dtype`` evaluations."""
-    pairs, saddles, _ = lower_routes(raw, aligned)
+    return lowest_barcode([raw, aligned], values, dtype)
+
+
+def lowest_barcode(
+    sets: list[Paths], values: np.ndarray, dtype: torch.dtype = torch.float32
+) -> Barcode:
+    """The barcode of the minima's ``values`` (K,) through each pair's lowest path in
+    ``sets`` (``lower_routes``), within the rounding of ``dtype`` evaluations."""
+    pairs, saddles, _ = lower_routes(*sets)
     return barcode_from_graph(
         values, graph_matrix(values, pairs, saddles), tol=rounding_tol(values, dtype)
     )
