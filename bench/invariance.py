@@ -1,7 +1,7 @@
 """Does the default run's barcode depend on the path optimiser's settings?
 
     .venv/bin/python bench/invariance.py [--threads 2] [--quick] [--preset first] [--seed N]
-        [--neighbours N] [--restarts N] [--set model.width=2 ...]
+        [--neighbours N] [--restarts N] [--probe] [--set model.width=2 ...]
         [--variants "default,trust radius 0.05"]
 
 Trains the default run's minima once (digits, MLP 32x2, 8 minima; or the first run of a
@@ -77,6 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, help="the run's seed instead of its config's")
     ap.add_argument("--neighbours", type=int, help="paths.neighbours for every variant")
     ap.add_argument("--restarts", type=int, help="paths.restarts for every variant")
+    ap.add_argument("--probe", action="store_true", help="paths.probe for every variant")
     ap.add_argument("--variants", help=f"comma-separated subset of {list(VARIANTS)}")
     ap.add_argument(
         "--set",
@@ -107,6 +108,9 @@ def main(argv=None) -> int:
     if a.restarts is not None:
         cfg = cfg.replace(paths={"restarts": a.restarts})
         what += f", {a.restarts} route-search restarts"
+    if a.probe:
+        cfg = cfg.replace(paths={"probe": True})
+        what += ", the bars' ends probed"
     names = a.variants.split(",") if a.variants else list(VARIANTS)
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
@@ -128,6 +132,7 @@ def main(argv=None) -> int:
         + (f" --seed {a.seed}" if a.seed is not None else "")
         + (f" --neighbours {a.neighbours}" if a.neighbours is not None else "")
         + (f" --restarts {a.restarts}" if a.restarts is not None else "")
+        + (" --probe" if a.probe else "")
         + (f' --variants "{a.variants}"' if a.variants else "")
         + "".join(f" --set {s}" for s in a.set)
     )
@@ -137,8 +142,8 @@ def main(argv=None) -> int:
     raws = [first.paths]
     both = [first.paths] + ([] if aligned is None else [aligned.paths])
     sym = [] if aligned is None else [first.summary.aligned_to_score_sum]
-    # with restarts or neighbour legs, whether each reading's own check says it settled
-    checked = bool(cfg.paths.restarts or cfg.paths.neighbours)
+    # with restarts, neighbour legs or the probe, whether each reading's own check says it settled
+    checked = bool(cfg.paths.restarts or cfg.paths.neighbours or cfg.paths.probe)
     settled = [route_search(first, aligned is not None)[2]] if checked else []
 
     def said(check) -> str:

@@ -228,7 +228,7 @@ def format_run(run: Run) -> str:
         f"saddles: {s.n_saddles_certified} certified index-1 (gradient below the "
         "tolerance, exactly one clearly negative Hessian eigenvalue at the path's peak): "
         "exact for the routes found; a lower route may exist, so deaths are upper bounds "
-        "(--path-restarts and --path-neighbours search more routes)",
+        "(--path-restarts, --path-neighbours and --path-probe search more routes)",
         *_route_line(run),
         *_coarse_line(s),
         "",

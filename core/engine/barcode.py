@@ -24,10 +24,11 @@ from dataclasses import dataclass, fields
 
 import gudhi
 import numpy as np
+import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Barcode", "barcode_from_graph", "graph_matrix"]
+__all__ = ["Barcode", "barcode_from_graph", "graph_matrix", "rounding_tol"]
 
 _INT_FIELDS = ("minimum", "merges_into", "saddle_edge")
 
@@ -288,6 +289,14 @@ def graph_matrix(values, pairs, saddles) -> np.ndarray:
     np.fill_diagonal(s, v)
     s[pairs[:, 0], pairs[:, 1]] = s[pairs[:, 1], pairs[:, 0]] = saddles
     return s
+
+
+def rounding_tol(values: np.ndarray, dtype: torch.dtype = torch.float32) -> float:
+    """How far rounding can move a value of the objective: 64 ulps of ``dtype`` at the scale
+    of ``values``. Minima values and saddles are evaluations made in different batches, so a
+    saddle at an endpoint can read a few ulps below that endpoint's value; within this it is
+    rounding, not an error."""
+    return 64 * torch.finfo(dtype).eps * max(1.0, float(np.abs(values).max()))
 
 
 def barcode_from_graph(values, saddles, *, tol: float = 1e-9) -> Barcode:

@@ -13,10 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from core.engine.barcode import Barcode, barcode_from_graph, graph_matrix
+from core.engine.barcode import Barcode, barcode_from_graph, graph_matrix, rounding_tol
 from core.engine.evaluate import Objective
 from core.engine.explore import add_minima, minima_from_saddles
 from core.engine.minima import Minima, find_minima
@@ -41,14 +40,6 @@ class Landscape:
 def saddle_matrix(values: np.ndarray, paths: Paths) -> np.ndarray:
     """(K, K) saddle heights: diagonal = minima values, inf where no path was computed."""
     return graph_matrix(values, paths.pairs, paths.saddles)
-
-
-def rounding_tol(values: np.ndarray, dtype: torch.dtype = torch.float32) -> float:
-    """How far rounding can move a value of the objective: 64 ulps of ``dtype`` at the scale
-    of ``values``. Minima values and saddles are evaluations made in different batches, so a
-    saddle at an endpoint can read a few ulps below that endpoint's value; within this it is
-    rounding, not an error."""
-    return 64 * torch.finfo(dtype).eps * max(1.0, float(np.abs(values).max()))
 
 
 def _options(cls, given, name: str):

@@ -23,6 +23,9 @@ PRECISIONS = ("float32", "bfloat16")
 # restart r of the route search relaxes the paths again with the trust radius times the r-th
 # of these: smaller and larger steps settle the chains in other valleys
 RESTART_TRUST = (0.25, 2.5, 0.5, 1.5)
+# the probe relaxes the pairs that end bars again with the trust radius times each of these:
+# a decade below to four times above, where the restarts' radii rarely go
+PROBE_TRUST = (0.1, 0.4, 4.0)
 
 
 def knob(
@@ -328,6 +331,15 @@ class PathOptions:
         lo=0,
         hi=len(RESTART_TRUST),
     )
+    probe: bool = knob(
+        False,
+        "Probe the bars' ends",
+        "after the searches, the pairs whose saddles end bars longer than the saddle "
+        "tolerance are relaxed again with the trust radius x 1/10, 2/5 and 4, pooled like a "
+        "restart; where one chain settles on a pass that another trust radius misses, this "
+        "finds the lower pass for the pairs that set the barcode",
+        flag="--path-probe",
+    )
     weight: float = knob(
         2.0,
         "Point-density weight",
@@ -384,6 +396,7 @@ __all__ = [
     "PAIR_STRATEGIES",
     "PRECISIONS",
     "REGIMES",
+    "PROBE_TRUST",
     "RESTART_TRUST",
     "MinimaOptions",
     "PathOptions",

@@ -50,12 +50,12 @@ import torch
 from scipy.sparse.csgraph import minimum_spanning_tree
 from torch import Tensor
 
-from core.engine.barcode import graph_matrix
+from core.engine.barcode import barcode_from_graph, graph_matrix, rounding_tol
 from core.engine.certify import certify
 from core.engine.chain import straight_chains
 from core.engine.evaluate import Objective
 from core.engine.minima import MinimaOptions
-from core.engine.options import RESTART_TRUST, PathOptions
+from core.engine.options import PROBE_TRUST, RESTART_TRUST, PathOptions
 from core.engine.paths import Paths, connect, finish, join_through
 from core.engine.saddles import dense_max, final_saddles
 from core.engine.splits import Database, neighbour_routes, split_at_dips
@@ -355,7 +355,7 @@ def select_and_connect(
         progress of search ``search`` (0: the first) reads on from the searches before it."""
         kw = dict(run)
         if on_progress is not None:
-            searches = opts.restarts + 1
+            searches = opts.restarts + 1 + (len(PROBE_TRUST) if opts.probe else 0)
 
             def report(step: int, steps: int, done: int) -> None:
                 on_progress(search * steps + step, searches * steps, done)
@@ -367,15 +367,36 @@ def select_and_connect(
             done = connect_groups(objective, minima, pairs, o, **kw)
         return done, split(done, o)
 
+    merge = minima_options.merge_distance if minima_options else MinimaOptions().merge_distance
+
+    def again(done: Paths, met: Database, pairs: np.ndarray, trust: float, search: int) -> None:
+        """Search ``pairs`` of ``done`` again with the trust radius times ``trust``; pool it."""
+        o = dataclasses.replace(opts, max_move=opts.max_move * trust)
+        paths, found = searched(o, pairs, search)
+        row = {(int(i), int(j)): e for e, (i, j) in enumerate(done.pairs)}
+        done.steps[[row[int(i), int(j)] for i, j in paths.pairs]] += paths.steps
+        met.absorb(found, paths, merge)
+
+    def probe(done: Paths, met: Database) -> None:
+        """The pairs that end bars longer than ``saddle_tol`` searched again at the
+        ``PROBE_TRUST`` radii, pooled as one more search, and the routes taken again."""
+        v = np.asarray(values, dtype=np.float64)
+        bars = barcode_from_graph(v, graph_matrix(v, done.pairs, done.saddles), tol=rounding_tol(v))
+        ends = bars.saddle_edge[np.isfinite(bars.deaths) & (bars.lengths > opts.saddle_tol)]
+        if not len(ends):
+            return
+        before = dict(met.edges)
+        for n, trust in enumerate(PROBE_TRUST):
+            again(done, met, np.unique(ends, axis=0), trust, opts.restarts + 1 + n)
+        met.before = before  # one step narrower: without the probe
+        neighbour_routes(objective, v, done, met, opts, relax=relax(opts))
+
     def certified(done: Paths, met: Database) -> Paths:
-        merge = minima_options.merge_distance if minima_options else MinimaOptions().merge_distance
         for r in range(opts.restarts):  # the same pairs, chains settling elsewhere
-            o = dataclasses.replace(opts, max_move=opts.max_move * RESTART_TRUST[r])
-            again, found = searched(o, done.pairs, r + 1)
-            row = {(int(i), int(j)): e for e, (i, j) in enumerate(again.pairs)}
-            done.steps += again.steps[[row[int(i), int(j)] for i, j in done.pairs]]
-            met.absorb(found, again, merge)
+            again(done, met, done.pairs, RESTART_TRUST[r], r + 1)
         neighbour_routes(objective, np.asarray(values), done, met, opts, relax=relax(opts))
+        if opts.probe:
+            probe(done, met)
         certify(objective, done, opts)
         return done
 

@@ -310,16 +310,18 @@ def neighbour_routes(
         _add_edges(edges, added)
     if database.before is None:  # without the legs beyond the nearer half of each minimum's
         narrower = set(new) - nearest(opts.neighbours // 2, 1)
-        narrow_tree = _tree({k: v for k, v in edges.items() if k not in narrower}, n)
+        narrow_edges = {k: v for k, v in edges.items() if k not in narrower}
     else:  # without the last search: its minima, paths and legs
-        narrow = dict(database.before)
-        _add_edges(narrow, paths)
+        narrow_edges = dict(database.before)
+        _add_edges(narrow_edges, paths)
         for k in nearest(opts.neighbours, len(sizes) - 1) - set(database.edges):
-            _put(narrow, k, edges[k])
-        narrow_tree = _tree(narrow, n)
+            _put(narrow_edges, k, edges[k])
+    # the saddles too are the narrower search's: where the last search relaxed a lower path
+    # between the same two minima, ``edges`` holds that one
+    narrow_tree = _tree(narrow_edges, n)
     adjacent = _tree(edges, n)
     narrow = [
-        _lower_route(narrow_tree, edges, int(i), int(j), paths.saddles[e], opts.saddle_tol)
+        _lower_route(narrow_tree, narrow_edges, int(i), int(j), paths.saddles[e], opts.saddle_tol)
         for e, (i, j) in enumerate(paths.pairs)
     ]
     paths.narrow = np.array(
@@ -347,6 +349,8 @@ def neighbour_routes(
             via[e] = route[1] if len(route) == 3 and route[1] < len(values) else SPLIT
         replaced += 1
     paths.via = via
+    if added is not None:  # a later pass (the probe) routes through them without relaxing again
+        _add_edges(database.edges, added)
     log.info(
         "%d of %d paths replaced by routes through %d minima (%d neighbour legs)",
         replaced,

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.engine.barcode import barcode_from_graph, graph_matrix
 from core.engine.landscape import rounding_tol
-from core.engine.options import RESTART_TRUST
+from core.engine.options import PROBE_TRUST, RESTART_TRUST
 from core.engine.paths import SPLIT, Paths
 from core.nets.device import resolve_device
 from core.runs.config import RunConfig
@@ -302,7 +302,7 @@ def convergence_words(run: Run) -> list[str]:
         "that no lower route exists: routes across basins of minima that no start reached can "
         "be lower, so every death is an upper bound of the landscape's (more routes: "
         "restarts with other step sizes, `--path-restarts`; neighbour legs, "
-        "`--path-neighbours`).",
+        "`--path-neighbours`; the pairs that end bars at far trust radii, `--path-probe`).",
     ]
     via = np.full(len(run.paths), -1) if run.paths.via is None else run.paths.via
     joined, split = int((via >= 0).sum()), int((via == SPLIT).sum())
@@ -387,9 +387,9 @@ def widening(
 
 def route_search(run: Run, modulo: bool = False) -> tuple[float, float, bool] | None:
     """``widening`` of ``run``'s barcode (``modulo``: of its barcode modulo the symmetry);
-    None for a run without restarts or neighbour legs, or not aligned when ``modulo``."""
+    None for a run without restarts, neighbour legs or probe, or not aligned when ``modulo``."""
     p = run.config.paths
-    if not (p.restarts or p.neighbours) or (modulo and run.aligned is None):
+    if not (p.restarts or p.neighbours or p.probe) or (modulo and run.aligned is None):
         return None
     if modulo:
         return widening(run.aligned.values, run.paths, run.aligned.paths, p.saddle_tol)
@@ -408,16 +408,22 @@ def route_search_words(run: Run, modulo: bool = False) -> str | None:
     p = run.config.paths
     n, r = p.neighbours, p.restarts
     what = "Route search" + (" modulo the symmetry" if modulo else "")
-    if r:
+    wider = (
+        f"--path-restarts {r + 1}"
+        if r < len(RESTART_TRUST)
+        else f"--path-neighbours {max(2 * n, 4)}"
+    )
+    if p.probe:
+        said = (
+            f"{what}: without its probe of the pairs that end bars (trust radius "
+            f"{', '.join(f'x{t:g}' for t in PROBE_TRUST)}) the TO-score is {half:.4g}, with it "
+            f"{full:.4g}"
+        )
+    elif r:
         said = (
             f"{what}: without {'its restart' if r == 1 else f'the last of its {r} restarts'}"
             f" (trust radius x{RESTART_TRUST[r - 1]:g}) the TO-score is {half:.4g}, with it "
             f"{full:.4g}"
-        )
-        wider = (
-            f"--path-restarts {r + 1}"
-            if r < len(RESTART_TRUST)
-            else f"--path-neighbours {max(2 * n, 4)}"
         )
     else:
         said = (
