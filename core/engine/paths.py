@@ -174,8 +174,8 @@ class Paths:
     peak_grad: np.ndarray | None = None  # (E,) gradient norm at the peak over ``scale``
     # (E,) the minimum a joined path runs through; -1: none; SPLIT: one no start reached
     via: np.ndarray | None = None
-    # (E,) the pair's saddle through the route search one step narrower: without the last
-    # restart, else through the nearer half of the neighbour legs
+    # (E,) the pair's saddle through the route search one step narrower: without the probe,
+    # else without the last restart, else through the nearer half of the neighbour legs
     # (core.engine.splits.neighbour_routes); NaN: neither
     narrow: np.ndarray | None = None
 

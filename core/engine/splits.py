@@ -34,10 +34,12 @@ another trust radius (``RESTART_TRUST``), split at its own dips; ``Database.abso
 those searches' minima (one where two lie within the merge distance), legs and paths, the
 neighbour legs join the pooled minima, and a pair takes the lowest route through all of them
 (possibly another search's own path between its two minima). Every route is a relaxed path,
-so the pooled saddles are upper bounds no higher than any one search's. ``Paths.narrow``
-holds the saddles that the search one step narrower gives (without the last restart, or
-without the farther half of the neighbour legs), and the run says whether that step still
-moved the barcode.
+so the pooled saddles are upper bounds no higher than any one search's. With
+``PathOptions.probe``, the pairs whose saddles then end bars are searched again at the
+``PROBE_TRUST`` radii, pooled the same way, and the routes are taken again. ``Paths.narrow``
+holds the saddles that the search one step narrower gives (without the probe, without the
+last restart, or without the farther half of the neighbour legs: its routes and its own
+saddles), and the run says whether that step still moved the barcode.
 """
 
 from __future__ import annotations

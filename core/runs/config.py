@@ -49,6 +49,7 @@ LATER_IN_SWEEPS = {  # the engine's options, which network runs had fixed until 
     ("paths", "splits"): 0,
     ("paths", "neighbours"): 0,
     ("paths", "restarts"): 0,
+    ("paths", "probe"): False,
     ("paths", "weight"): 2.0,
     ("paths", "final_density"): 8,
     ("paths", "max_density"): 64,

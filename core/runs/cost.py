@@ -25,7 +25,9 @@ barrier within a sixth of the cap, on MNIST-1D pairs run to it. A path split at 
 bound, one cap per pair, is no bound where paths split. Neighbour legs
 (``paths.neighbours``) count only where a route takes them; the rest, often most, are not
 counted, and the measured runs have none. Restarts (``paths.restarts``) search every pair again:
-the cap and the shares are per search. An aligned landscape (``paths.align``) joins every pair
+the cap and the shares are per search. The probe (``paths.probe``) searches the at most K - 1
+pairs that end bars once per probe radius, counted as that share of a search per pair
+(``searches``). An aligned landscape (``paths.align``) joins every pair
 a second time, between the aligned minima: twice the path FLOPs. A dataset and
 architecture with no measured runs (so far every GPU preset's) is estimated at its bound.
 Both ignore the time the GPU waits for Python.
@@ -42,6 +44,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from core.engine.certify import LANCZOS_STEPS
+from core.engine.options import PROBE_TRUST
 from core.nets.data import TEXT_DATASETS
 from core.nets.models import build_model, n_params
 from core.runs.config import PathConfig, RunConfig
@@ -128,7 +131,7 @@ def usage_of(
     converged: dict[tuple[str, str], list[np.ndarray]] = {}
     for c, steps, status in runs:
         key = (c.data.name, c.model.arch)
-        cap = c.paths.steps * (1 + c.paths.restarts)  # every search of a pair has the cap
+        cap = c.paths.steps * searches(c)  # every search of a pair has the cap
         shares.setdefault(key, []).append(np.asarray(steps) / cap)
         converged.setdefault(key, []).append(np.asarray(status) == "converged")
     return {
@@ -157,6 +160,13 @@ class PairWork:
     def evaluations(self) -> float:
         """Point evaluations: a gradient, a value and a Hessian-vector product count one."""
         return self.gradients + self.minibatch_gradients + self.checks + self.final + self.hvps
+
+
+def searches(c: RunConfig) -> float:
+    """Searches per pair, on the mean: the first, the restarts, and the probe's (its radii
+    over the K - 1 of the K (K - 1) / 2 pairs that can end bars)."""
+    probe = len(PROBE_TRUST) * 2 / c.train.minima if c.paths.probe else 0.0
+    return 1 + c.paths.restarts + probe
 
 
 def pair_work(q: PathConfig, p: int, steps: float, certified: float) -> PairWork:
@@ -202,7 +212,7 @@ def run_cost(c: RunConfig, usage: PathUsage | None = None) -> dict[str, Any]:
     train_step = t.minima * (t.batch_size or n)
     checks_train = t.minima * n * t.steps / 50
     minima = 3 * f * (train_step * t.steps + checks_train)
-    cap = q.steps * (1 + q.restarts)  # each restart searches every pair again
+    cap = q.steps * searches(c)  # every search of a pair has the cap
     bound = pair_work(q, p, cap, 1.0)
     expected = pair_work(q, p, usage.step_share * cap, usage.converged_share)
     steps_b, final_b = _path_flops(bound, f, n, batch)

@@ -344,9 +344,9 @@ def resolution(scores: Sequence[float], saddle_tol: float, finite_bars: int) -> 
 
 def narrow_to_score(values: Sequence[float], paths: Paths) -> float | None:
     """The TO-score (sum) of minima ``values`` (K,) joined by ``paths`` when every pair takes
-    its saddle through the search one step narrower (``Paths.narrowed``: without the last
-    restart, or through the nearer half of the neighbour legs); None where the run's search
-    has no narrower step."""
+    its saddle through the search one step narrower (``Paths.narrowed``: without the probe
+    or the last restart, or through the nearer half of the neighbour legs); None where the
+    run's search has no narrower step."""
     narrow = paths.narrowed()
     if narrow is None:
         return None

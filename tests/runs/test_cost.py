@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from core.engine.options import PROBE_TRUST
 from core.runs.config import PathConfig
 from core.runs.cost import (
     AT_CAP,
@@ -64,6 +65,10 @@ def test_expected_flops_are_the_measured_steps_times_their_cost():
     again = run_cost(c.replace(paths={"restarts": 2}), usage)
     assert again["point evaluations per pair"] == pytest.approx(1500 + 156 + 160 + 300)
     assert again["expected path steps"] == 120
+    # the probe searches the K - 1 pairs that can end bars once per radius: 3 x 2 / K more
+    probed = run_cost(c.replace(paths={"probe": True}), usage)
+    share = 1 + len(PROBE_TRUST) * 2 / c.train.minima
+    assert probed["expected path steps"] == pytest.approx(40 * share)
     # an aligned landscape joins every pair again, between the aligned minima
     aligned = run_cost(c.replace(paths={"align": "weight-matching"}), usage)
     assert aligned["minima FLOPs"] == cost["minima FLOPs"]

@@ -4,7 +4,7 @@ saddles, never higher than without."""
 import numpy as np
 import pytest
 
-from core.engine.options import RESTART_TRUST
+from core.engine.options import PROBE_TRUST, RESTART_TRUST
 from core.engine.paths import SPLIT, STATUSES
 from core.engine.saddles import path_profile
 from core.runs.config import DataConfig, ModelConfig, PathConfig, RunConfig, TrainConfig
@@ -96,7 +96,10 @@ def test_restarts_pool_searches_never_above_either(both):
         _assert_honest(pooled, e)
     assert (q.steps >= p.steps + a.steps).all()  # both searches' steps are the pair's
     assert (q.saddles <= q.narrow + 1e-12).all() and (q.narrow <= p.saddles + 1e-12).all()
+    # the narrower reading is the first search's barcode, saddles included: where the restart
+    # relaxed a lower path between the same two minima, not that one
     half, full, _ = route_search(pooled)
+    assert half == pytest.approx(split.summary.to_score_sum, abs=1e-9)
     assert full == pooled.summary.to_score_sum <= split.summary.to_score_sum + 1e-12
     assert "without its restart (trust radius x0.25)" in route_search_words(pooled)
 
@@ -112,3 +115,32 @@ def test_a_restart_never_raises_a_run_with_neighbour_legs(both):
     assert (q.saddles < p.saddles - 1e-6).any()  # the restart found lower routes here
     assert q.narrow == pytest.approx(p.saddles, abs=1e-9)
     assert pooled.summary.to_score_sum <= nb.summary.to_score_sum + 1e-12
+
+
+def test_the_probe_searches_the_bars_ends_again_and_never_raises(both):
+    """The probe relaxes the pairs that end bars again at the ``PROBE_TRUST`` radii: no saddle
+    rises, the pairs it lowers run along honest paths, only the probed pairs spend more
+    steps, and the narrower reading is the run without the probe."""
+    *_, store = both
+    pooled = run(_config(2, restarts=1), store=store)
+    probed = run(_config(2, restarts=1, probe=True), store=store)
+    p, q = pooled.paths, probed.paths
+    assert np.array_equal(p.pairs, q.pairs)
+    assert (q.saddles <= p.saddles + 1e-12).all()
+    lower = np.flatnonzero(q.saddles < p.saddles - 1e-6)
+    assert lower.size >= 1  # the probe found lower passes here
+    for e in lower:
+        _assert_honest(probed, e)
+    b = pooled.barcode
+    ends = {tuple(x) for x in b.saddle_edge[np.isfinite(b.deaths) & (b.lengths > 1e-4)]}
+    probed_rows = np.array([tuple(x) in ends for x in p.pairs.tolist()])
+    assert probed_rows.any() and not probed_rows.all()
+    assert (q.steps[probed_rows] > p.steps[probed_rows]).all()
+    assert np.array_equal(q.steps[~probed_rows], p.steps[~probed_rows])
+    assert (q.saddles <= q.narrow + 1e-12).all() and (q.narrow <= p.saddles + 1e-12).all()
+    half, full, agree = route_search(probed)
+    assert half == pytest.approx(pooled.summary.to_score_sum, abs=1e-9)
+    assert full == probed.summary.to_score_sum < half
+    words = route_search_words(probed)
+    assert "without its probe of the pairs that end bars" in words
+    assert all(f"x{t:g}" in words for t in PROBE_TRUST)
