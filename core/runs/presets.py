@@ -140,18 +140,25 @@ def _first() -> tuple[SweepSpec, ...]:
     L-BFGS to a gradient of 1e-5; 500 examples keep it to a few minutes on one core. Its
     minima are also aligned by weight matching: the barcode modulo the units' symmetry is far
     lower than the raw one, an upper bound too (``bench/invariance.py``). Every pair is
-    searched once more with a quarter of the trust radius, so the run can say whether that
-    widening still lowered the barcode (its route-search line). Chains of 20-32 points: with
-    10-16, the restarted search read the barcode modulo the symmetry up to 43% higher (seed
-    1: 0.0408 against 0.0285, which 40-64 points read again). Other trust radii still settle
-    the chains on other routes; this schedule (0.2, then 0.05) read within 1.3% of the lowest
-    reading measured on each of four seeds."""
+    searched once more with a quarter of the trust radius, and the pairs that then end bars
+    are probed at a tenth, two fifths and four times it (``PathOptions.probe``): which of
+    several passes between two minima a chain relaxes onto depends on its step size, and
+    without the probe the trust radii 0.05-0.5 read the barcode modulo the symmetry up to
+    22% apart (seeds 0 and 2); with it, within 1.2%. The run says whether the probe still
+    lowered the barcode (its route-search line). Chains of 20-32 points: with 10-16, the
+    restarted search read the barcode modulo the symmetry up to 43% higher (seed 1: 0.0408
+    against 0.0285, which 40-64 points read again)."""
     base = RunConfig(
         data=DataConfig(name="digits", n_train=500),
         model=ModelConfig(arch="mlp", width=4, depth=1, activation="tanh"),
         train=TrainConfig(minima=6, optimizer="lbfgs", lr=0.1, steps=20000, l2=1e-2, grad_tol=1e-5),
         paths=PathConfig(
-            align="weight-matching", restarts=1, n_points=20, max_points=32, steps=6000
+            align="weight-matching",
+            restarts=1,
+            probe=True,
+            n_points=20,
+            max_points=32,
+            steps=6000,
         ),
         device="cpu",
     )
