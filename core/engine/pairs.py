@@ -328,8 +328,10 @@ def select_and_connect(
     descents and the merging of pooled minima use these options); with ``opts.restarts``
     the same pairs are searched again with other trust radii and every search's minima, legs
     and paths are pooled; with ``opts.neighbours`` the minima so met are joined to their
-    nearest neighbours; and pairs take the lowest routes through all of them, before the
-    saddles are certified."""
+    nearest neighbours; and pairs take the lowest routes through all of them. With
+    ``opts.probe`` the pairs that then end bars are searched again at the ``PROBE_TRUST``
+    radii, pooled the same way, and the routes taken again, before the saddles are
+    certified."""
     k = minima.shape[0]
     run = dict(step_objective=step_objective, on_progress=on_progress, group_map=group_map)
 
