@@ -144,7 +144,8 @@ def _first() -> tuple[SweepSpec, ...]:
     are probed at a tenth, two fifths and four times it (``PathOptions.probe``): which of
     several passes between two minima a chain relaxes onto depends on its step size, and
     without the probe the trust radii 0.05-0.5 read the barcode modulo the symmetry up to
-    22% apart (seeds 0 and 2); with it, within 1.2%. The run says whether the probe still
+    22% apart on seeds 0 and 2, with it within 1.2% (seed 1 at 0.5 still reads 42% high:
+    the probe does not search pairs that end no bar). The run says whether the probe still
     lowered the barcode (its route-search line). Chains of 20-32 points: with 10-16, the
     restarted search read the barcode modulo the symmetry up to 43% higher (seed 1: 0.0408
     against 0.0285, which 40-64 points read again)."""
