@@ -387,9 +387,9 @@ def select_and_connect(
         ends = bars.saddle_edge[np.isfinite(bars.deaths) & (bars.lengths > opts.saddle_tol)]
         if not len(ends):
             return
-        before = dict(met.edges)
+        ends, before = np.unique(ends, axis=0), dict(met.edges)
         for n, trust in enumerate(PROBE_TRUST):
-            again(done, met, np.unique(ends, axis=0), trust, opts.restarts + 1 + n)
+            again(done, met, ends, trust, opts.restarts + 1 + n)
         met.before = before  # one step narrower: without the probe
         neighbour_routes(objective, v, done, met, opts, relax=relax(opts))
 
