@@ -37,10 +37,10 @@ with start_col:
         f"trained on {d.n_train} examples of the embedded {d.name} dataset (8 × 8 handwritten "
         f"digits, no download), all pairs joined by optimised paths, then again with the "
         f"minima aligned by weight matching, every pair searched twice (a second trust "
-        f"radius) and the pairs that end bars at three more: {estimate(default)}. Its barriers "
-        "are visible, and the Barcode page shows which end at certified saddles and whether "
-        "the last search still lowered them. It "
-        "runs in the background; the Run page shows its progress and has every setting.",
+        f"radius) and the pairs across the passes that end bars at three more: "
+        f"{estimate(default)}. Its barriers are visible, and the Barcode page shows which end "
+        "at certified saddles and whether the last search still lowered them. It runs in "
+        "the background; the Run page shows its progress and has every setting.",
     ):
         if start_run(default) is not None:
             st.switch_page("pages/run.py")

@@ -25,6 +25,8 @@ from dataclasses import dataclass, fields
 import gudhi
 import numpy as np
 import torch
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +136,23 @@ class Barcode:
         out = np.empty(len(self), dtype=np.float64)
         out[self.minimum] = self.lengths
         return out
+
+    def passes(self, tol: float) -> np.ndarray:
+        """(E, 2) int64, i < j, sorted: the edges that cross a pass ending a bar longer than
+        ``tol``. Per such bar, the component of its minimum through saddles more than ``tol``
+        below its death, and every edge from that component to the rest whose saddle is
+        within ``tol`` of the death: each a pair whose route crosses the pass (or one as
+        high), of which the barcode names one (``saddle_edge``)."""
+        s = self.saddles.copy()
+        np.fill_diagonal(s, np.inf)
+        out: set[tuple[int, int]] = set()
+        for b in np.flatnonzero(np.isfinite(self.deaths) & (self.lengths > tol)):
+            d = self.deaths[b]
+            _, label = connected_components(csr_matrix(s < d - tol), directed=False)
+            inside = label == label[self.minimum[b]]
+            cross = inside[:, None] & ~inside[None, :] & (s <= d + tol)
+            out.update((min(i, j), max(i, j)) for i, j in np.argwhere(cross).tolist())
+        return np.array(sorted(out), dtype=np.int64).reshape(-1, 2)
 
     def to_dict(self) -> dict:
         """JSON-safe dict of plain lists; every ``inf`` is encoded as ``None`` (JSON null)."""

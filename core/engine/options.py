@@ -23,7 +23,8 @@ PRECISIONS = ("float32", "bfloat16")
 # restart r of the route search relaxes the paths again with the trust radius times the r-th
 # of these: smaller and larger steps settle the chains in other valleys
 RESTART_TRUST = (0.25, 2.5, 0.5, 1.5)
-# the probe relaxes the pairs that end bars again with the trust radius times each of these:
+# the probe relaxes the pairs across the passes that end bars again with the trust radius
+# times each of these:
 # a decade below to four times above, where the restarts' radii rarely go
 PROBE_TRUST = (0.1, 0.4, 4.0)
 
@@ -334,10 +335,11 @@ class PathOptions:
     probe: bool = knob(
         False,
         "Probe the bars' ends",
-        "after the searches, the pairs whose saddles end bars longer than the saddle "
-        "tolerance are relaxed again with the trust radius x 1/10, 2/5 and 4, pooled like a "
-        "restart; where one chain settles on a pass that another trust radius misses, this "
-        "finds the lower pass for the pairs that set the barcode",
+        "after the searches, every pair across a pass that ends a bar longer than the saddle "
+        "tolerance (from the bar's basin to the rest, as high as the bar's death) is relaxed "
+        "again with the trust radius x 1/10, 2/5 and 4, pooled like a restart; where one "
+        "chain settles on a pass that another trust radius misses, this finds the lower pass "
+        "around the bars' ends",
         flag="--path-probe",
     )
     weight: float = knob(

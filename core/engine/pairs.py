@@ -329,8 +329,8 @@ def select_and_connect(
     the same pairs are searched again with other trust radii and every search's minima, legs
     and paths are pooled; with ``opts.neighbours`` the minima so met are joined to their
     nearest neighbours; and pairs take the lowest routes through all of them. With
-    ``opts.probe`` the pairs that then end bars are searched again at the ``PROBE_TRUST``
-    radii, pooled the same way, and the routes taken again, before the saddles are
+    ``opts.probe`` the pairs across the passes that then end bars are searched again at the
+    ``PROBE_TRUST`` radii, pooled the same way, and the routes taken again, before the saddles are
     certified."""
     k = minima.shape[0]
     run = dict(step_objective=step_objective, on_progress=on_progress, group_map=group_map)
@@ -380,14 +380,15 @@ def select_and_connect(
         met.absorb(found, paths, merge)
 
     def probe(done: Paths, met: Database) -> None:
-        """The pairs that end bars longer than ``saddle_tol`` searched again at the
+        """The pairs across the passes that end bars longer than ``saddle_tol``
+        (``Barcode.passes``: the edge that ends the bar and every edge as high from the bar's
+        basin to the rest, each a pair that may find a lower way out) searched again at the
         ``PROBE_TRUST`` radii, pooled as one more search, and the routes taken again."""
         v = np.asarray(values, dtype=np.float64)
         bars = barcode_from_graph(v, graph_matrix(v, done.pairs, done.saddles), tol=rounding_tol(v))
-        ends = bars.saddle_edge[np.isfinite(bars.deaths) & (bars.lengths > opts.saddle_tol)]
+        ends, before = bars.passes(opts.saddle_tol), dict(met.edges)
         if not len(ends):
             return
-        ends, before = np.unique(ends, axis=0), dict(met.edges)
         for n, trust in enumerate(PROBE_TRUST):
             again(done, met, ends, trust, opts.restarts + 1 + n)
         met.before = before  # one step narrower: without the probe

@@ -28,18 +28,17 @@ joined from its legs. Each chain settles on one route; the database combines the
 all chains found and their neighbours', so the barcode depends less on where each chain
 happened to settle.
 
-Chains that start from the same straight segments with other step sizes settle in other
-valleys. With ``PathOptions.restarts`` = R, every pair is searched R more times, each with
-another trust radius (``RESTART_TRUST``), split at its own dips; ``Database.absorb`` pools
-those searches' minima (one where two lie within the merge distance), legs and paths, the
-neighbour legs join the pooled minima, and a pair takes the lowest route through all of them
-(possibly another search's own path between its two minima). Every route is a relaxed path,
-so the pooled saddles are upper bounds no higher than any one search's. With
-``PathOptions.probe``, the pairs whose saddles then end bars are searched again at the
-``PROBE_TRUST`` radii, pooled the same way, and the routes are taken again. ``Paths.narrow``
-holds the saddles that the search one step narrower gives (without the probe, without the
-last restart, or without the farther half of the neighbour legs: its routes and its own
-saddles), and the run says whether that step still moved the barcode.
+Chains that start from the same straight segments with other step sizes settle in other valleys.
+With ``PathOptions.restarts`` = R, every pair is searched R more times, each with another trust
+radius (``RESTART_TRUST``), split at its own dips; ``Database.absorb`` pools those searches' minima
+(one where two lie within the merge distance), legs and paths, the neighbour legs join the pooled
+minima, and a pair takes the lowest route through all of them (possibly another search's own path
+between its two minima). Every route is a relaxed path, so the pooled saddles are upper bounds no
+higher than any one search's. With ``PathOptions.probe``, the pairs across the passes that then end
+bars (``Barcode.passes``) are searched again at the ``PROBE_TRUST`` radii, pooled the same way, and
+the routes are taken again. ``Paths.narrow`` holds the saddles that the search one step narrower
+gives (without the probe, without the last restart, or without the farther half of the neighbour
+legs: its routes and its own saddles), and the run says whether that step still moved the barcode.
 """
 
 from __future__ import annotations

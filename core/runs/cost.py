@@ -17,20 +17,19 @@ it into GPU minutes at an assumed sustained rate (``GPU_FLOPS``). The work count
 Two numbers come out. The *bound* counts every pair up to the step cap and certifies every
 pair. The *estimate* counts the steps and certificates that finished runs used: a pair leaves
 the batch when it converges or meets no barrier, so the work adds up over pairs, and
-``PATH_USAGE`` holds, per dataset and architecture, the mean share of the step cap that a
-pair used and the share of pairs that converged (``measured_usage`` recomputes it from a run
-store). It depends on the landscape more than on the network: on digits most pairs meet no
-barrier within a sixth of the cap, on MNIST-1D pairs run to it. A path split at its dips
-(``core.engine.splits``) counts its legs' steps too, so a pair's share can exceed 1, and the
-bound, one cap per pair, is no bound where paths split. Neighbour legs
-(``paths.neighbours``) count only where a route takes them; the rest, often most, are not
-counted, and the measured runs have none. Restarts (``paths.restarts``) search every pair again:
-the cap and the shares are per search. The probe (``paths.probe``) searches the at most K - 1
-pairs that end bars once per probe radius, counted as that share of a search per pair
-(``searches``). An aligned landscape (``paths.align``) joins every pair
-a second time, between the aligned minima: twice the path FLOPs. A dataset and
-architecture with no measured runs (so far every GPU preset's) is estimated at its bound.
-Both ignore the time the GPU waits for Python.
+``PATH_USAGE`` holds, per dataset and architecture, the mean share of the step cap that a pair used
+and the share of pairs that converged (``measured_usage`` recomputes it from a run store). It
+depends on the landscape more than on the network: on digits most pairs meet no barrier within a
+sixth of the cap, on MNIST-1D pairs run to it. A path split at its dips (``core.engine.splits``)
+counts its legs' steps too, so a pair's share can exceed 1, and the bound, one cap per pair, is no
+bound where paths split. Neighbour legs (``paths.neighbours``) count only where a route takes them;
+the rest, often most, are not counted, and the measured runs have none. Restarts
+(``paths.restarts``) search every pair again: the cap and the shares are per search. The probe
+(``paths.probe``) searches the pairs across the passes that end bars once per probe radius, counted
+as every pair (on the first experiment's minima every pair crossed one: ``searches``). An aligned
+landscape (``paths.align``) joins every pair a second time, between the aligned minima: twice the
+path FLOPs. A dataset and architecture with no measured runs (so far every GPU preset's) is
+estimated at its bound. Both ignore the time the GPU waits for Python.
 """
 
 from __future__ import annotations
@@ -163,10 +162,9 @@ class PairWork:
 
 
 def searches(c: RunConfig) -> float:
-    """Searches per pair, on the mean: the first, the restarts, and the probe's (its radii
-    over the K - 1 of the K (K - 1) / 2 pairs that can end bars)."""
-    probe = len(PROBE_TRUST) * 2 / c.train.minima if c.paths.probe else 0.0
-    return 1 + c.paths.restarts + probe
+    """Searches per pair: the first, the restarts, and the probe's, one per radius (the pairs
+    across the passes that end bars, at most every pair)."""
+    return 1 + c.paths.restarts + (len(PROBE_TRUST) if c.paths.probe else 0)
 
 
 def pair_work(q: PathConfig, p: int, steps: float, certified: float) -> PairWork:

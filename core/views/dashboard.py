@@ -302,7 +302,8 @@ def convergence_words(run: Run) -> list[str]:
         "that no lower route exists: routes across basins of minima that no start reached can "
         "be lower, so every death is an upper bound of the landscape's (more routes: "
         "restarts with other step sizes, `--path-restarts`; neighbour legs, "
-        "`--path-neighbours`; the pairs that end bars at far trust radii, `--path-probe`).",
+        "`--path-neighbours`; the pairs across the passes that end bars at far trust radii, "
+        "`--path-probe`).",
     ]
     via = np.full(len(run.paths), -1) if run.paths.via is None else run.paths.via
     joined, split = int((via >= 0).sum()), int((via == SPLIT).sum())
@@ -415,7 +416,7 @@ def route_search_words(run: Run, modulo: bool = False) -> str | None:
     )
     if p.probe:
         said = (
-            f"{what}: without its probe of the pairs that end bars (trust radius "
+            f"{what}: without its probe of the passes that end bars (trust radius "
             f"{', '.join(f'x{t:g}' for t in PROBE_TRUST)}) the TO-score is {half:.4g}, with it "
             f"{full:.4g}"
         )

@@ -40,6 +40,23 @@ def bars(b):
 # Hand-drawn graphs
 
 
+def test_passes_are_every_edge_across_a_bars_end_within_the_tolerance():
+    #   a(0.0) -- 2.0 -- b(0.5) -- 0.8 -- c(0.6) -- 1.2 -- d(1.0)
+    #   a -- 2.0 + 1e-9 -- c,  a -- 3.0 -- d,  b -- 2.0 -- d
+    # b's bar ends at 2.0 on (a, b), but (a, c) crosses the same cut {b, c, d} as high;
+    # (b, d) lies inside the cut and (a, d) is higher: neither crosses the pass
+    values, s = graph(
+        [0.0, 0.5, 0.6, 1.0],
+        {(0, 1): 2.0, (1, 2): 0.8, (0, 2): 2.0 + 1e-9, (2, 3): 1.2, (0, 3): 3.0, (1, 3): 2.0},
+    )
+    b = barcode_from_graph(values, s)
+    assert b.saddle_edge[b.minimum.tolist().index(1)].tolist() == [0, 1]
+    assert b.passes(1e-6).tolist() == [[0, 1], [0, 2], [1, 2], [2, 3]]
+    assert b.passes(0.0).tolist() == [[0, 1], [1, 2], [2, 3]]  # (a, c) higher by 1e-9
+    assert b.passes(0.25).tolist() == [[0, 1], [0, 2]]  # the bars of c and d are 0.2 long
+    assert b.passes(2.0).shape == (0, 2)
+
+
 def test_line_of_three():
     #   a(0.0) ---- 2.0 ---- b(1.0) ---- 1.5 ---- c(0.5)
     # level 1.5: b meets c, c is lower -> b = [1.0, 1.5) into c
