@@ -24,8 +24,7 @@ PRECISIONS = ("float32", "bfloat16")
 # of these: smaller and larger steps settle the chains in other valleys
 RESTART_TRUST = (0.25, 2.5, 0.5, 1.5)
 # the probe relaxes the pairs across the passes that end bars again with the trust radius
-# times each of these:
-# a decade below to four times above, where the restarts' radii rarely go
+# times each of these: a decade below to four times above, where the restarts' radii rarely go
 PROBE_TRUST = (0.1, 0.4, 4.0)
 
 
