@@ -43,10 +43,30 @@ class Lbfgs:
         if self.last is not None:
             self.last[1][rows] = 0.0  # s = 0: s . y = 0, not a usable pair
 
-    def reset(self) -> None:
-        """New chain shapes (growth): the memory starts again."""
-        self.s, self.y, self.last = [], [], None
-        self.ok = self.ok[:0]
+    @staticmethod
+    def joined(parts: list[Lbfgs]) -> Lbfgs:
+        """The systems of ``parts``, in order, as one state; each keeps its own memory (a
+        shorter memory is padded at its old end with pairs that no system uses)."""
+        sizes = [p.ok.shape[1] for p in parts]
+        out = Lbfgs(sum(sizes), None, parts[0].ok.device)
+        held = [t for p in parts for t in [*p.s, *(p.last or ())]]
+        if not held:
+            return out
+        m = max(len(p.s) for p in parts)
+
+        def padded(p: Lbfgs, a: int):  # p's memory in m slots, the newest last
+            z, pad = held[0].new_zeros(a, held[0].shape[1]), m - len(p.s)
+            ok = torch.cat([p.ok.new_zeros(pad, a), p.ok])
+            last = (p.last[0], p.last[1].flatten(1)) if p.last else (z, z)  # s = 0: no pair
+            return [z] * pad + p.s, [z] * pad + p.y, ok, last
+
+        cols = [padded(p, a) for p, a in zip(parts, sizes, strict=True)]
+        out.s = [torch.cat(slot) for slot in zip(*(c[0] for c in cols), strict=True)]
+        out.y = [torch.cat(slot) for slot in zip(*(c[1] for c in cols), strict=True)]
+        out.ok = torch.cat([c[2] for c in cols], 1)
+        if any(p.last is not None for p in parts):
+            out.last = (torch.cat([c[3][0] for c in cols]), torch.cat([c[3][1] for c in cols]))
+        return out
 
     def step(self, force: Tensor, cap: Tensor) -> Tensor:
         """(A, N, P) moves for ``force`` (A, N, P); no point moves more than ``cap`` (A,)."""

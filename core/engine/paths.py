@@ -1,7 +1,9 @@
 """Min-max paths between minima: a batched climbing-image string method relaxed by L-BFGS.
 
 Each pair of minima gets a chain of N points, endpoints fixed. One step of all chains at
-once (every interior point of every chain in one batched call):
+once (every interior point of every chain with the same number of points in one batched
+call; each chain grows, and keeps its L-BFGS memory, on its own, so a pair's path does not
+depend on the other pairs beside it):
 
 1. Tangent at each interior point: toward its higher neighbour (upwind, Henkelman &
    Jonsson 2000), a blend of both at a local extremum of the path.
@@ -32,8 +34,8 @@ A pair is done, and leaves the batch, when
 The first ``noisy_steps`` steps may use ``step_objective`` (minibatches) to get near the
 valley cheaply; every later step, every convergence test and every reported value uses the
 full objective. Every ``check_every`` steps each path is evaluated densely (nodes plus
-``check_density`` interpolated points per interval); chains grow where interpolated points peak
-above the nodes. The reported saddle is the dense maximum of the stored path at a density
+``check_density`` interpolated points per interval); a chain grows where its interpolated points
+peak above its nodes. The reported saddle is the dense maximum of the stored path at a density
 where doubling it changes no saddle by more than ``saddle_tol`` (``finish``), so anyone can
 recompute it from the stored path; once the climbing point is on the saddle, the maximum
 cannot read below it.
@@ -229,7 +231,7 @@ def connect(
     final: bool = True,
     joinable: set | None = None,
 ) -> Paths:
-    """Optimise a min-max path for every pair, all chains in one batch.
+    """Optimise a min-max path for every pair, all chains in one batch per number of points.
 
     Parameters
     ----------
@@ -313,20 +315,18 @@ def connect(
     if final and k > 2:
         legs = {(int(i), int(j)) for i, j in pairs} | (joinable or set())
 
-    # The active chains only, compacted: a finished pair leaves these tensors at once.
-    rows = np.arange(e)  # pair index of each active chain
-    xa, ends_a, opt = x, ends, Lbfgs(x.shape[0], x.dtype, x.device)
-    for step in range(1, opts.steps + 1):
-        if rows.size == 0:
-            break
-        (a_n, n, p), inner = xa.shape, xa[:, 1:-1]
-        noisy = step_objective is not None and step <= opts.noisy_steps
-        f = step_objective(step) if noisy else objective
+    # The active chains only, compacted (a finished pair leaves them at once), in batches of
+    # one number of points: a chain grows on its own peaks, never on another pair's.
+    batches = [_Batch(x, ends, np.arange(e), Lbfgs(e, x.dtype, x.device))]
+
+    def relax(b: _Batch, f, noisy: bool, step: int) -> _Batch:
+        """One step of the chains of ``b`` on ``f``; the converged ones leave it."""
+        (a_n, n, p), inner = b.x.shape, b.x[:, 1:-1]
         with autocast:
             v, g = values_and_grads(f, inner.reshape(-1, p))
         v, g = v.to(x.dtype).view(a_n, n - 2), g.to(x.dtype).view(a_n, n - 2, p)
-        e_nodes = torch.cat([ends_a[:, :1], v, ends_a[:, 1:]], 1)  # (A, N)
-        tau = upwind_tangents(xa, e_nodes)  # (A, N-2, P)
+        e_nodes = torch.cat([b.ends[:, :1], v, b.ends[:, 1:]], 1)  # (A, N)
+        tau = upwind_tangents(b.x, e_nodes)  # (A, N-2, P)
         gpar = (g * tau).sum(2, keepdim=True)  # (A, N-2, 1)
         force = g.addcmul_(gpar, tau, value=-1).neg_()  # -(g - gpar tau), in g's memory
         fperp = force.norm(dim=2)  # (A, N-2)
@@ -335,63 +335,71 @@ def connect(
         if step > opts.climb_after:
             ci = v.argmax(1)  # (A,) interior index of the highest point
             # it climbs only above both ends: past an end that is no minimum it would not stop
-            peak = v[r, ci] > ends_a.amax(1)
+            peak = v[r, ci] > b.ends.amax(1)
             up = gpar[r, ci] * tau[r, ci] * peak[:, None].to(x.dtype)
             force[r, ci] += up  # -g + 2 gpar tau: climbs along the path
             climb = ci + 1  # as a node index
-        run.steps[rows] += 1
+        run.steps[b.rows] += 1
         if not noisy:
-            done = run.judge(rows, fperp, force, climb, peak, opts)
+            done = run.judge(b.rows, fperp, force, climb, peak, opts)
             if done.any():
                 # ``finish`` evaluates their saddles densely; until then their node maximum
                 top = e_nodes.amax(1).double().cpu().numpy() if final else None
-                run.retire(objective, rows, xa, done, "converged", opts, top, climb=climb)
+                run.retire(objective, b.rows, b.x, done, "converged", opts, top, climb=climb)
                 kt = torch.as_tensor(np.flatnonzero(~done), device=x.device)
-                xa, ends_a, rows, opt = _keep(~done, xa, ends_a, rows, opt)
-                force, v, e_nodes, peak = force[kt], v[kt], e_nodes[kt], peak[kt]
+                b = b.keep(~done)
+                force, e_nodes = force[kt], e_nodes[kt]
                 climb = None if climb is None else climb[kt]
-                if rows.size == 0:
-                    break
-        move = opt.step(force, _spacing(xa) * opts.max_move)
-        xa[:, 1:-1] += move
-        xa = reparametrize(xa, e_nodes, climb, opts.weight)
+                if not b.rows.size:
+                    return b
+        move = b.opt.step(force, _spacing(b.x) * opts.max_move)
+        b.x[:, 1:-1] += move
+        b.x = reparametrize(b.x, e_nodes, climb, opts.weight)
+        return b
 
-        if step % opts.check_every == 0 or step == opts.steps:
-            vals = values_over(objective, [dense_points(q, opts.check_density) for q in xa])
-            est = np.array([q.max() for q in vals])
-            top = np.array([int(np.argmax(q)) for q in vals])  # dense index of each peak
-            nodes = np.stack(
-                [q[:: opts.check_density] for q in vals]
-            )  # (A, N): nodes are dense points
-            run.record(rows, xa, est)
-            flat = est <= high[rows] + np.maximum(rounding[rows], opts.saddle_tol)
-            if flat.any():  # a sampled maximum can read low: the final saddle must agree
-                cand = np.flatnonzero(flat)
-                pts, after = refine_peaks(objective, [xa[j] for j in cand], opts.check_density)
-                fine, dens = final_saddles(objective, pts, opts)
-                late = fine > high[rows[cand]] + np.maximum(rounding[rows[cand]], opts.saddle_tol)
-                flat[cand[late]] = False
-                est[cand[late]] = fine[late]  # a peak between nodes: the chains grow
-                for k in np.flatnonzero(~late):  # retiring now: ``finish`` need not redo these
-                    run.finals[int(rows[cand[k]])] = (pts[k], fine[k], dens[k], after[k])
-            if flat.any():
-                run.retire(objective, rows, xa, flat, "no barrier", opts, est)
-                xa, ends_a, rows, opt = _keep(~flat, xa, ends_a, rows, opt)
-                est, nodes, top = est[~flat], nodes[~flat], top[~flat]
-            if legs is not None and rows.size:
-                via = through(xa, nodes, minima, ev, pairs[rows], legs)
-                hit = via >= 0
-                if hit.any():
-                    run.via[rows[hit]] = via[hit]
-                    run.retire(objective, rows, xa, hit, "via", opts, est)
-                    xa, ends_a, rows, opt = _keep(~hit, xa, ends_a, rows, opt)
-                    est, nodes, top = est[~hit], nodes[~hit], top[~hit]
+    def check(b: _Batch) -> list[_Batch]:
+        """Evaluate the chains of ``b`` densely: keep each pair's best path, retire those with
+        no barrier or through a third minimum, grow the others where they peak between nodes."""
+        vals = values_over(objective, [dense_points(q, opts.check_density) for q in b.x])
+        est = np.array([q.max() for q in vals])
+        top = np.array([int(np.argmax(q)) for q in vals])  # dense index of each peak
+        nodes = np.stack([q[:: opts.check_density] for q in vals])  # (A, N): nodes are dense
+        run.record(b.rows, b.x, est)
+        rows = b.rows
+        flat = est <= high[rows] + np.maximum(rounding[rows], opts.saddle_tol)
+        if flat.any():  # a sampled maximum can read low: the final saddle must agree
+            cand = np.flatnonzero(flat)
+            pts, after = refine_peaks(objective, [b.x[j] for j in cand], opts.check_density)
+            fine, dens = final_saddles(objective, pts, opts)
+            late = fine > high[rows[cand]] + np.maximum(rounding[rows[cand]], opts.saddle_tol)
+            flat[cand[late]] = False
+            est[cand[late]] = fine[late]  # a peak between nodes: the chain grows
+            for k in np.flatnonzero(~late):  # retiring now: ``finish`` need not redo these
+                run.finals[int(rows[cand[k]])] = (pts[k], fine[k], dens[k], after[k])
+        if flat.any():
+            run.retire(objective, rows, b.x, flat, "no barrier", opts, est)
+            b, est, nodes, top = b.keep(~flat), est[~flat], nodes[~flat], top[~flat]
+        if legs is not None and b.rows.size:
+            via = through(b.x, nodes, minima, ev, pairs[b.rows], legs)
+            hit = via >= 0
+            if hit.any():
+                run.via[b.rows[hit]] = via[hit]
+                run.retire(objective, b.rows, b.x, hit, "via", opts, est)
+                b, est, nodes, top = b.keep(~hit), est[~hit], nodes[~hit], top[~hit]
+        return _grow(b, est, nodes, top, opts)
+
+    for step in range(1, opts.steps + 1):
+        if not batches:
+            break
+        noisy = step_objective is not None and step <= opts.noisy_steps
+        f = step_objective(step) if noisy else objective
+        batches = [b for b in (relax(b, f, noisy, step) for b in batches) if b.rows.size]
+        if batches and (step % opts.check_every == 0 or step == opts.steps):
+            seen = np.concatenate([b.rows for b in batches])
+            batches = _Batch.merged([c for b in batches for c in check(b)])
+            run.mark(seen)
             if on_progress:
                 on_progress(step, opts.steps, int((run.status != "step cap").sum()))
-            n_before = xa.shape[1]
-            xa, opt = _grow(xa, opt, est, nodes, opts)
-            if xa.shape[1] == n_before:  # (est, nodes and top describe these chains)
-                _onto_peaks(xa, opt, est, nodes, top, opts)
 
     paths = Paths(
         pairs=pairs,
@@ -538,6 +546,43 @@ def leg(paths: Paths, r: int, start: int) -> dict:
     }
 
 
+@dataclass
+class _Batch:
+    """Active chains with one number of points, relaxed together: ``x`` (A, N, P), the
+    objective at their ends ``ends`` (A, 2), their pairs' indices ``rows`` (A,) and their
+    L-BFGS state. Every chain has its own memory and grows on its own peaks, so a pair's
+    path is the same whatever other pairs are relaxed beside it."""
+
+    x: Tensor
+    ends: Tensor
+    rows: np.ndarray
+    opt: Lbfgs
+
+    def keep(self, keep: np.ndarray) -> _Batch:
+        """The batch without the chains that just finished (``keep`` (A,) bool)."""
+        kt = torch.as_tensor(np.flatnonzero(keep), device=self.x.device)
+        self.opt.select(kt)
+        return _Batch(self.x[kt], self.ends[kt], self.rows[keep], self.opt)
+
+    @staticmethod
+    def merged(batches: list[_Batch]) -> list[_Batch]:
+        """One batch per number of points."""
+        by_n: dict[int, list[_Batch]] = {}
+        for b in batches:
+            by_n.setdefault(b.x.shape[1], []).append(b)
+        return [
+            bs[0]
+            if len(bs) == 1
+            else _Batch(
+                torch.cat([b.x for b in bs]),
+                torch.cat([b.ends for b in bs]),
+                np.concatenate([b.rows for b in bs]),
+                Lbfgs.joined([b.opt for b in bs]),
+            )
+            for bs in by_n.values()
+        ]
+
+
 class _Run:
     """What ``connect`` keeps per pair while the chains relax: best path and its dense
     maximum, status, forces, steps, and the history of best estimates."""
@@ -574,10 +619,13 @@ class _Run:
         return (self.force[rows] <= opts.force_tol) & (self.climb_grad[rows] <= opts.grad_tol)
 
     def record(self, rows, xa, est) -> None:
-        """Keep the lowest dense maximum seen of every active pair, with its path."""
+        """Keep the lowest dense maximum seen of every pair ``rows``, with its path."""
         for j, i in enumerate(rows):
             if est[j] < self.best[i]:
                 self.best[i], self.paths[i] = est[j], xa[j].clone()
+
+    def mark(self, rows) -> None:
+        """One history entry: the best estimates of the pairs ``rows`` evaluated at it."""
         row = np.full(self.best.size, np.nan)
         row[rows] = self.best[rows]
         self.hist_steps.append(int(self.steps[rows].max()))
@@ -603,13 +651,6 @@ def _spacing(x: Tensor) -> Tensor:
     return (x[:, 1:] - x[:, :-1]).norm(dim=2).mean(1)
 
 
-def _keep(keep: np.ndarray, xa, ends_a, rows, opt):
-    """The active tensors without the chains that just finished."""
-    kt = torch.as_tensor(np.flatnonzero(keep), device=xa.device)
-    opt.select(kt)
-    return xa[kt], ends_a[kt], rows[keep], opt
-
-
 def _onto_peaks(x, opt, est, nodes, top, opts) -> None:
     """Chains at ``max_points`` with no interior node above their higher end and a dense
     maximum between their nodes (by more than ``saddle_tol``): the interior node nearer that
@@ -633,20 +674,28 @@ def _onto_peaks(x, opt, est, nodes, top, opts) -> None:
         opt.forget(torch.as_tensor(hidden, device=x.device))
 
 
-def _grow(x, opt, est, nodes, opts):
-    """Add points to every active chain when one of them peaks between its nodes.
+def _grow(b: _Batch, est, nodes, top, opts) -> list[_Batch]:
+    """The chains of ``b`` that peak between their nodes (by more than ``saddle_tol``) get
+    half as many points again, as a batch of their own with fresh L-BFGS memory; the others
+    stay as they were (at ``max_points``, a node moves onto such a peak: ``_onto_peaks``).
 
-    x (A, N, P) active chains; est (A,) their dense maxima at this evaluation and nodes
-    (A, N) the objective at their nodes, from the same evaluation.
+    est (A,) the dense maxima of b's chains at this evaluation, nodes (A, N) the objective at
+    their nodes and top (A,) the dense index of each maximum, from the same evaluation.
     """
-    a, n = x.shape[:2]
-    if n >= opts.max_points or not a:
-        return x, opt
-    gap = est - nodes.max(1)
-    if not (gap > opts.saddle_tol).any():
-        return x, opt
-    n_new = min(opts.max_points, n + max(n // 2, 1))
-    log.debug("growing chains from %d to %d points", n, n_new)
-    x = resample(x, torch.as_tensor(nodes, dtype=x.dtype, device=x.device), n_new, opts.weight)
-    opt.reset()
-    return x, opt
+    a, n = b.x.shape[:2]
+    if not a:
+        return []
+    grow = (est - nodes.max(1) > opts.saddle_tol) & (n < opts.max_points)
+    out = []
+    if grow.any():
+        n_new = min(opts.max_points, n + max(n // 2, 1))
+        log.debug("growing %d chains from %d to %d points", grow.sum(), n, n_new)
+        g = torch.as_tensor(np.flatnonzero(grow), device=b.x.device)
+        e = torch.as_tensor(nodes[grow], dtype=b.x.dtype, device=b.x.device)
+        x = resample(b.x[g], e, n_new, opts.weight)
+        out.append(_Batch(x, b.ends[g], b.rows[grow], Lbfgs(x.shape[0], x.dtype, x.device)))
+        b, est, nodes, top = b.keep(~grow), est[~grow], nodes[~grow], top[~grow]
+    if b.rows.size:
+        _onto_peaks(b.x, b.opt, est, nodes, top, opts)
+        out.append(b)
+    return out

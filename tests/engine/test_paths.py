@@ -75,7 +75,7 @@ def test_curved_valley_beats_straight_segment_and_matches_ring_saddle():
 @pytest.fixture(scope="module")
 def three_pairs():
     ends = minima_of(bent_well, [[0.0, 1.0], [0.0, -1.0], [1.0, 0.0]])
-    opts = PathOptions(steps=400, n_points=12, max_points=12)  # no growth: batched == loop
+    opts = PathOptions(steps=400, n_points=12, max_points=12)  # no growth
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
     return ends, opts, pairs, connect(bent_well, ends, pairs, opts)
 
@@ -124,6 +124,21 @@ def test_batched_equals_one_pair_at_a_time(three_pairs):
         assert one.saddles[0] == pytest.approx(p.saddles[e], abs=1e-10)
         assert torch.allclose(one.points[0], p.points[e], atol=1e-10)
         assert one.steps[0] == p.steps[e]
+
+
+def test_batched_equals_one_pair_at_a_time_when_chains_grow_apart():
+    """A chain grows on its own peaks, with its own L-BFGS memory: pairs whose chains end
+    with different numbers of points relax in one batch exactly as each does alone."""
+    ends = minima_of(bent_well, [[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])
+    pairs = np.array([[0, 1], [0, 2], [1, 2], [0, 3], [2, 3]])
+    opts = PathOptions(steps=600, n_points=5, max_points=24, check_every=10)
+    p = connect(bent_well, ends, pairs, opts)
+    assert len({q.shape[0] for q in p.points}) == 3  # grown apart
+    for e, pair in enumerate(pairs):
+        one = connect(bent_well, ends, pair[None], opts)
+        assert (one.steps[0], one.status[0]) == (p.steps[e], p.status[e])
+        assert torch.equal(one.points[0], p.points[e])
+        assert one.saddles[0] == p.saddles[e]
 
 
 def test_history_is_monotone_and_records_convergence(three_pairs):
