@@ -209,8 +209,8 @@ class PathOptions:
         1,
         "Path batches",
         "pairs are relaxed in this many independent batches of near-equal size, which can run "
-        "on separate workers (Ray tasks); chains grow per batch, so results depend on this "
-        "number, not on where the batches run",
+        "on separate workers (Ray tasks); a pair's path is the same in any batch, so this "
+        "number changes where the work runs, not the paths",
         flag="--path-groups",
         lo=1,
         hi=4096,

@@ -303,20 +303,26 @@ def neighbour_routes(
             for b in near[a, : min(m, near.shape[0] - 1)]  # the last column is a itself
         }
 
-    legs = nearest(opts.neighbours, len(sizes))
-    new = sorted(legs - set(edges))
-    added = None
-    if new:
-        added = relax(pool, np.array(new, dtype=np.int64))
-        _add_edges(edges, added)
+    # The legs that the search without the last one relaxed, as it relaxed them (in a batch
+    # of their own: a chain through a third minimum is joined from its batch's legs), even
+    # where the last search holds a path between the same two minima; then the others.
+    first: list[tuple[int, int]] = []
+    if database.before is not None:
+        known = set(database.before) | {(int(a), int(b)) for a, b in paths.pairs}
+        first = sorted(nearest(opts.neighbours, len(sizes) - 1) - known)
+    rest = sorted(nearest(opts.neighbours, len(sizes)) - set(edges) - set(first))
+    added = [relax(pool, np.array(ks, dtype=np.int64)) for ks in (first, rest) if ks]
+    new = first + rest
+    for part in added:
+        _add_edges(edges, part)
     if database.before is None:  # without the legs beyond the nearer half of each minimum's
         narrower = set(new) - nearest(opts.neighbours // 2, 1)
         narrow_edges = {k: v for k, v in edges.items() if k not in narrower}
     else:  # without the last search: its minima, paths and legs
         narrow_edges = dict(database.before)
         _add_edges(narrow_edges, paths)
-        for k in nearest(opts.neighbours, len(sizes) - 1) - set(database.edges):
-            _put(narrow_edges, k, edges[k])
+        if first:
+            _add_edges(narrow_edges, added[0])
     # the saddles too are the narrower search's: where the last search relaxed a lower path
     # between the same two minima, ``edges`` holds that one
     narrow_tree = _tree(narrow_edges, n)
@@ -339,8 +345,8 @@ def neighbour_routes(
         path = _join(objective, [(u, *edges[k]) for u, k in hops])
         if path["saddle"] >= paths.saddles[e]:
             continue
-        fresh = {k for _, k in hops if edges[k][0] is added} - spent  # new legs cost once
-        paths.steps[e] += sum(int(added.steps[edges[k][1]]) for k in fresh)
+        fresh = {k for _, k in hops if any(edges[k][0] is a for a in added)} - spent
+        paths.steps[e] += sum(int(edges[k][0].steps[edges[k][1]]) for k in fresh)  # once each
         spent |= fresh
         _take(paths, e, path, values, opts.saddle_tol)
         if len(route) == 2:  # another search's path between the same two minima
@@ -350,8 +356,8 @@ def neighbour_routes(
             via[e] = route[1] if len(route) == 3 and route[1] < len(values) else SPLIT
         replaced += 1
     paths.via = via
-    if added is not None:  # a later pass (the probe) routes through them without relaxing again
-        _add_edges(database.edges, added)
+    for part in added:  # a later pass (the probe) routes through them without relaxing again
+        _add_edges(database.edges, part)
     log.info(
         "%d of %d paths replaced by routes through %d minima (%d neighbour legs)",
         replaced,

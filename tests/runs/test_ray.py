@@ -100,23 +100,25 @@ def test_a_worker_killed_mid_run_is_retried_and_the_sweep_completes(tmp_path):
     assert len(store.list()[0]) == len(res.run_ids)  # every run present once
 
 
-def test_one_runs_pairs_on_two_ray_workers_equal_its_batches_run_here(tmp_path):
+def test_one_runs_pairs_on_two_ray_workers_equal_its_batches_run_here_and_one_batch(tmp_path):
     from conftest import tiny_config
 
     from core.runs.pipeline import run
     from core.runs.ray_executor import PairWorkers
 
     config = tiny_config(8, minima=5).replace(paths={"groups": 2})
-    assert config.run_id != tiny_config(8, minima=5).run_id  # the batches change the result
     here = run(config, store=RunStore(tmp_path / "here"))
     with PairWorkers(config, 2) as workers:
         there = run(config, store=RunStore(tmp_path / "ray"), group_map=workers)
-    assert len(there.paths) == 10 and there.barcode == here.barcode
-    np.testing.assert_array_equal(there.paths.saddles, here.paths.saddles)
-    np.testing.assert_array_equal(there.paths.pairs, here.paths.pairs)
-    np.testing.assert_array_equal(there.paths.status, here.paths.status)
-    for a, b in zip(there.paths.points, here.paths.points, strict=True):
-        assert torch.equal(a, b)
+    one = run(config.replace(paths={"groups": 1}), store=RunStore(tmp_path / "one"))
+    for got in (there, one):  # a pair's path is the same in any batch
+        assert len(got.paths) == 10 and got.barcode == here.barcode
+        np.testing.assert_array_equal(got.paths.saddles, here.paths.saddles)
+        np.testing.assert_array_equal(got.paths.pairs, here.paths.pairs)
+        np.testing.assert_array_equal(got.paths.status, here.paths.status)
+        np.testing.assert_array_equal(got.paths.steps, here.paths.steps)
+        for a, b in zip(got.paths.points, here.paths.points, strict=True):
+            assert torch.equal(a, b)
 
 
 def test_a_run_that_needs_more_memory_than_any_worker_is_refused_before_it_starts(tmp_path):
