@@ -137,16 +137,16 @@ def _resolution() -> tuple[SweepSpec, ...]:
 def _first() -> tuple[SweepSpec, ...]:
     """A first barcode with visible barriers: tanh networks so narrow (4 hidden units) and so
     regularised (L2 1e-2) that their minima are distinct and well conditioned, trained by L-BFGS
-    to a gradient of 1e-5; 500 examples keep it to a few minutes on one core. Its minima are
+    to a gradient of 1e-5; 500 examples keep it to about 20 minutes on one core. Its minima are
     also aligned by weight matching: the barcode modulo the units' symmetry is far lower than
     the raw one, an upper bound too (``bench/invariance.py``). Every pair is searched once more
     with a quarter of the trust radius, and every pair across a pass that then ends a bar is
     probed at a tenth, two fifths and four times it (``PathOptions.probe``): which of several
-    passes between two minima a chain relaxes onto depends on its step size (and its batch), and
-    without the probe the trust radii 0.05-0.5 read the barcode modulo the symmetry up to 22%
-    apart on seeds 0 and 2; with it seed 1 reads 0.02853 at all three and seed 0 0.01456-0.01573
-    (8%: at 0.5 the probe's larger batch misses a pass that a smaller one found). The run says
-    whether the probe still lowered the barcode (its route-search line). Chains of 20-32 points:
+    passes between two minima a chain relaxes onto depends on its step size. With them the trust
+    radii 0.05-0.5 read the barcode modulo the symmetry of seed 0 within 0.1% (0.01456), and
+    that of seed 1 at 0.02853 with 0.05 and 0.2 but 0.04054 with 0.5, where the run's own check
+    says settled (``bench/invariance.py``). The run says whether the probe still lowered the
+    barcode (its route-search line). Chains of 20-32 points:
     with 10-16, the restarted search read the barcode modulo the symmetry up to 43% higher (seed
     1: 0.0408 against 0.0285, which 40-64 points read again)."""
     base = RunConfig(
